@@ -1,0 +1,396 @@
+// Package impl emulates the device's attention kernels bit for bit
+// (SPEC.md §1-2): kernel A "stream" (per-key online softmax), kernel B
+// "tiled" (block-tiled online softmax) and kernel C "splitkv"
+// (flash-decoding), each for both families and each parameterised by a
+// precision profile.
+//
+// Arithmetic is float32 with every product wrapped in float32() so the
+// compiler fuses no FMA (results are identical on amd64 and arm64); stages
+// the profile declares narrower are rounded where the device rounds. exp is
+// num.Exp32 (portable, correctly rounded but for rare near-ties), rounded
+// to the accumulator format.
+//
+// The correct emulations handle n = 0 (o = 0) and n = 1 (a zero-trip merge
+// loop) as the fixed kernels do.
+package impl
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+
+	"github.com/attnvet/attnvet/internal/num"
+	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/profile"
+)
+
+// Output is what a kernel produced.
+type Output struct {
+	O   []float32 // [T][H][Dv], values of the profile's output format
+	Pre []float32 // the FP32 result before the output cast (emulations only; nil otherwise)
+}
+
+// Kernel is anything that computes attention: an emulation, a mutant, an
+// external worker.
+type Kernel interface {
+	Name() string
+	Profile() profile.Profile
+	Run(in *problem.Inputs) (*Output, error)
+}
+
+// Kind is the kernel's loop structure.
+type Kind string
+
+const (
+	Stream  Kind = "stream"  // kernel A
+	Tiled   Kind = "tiled"   // kernel B
+	SplitKV Kind = "splitkv" // kernel C
+)
+
+// MaskBias is the additive bias of masked lanes in the tiled kernels.
+const MaskBias = -1e20
+
+// Config describes one emulation.
+type Config struct {
+	Kind    Kind
+	Bc      int  // keys per tile (tiled, splitkv)
+	Parts   int  // partitions (splitkv)
+	MaskInf bool // mask with −Inf instead of −1e20
+	Profile profile.Profile
+	// Hooks let a mutant alter one step; nil for the correct kernel.
+	Hooks *Hooks
+	name  string
+}
+
+// Emulation is a Kernel computed in Go.
+type Emulation struct{ Config }
+
+// New returns the emulation for c.
+func New(c Config) *Emulation { return &Emulation{c} }
+
+// Name is the registry name, e.g. tiled/bc128/bf16.
+func (e *Emulation) Name() string {
+	if e.name != "" {
+		return e.name
+	}
+	return ConfigName(e.Config)
+}
+
+// Profile is the kernel's declared precision.
+func (e *Emulation) Profile() profile.Profile { return e.Config.Profile }
+
+// WithName renames (for mutants).
+func (e *Emulation) WithName(n string) *Emulation { e.name = n; return e }
+
+// ConfigName spells a configuration's registry name.
+func ConfigName(c Config) string {
+	switch c.Kind {
+	case Stream:
+		return fmt.Sprintf("stream/%s", c.Profile.Name)
+	case Tiled:
+		if c.MaskInf {
+			return fmt.Sprintf("tiled/bc%d-maskinf/%s", c.Bc, c.Profile.Name)
+		}
+		return fmt.Sprintf("tiled/bc%d/%s", c.Bc, c.Profile.Name)
+	}
+	return fmt.Sprintf("splitkv/p%d/bc%d/%s", c.Parts, c.Bc, c.Profile.Name)
+}
+
+// Compatible reports whether inputs stored in format f can be fed to a
+// kernel of profile p unchanged.
+func Compatible(f num.Format, p profile.Profile) bool {
+	return f == p.In || p.In == num.FP32 || p.In == num.FP64
+}
+
+// Run computes the kernel on in.
+func (e *Emulation) Run(in *problem.Inputs) (*Output, error) {
+	if err := in.Check(); err != nil {
+		return nil, err
+	}
+	if !Compatible(in.Format, e.Config.Profile) {
+		return nil, fmt.Errorf("%s: inputs are %s, the kernel takes %s", e.Name(), in.Format, e.Config.Profile.In)
+	}
+	out := &Output{O: make([]float32, in.OutLen()), Pre: make([]float32, in.OutLen())}
+	jobs := in.T * in.Hkv
+	w := runtime.GOMAXPROCS(0)
+	if w <= 1 || jobs < 2 || in.T*in.H*(in.D+in.Dv)*max(in.TopK, in.T) < 1<<18 {
+		s := e.newState(in)
+		for j := 0; j < jobs; j++ {
+			s.group(out, j/in.Hkv, j%in.Hkv)
+		}
+		return out, nil
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	next := 0
+	for range min(w, jobs) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := e.newState(in)
+			for {
+				mu.Lock()
+				j := next
+				next++
+				mu.Unlock()
+				if j >= jobs {
+					return
+				}
+				s.group(out, j/in.Hkv, j%in.Hkv)
+			}
+		}()
+	}
+	wg.Wait()
+	return out, nil
+}
+
+// arith rounds results to the formats of the profile's stages.
+type arith struct {
+	acc, score, p          num.Format
+	accRaw, scoreRaw, pRaw bool // the stage is FP32: no rounding
+	lRounded               bool
+}
+
+func newArith(p profile.Profile) arith {
+	wide := func(f num.Format) bool { return f == num.FP32 || f == num.FP64 }
+	return arith{acc: p.Acc, score: p.Score, p: p.P,
+		accRaw: wide(p.Acc), scoreRaw: wide(p.Score), pRaw: wide(p.P), lRounded: p.LFromRoundedP}
+}
+
+func (a *arith) ra(x float32) float32 {
+	if a.accRaw {
+		return x
+	}
+	return num.Round32(a.acc, x, num.RNE)
+}
+
+func (a *arith) rs(x float32) float32 {
+	if a.scoreRaw {
+		return x
+	}
+	return num.Round32(a.score, x, num.RNE)
+}
+
+func (a *arith) rp(x float32) float32 {
+	if a.pRaw {
+		return x
+	}
+	return num.Round32(a.p, x, num.RNE)
+}
+
+func (a *arith) exp(x float32) float32 { return a.ra(num.Exp32(x)) }
+
+// state is one goroutine's scratch.
+type state struct {
+	e     *Emulation
+	in    *problem.Inputs
+	ar    arith
+	scale float32
+	keys  []problem.Key
+	q     []float32
+	s, p  []float32 // scores and probabilities of a tile / of all keys
+	o, ot []float32 // running and per-tile output accumulators
+	op    []float32 // partition accumulator (splitkv)
+}
+
+func (e *Emulation) newState(in *problem.Inputs) *state {
+	return &state{e: e, in: in, ar: newArith(e.Config.Profile), scale: float32(in.Scale),
+		q: make([]float32, in.D), o: make([]float32, in.Dv), ot: make([]float32, in.Dv), op: make([]float32, in.Dv)}
+}
+
+// group computes token t for the query heads of KV head g.
+func (s *state) group(out *Output, t, g int) {
+	in := s.in
+	s.keys = in.KernelKeys(t, g, s.keys)
+	keys := s.keys
+	if h := s.e.Hooks; h != nil && h.Keys != nil {
+		keys = h.Keys(in, t, g, keys)
+	}
+	per := in.H / in.Hkv
+	for h := g * per; h < (g+1)*per; h++ {
+		e0 := (t*in.H + h) * in.Dv
+		pre := out.Pre[e0 : e0+in.Dv]
+		s.head(t, h, keys, pre)
+		if hk := s.e.Hooks; hk != nil && hk.Row != nil {
+			hk.Row(in, t, h, keys, pre)
+		}
+		o := out.O[e0 : e0+in.Dv]
+		pf := s.e.Config.Profile
+		for j, v := range pre {
+			o[j] = num.Round32(pf.Out, v, pf.OutRound)
+		}
+	}
+}
+
+// head computes one query row into dst (FP32, before the output cast).
+func (s *state) head(t, h int, keys []problem.Key, dst []float32) {
+	in := s.in
+	copy(s.q, in.QRow(t, h))
+	if len(keys) == 0 {
+		// The fix for the stale scratch read: no keys, o = 0.
+		clear(dst)
+		return
+	}
+	var m, l float32
+	switch s.e.Config.Kind {
+	case Stream:
+		m, l = s.stream(keys, s.o)
+	case Tiled:
+		m, l = s.tiled(keys, s.o)
+	default:
+		m, l = s.splitkv(keys, s.o)
+	}
+	s.finish(m, l, in.SinkOf(h), s.o, dst)
+}
+
+// finish applies the sink and divides: o / (l + e^{σ−m}).
+func (s *state) finish(m, l, sigma float32, o, dst []float32) {
+	ar := &s.ar
+	denom := ar.ra(l + ar.exp(ar.ra(sigma-m)))
+	for j, v := range o {
+		dst[j] = ar.ra(v / denom)
+	}
+}
+
+// score is scale·(q·k): an elementwise product and a sequential row sum
+// in the accumulator format, then the scale multiply, then the storage
+// rounding of scores.
+func (s *state) score(k []float32) float32 {
+	ar := &s.ar
+	q := s.q
+	k = k[:len(q)]
+	var acc float32
+	if ar.accRaw {
+		for d, qd := range q {
+			acc += float32(qd * k[d])
+		}
+	} else {
+		for d, qd := range q {
+			acc = ar.ra(acc + ar.ra(float32(qd*k[d])))
+		}
+	}
+	return ar.rs(ar.ra(float32(acc * s.scale)))
+}
+
+// stream is kernel A: state from key 0, then one key at a time.
+func (s *state) stream(keys []problem.Key, o []float32) (m, l float32) {
+	ar := &s.ar
+	m = s.score(keys[0].K)
+	l = 1 // exp(m − m)
+	for j, v := range keys[0].V {
+		o[j] = ar.ra(v)
+	}
+	for _, k := range keys[1:] {
+		x := s.score(k.K)
+		mn := max(m, x)
+		alpha := ar.exp(ar.ra(m - mn))
+		beta := ar.exp(ar.ra(x - mn))
+		bp := ar.rp(beta)
+		bl := beta
+		if ar.lRounded {
+			bl = bp
+		}
+		l = ar.ra(ar.ra(float32(alpha*l)) + bl)
+		for j, v := range k.V {
+			o[j] = ar.ra(ar.ra(float32(alpha*o[j])) + ar.ra(float32(bp*v)))
+		}
+		m = mn
+	}
+	return m, l
+}
+
+// tiled is kernel B over keys: tiles of Bc lanes, masked lanes biased.
+func (s *state) tiled(keys []problem.Key, o []float32) (m, l float32) {
+	bc := s.e.Config.Bc
+	first := true
+	for t0 := 0; t0 < len(keys); t0 += bc {
+		mt, lt := s.tile(keys[t0:min(t0+bc, len(keys))], s.ot)
+		if first {
+			m, l = mt, lt
+			copy(o, s.ot)
+			first = false
+			continue
+		}
+		m, l = s.merge(m, l, o, mt, lt, s.ot)
+	}
+	return m, l
+}
+
+// tile computes one tile's (m_t, l_t, o_t). Lanes beyond len(keys) are
+// masked: score bias, zero value row.
+func (s *state) tile(keys []problem.Key, ot []float32) (mt, lt float32) {
+	ar := &s.ar
+	bc := s.e.Config.Bc
+	if cap(s.s) < bc {
+		s.s, s.p = make([]float32, bc), make([]float32, bc)
+	}
+	sc, p := s.s[:bc], s.p[:bc]
+	bias := float32(MaskBias)
+	if s.e.Config.MaskInf {
+		bias = float32(math.Inf(-1))
+	}
+	mt = float32(math.Inf(-1))
+	for c := range sc {
+		if c < len(keys) {
+			sc[c] = s.score(keys[c].K)
+		} else {
+			sc[c] = ar.rs(ar.ra(0 + bias))
+		}
+		mt = max(mt, sc[c])
+	}
+	lt = 0
+	for c := range sc {
+		pc := ar.exp(ar.ra(sc[c] - mt))
+		pr := ar.rp(pc)
+		p[c] = pr
+		if ar.lRounded {
+			pc = pr
+		}
+		lt = ar.ra(lt + pc)
+	}
+	clear(ot)
+	for c, k := range keys { // masked lanes: zero rows add exact zeros
+		pc := p[c]
+		for j, v := range k.V {
+			ot[j] = ar.ra(ot[j] + ar.ra(float32(pc*v)))
+		}
+	}
+	return mt, lt
+}
+
+// merge folds (mt, lt, ot) into the running (m, l, o) and returns the new
+// (m, l); o is updated in place.
+func (s *state) merge(m, l float32, o []float32, mt, lt float32, ot []float32) (float32, float32) {
+	ar := &s.ar
+	mn := max(m, mt)
+	alpha := ar.exp(ar.ra(m - mn))
+	beta := ar.exp(ar.ra(mt - mn))
+	l = ar.ra(ar.ra(float32(alpha*l)) + ar.ra(float32(beta*lt)))
+	for j := range o {
+		o[j] = ar.ra(ar.ra(float32(alpha*o[j])) + ar.ra(float32(beta*ot[j])))
+	}
+	return mn, l
+}
+
+// splitkv is kernel C: P contiguous partitions, each computed as kernel B,
+// merged at the end. Empty partitions carry (−FLT_MAX, 0, 0).
+func (s *state) splitkv(keys []problem.Key, o []float32) (m, l float32) {
+	parts := s.e.Config.Parts
+	per := (len(keys) + parts - 1) / parts
+	for p := 0; p < parts; p++ {
+		lo, hi := min(p*per, len(keys)), min((p+1)*per, len(keys))
+		mp, lp := float32(-math.MaxFloat32), float32(0)
+		clear(s.op)
+		if lo < hi {
+			mp, lp = s.tiled(keys[lo:hi], s.op)
+		}
+		if p == 0 {
+			m, l = mp, lp
+			copy(o, s.op)
+			continue
+		}
+		m, l = s.merge(m, l, o, mp, lp, s.op)
+	}
+	return m, l
+}

@@ -1,0 +1,88 @@
+package impl
+
+import (
+	"fmt"
+	"path"
+	"sort"
+
+	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/profile"
+)
+
+// Hooks are the points where a mutant (impl/mutant) alters an emulation.
+// Every hook is nil in a correct kernel.
+type Hooks struct {
+	// Keys replaces the key list the kernel gathered for token t, KV head g.
+	Keys func(in *problem.Inputs, t, g int, keys []problem.Key) []problem.Key
+	// Row alters one head's FP32 result before the output cast.
+	Row func(in *problem.Inputs, t, h int, keys []problem.Key, pre []float32)
+}
+
+// Shapes of the built-in emulations (per profile).
+var shapes = []Config{
+	{Kind: Stream},
+	{Kind: Tiled, Bc: 16},
+	{Kind: Tiled, Bc: 32},
+	{Kind: Tiled, Bc: 64},
+	{Kind: Tiled, Bc: 128},
+	{Kind: Tiled, Bc: 32, MaskInf: true},
+	{Kind: SplitKV, Bc: 32, Parts: 2},
+	{Kind: SplitKV, Bc: 16, Parts: 4},
+}
+
+// Configs lists every correct emulation configuration, sorted by name.
+func Configs() []Config {
+	var cs []Config
+	for _, pn := range profile.Names() {
+		for _, sh := range shapes {
+			c := sh
+			c.Profile = profile.MustLookup(pn)
+			cs = append(cs, c)
+		}
+	}
+	sort.Slice(cs, func(i, j int) bool { return ConfigName(cs[i]) < ConfigName(cs[j]) })
+	return cs
+}
+
+// Names lists the registry names of the correct emulations.
+func Names() []string {
+	var ns []string
+	for _, c := range Configs() {
+		ns = append(ns, ConfigName(c))
+	}
+	return ns
+}
+
+// Lookup returns the correct emulation with registry name name.
+func Lookup(name string) (*Emulation, error) {
+	for _, c := range Configs() {
+		if ConfigName(c) == name {
+			return New(c), nil
+		}
+	}
+	return nil, fmt.Errorf("unknown kernel %q (see 'attnvet kernels')", name)
+}
+
+// Match returns the correct emulations whose names match a path.Match glob
+// ("tiled/*/bf16", "*/*/bf16", "stream/*"); "all" or "" selects all.
+func Match(glob string) ([]*Emulation, error) {
+	var es []*Emulation
+	for _, c := range Configs() {
+		n := ConfigName(c)
+		ok := glob == "" || glob == "all"
+		if !ok {
+			var err error
+			ok, err = path.Match(glob, n)
+			if err != nil {
+				return nil, fmt.Errorf("bad kernel pattern %q: %v", glob, err)
+			}
+		}
+		if ok {
+			es = append(es, New(c))
+		}
+	}
+	if len(es) == 0 {
+		return nil, fmt.Errorf("no kernel matches %q (see 'attnvet kernels')", glob)
+	}
+	return es, nil
+}

@@ -1,0 +1,458 @@
+// Package cases defines a Case, the small JSON value that fully and
+// deterministically determines the inputs of one attention problem, and
+// generates those inputs. The same Case gives bit-identical tensors on every
+// machine: the PRNG is PCG (math/rand/v2, a specified algorithm), normal
+// variates are built from uniforms with basic arithmetic only, and nothing
+// iterates a map.
+package cases
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/attnvet/attnvet/internal/num"
+	"github.com/attnvet/attnvet/internal/problem"
+)
+
+// Version is the Case format version written to files.
+const Version = 1
+
+// Case determines one problem.
+type Case struct {
+	Version     int            `json:"version"`
+	Description string         `json:"description,omitempty"`
+	Family      problem.Family `json:"family"`
+	// DType is the storage format of q, k, v: bf16, fp16 or fp32; empty
+	// means the format of the kernel under test.
+	DType string `json:"dtype,omitempty"`
+	Seed  uint64 `json:"seed"`
+
+	H   int `json:"h"`
+	Hkv int `json:"hkv,omitempty"` // window: KV heads (default H); sparse: 1
+	D   int `json:"d"`
+	Dv  int `json:"dv,omitempty"` // window: value width (default D)
+
+	// Family sparse.
+	B         int    `json:"b,omitempty"`
+	S         int    `json:"s,omitempty"`          // tokens per batch entry (default 1)
+	Win       int    `json:"win,omitempty"`        // window slots WIN
+	IdxTopK   int    `json:"idx_topk,omitempty"`   // compressed slots per index row
+	BlockSize int    `json:"block_size,omitempty"` // BS (default 16)
+	Seqused   []int  `json:"seqused,omitempty"`    // per batch entry
+	Indices   string `json:"indices,omitempty"`    // index-row order: sorted (default) or shuffled
+	// BlockTable is identity (default) or permuted.
+	BlockTable string `json:"block_table,omitempty"`
+	// Plant are index-layout edits: duplicate (valid) and the contract
+	// violations pad_in_prefix, valid_slot_after_prefix,
+	// window_slot_invalid, block_table_out_of_range.
+	Plant []string `json:"plant,omitempty"`
+	// Poison fills pool rows no valid slot refers to with NaN, so stray
+	// reads show.
+	Poison bool `json:"poison,omitempty"`
+
+	// Family window.
+	T      int `json:"t,omitempty"`
+	Window int `json:"window,omitempty"` // W; 0 = full causal
+
+	Values   Values    `json:"values"`
+	Sink     *Sink     `json:"sink,omitempty"`
+	Scale    float64   `json:"softmax_scale,omitempty"` // 0: D^-0.5
+	Specials []Special `json:"specials,omitempty"`
+}
+
+// Values is the distribution of q, k and v entries.
+type Values struct {
+	// Dist: normal (default), uniform (in [-1,1)), wide (random sign,
+	// log-uniform magnitude over 2^±WideExp), zeroq (q = 0: all scores
+	// equal), dominant (each token's first key aligned with q head 0).
+	Dist    string  `json:"dist,omitempty"`
+	Scale   float64 `json:"scale,omitempty"`    // multiplies q and k (default 1)
+	VScale  float64 `json:"v_scale,omitempty"`  // multiplies v (default 1)
+	WideExp int     `json:"wide_exp,omitempty"` // default 20
+}
+
+// Sink is the per-head sink. Kind none (default: no sink tensor), random
+// (normal·Scale + Offset), or const (Value for every head). Values, when
+// present, give each head's sink explicitly (length H).
+type Sink struct {
+	Kind   string  `json:"kind"`
+	Scale  float64 `json:"scale,omitempty"`
+	Offset float64 `json:"offset,omitempty"`
+	Value  Float   `json:"value,omitempty"`
+	Values []Float `json:"values,omitempty"`
+}
+
+// Special plants one value. Tensor q: (Token, Head, Dim). Tensor kv
+// (sparse): the key at position Key of Token's index row. Tensors k and v
+// (window): key position Key, KV head Head. Value is rounded to the dtype.
+type Special struct {
+	Tensor string `json:"tensor"`
+	Token  int    `json:"token,omitempty"`
+	Head   int    `json:"head,omitempty"`
+	Key    int    `json:"key,omitempty"`
+	Dim    int    `json:"dim,omitempty"`
+	Value  Float  `json:"value"`
+}
+
+// Float is a float64 that JSON carries as a number or, for values JSON
+// cannot hold, as a string: "+inf", "-inf", "nan", "-0", "max" / "-max"
+// (largest finite of the dtype), "minsub" (smallest subnormal), or a hex
+// float ("0x1.8p-3").
+type Float struct {
+	V    float64
+	Name string // symbolic value, resolved per dtype
+}
+
+func (f Float) MarshalJSON() ([]byte, error) {
+	switch {
+	case f.Name != "":
+		return json.Marshal(f.Name)
+	case math.IsInf(f.V, 1):
+		return []byte(`"+inf"`), nil
+	case math.IsInf(f.V, -1):
+		return []byte(`"-inf"`), nil
+	case math.IsNaN(f.V):
+		return []byte(`"nan"`), nil
+	case f.V == 0 && math.Signbit(f.V):
+		return []byte(`"-0"`), nil
+	}
+	return []byte(strconv.FormatFloat(f.V, 'g', -1, 64)), nil
+}
+
+func (f *Float) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		switch strings.ToLower(s) {
+		case "+inf", "inf":
+			*f = Float{V: math.Inf(1)}
+		case "-inf":
+			*f = Float{V: math.Inf(-1)}
+		case "nan":
+			*f = Float{V: math.NaN()}
+		case "-0":
+			*f = Float{V: math.Copysign(0, -1)}
+		case "max", "-max", "minsub", "-minsub":
+			*f = Float{Name: strings.ToLower(s)}
+		default:
+			v, err := strconv.ParseFloat(s, 64)
+			if err != nil {
+				return fmt.Errorf("bad float %q (want a number, +inf, -inf, nan, -0, max, -max, minsub)", s)
+			}
+			*f = Float{V: v}
+		}
+		return nil
+	}
+	var v float64
+	if err := json.Unmarshal(b, &v); err != nil {
+		return fmt.Errorf("bad float %s", b)
+	}
+	*f = Float{V: v}
+	return nil
+}
+
+// Resolve gives the value in format ft.
+func (f Float) Resolve(ft num.Format) float64 {
+	switch f.Name {
+	case "max":
+		return num.MaxFinite(ft)
+	case "-max":
+		return -num.MaxFinite(ft)
+	case "minsub":
+		return num.MinSubnormal(ft)
+	case "-minsub":
+		return -num.MinSubnormal(ft)
+	}
+	return f.V
+}
+
+// F is a Float holding v.
+func F(v float64) Float { return Float{V: v} }
+
+// Load reads a Case from a JSON file.
+func Load(path string) (Case, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Case{}, err
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return Case{}, fmt.Errorf("%s: %v", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes and validates a Case; unknown fields are errors.
+func Parse(b []byte) (Case, error) {
+	var c Case
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return Case{}, fmt.Errorf("bad case JSON: %v", err)
+	}
+	if dec.More() {
+		return Case{}, fmt.Errorf("bad case JSON: trailing data after the case")
+	}
+	if err := c.Validate(); err != nil {
+		return Case{}, err
+	}
+	return c, nil
+}
+
+// Marshal encodes c as indented JSON with a version.
+func (c Case) Marshal() []byte {
+	c.Version = Version
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		panic("cases: " + err.Error()) // every field is marshalable
+	}
+	return append(b, '\n')
+}
+
+// String is the compact JSON of c.
+func (c Case) String() string {
+	c.Version = Version
+	b, _ := json.Marshal(c)
+	return string(b)
+}
+
+// Limits keep a hand-written or fuzzed case from exhausting memory.
+const (
+	maxDim    = 1 << 12
+	maxElems  = 1 << 26
+	maxTokens = 1 << 12
+)
+
+// Validate checks that c describes a problem that can be generated.
+func (c Case) Validate() error {
+	if c.Version > Version {
+		return fmt.Errorf("case version %d is newer than this attnvet (%d)", c.Version, Version)
+	}
+	if c.DType != "" {
+		f, err := num.ParseFormat(c.DType)
+		if err != nil || f == num.FP64 {
+			return fmt.Errorf("dtype %q: want bf16, fp16 or fp32", c.DType)
+		}
+	}
+	if c.H < 1 || c.D < 1 || c.H > maxDim || c.D > maxDim {
+		return fmt.Errorf("bad shape: h=%d d=%d (each in 1..%d)", c.H, c.D, maxDim)
+	}
+	if c.Scale < 0 || math.IsNaN(c.Scale) || math.IsInf(c.Scale, 0) {
+		return fmt.Errorf("softmax_scale %v: want a positive finite number, or 0 for d^-0.5", c.Scale)
+	}
+	if err := c.Values.validate(); err != nil {
+		return err
+	}
+	if c.Sink != nil {
+		if err := c.Sink.validate(c.H); err != nil {
+			return err
+		}
+	}
+	var err error
+	switch c.Family {
+	case problem.Sparse:
+		err = c.validateSparse()
+	case problem.Window:
+		err = c.validateWindow()
+	default:
+		return fmt.Errorf("family %q: want sparse or window", c.Family)
+	}
+	if err != nil {
+		return err
+	}
+	for i, s := range c.Specials {
+		if err := c.validateSpecial(s); err != nil {
+			return fmt.Errorf("specials[%d]: %v", i, err)
+		}
+	}
+	return nil
+}
+
+func (v Values) validate() error {
+	switch v.Dist {
+	case "", "normal", "uniform", "wide", "zeroq", "dominant":
+	default:
+		return fmt.Errorf("values.dist %q: want normal, uniform, wide, zeroq or dominant", v.Dist)
+	}
+	for _, s := range []float64{v.Scale, v.VScale} {
+		if s < 0 || math.IsNaN(s) || math.IsInf(s, 0) {
+			return fmt.Errorf("values scale %v: want a finite non-negative number", s)
+		}
+	}
+	if v.WideExp < 0 || v.WideExp > 120 {
+		return fmt.Errorf("values.wide_exp %d: want 0..120", v.WideExp)
+	}
+	return nil
+}
+
+func (s *Sink) validate(h int) error {
+	switch s.Kind {
+	case "none", "random", "const":
+	default:
+		return fmt.Errorf("sink.kind %q: want none, random or const", s.Kind)
+	}
+	if s.Values != nil && len(s.Values) != h {
+		return fmt.Errorf("sink.values has %d entries, want h=%d", len(s.Values), h)
+	}
+	if math.IsNaN(s.Scale) || math.IsInf(s.Scale, 0) || math.IsNaN(s.Offset) || math.IsInf(s.Offset, 0) {
+		return fmt.Errorf("sink scale and offset must be finite")
+	}
+	return nil
+}
+
+func (c Case) validateSparse() error {
+	if c.Hkv > 1 || (c.Dv != 0 && c.Dv != c.D) {
+		return fmt.Errorf("sparse family: one shared KV head with dv = d (got hkv=%d, dv=%d)", c.Hkv, c.Dv)
+	}
+	s := c.tokensPerBatch()
+	if c.B < 1 || s < 1 || c.B*s > maxTokens {
+		return fmt.Errorf("bad sparse shape: b=%d s=%d (b·s in 1..%d)", c.B, s, maxTokens)
+	}
+	if c.Win < 0 || c.IdxTopK < 0 || c.Win+c.IdxTopK < 1 || c.Win+c.IdxTopK > maxDim {
+		return fmt.Errorf("bad index geometry: win=%d idx_topk=%d (win+idx_topk in 1..%d)", c.Win, c.IdxTopK, maxDim)
+	}
+	if bs := c.blockSize(); bs < 1 || bs > maxDim {
+		return fmt.Errorf("block_size %d: want 1..%d", bs, maxDim)
+	}
+	if len(c.Seqused) != c.B {
+		return fmt.Errorf("seqused has %d entries, want b=%d", len(c.Seqused), c.B)
+	}
+	for i, u := range c.Seqused {
+		if u < 0 || u > 1<<20 {
+			return fmt.Errorf("seqused[%d] = %d: want 0..%d", i, u, 1<<20)
+		}
+	}
+	switch c.Indices {
+	case "", "sorted", "shuffled":
+	default:
+		return fmt.Errorf("indices %q: want sorted or shuffled", c.Indices)
+	}
+	switch c.BlockTable {
+	case "", "identity", "permuted":
+	default:
+		return fmt.Errorf("block_table %q: want identity or permuted", c.BlockTable)
+	}
+	for _, p := range c.Plant {
+		switch p {
+		case "duplicate", problem.VPadInPrefix, problem.VValidAfter, problem.VWindowSlot, problem.VBlockTable:
+		default:
+			return fmt.Errorf("plant %q: want duplicate, %s, %s, %s or %s", p,
+				problem.VPadInPrefix, problem.VValidAfter, problem.VWindowSlot, problem.VBlockTable)
+		}
+	}
+	g := c.geometry()
+	elems := c.B*s*c.H*c.D + (g.oriBlocks+g.cmpBlocks)*c.blockSize()*c.D + c.B*s*(c.Win+c.IdxTopK)
+	if g.cmpBlocks > maxElems || elems > maxElems {
+		return fmt.Errorf("case too large: %d tensor elements (limit %d)", elems, maxElems)
+	}
+	return nil
+}
+
+func (c Case) validateWindow() error {
+	hkv := c.hkv()
+	if hkv < 1 || hkv > c.H || c.H%hkv != 0 {
+		return fmt.Errorf("hkv=%d: want a divisor of h=%d", hkv, c.H)
+	}
+	if c.T < 1 || c.T > maxTokens {
+		return fmt.Errorf("t=%d: want 1..%d", c.T, maxTokens)
+	}
+	if dv := c.dv(); dv < 1 || dv > maxDim {
+		return fmt.Errorf("dv=%d: want 1..%d", dv, maxDim)
+	}
+	if c.Window < 0 {
+		return fmt.Errorf("window %d is negative", c.Window)
+	}
+	if c.B != 0 || c.Seqused != nil || c.Win != 0 || c.IdxTopK != 0 {
+		return fmt.Errorf("window family takes t, window, h, hkv, d, dv (not b, seqused, win, idx_topk)")
+	}
+	if elems := c.T * (c.H*c.D + hkv*(c.D+c.dv())); elems > maxElems {
+		return fmt.Errorf("case too large: %d tensor elements (limit %d)", elems, maxElems)
+	}
+	return nil
+}
+
+func (c Case) validateSpecial(s Special) error {
+	t := c.Tokens()
+	switch s.Tensor {
+	case "q":
+		if s.Token < 0 || s.Token >= t || s.Head < 0 || s.Head >= c.H || s.Dim < 0 || s.Dim >= c.D {
+			return fmt.Errorf("q[%d,%d,%d] outside [%d,%d,%d]", s.Token, s.Head, s.Dim, t, c.H, c.D)
+		}
+	case "kv":
+		if c.Family != problem.Sparse {
+			return fmt.Errorf("tensor kv is for the sparse family (use k or v)")
+		}
+		if s.Token < 0 || s.Token >= t || s.Key < 0 || s.Key >= c.Win+c.IdxTopK || s.Dim < 0 || s.Dim >= c.D {
+			return fmt.Errorf("kv token %d key %d dim %d outside [%d,%d,%d]", s.Token, s.Key, s.Dim, t, c.Win+c.IdxTopK, c.D)
+		}
+	case "k", "v":
+		if c.Family != problem.Window {
+			return fmt.Errorf("tensor %s is for the window family (use kv)", s.Tensor)
+		}
+		w := c.D
+		if s.Tensor == "v" {
+			w = c.dv()
+		}
+		if s.Key < 0 || s.Key >= t || s.Head < 0 || s.Head >= c.hkv() || s.Dim < 0 || s.Dim >= w {
+			return fmt.Errorf("%s[%d,%d,%d] outside [%d,%d,%d]", s.Tensor, s.Key, s.Head, s.Dim, t, c.hkv(), w)
+		}
+	default:
+		return fmt.Errorf("tensor %q: want q, kv, k or v", s.Tensor)
+	}
+	return nil
+}
+
+// Tokens is T.
+func (c Case) Tokens() int {
+	if c.Family == problem.Sparse {
+		return c.B * c.tokensPerBatch()
+	}
+	return c.T
+}
+
+func (c Case) tokensPerBatch() int {
+	if c.S == 0 {
+		return 1
+	}
+	return c.S
+}
+
+func (c Case) blockSize() int {
+	if c.BlockSize == 0 {
+		return 16
+	}
+	return c.BlockSize
+}
+
+func (c Case) hkv() int {
+	if c.Family == problem.Sparse {
+		return 1
+	}
+	if c.Hkv == 0 {
+		return c.H
+	}
+	return c.Hkv
+}
+
+func (c Case) dv() int {
+	if c.Dv == 0 || c.Family == problem.Sparse {
+		return c.D
+	}
+	return c.Dv
+}
+
+// Format is the storage format of the case's inputs, given the kernel's.
+func (c Case) Format(kernel num.Format) num.Format {
+	if c.DType == "" {
+		return kernel
+	}
+	f, _ := num.ParseFormat(c.DType)
+	return f
+}

@@ -1,0 +1,119 @@
+package problem
+
+import (
+	"fmt"
+	"math"
+)
+
+// Violation is a breach of the kernel's input contract (SPEC.md §1): where
+// the device and the reference would read different keys, or where there is
+// no meaningful exact answer. A verifier reports these separately from
+// numerical mismatches.
+type Violation struct {
+	Name   string `json:"name"`
+	Token  int    `json:"token"` // -1 when not tied to a token
+	Detail string `json:"detail"`
+}
+
+func (v Violation) String() string {
+	if v.Token < 0 {
+		return fmt.Sprintf("%s: %s", v.Name, v.Detail)
+	}
+	return fmt.Sprintf("%s (token %d): %s", v.Name, v.Token, v.Detail)
+}
+
+// Violation names.
+const (
+	VNegativeSeqused = "negative_seqused"    // seqused_kv[b] < tokens_per_batch - 1
+	VPadInPrefix     = "pad_in_prefix"       // -1 among the first sparse_k entries
+	VWindowSlot      = "window_slot_invalid" // a window-prefix entry that is not a valid window slot
+	VCmpSlot         = "cmp_slot_invalid"    // a compressed-prefix entry that is not a valid compressed slot
+	VBlockTable      = "block_table_out_of_range"
+	VValidAfter      = "valid_slot_after_prefix" // the reference attends it, the device does not read it
+	VNonFinite       = "nonfinite_input"         // NaN or ±Inf in q or an attended key/value, NaN sink
+)
+
+// Violations lists every contract violation, in a deterministic order.
+func (in *Inputs) Violations() []Violation {
+	var vs []Violation
+	add := func(name string, t int, f string, a ...any) {
+		vs = append(vs, Violation{name, t, fmt.Sprintf(f, a...)})
+	}
+	for i, s := range in.Sink {
+		if math.IsNaN(float64(s)) {
+			add(VNonFinite, -1, "attn_sink[%d] is NaN", i)
+		}
+	}
+	for i, x := range in.Q {
+		if isNonFinite(x) {
+			add(VNonFinite, i/(in.H*in.D), "q[%d] = %v", i, x)
+			break
+		}
+	}
+	if in.Family == Sparse {
+		for b, u := range in.Seqused {
+			if int(u) < in.S-1 {
+				add(VNegativeSeqused, -1, "seqused_kv[%d] = %d < tokens_per_batch-1 = %d", b, u, in.S-1)
+			}
+		}
+		for t := 0; t < in.T; t++ {
+			in.tokenViolations(t, add)
+		}
+	}
+	var keys []Key
+	for t := 0; t < in.T; t++ {
+		for g := 0; g < in.Hkv; g++ {
+			keys = in.RefKeys(t, g, keys)
+			if j := nonFiniteKey(keys); j >= 0 {
+				add(VNonFinite, t, "attended key/value %d (KV head %d) holds NaN or ±Inf", j, g)
+			}
+		}
+	}
+	return vs
+}
+
+func (in *Inputs) tokenViolations(t int, add func(string, int, string, ...any)) {
+	l := in.TokenLens(t)
+	row := in.Idx[t*in.TopK : (t+1)*in.TopK]
+	for i, r := range row {
+		switch {
+		case i < l.SparseK && r < 0:
+			add(VPadInPrefix, t, "entry %d is -1 inside the first sparse_k=%d entries", i, l.SparseK)
+		case i < l.WindowValid && int(r) >= l.WindowValid:
+			add(VWindowSlot, t, "entry %d = %d, window slots valid are [0,%d)", i, r, l.WindowValid)
+		case i >= l.WindowValid && i < l.SparseK && (int(r) < in.Win || int(r)-in.Win >= l.CmpValid):
+			add(VCmpSlot, t, "entry %d = %d, compressed slots valid are [%d,%d)", i, r, in.Win, in.Win+l.CmpValid)
+		case i >= l.SparseK && r >= 0 && in.refAccepts(l, r):
+			add(VValidAfter, t, "entry %d = %d after the first sparse_k=%d entries is a valid slot", i, r, l.SparseK)
+		default:
+			if (i < l.SparseK || (r >= 0 && in.refAccepts(l, r))) && in.slotRow(l.B, r) == nil {
+				add(VBlockTable, t, "entry %d = %d maps outside its pool", i, r)
+			}
+		}
+	}
+}
+
+func (in *Inputs) refAccepts(l Lens, r int32) bool {
+	if int(r) < in.Win {
+		return int(r) < l.WindowValid
+	}
+	return int(r)-in.Win < l.CmpValid
+}
+
+func nonFiniteKey(keys []Key) int {
+	for j, k := range keys {
+		for _, x := range k.K {
+			if isNonFinite(x) {
+				return j
+			}
+		}
+		for _, x := range k.V {
+			if isNonFinite(x) {
+				return j
+			}
+		}
+	}
+	return -1
+}
+
+func isNonFinite(x float32) bool { return math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) }

@@ -1,0 +1,266 @@
+// Package problem holds the inputs of one attention problem in their
+// storage values (SPEC.md's tensors), and the two readings of which keys
+// each query token sees: the reference semantics (what is correct) and the
+// kernel semantics (what the device reads positionally, trusting the
+// contract). Reference and emulations both start here.
+package problem
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/attnvet/attnvet/internal/num"
+)
+
+// Family is the attention variant.
+type Family string
+
+const (
+	Sparse Family = "sparse" // sparse decode attention with sink (SPEC.md §1)
+	Window Family = "window" // causal sliding-window prefill attention (SPEC.md §2)
+)
+
+// Inputs are the tensors of one problem. Float tensors hold values exactly
+// representable in the storage format (bf16 or fp16 values widen to float32
+// exactly). Layouts are row-major as in SPEC.md.
+type Inputs struct {
+	Family        Family
+	Format        num.Format // what the float tensors are stored in (bf16, fp16, fp32)
+	T, H, Hkv     int        // tokens, query heads, KV heads (sparse: Hkv = 1)
+	D, Dv         int        // key and value widths (sparse: Dv = D, one row is key and value)
+	Scale         float64    // softmax scale, exact; kernels use float32(Scale)
+	Q             []float32
+	Sink          []float32 // [H]; nil = no sink
+	HasSinkTensor bool      // the sink tensor exists (a bundle may hold one of all -Inf)
+
+	// sparse
+	B, S          int // batch entries, tokens per entry (T = B·S)
+	Win, TopK, BS int // window, index row width (WIN + IDX_TOPK), block size
+	OriKV, CmpKV  []float32
+	OriBT, CmpBT  []int32 // [B][MBori], [B][MBcmp]
+	MBori, MBcmp  int
+	Idx           []int32 // [T][TopK]
+	Seqused       []int32 // [B]
+	NoCmp         bool    // no compressed pool
+
+	// window
+	W    int       // window size; 0 = full causal
+	K, V []float32 // [T][Hkv][D], [T][Hkv][Dv]
+
+	poison []float32 // NaN row returned for unreadable kernel reads
+}
+
+// Key is one key/value pair a query attends: views into the input tensors.
+type Key struct {
+	K, V []float32
+}
+
+// Lens are the per-token lengths of the sparse family (SPEC.md §1).
+type Lens struct {
+	B, S, U                       int // batch entry, token within entry, token length u_s
+	WindowValid, CmpValid, CmpTop int
+	SparseK                       int
+}
+
+// TokenLens computes the lengths of sparse token t.
+func (in *Inputs) TokenLens(t int) Lens {
+	b, s := t/in.S, t%in.S
+	u := int(in.Seqused[b]) - in.S + 1 + s
+	if u < 0 {
+		u = 0
+	}
+	wv := min(in.Win, u)
+	cv := max(u-wv, 0)
+	ct := min(in.TopK-in.Win, cv)
+	return Lens{B: b, S: s, U: u, WindowValid: wv, CmpValid: cv, CmpTop: ct, SparseK: wv + ct}
+}
+
+// Group is the KV head read by query head h (repeat_interleave convention).
+func (in *Inputs) Group(h int) int { return h / (in.H / in.Hkv) }
+
+// QRow is the query of token t, head h.
+func (in *Inputs) QRow(t, h int) []float32 {
+	o := (t*in.H + h) * in.D
+	return in.Q[o : o+in.D]
+}
+
+// SinkOf is head h's sink, -Inf when there is none.
+func (in *Inputs) SinkOf(h int) float32 {
+	if in.Sink == nil {
+		return float32(math.Inf(-1))
+	}
+	return in.Sink[h]
+}
+
+// slotRow maps an index-row entry to a pool row, or nil when the block table
+// points outside the pool (or the slot is outside the table).
+func (in *Inputs) slotRow(b int, r int32) []float32 {
+	if r < 0 {
+		return nil
+	}
+	pool, bt, mb, c := in.OriKV, in.OriBT, in.MBori, int(r)
+	if c >= in.Win {
+		pool, bt, mb, c = in.CmpKV, in.CmpBT, in.MBcmp, c-in.Win
+	}
+	blk := c / in.BS
+	if blk >= mb {
+		return nil
+	}
+	base := int(bt[b*mb+blk])
+	row := base*in.BS + c%in.BS
+	if base < 0 || (row+1)*in.D > len(pool) {
+		return nil
+	}
+	return pool[row*in.D : (row+1)*in.D]
+}
+
+// RefKeys appends to dst the keys token t sees through KV head g under the
+// reference semantics: scan the whole index row, skip -1, skip window slots
+// beyond window_valid and compressed slots beyond cmp_valid. Unreadable
+// rows are skipped too (Violations reports them).
+func (in *Inputs) RefKeys(t, g int, dst []Key) []Key {
+	dst = dst[:0]
+	if in.Family == Window {
+		return in.windowKeys(t, g, dst)
+	}
+	l := in.TokenLens(t)
+	for _, r := range in.Idx[t*in.TopK : (t+1)*in.TopK] {
+		if r < 0 {
+			continue
+		}
+		if int(r) < in.Win {
+			if int(r) >= l.WindowValid {
+				continue
+			}
+		} else if int(r)-in.Win >= l.CmpValid {
+			continue
+		}
+		if row := in.slotRow(l.B, r); row != nil {
+			dst = append(dst, Key{row, row})
+		}
+	}
+	return dst
+}
+
+// KernelKeys appends the keys the device gathers: the first window_valid
+// entries as window slots, the next cmp_topk_valid as compressed slots, read
+// positionally. An entry the device would read out of bounds yields a NaN
+// row (garbage, made visible). For inputs that follow the contract, the set
+// equals RefKeys (possibly in another order).
+func (in *Inputs) KernelKeys(t, g int, dst []Key) []Key {
+	dst = dst[:0]
+	if in.Family == Window {
+		return in.windowKeys(t, g, dst)
+	}
+	l := in.TokenLens(t)
+	row := in.Idx[t*in.TopK : (t+1)*in.TopK]
+	for i := 0; i < l.SparseK && i < len(row); i++ {
+		r := in.slotRow(l.B, row[i])
+		if r == nil {
+			r = in.Poison()
+		}
+		dst = append(dst, Key{r, r})
+	}
+	return dst
+}
+
+// Poison is a NaN row of width max(D, Dv).
+func (in *Inputs) Poison() []float32 {
+	w := max(in.D, in.Dv)
+	if len(in.poison) != w {
+		p := make([]float32, w)
+		for i := range p {
+			p[i] = float32(math.NaN())
+		}
+		in.poison = p
+	}
+	return in.poison
+}
+
+// WindowRange is the key positions [lo, t] query t attends in the window family.
+func (in *Inputs) WindowRange(t int) (lo, hi int) {
+	lo = 0
+	if in.W > 0 {
+		lo = max(0, t-in.W+1)
+	}
+	return lo, t
+}
+
+func (in *Inputs) windowKeys(t, g int, dst []Key) []Key {
+	lo, hi := in.WindowRange(t)
+	for j := lo; j <= hi; j++ {
+		kr := (j*in.Hkv + g)
+		dst = append(dst, Key{in.K[kr*in.D : (kr+1)*in.D], in.V[kr*in.Dv : (kr+1)*in.Dv]})
+	}
+	return dst
+}
+
+// OutLen is the number of output elements, T·H·Dv.
+func (in *Inputs) OutLen() int { return in.T * in.H * in.Dv }
+
+// Check verifies that tensor sizes agree with the shape. Its errors mean
+// the inputs cannot be interpreted at all (exit 2); contract violations of
+// well-formed inputs are Violations.
+func (in *Inputs) Check() error {
+	if in.T < 0 || in.H < 1 || in.Hkv < 1 || in.D < 1 || in.Dv < 1 {
+		return fmt.Errorf("bad shape: T=%d H=%d Hkv=%d D=%d Dv=%d", in.T, in.H, in.Hkv, in.D, in.Dv)
+	}
+	if in.H%in.Hkv != 0 {
+		return fmt.Errorf("H=%d is not a multiple of Hkv=%d", in.H, in.Hkv)
+	}
+	if !(in.Scale > 0) || math.IsInf(in.Scale, 0) {
+		return fmt.Errorf("softmax_scale %v is not a positive finite number", in.Scale)
+	}
+	if err := wantLen("q", len(in.Q), in.T*in.H*in.D); err != nil {
+		return err
+	}
+	if in.Sink != nil {
+		if err := wantLen("attn_sink", len(in.Sink), in.H); err != nil {
+			return err
+		}
+	}
+	switch in.Family {
+	case Window:
+		if in.W < 0 {
+			return fmt.Errorf("window %d is negative", in.W)
+		}
+		if err := wantLen("k", len(in.K), in.T*in.Hkv*in.D); err != nil {
+			return err
+		}
+		return wantLen("v", len(in.V), in.T*in.Hkv*in.Dv)
+	case Sparse:
+		if in.Hkv != 1 || in.Dv != in.D {
+			return fmt.Errorf("sparse family needs one KV head with Dv = D (got Hkv=%d, Dv=%d, D=%d)", in.Hkv, in.Dv, in.D)
+		}
+		if in.B < 1 || in.S < 1 || in.T != in.B*in.S {
+			return fmt.Errorf("T=%d is not B·S with B=%d, S=%d", in.T, in.B, in.S)
+		}
+		if in.BS < 1 || in.Win < 0 || in.TopK < in.Win {
+			return fmt.Errorf("bad sparse geometry: block size %d, window %d, index row width %d", in.BS, in.Win, in.TopK)
+		}
+		if len(in.OriKV)%(in.BS*in.D) != 0 {
+			return fmt.Errorf("tensor ori_kv: %d values is not a whole number of %d-row blocks of width %d", len(in.OriKV), in.BS, in.D)
+		}
+		if len(in.CmpKV)%(in.BS*in.D) != 0 {
+			return fmt.Errorf("tensor cmp_kv: %d values is not a whole number of %d-row blocks of width %d", len(in.CmpKV), in.BS, in.D)
+		}
+		if err := wantLen("ori_block_table", len(in.OriBT), in.B*in.MBori); err != nil {
+			return err
+		}
+		if err := wantLen("cmp_block_table", len(in.CmpBT), in.B*in.MBcmp); err != nil {
+			return err
+		}
+		if err := wantLen("cmp_sparse_indices", len(in.Idx), in.T*in.TopK); err != nil {
+			return err
+		}
+		return wantLen("seqused_kv", len(in.Seqused), in.B)
+	}
+	return fmt.Errorf("unknown family %q (want sparse or window)", in.Family)
+}
+
+func wantLen(name string, got, want int) error {
+	if got != want {
+		return fmt.Errorf("tensor %s: %d values, shape needs %d", name, got, want)
+	}
+	return nil
+}
