@@ -42,6 +42,7 @@ type Row struct {
 	MaxDiff float64 // max_i (M_x − x_i), M_x = max_i x_i
 	MaxAbsV float64 // max_i,j |v_ij| over all attended keys (zero-weight ones too)
 	MaxAbsQ float64 // max_d |q_d|
+	PMax    float64 // max_i p_i
 }
 
 // Result is the reference output of one problem. Element e = (t·H + h)·Dv + j.
@@ -200,6 +201,7 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 		row.MaxA = math.Max(row.MaxA, a[i])
 		row.MaxAbsX = math.Max(row.MaxAbsX, math.Abs(x[i]))
 		row.MaxDiff = math.Max(row.MaxDiff, m-x[i])
+		row.PMax = math.Max(row.PMax, pi)
 		axpy2(pi, k.V, o, absV)
 	}
 	dev1, devA := r.Dev1[e0:e0+in.Dv], r.DevA[e0:e0+in.Dv]
