@@ -43,6 +43,10 @@ type Row struct {
 	MaxAbsV float64 // max_i,j |v_ij| over all attended keys (zero-weight ones too)
 	MaxAbsQ float64 // max_d |q_d|
 	PMax    float64 // max_i p_i
+	// Keys whose weight underflows float64 (p_i = 0, M − x_i > 745 with
+	// M = max(M_x, σ)): max_i a_i/(M − x_i) and max_i |x_i|/(M − x_i). The
+	// bound checks that no score error can lift such a key into view.
+	ZeroA, ZeroX float64
 }
 
 // Result is the reference output of one problem. Element e = (t·H + h)·Dv + j.
@@ -196,6 +200,9 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 		pi := p[i] / L
 		p[i] = pi
 		if pi == 0 {
+			gap := big - x[i]
+			row.ZeroA = math.Max(row.ZeroA, a[i]/gap)
+			row.ZeroX = math.Max(row.ZeroX, math.Abs(x[i])/gap)
 			continue
 		}
 		row.MaxA = math.Max(row.MaxA, a[i])
