@@ -167,12 +167,8 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 		row.MaxAbsQ = math.Max(row.MaxAbsQ, math.Abs(float64(v)))
 	}
 	e0 := (t*in.H + h) * in.Dv
-	if n == 0 || math.IsInf(sigma, 1) {
-		// o = 0: nothing to attend, or a sink that takes all the weight.
-		if n > 0 {
-			row.PSink = 1
-		}
-		return
+	if n == 0 {
+		return // o = 0: nothing to attend
 	}
 	scale := in.Scale
 	x, a, p := s.x[:n], s.a[:n], s.p[:n]
@@ -185,6 +181,16 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 		m = math.Max(m, x[i])
 	}
 	row.M = m
+	if math.IsInf(sigma, 1) {
+		// o = 0: the sink takes all the weight. The score magnitudes still
+		// matter: the device computes the unnormalised o before dividing.
+		row.PSink = 1
+		for i := range x {
+			row.MaxA = math.Max(row.MaxA, a[i])
+			row.MaxAbsX = math.Max(row.MaxAbsX, math.Abs(x[i]))
+		}
+		return
+	}
 	big := math.Max(m, sigma)
 	L := 0.0
 	for i := range x {

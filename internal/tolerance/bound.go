@@ -1,0 +1,290 @@
+package tolerance
+
+import (
+	"math"
+
+	"github.com/attnvet/attnvet/internal/num"
+	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/profile"
+	"github.com/attnvet/attnvet/ref"
+)
+
+// Shape is the loop structure of the kernel under test; it sets how many
+// roundings and rescales an accumulated term can see. The zero Shape means
+// unknown (an external kernel): the counts of the worst structure are used.
+type Shape struct {
+	Kind  string // stream, tiled, splitkv, or "" for unknown
+	Bc    int    // keys per tile
+	Parts int    // partitions
+}
+
+// depth is the per-row count of error sources for n keys.
+type depth struct {
+	exps   float64 // exp evaluations on one key's path (R+1)
+	ko, kl float64 // roundings of a key's term in the numerator o and in l (with the sink add)
+}
+
+func (s Shape) depth(n int) depth {
+	nf := float64(n)
+	cdiv := func(a, b int) float64 { return float64((a + b - 1) / b) }
+	switch s.Kind {
+	case "stream":
+		return depth{exps: nf, ko: 2 * nf, kl: 2*nf + 1}
+	case "tiled":
+		if s.Bc > 0 {
+			tiles := cdiv(n, s.Bc)
+			nt := float64(min(n, s.Bc))
+			return depth{exps: tiles + 1, ko: nt + 2*tiles, kl: nt + 2*tiles + 1}
+		}
+	case "splitkv":
+		if s.Bc > 0 && s.Parts > 0 {
+			np := (n + s.Parts - 1) / s.Parts
+			tiles := cdiv(np, s.Bc)
+			nt := float64(min(np, s.Bc))
+			pf := float64(s.Parts)
+			return depth{exps: tiles + pf + 1, ko: nt + 2*tiles + 2*pf, kl: nt + 2*tiles + 2*pf + 1}
+		}
+	}
+	return depth{exps: nf + 2, ko: 2*nf + 2, kl: 2*nf + 3}
+}
+
+// gamma is γ_k(u) = k·u/(1−k·u), +Inf once k·u ≥ 1 (Higham, ASNA §3.1).
+func gamma(k, u float64) float64 {
+	if k*u >= 1 {
+		return math.Inf(1)
+	}
+	return k * u / (1 - k*u)
+}
+
+// Mode selects the rigorous or the probabilistic accumulation terms.
+type Mode int
+
+const (
+	Rigorous      Mode = iota // γ_k: a correct kernel can never fail
+	Probabilistic             // λ·√k·u (Higham & Mary), failure probability < 1e-9 per case
+)
+
+// FailProb is the per-case failure probability the prob criterion allows a
+// correct kernel.
+const FailProb = 1e-9
+
+// Model computes per-element error bounds for one kernel profile on one
+// problem. See docs/tolerance.md for the derivation, term by term.
+type Model struct {
+	Profile profile.Profile
+	Shape   Shape
+	Mode    Mode
+	Lambda  float64 // prob mode: confidence multiplier
+
+	ua, us, up, uo float64 // unit roundoffs: accumulator (effective), score storage, P, output
+	ea, es, ep, eo float64 // half the smallest subnormal of each: the absolute error of an underflowing rounding
+	ce             float64 // exp error in ulps
+	scale          float64 // softmax scale
+	scaleErr       float64 // |float32(scale) − scale| / scale
+	d              int     // dot length
+	prodExact      bool    // products of two inputs are exact in the accumulator
+	accNarrow      bool    // accumulator narrower than FP32 (results pass through FP32 first)
+	maxAcc         float64
+	maxScore       float64
+}
+
+// NewModel prepares the bound of profile p for the inputs in. In prob mode,
+// λ is chosen so the union over every rounding-error sum of the case keeps
+// the failure probability below FailProb.
+func NewModel(p profile.Profile, sh Shape, in *problem.Inputs, mode Mode) *Model {
+	m := &Model{Profile: p, Shape: sh, Mode: mode, d: in.D, ce: p.ExpError()}
+	u32 := num.UnitRoundoff(num.FP32)
+	narrower := func(f, than num.Format) bool { return num.UnitRoundoff(f) > num.UnitRoundoff(than) }
+	m.accNarrow = narrower(p.Acc, num.FP32)
+	m.ua = num.UnitRoundoff(p.Acc)
+	if m.accNarrow { // computed in FP32, then rounded: two roundings
+		m.ua += u32 * (1 + m.ua)
+	}
+	if p.Acc == num.FP64 {
+		m.ua = num.UnitRoundoff(num.FP32) // the emulations compute in float32
+	}
+	half := func(f num.Format) float64 { return num.MinSubnormal(f) / 2 }
+	accFmt := p.Acc
+	if accFmt == num.FP64 {
+		accFmt = num.FP32
+	}
+	m.ea = half(accFmt)
+	if narrower(p.Score, accFmt) {
+		m.us, m.es = num.UnitRoundoff(p.Score), half(p.Score)
+	}
+	if narrower(p.P, accFmt) {
+		m.up, m.ep = num.UnitRoundoff(p.P), half(p.P)
+	}
+	if narrower(p.Out, accFmt) {
+		m.uo, m.eo = num.UnitRoundoff(p.Out), half(p.Out)
+	}
+	m.scale = in.Scale
+	m.scaleErr = math.Abs(float64(float32(in.Scale))-in.Scale) / in.Scale
+	inPrec := -math.Log2(num.UnitRoundoff(in.Format))
+	accPrec := -math.Log2(num.UnitRoundoff(accFmt))
+	m.prodExact = 2*inPrec <= accPrec
+	m.maxAcc = num.MaxFinite(accFmt)
+	m.maxScore = math.Min(m.maxAcc, num.MaxFinite(p.Score))
+	if mode == Probabilistic {
+		// Sums bounded per case: per row, a dot product and an exp chain per
+		// key; per element, numerator and denominator terms per key and
+		// the P rounding sum.
+		n := float64(max(in.TopK, in.T, 1))
+		apps := float64(in.T*in.H)*n*2 + float64(in.OutLen())*(2*n+1)
+		m.Lambda = math.Sqrt(2*math.Log(2*apps/FailProb)) / (1 - m.ua)
+	}
+	return m
+}
+
+// acc is the accumulated relative error of k roundings of unit u.
+func (m *Model) acc(k, u float64) float64 {
+	g := gamma(k, u)
+	if m.Mode == Probabilistic && k > 0 {
+		// Higham & Mary 2019, Thm 3.1: |θ_k| ≤ exp(λ√k u + k u²/(1−u)) − 1
+		// with probability ≥ 1 − 2exp(−λ²(1−u)²/2).
+		g = math.Min(g, math.Expm1(m.Lambda*math.Sqrt(k)*u+k*u*u/(1-u)))
+	}
+	return g
+}
+
+// RowBound holds the per-row constants of the bound.
+type RowBound struct {
+	Unbounded bool // no finite bound: an ill-conditioned row (huge score errors)
+	Domain    bool // outside the profile's range (intermediates may overflow): not judged
+	Exact     bool // o must be exactly 0 (no keys, or a +Inf sink)
+
+	m         *Model
+	row       *ref.Row
+	jac       [4]float64 // multipliers of Dev1, DevA, DevX, DevM
+	dev1Extra float64    // (K−1): added to jac[0]
+	absVCoef  float64    // multiplier of AbsV (accumulation, P rounding in rigorous mode)
+	pProb     float64    // prob mode: multiplier of sqrt(PMax·MaxAbsV·AbsV); 0 in rigorous mode
+	oCoef     float64    // multiplier of |o| (sink term)
+	absBase   float64    // absolute underflow term: constant part
+	absO      float64    // absolute underflow term: multiplier of |o|
+	denom     float64    // 1 − |B|
+	sinkOver  bool       // the sink's exp may overflow: o may come out 0
+}
+
+// Row computes the per-row constants for row r.
+func (m *Model) Row(r *ref.Row) RowBound {
+	rb := RowBound{m: m, row: r}
+	n := r.N
+	if n == 0 {
+		rb.Exact = true
+		return rb
+	}
+	ua := m.ua
+	dp := m.Shape.depth(n)
+	nf := float64(n)
+	// Domain: dot products, scores, l and the unnormalised o must fit the
+	// accumulator; scores must stay far above the mask bias (−1e20).
+	gd := gamma(float64(m.d), ua)
+	if r.MaxQK*(1+gd) >= m.maxAcc/2 || r.MaxAbsX*(1+gd)+r.MaxDiff >= math.Min(m.maxScore/2, 1e18) ||
+		nf*r.MaxAbsV*2 >= m.maxAcc || 4*nf >= m.maxAcc {
+		rb.Domain = true
+		return rb
+	}
+	if math.IsInf(r.Sink, 1) {
+		rb.Exact = true // o/∞ = 0 exactly
+		return rb
+	}
+	// Score error: |x̂_i − x_i| ≤ cA'·a_i + cX'·|x_i| + c0'.
+	dprime := float64(m.d)
+	if m.prodExact {
+		dprime--
+	}
+	k0 := (1 + m.scaleErr) * (1 + ua) * (1 + m.us)
+	if m.accNarrow {
+		k0 *= 1 + num.UnitRoundoff(num.FP32)
+	}
+	cAp := k0 * m.acc(dprime, ua)
+	cXp := k0 - 1
+	c0p := k0*m.scale*2*float64(m.d)*m.ea*(1+gd) + m.ea + m.es
+	dxMax := cAp*r.MaxA + cXp*r.MaxAbsX + c0p
+	// Exponent perturbation of key i: Δ_i ≤ cA·a_i + cX·|x_i| + cM·(m − x_i) + c1.
+	cA, cX, cM := (1+ua)*cAp, (1+ua)*cXp, ua
+	c1 := (1+ua)*c0p + ua*dxMax + (dp.exps+1)*m.ea
+	// Zero-weight keys must stay negligible: Δ_i ≤ (M − x_i)/2.
+	if cA*r.ZeroA+cX*r.ZeroX+2*cM+c1/745 > 0.5 {
+		rb.Unbounded = true
+		return rb
+	}
+	dMax := cA*r.MaxA + cX*r.MaxAbsX + cM*r.MaxDiff + c1
+	f := 1.0 // expm1(Δ)/Δ, convexity: expm1(Δ_i) ≤ Δ_i·F for Δ_i ≤ Δmax
+	if dMax > 0 {
+		f = math.Expm1(dMax) / dMax
+	}
+	eExp := m.acc(dp.exps*m.ce, ua)
+	phi, psi := m.acc(dp.ko, ua), m.acc(dp.kl, ua)
+	k := (1 + eExp) * (1 + psi)
+	if m.Profile.LFromRoundedP {
+		k *= 1 + m.up
+	}
+	bMax := math.Exp(dMax)*k - 1
+	// The sink: weight e^{σ−m̂} with its subtraction, exp and add errors.
+	var bSink float64
+	if !math.IsInf(r.Sink, -1) {
+		th := ua*(math.Abs(r.Sink-r.M)+dxMax) + m.ea
+		if m.accNarrow {
+			th += ua * math.Abs(r.Sink)
+		}
+		bSink = math.Exp(th)*(1+m.ce*ua)*(1+psi) - 1
+		rb.sinkOver = r.Sink-r.M+dxMax+th >= math.Log(m.maxAcc)-1
+	}
+	bsum := (1-r.PSink)*bMax + r.PSink*bSink
+	if !(bsum < 1) {
+		rb.Unbounded = true
+		return rb
+	}
+	rb.denom = 1 - bsum
+	rb.jac = [4]float64{k * f * c1, k * f * cA, k * f * cX, k * f * cM}
+	rb.dev1Extra = k - 1
+	g := math.Exp(dMax) * (1 + eExp)
+	if m.Profile.LFromRoundedP {
+		rb.absVCoef = g * (1 + m.up) * (phi + psi)
+	} else {
+		rb.absVCoef = g * (phi*(1+m.up) + psi + m.up)
+		if m.Mode == Probabilistic && m.up > 0 {
+			// Σ p_i ρ_i v_i with independent mean-zero ρ_i (Hoeffding):
+			// ≤ λ·u_p·sqrt(Σ p_i² v_i²) ≤ λ·u_p·sqrt(PMax·MaxAbsV·AbsV).
+			rb.absVCoef = g * (phi*(1+m.up) + psi)
+			rb.pProb = g * m.up
+		}
+	}
+	rb.oCoef = r.PSink * bSink
+	// Absolute terms from underflow (exp outputs, P and products in the
+	// subnormal range), relative to L ≥ e^{−Δx_max}.
+	ew := (dp.exps + 1) * m.ea
+	scaleL := math.Exp(dMax)
+	rb.absBase = scaleL * nf * (ew + m.ep + (dp.ko+dp.kl)*m.ea) * r.MaxAbsV
+	rb.absO = scaleL * nf * (ew + (dp.ko+dp.kl)*m.ea)
+	return rb
+}
+
+// Elem is the bound for output element e of row rb: allowed is the whole
+// allowance, outTerm the part that is the final output rounding.
+func (rb *RowBound) Elem(r *ref.Result, e int) (allowed, outTerm float64) {
+	if rb.Exact {
+		return 0, 0
+	}
+	if rb.Unbounded || rb.Domain {
+		return math.Inf(1), 0
+	}
+	m := rb.m
+	o := math.Abs(r.O[e])
+	num := (rb.jac[0]+rb.dev1Extra)*r.Dev1[e] + rb.jac[1]*r.DevA[e] + rb.jac[2]*r.DevX[e] + rb.jac[3]*r.DevM[e] +
+		rb.absVCoef*r.AbsV[e] + rb.oCoef*o + rb.absBase + rb.absO*o
+	if rb.pProb > 0 {
+		num += rb.pProb * math.Min(r.AbsV[e], m.Lambda*math.Sqrt(rb.row.PMax*rb.row.MaxAbsV*r.AbsV[e]))
+	}
+	pre := num / rb.denom
+	if rb.sinkOver {
+		pre += o // the device's e^{σ−m} may overflow to +Inf, making o exactly 0
+	}
+	pre += m.ua*(o+pre) + m.ea // the final division
+	if m.uo > 0 {
+		outTerm = m.uo*(o+pre) + m.eo
+	}
+	return pre + outTerm, outTerm
+}

@@ -1,0 +1,395 @@
+// Package tolerance judges a kernel's output against the float64 reference.
+// Each criterion maps (inputs, reference with its magnitudes, kernel output,
+// precision profile) to a verdict per element and per case.
+//
+// Ours: bound (a rigorous per-element error bound derived from the profile:
+// a correct kernel can never fail it) and prob (the same with probabilistic
+// accumulation terms, failure probability below 1e-9 per case). The
+// anchors, for comparison: allclose, ratio, fa2x, flashmla, ulp.
+//
+// Under every criterion an output element is non-finite exactly where the
+// reference is (same NaN positions, same signed infinities), or it fails.
+package tolerance
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/attnvet/attnvet/internal/num"
+	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/profile"
+	"github.com/attnvet/attnvet/ref"
+)
+
+// Input is what a criterion judges.
+type Input struct {
+	In      *problem.Inputs
+	Ref     *ref.Result
+	Out     []float32 // the kernel's output, [T][H][Dv]
+	Profile profile.Profile
+	Shape   Shape
+	// SamePrec is the output of a same-precision reference (fa2x); nil:
+	// computed on demand.
+	SamePrec []float32
+}
+
+// Verdict is a criterion's judgement of one case.
+type Verdict struct {
+	Criterion string  `json:"criterion"`
+	Pass      bool    `json:"pass"`
+	Worst     float64 `json:"worst"`      // largest err/allowed (case-level criteria: statistic/threshold)
+	WorstElem int     `json:"worst_elem"` // element of Worst, −1 if none
+	Failed    int     `json:"failed"`     // elements beyond their allowance
+	Checked   int     `json:"checked"`    // elements judged
+	Skipped   int     `json:"skipped"`    // elements outside the profile's range or without a finite bound
+	Detail    string  `json:"detail,omitempty"`
+}
+
+// Criterion is one way of deciding pass or fail.
+type Criterion interface {
+	Name() string
+	Doc() string
+	Judge(x *Input) Verdict
+}
+
+// Names of the criteria.
+const (
+	NameBound    = "bound"
+	NameProb     = "prob"
+	NameAllclose = "allclose"
+	NameRatio    = "ratio"
+	NameFA2x     = "fa2x"
+	NameFlashMLA = "flashmla"
+	NameULP      = "ulp"
+)
+
+// All returns every criterion, ours first.
+func All() []Criterion {
+	return []Criterion{
+		BoundCriterion{Rigorous}, BoundCriterion{Probabilistic},
+		Allclose{}, Ratio{ATol: 1e-4, RTol: 1.0 / 128, MaxBad: 0.005}, FA2x{}, FlashMLA{}, ULP{N: 2},
+	}
+}
+
+// Lookup returns the criterion named name.
+func Lookup(name string) (Criterion, error) {
+	var names []string
+	for _, c := range All() {
+		if c.Name() == name {
+			return c, nil
+		}
+		names = append(names, c.Name())
+	}
+	return nil, fmt.Errorf("unknown criterion %q (known: %s)", name, strings.Join(names, ", "))
+}
+
+// Names lists the criteria.
+func Names() []string {
+	var ns []string
+	for _, c := range All() {
+		ns = append(ns, c.Name())
+	}
+	return ns
+}
+
+// finiteMismatch reports whether out and ref differ in finiteness: NaN
+// where the reference is not, or an infinity of another sign or position.
+func finiteMismatch(out float32, r float64) (mismatch, bothNonFinite bool) {
+	o := float64(out)
+	on, rn := math.IsNaN(o), math.IsNaN(r)
+	oi, ri := math.IsInf(o, 0), math.IsInf(r, 0)
+	if !on && !rn && !oi && !ri {
+		return false, false
+	}
+	if on && rn {
+		return false, true
+	}
+	if oi && ri && o == r {
+		return false, true
+	}
+	return true, false
+}
+
+// elementwise judges each element with allowed(e) and a check err ≤ allowed.
+func elementwise(name string, x *Input, allowed func(e int) (float64, bool)) Verdict {
+	v := Verdict{Criterion: name, WorstElem: -1}
+	for e, r := range x.Ref.O {
+		a, ok := allowed(e)
+		if !ok {
+			v.Skipped++
+			continue
+		}
+		v.Checked++
+		mis, both := finiteMismatch(x.Out[e], r)
+		var ratio float64
+		switch {
+		case mis:
+			ratio = math.Inf(1)
+		case both:
+			ratio = 0
+		default:
+			err := math.Abs(float64(x.Out[e]) - r)
+			switch {
+			case err == 0:
+				ratio = 0
+			case a == 0:
+				ratio = math.Inf(1)
+			default:
+				ratio = err / a
+			}
+		}
+		if ratio > 1 {
+			v.Failed++
+		}
+		if ratio > v.Worst || v.WorstElem < 0 {
+			v.Worst, v.WorstElem = ratio, e
+		}
+	}
+	v.Pass = v.Failed == 0
+	return v
+}
+
+// BoundCriterion is bound (Rigorous) or prob (Probabilistic).
+type BoundCriterion struct{ Mode Mode }
+
+func (b BoundCriterion) Name() string {
+	if b.Mode == Probabilistic {
+		return NameProb
+	}
+	return NameBound
+}
+
+func (b BoundCriterion) Doc() string {
+	if b.Mode == Probabilistic {
+		return "per-element bound from the profile with probabilistic accumulation (λ√k·u); P(false failure) < 1e-9 per case"
+	}
+	return "rigorous per-element error bound derived from the precision profile; a correct kernel cannot fail it"
+}
+
+// Bounds returns, per element, the allowed error and its output-rounding
+// part; +Inf marks elements outside the profile's range or unbounded, and
+// skip[e] is set for them.
+func Bounds(x *Input, mode Mode) (allowed, outTerm []float64, skip []bool) {
+	m := NewModel(x.Profile, x.Shape, x.In, mode)
+	n := len(x.Ref.O)
+	allowed, outTerm, skip = make([]float64, n), make([]float64, n), make([]bool, n)
+	dv := x.Ref.Dv
+	for ri := range x.Ref.Rows {
+		rb := m.Row(&x.Ref.Rows[ri])
+		for e := ri * dv; e < (ri+1)*dv; e++ {
+			allowed[e], outTerm[e] = rb.Elem(x.Ref, e)
+			skip[e] = rb.Domain || rb.Unbounded
+		}
+	}
+	return allowed, outTerm, skip
+}
+
+func (b BoundCriterion) Judge(x *Input) Verdict {
+	allowed, _, skip := Bounds(x, b.Mode)
+	v := elementwise(b.Name(), x, func(e int) (float64, bool) { return allowed[e], !skip[e] })
+	if v.Skipped > 0 {
+		v.Detail = fmt.Sprintf("%d elements outside the %s profile's range (not judged)", v.Skipped, x.Profile.Name)
+	}
+	return v
+}
+
+// Allclose is torch.testing.assert_close with the defaults for the output
+// dtype: |a−e| ≤ atol + rtol·|e| for every element.
+type Allclose struct{}
+
+func (Allclose) Name() string { return NameAllclose }
+func (Allclose) Doc() string {
+	return "torch.testing.assert_close defaults per output dtype (bf16 1.6e-2/1e-5, fp16 1e-3/1e-5, fp32 1.3e-6/1e-5)"
+}
+
+// AllcloseTols returns torch's default (rtol, atol) for format f.
+func AllcloseTols(f num.Format) (rtol, atol float64) {
+	switch f {
+	case num.BF16:
+		return 1.6e-2, 1e-5
+	case num.FP16:
+		return 1e-3, 1e-5
+	case num.FP64:
+		return 1e-7, 1e-7
+	}
+	return 1.3e-6, 1e-5
+}
+
+func (a Allclose) Judge(x *Input) Verdict {
+	rtol, atol := AllcloseTols(x.Profile.Out)
+	return elementwise(a.Name(), x, func(e int) (float64, bool) { return atol + rtol*math.Abs(x.Ref.O[e]), true })
+}
+
+// Ratio is pypto-lib's ratio_allclose: a point is bad when |a−e| > atol +
+// rtol·|e|; the case passes when at most MaxBad of the points are bad.
+type Ratio struct{ ATol, RTol, MaxBad float64 }
+
+func (Ratio) Name() string { return NameRatio }
+func (Ratio) Doc() string {
+	return "pypto-lib ratio_allclose: atol 1e-4, rtol 1/128, at most 0.5% of points bad"
+}
+
+func (r Ratio) Judge(x *Input) Verdict {
+	v := elementwise(r.Name(), x, func(e int) (float64, bool) { return r.ATol + r.RTol*math.Abs(x.Ref.O[e]), true })
+	frac := 0.0
+	if v.Checked > 0 {
+		frac = float64(v.Failed) / float64(v.Checked)
+	}
+	v.Detail = fmt.Sprintf("%d of %d points bad (%.3g%%), worst point at %.3gx its allowance", v.Failed, v.Checked, 100*frac, v.Worst)
+	v.Pass = frac <= r.MaxBad
+	v.Worst = frac / r.MaxBad
+	return v
+}
+
+// FA2x is FlashAttention's rule: the kernel's max error is at most twice
+// the max error of a same-precision reference implementation, plus an
+// absolute slack of one output ulp at 0.3 (2× the rounding error of
+// x + 0.3 − 0.3, as its tests compute it).
+type FA2x struct{}
+
+func (FA2x) Name() string { return NameFA2x }
+func (FA2x) Doc() string {
+	return "FlashAttention: max error ≤ 2× that of a same-precision reference + 2 half-ulps at 0.3"
+}
+
+func (f FA2x) Judge(x *Input) Verdict {
+	same := x.SamePrec
+	if same == nil {
+		same = SamePrecision(x.In, x.Profile)
+	}
+	v := Verdict{Criterion: f.Name(), WorstElem: -1}
+	maxKernel, maxSame := 0.0, 0.0
+	for e, r := range x.Ref.O {
+		v.Checked++
+		if mis, _ := finiteMismatch(x.Out[e], r); mis {
+			v.Failed++
+			v.WorstElem, maxKernel = e, math.Inf(1)
+			continue
+		}
+		if d := math.Abs(float64(x.Out[e]) - r); d > maxKernel || math.IsNaN(d) {
+			if !math.IsNaN(d) {
+				maxKernel, v.WorstElem = d, e
+			}
+		}
+		if d := math.Abs(float64(same[e]) - r); d > maxSame {
+			maxSame = d
+		}
+	}
+	allowed := 2*maxSame + num.Ulp(x.Profile.Out, 0.3)
+	v.Worst = maxKernel / allowed
+	v.Pass = v.Failed == 0 && maxKernel <= allowed
+	v.Detail = fmt.Sprintf("max error %.3g, same-precision reference %.3g", maxKernel, maxSame)
+	return v
+}
+
+// FlashMLA is FlashMLA's check: identical ±Inf/NaN positions, per element
+// abs ≤ 1e-3 or rel ≤ 2.01/128, and cosine distance
+// 1 − 2Σab/Σ(a²+b²) ≤ 5e-6 over the whole output.
+type FlashMLA struct{}
+
+func (FlashMLA) Name() string { return NameFlashMLA }
+func (FlashMLA) Doc() string {
+	return "FlashMLA: same inf/NaN positions, abs 1e-3 or rel 2.01/128 per element, cosine distance ≤ 5e-6"
+}
+
+func (f FlashMLA) Judge(x *Input) Verdict {
+	v := elementwise(f.Name(), x, func(e int) (float64, bool) {
+		return math.Max(1e-3, 2.01/128*math.Abs(x.Ref.O[e])), true
+	})
+	var ab, aa float64
+	for e, r := range x.Ref.O {
+		a := float64(x.Out[e])
+		if math.IsNaN(a) || math.IsInf(a, 0) || math.IsNaN(r) || math.IsInf(r, 0) {
+			continue
+		}
+		ab += a * r
+		aa += a*a + r*r
+	}
+	cos := 1 - 2*ab/math.Max(aa, 1e-12)
+	if c := cos / 5e-6; c > v.Worst {
+		v.Worst = c
+	}
+	v.Pass = v.Pass && cos <= 5e-6
+	v.Detail = fmt.Sprintf("cosine distance %.3g", cos)
+	return v
+}
+
+// ULP passes elements within N units in the last place of the output
+// format at the reference value.
+type ULP struct{ N float64 }
+
+func (ULP) Name() string { return NameULP }
+func (u ULP) Doc() string {
+	return fmt.Sprintf("|a−e| ≤ %g ulps of the output format at e", u.N)
+}
+
+func (u ULP) Judge(x *Input) Verdict {
+	return elementwise(u.Name(), x, func(e int) (float64, bool) {
+		r := x.Ref.O[e]
+		if math.IsNaN(r) || math.IsInf(r, 0) {
+			return 0, true
+		}
+		return u.N * num.Ulp(x.Profile.Out, r), true
+	})
+}
+
+// SamePrecision is attention computed the plain way in the profile's
+// input precision, as a framework's reference would: scores from the
+// inputs with FP32 accumulation rounded to the input format, a softmax in
+// FP32 (sink in the denominator) rounded to the input format, P·V with
+// FP32 accumulation, then the output cast. It is what fa2x compares with.
+func SamePrecision(in *problem.Inputs, p profile.Profile) []float32 {
+	out := make([]float32, in.OutLen())
+	rin := func(x float32) float32 { return num.Round32(p.In, x, num.RNE) }
+	var keys []problem.Key
+	var s []float32
+	scale := float32(in.Scale)
+	for t := 0; t < in.T; t++ {
+		for h := 0; h < in.H; h++ {
+			keys = in.RefKeys(t, in.Group(h), keys)
+			o := out[(t*in.H+h)*in.Dv : (t*in.H+h+1)*in.Dv]
+			sigma := in.SinkOf(h)
+			if len(keys) == 0 || math.IsInf(float64(sigma), 1) {
+				continue
+			}
+			q := in.QRow(t, h)
+			s = s[:0]
+			mx := sigma
+			for _, k := range keys {
+				var acc float32
+				for d, qd := range q {
+					acc += float32(qd * k.K[d])
+				}
+				x := rin(float32(acc * scale))
+				s = append(s, x)
+				mx = max(mx, x)
+			}
+			var l float32
+			for i := range s {
+				s[i] = num.Exp32(s[i] - mx)
+				l += s[i]
+			}
+			l += num.Exp32(sigma - mx)
+			acc := make([]float32, in.Dv)
+			for i, k := range keys {
+				pi := rin(s[i] / l)
+				for j, v := range k.V {
+					acc[j] += float32(pi * v)
+				}
+			}
+			for j := range o {
+				o[j] = num.Round32(p.Out, acc[j], p.OutRound)
+			}
+		}
+	}
+	return out
+}
+
+// SortedNames is Names, sorted (for stable JSON keys).
+func SortedNames() []string {
+	ns := Names()
+	sort.Strings(ns)
+	return ns
+}
