@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/validate"
+)
+
+func init() {
+	register(command{
+		name:    "validate",
+		summary: "check the tolerance model on every correct emulation: zero bound failures, and how tight it is",
+		usage:   "[--cases N] [--seed S] [--family sparse|window] [--kernels GLOB] [--workers K] [--json FILE]",
+		run:     runValidate,
+	})
+}
+
+func runValidate(e *env, args []string) int {
+	fs := newFlags("validate")
+	n := fs.Int("cases", 200, "cases per family")
+	seed := fs.Uint64("seed", 1, "campaign seed")
+	fam := fs.String("family", "", "sparse or window (default both)")
+	kernels := fs.String("kernels", "", "kernel glob (default all correct emulations)")
+	workers := fs.Int("workers", 0, "worker goroutines (default: all cores)")
+	jsonOut := fs.String("json", "", "write the results as JSON to FILE")
+	if printFlags(e, fs, args) {
+		return exitPass
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return e.exitFor("validate", err)
+	}
+	if *n < 1 {
+		return e.exitFor("validate", usagef("--cases %d: want at least 1", *n))
+	}
+	if *workers < 0 {
+		return e.exitFor("validate", usagef("--workers %d: want 0 (all cores) or more", *workers))
+	}
+	opt := validate.Options{Seed: *seed, Cases: *n, Kernels: *kernels, Workers: *workers}
+	switch *fam {
+	case "":
+	case "sparse", "window":
+		opt.Families = []problem.Family{problem.Family(*fam)}
+	default:
+		return e.exitFor("validate", usagef("--family %q: want sparse or window", *fam))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := validate.Run(ctx, opt)
+	if err != nil && res == nil {
+		return e.exitFor("validate", usagef("%v", err))
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "kernel\tfamily\tcases\telements\tskipped\tbound fails\tprob fails\ttight bound\ttight prob\tworst err/bound\t")
+	boundFails := 0
+	for _, s := range res.Stats {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%.3g\t%.3g\t%.3g\t\n", s.Kernel, s.Family, s.Cases, s.Elements, s.Skipped,
+			s.BoundFail, s.ProbFail, s.TightBound, s.TightProb, s.WorstBound)
+		boundFails += s.BoundFail
+	}
+	tw.Flush()
+	fmt.Fprintf(e.stdout, "\n%d cases per family (seed %d), %d contract-violation cases not judged; bound failures on correct kernels: %d\n",
+		res.Cases, res.Seed, res.Violations, boundFails)
+	for _, s := range res.Stats {
+		if s.FirstFail != "" {
+			fmt.Fprintf(e.stdout, "first bound failure of %s: %s\n", s.Kernel, s.FirstFail)
+		}
+	}
+	if *jsonOut != "" {
+		b, _ := json.MarshalIndent(res, "", "  ")
+		if err := writeFileAtomic(*jsonOut, append(b, '\n')); err != nil {
+			return e.exitFor("validate", usagef("%v", err))
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "attnvet validate: interrupted; results are partial\n")
+	}
+	if boundFails > 0 {
+		return exitMismatch
+	}
+	return exitPass
+}

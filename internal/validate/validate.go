@@ -1,0 +1,236 @@
+// Package validate checks the tolerance model against the correct
+// emulations: every configuration over generated cases, counting bound and
+// prob failures (there must be none for bound) and measuring tightness, the
+// largest err/(bound − output-rounding term) on the FP32 result before the
+// output cast.
+package validate
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"runtime"
+	"sort"
+	"sync"
+
+	"github.com/attnvet/attnvet/impl"
+	"github.com/attnvet/attnvet/internal/cases"
+	"github.com/attnvet/attnvet/internal/num"
+	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/tolerance"
+	"github.com/attnvet/attnvet/props"
+	"github.com/attnvet/attnvet/ref"
+)
+
+// Options select the run.
+type Options struct {
+	Seed     uint64
+	Cases    int            // per family
+	Families []problem.Family
+	Kernels  string // impl.Match glob; "" = all
+	Workers  int    // 0 = GOMAXPROCS
+	// Progress, if set, is called after each case with the number done.
+	Progress func(done, total int)
+}
+
+// Stat is one configuration's record over one family.
+type Stat struct {
+	Kernel   string         `json:"kernel"`
+	Family   problem.Family `json:"family"`
+	Cases    int            `json:"cases"`    // cases judged (without contract violations)
+	Elements int            `json:"elements"` // elements judged by bound
+	Skipped  int            `json:"skipped"`  // elements outside the profile's range
+	// Failures of a correct kernel: must be 0 for bound.
+	BoundFail int `json:"bound_failures"`
+	ProbFail  int `json:"prob_failures"`
+	// Largest err/(bound − output term) on the pre-cast FP32 result.
+	TightBound float64 `json:"tightness_bound"`
+	TightProb  float64 `json:"tightness_prob"`
+	// Largest err/bound on the final output.
+	WorstBound float64 `json:"worst_bound"`
+	FirstFail  string  `json:"first_failure,omitempty"` // case JSON of the first bound failure
+}
+
+// Result is a validation run.
+type Result struct {
+	Seed       uint64 `json:"seed"`
+	Cases      int    `json:"cases_per_family"`
+	Violations int    `json:"contract_violation_cases"` // generated cases not judged
+	Stats      []Stat `json:"stats"`
+}
+
+type key struct {
+	kernel string
+	fam    problem.Family
+}
+
+// Run validates. It stops early (with partial results) when ctx is done.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	kernels, err := impl.Match(o.Kernels)
+	if err != nil {
+		return nil, err
+	}
+	fams := o.Families
+	if len(fams) == 0 {
+		fams = []problem.Family{problem.Sparse, problem.Window}
+	}
+	w := o.Workers
+	if w <= 0 {
+		w = runtime.GOMAXPROCS(0)
+	}
+	total := o.Cases * len(fams)
+	res := &Result{Seed: o.Seed, Cases: o.Cases}
+	stats := map[key]*Stat{}
+	var mu sync.Mutex
+	next, done := 0, 0
+	var wg sync.WaitGroup
+	for range w {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				mu.Lock()
+				j := next
+				next++
+				mu.Unlock()
+				if j >= total {
+					return
+				}
+				fam := fams[j%len(fams)]
+				c := props.CaseAt(o.Seed, j/len(fams), fam)
+				local, viol := runCase(c, kernels)
+				mu.Lock()
+				if viol {
+					res.Violations++
+				}
+				for _, s := range local {
+					merge(stats, s)
+				}
+				done++
+				if o.Progress != nil {
+					o.Progress(done, total)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, s := range stats {
+		res.Stats = append(res.Stats, *s)
+	}
+	sort.Slice(res.Stats, func(i, j int) bool {
+		a, b := res.Stats[i], res.Stats[j]
+		if a.Family != b.Family {
+			return a.Family < b.Family
+		}
+		return a.Kernel < b.Kernel
+	})
+	return res, ctx.Err()
+}
+
+func merge(m map[key]*Stat, s Stat) {
+	k := key{s.Kernel, s.Family}
+	t, ok := m[k]
+	if !ok {
+		cp := s
+		m[k] = &cp
+		return
+	}
+	t.Cases += s.Cases
+	t.Elements += s.Elements
+	t.Skipped += s.Skipped
+	t.BoundFail += s.BoundFail
+	t.ProbFail += s.ProbFail
+	t.TightBound = math.Max(t.TightBound, s.TightBound)
+	t.TightProb = math.Max(t.TightProb, s.TightProb)
+	t.WorstBound = math.Max(t.WorstBound, s.WorstBound)
+	if t.FirstFail == "" {
+		t.FirstFail = s.FirstFail
+	}
+}
+
+// runCase runs every kernel on case c; viol reports a contract-violating
+// case (not judged).
+func runCase(c cases.Case, kernels []*impl.Emulation) (stats []Stat, viol bool) {
+	type prepared struct {
+		in *problem.Inputs
+		r  *ref.Result
+	}
+	byFormat := map[num.Format]prepared{}
+	for _, k := range kernels {
+		p := k.Profile()
+		f := c.Format(p.In)
+		pr, ok := byFormat[f]
+		if !ok {
+			in, err := cases.Generate(c, f)
+			if err != nil {
+				panic(fmt.Sprintf("validate: generated case does not build: %v: %s", err, c))
+			}
+			if len(in.Violations()) > 0 {
+				return nil, true
+			}
+			pr = prepared{in, ref.Compute(in, ref.Options{Workers: 1})}
+			byFormat[f] = pr
+		}
+		if !impl.Compatible(f, p) {
+			continue
+		}
+		out, err := k.Run(pr.in)
+		if err != nil {
+			panic(fmt.Sprintf("validate: %s: %v", k.Name(), err))
+		}
+		stats = append(stats, judge(k, c, pr.in, pr.r, out))
+	}
+	return stats, false
+}
+
+// ShapeOf is the tolerance shape of an emulation configuration.
+func ShapeOf(c impl.Config) tolerance.Shape {
+	return tolerance.Shape{Kind: string(c.Kind), Bc: c.Bc, Parts: c.Parts}
+}
+
+func judge(k *impl.Emulation, c cases.Case, in *problem.Inputs, r *ref.Result, out *impl.Output) Stat {
+	s := Stat{Kernel: k.Name(), Family: c.Family, Cases: 1}
+	x := &tolerance.Input{In: in, Ref: r, Out: out.O, Profile: k.Profile(), Shape: ShapeOf(k.Config)}
+	for _, mode := range []tolerance.Mode{tolerance.Rigorous, tolerance.Probabilistic} {
+		allowed, outTerm, skip := tolerance.Bounds(x, mode)
+		fails, tight, worst := 0, 0.0, 0.0
+		for e, ro := range r.O {
+			if skip[e] {
+				if mode == tolerance.Rigorous {
+					s.Skipped++
+				}
+				continue
+			}
+			if mode == tolerance.Rigorous {
+				s.Elements++
+			}
+			errOut := math.Abs(float64(out.O[e]) - ro)
+			errPre := math.Abs(float64(out.Pre[e]) - ro)
+			if math.IsNaN(errOut) || errOut > allowed[e] {
+				fails++
+			}
+			if allowed[e] > 0 {
+				worst = math.Max(worst, errOut/allowed[e])
+			}
+			if d := allowed[e] - outTerm[e]; d > 0 {
+				tight = math.Max(tight, errPre/d)
+			}
+		}
+		if mode == tolerance.Rigorous {
+			s.BoundFail, s.TightBound, s.WorstBound = fails, tight, worst
+			if fails > 0 {
+				s.FirstFail = c.String()
+			}
+		} else {
+			s.ProbFail, s.TightProb = fails, tight
+		}
+	}
+	if s.BoundFail > 0 {
+		s.BoundFail = 1 // count failing cases, not elements
+	}
+	if s.ProbFail > 0 {
+		s.ProbFail = 1
+	}
+	return s
+}
