@@ -100,7 +100,7 @@ func Generate(c Case, kernelFormat num.Format) (*problem.Inputs, error) {
 			case c.Sink.Kind == "const":
 				v = c.Sink.Value.Resolve(num.FP32)
 			default:
-				v = r.normal()*c.Sink.Scale + c.Sink.Offset
+				v = float64(r.normal()*c.Sink.Scale) + c.Sink.Offset // rounded product: no FMA on arm64
 			}
 			in.Sink[h] = float32(num.Round64(num.FP32, v, num.RNE))
 		}

@@ -147,10 +147,14 @@ func BF16ToF32(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) 
 
 // FP16FromF32 rounds x to binary16 with rounding r.
 func FP16FromF32(x float32, r Rounding) uint16 {
-	if r == RNE {
+	if r == RNE || x != x { // NaN: same quiet NaN as the RNE path
 		return uint16(float16.Fromfloat32(x))
 	}
-	return uint16(fp16Away(float64(x)))
+	// fp16Away returns a value exactly representable in binary16 (or ±Inf),
+	// so this conversion is exact: it only encodes the bits. (Converting
+	// the float64 value itself to uint16 would return the number, not its
+	// encoding.)
+	return uint16(float16.Fromfloat32(float32(fp16Away(float64(x)))))
 }
 
 // FP16ToF32 widens a binary16 exactly.

@@ -25,7 +25,7 @@ import (
 // Options select the run.
 type Options struct {
 	Seed     uint64
-	Cases    int            // per family
+	Cases    int // per family
 	Families []problem.Family
 	Kernels  string // impl.Match glob; "" = all
 	Workers  int    // 0 = GOMAXPROCS
