@@ -158,6 +158,7 @@ type RowBound struct {
 	jac       [4]float64 // multipliers of Dev1, DevA, DevX, DevM
 	dev1Extra float64    // (K−1): added to jac[0]
 	absVCoef  float64    // multiplier of AbsV (accumulation, P rounding in rigorous mode)
+	pRig      float64    // rigorous mode: the P-rounding share of absVCoef
 	pProb     float64    // prob mode: multiplier of sqrt(PMax·MaxAbsV·AbsV); 0 in rigorous mode
 	oCoef     float64    // multiplier of |o| (sink term)
 	absBase   float64    // absolute underflow term: constant part
@@ -245,6 +246,7 @@ func (m *Model) Row(r *ref.Row) RowBound {
 		rb.absVCoef = g * (1 + m.up) * (phi + psi)
 	} else {
 		rb.absVCoef = g * (phi*(1+m.up) + psi + m.up)
+		rb.pRig = g * m.up // the share of absVCoef that is P rounding
 		if m.Mode == Probabilistic && m.up > 0 {
 			// Σ p_i ρ_i v_i with independent mean-zero ρ_i (Hoeffding):
 			// ≤ λ·u_p·sqrt(Σ p_i² v_i²) ≤ λ·u_p·sqrt(PMax·MaxAbsV·AbsV).
@@ -262,29 +264,60 @@ func (m *Model) Row(r *ref.Row) RowBound {
 	return rb
 }
 
+// Terms is one element's allowance, term by term (docs/tolerance.md).
+type Terms struct {
+	Jacobian   float64 `json:"jacobian"`     // score errors through the softmax: Σ p_i |β_i| |v_ij − o_j|
+	Accumulate float64 `json:"accumulation"` // rounding of the o and l accumulations (and exp chains) on AbsV
+	PRound     float64 `json:"p_rounding"`   // P cast before P·V
+	Sink       float64 `json:"sink"`         // p_σ |β_σ| |o|
+	Underflow  float64 `json:"underflow"`    // absolute terms
+	Denom      float64 `json:"denominator"`  // the 1/(1 − |B|) factor's share
+	SinkOver   float64 `json:"sink_overflow"`
+	Division   float64 `json:"division"`
+	Output     float64 `json:"output_rounding"`
+	Total      float64 `json:"total"`
+}
+
 // Elem is the bound for output element e of row rb: allowed is the whole
 // allowance, outTerm the part that is the final output rounding.
 func (rb *RowBound) Elem(r *ref.Result, e int) (allowed, outTerm float64) {
+	t := rb.Terms(r, e)
+	return t.Total, t.Output
+}
+
+// Terms splits element e's allowance into its terms.
+func (rb *RowBound) Terms(r *ref.Result, e int) Terms {
 	if rb.Exact {
-		return 0, 0
+		return Terms{}
 	}
 	if rb.Unbounded || rb.Domain {
-		return math.Inf(1), 0
+		return Terms{Total: math.Inf(1)}
 	}
 	m := rb.m
 	o := math.Abs(r.O[e])
-	num := (rb.jac[0]+rb.dev1Extra)*r.Dev1[e] + rb.jac[1]*r.DevA[e] + rb.jac[2]*r.DevX[e] + rb.jac[3]*r.DevM[e] +
-		rb.absVCoef*r.AbsV[e] + rb.oCoef*o + rb.absBase + rb.absO*o
+	var t Terms
+	t.Jacobian = (rb.jac[0]+rb.dev1Extra)*r.Dev1[e] + rb.jac[1]*r.DevA[e] + rb.jac[2]*r.DevX[e] + rb.jac[3]*r.DevM[e]
+	t.Accumulate = rb.absVCoef * r.AbsV[e]
 	if rb.pProb > 0 {
-		num += rb.pProb * math.Min(r.AbsV[e], m.Lambda*math.Sqrt(rb.row.PMax*rb.row.MaxAbsV*r.AbsV[e]))
+		t.PRound = rb.pProb * math.Min(r.AbsV[e], m.Lambda*math.Sqrt(rb.row.PMax*rb.row.MaxAbsV*r.AbsV[e]))
+	} else if rb.pRig > 0 {
+		t.PRound = rb.pRig * r.AbsV[e]
+		t.Accumulate -= t.PRound
 	}
+	t.Sink = rb.oCoef * o
+	t.Underflow = rb.absBase + rb.absO*o
+	num := t.Jacobian + t.Accumulate + t.PRound + t.Sink + t.Underflow
 	pre := num / rb.denom
+	t.Denom = pre - num
 	if rb.sinkOver {
-		pre += o // the device's e^{σ−m} may overflow to +Inf, making o exactly 0
+		t.SinkOver = o // the device's e^{σ−m} may overflow to +Inf, making o exactly 0
+		pre += o
 	}
-	pre += m.ua*(o+pre) + m.ea // the final division
+	t.Division = m.ua*(o+pre) + m.ea
+	pre += t.Division
 	if m.uo > 0 {
-		outTerm = m.uo*(o+pre) + m.eo
+		t.Output = m.uo*(o+pre) + m.eo
 	}
-	return pre + outTerm, outTerm
+	t.Total = pre + t.Output
+	return t
 }

@@ -393,3 +393,10 @@ func SortedNames() []string {
 	sort.Strings(ns)
 	return ns
 }
+
+// ElemTerms returns element e's allowance term by term under mode.
+func ElemTerms(x *Input, mode Mode, e int) Terms {
+	m := NewModel(x.Profile, x.Shape, x.In, mode)
+	rb := m.Row(&x.Ref.Rows[e/x.Ref.Dv])
+	return rb.Terms(x.Ref, e)
+}
