@@ -210,7 +210,9 @@ func roundBinary(x float64, fi formatInfo, r Rounding) float64 {
 	s := math.Ldexp(ax, -q) // exact
 	var n float64
 	if r == Away {
-		n = math.Floor(s + 0.5) // s < 2^prec ≤ 2^24: s+0.5 is exact
+		// math.Round is exact (ties away from zero). Not Floor(s+0.5): in
+		// the subnormal range s can be 0.5-2^-54, and s+0.5 rounds to 1.0.
+		n = math.Round(s)
 	} else {
 		n = math.RoundToEven(s)
 	}
