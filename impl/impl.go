@@ -209,6 +209,10 @@ func (s *state) group(out *Output, t, g int) {
 	}
 	per := in.H / in.Hkv
 	for h := g * per; h < (g+1)*per; h++ {
+		keys := keys
+		if hk := s.e.Hooks; hk != nil && hk.Head != nil {
+			keys = hk.Head(in, t, h, keys)
+		}
 		e0 := (t*in.H + h) * in.Dv
 		pre := out.Pre[e0 : e0+in.Dv]
 		s.head(t, h, keys, pre)
@@ -240,6 +244,9 @@ func (s *state) head(t, h int, keys []problem.Key, dst []float32) {
 		m, l = s.tiled(keys, s.o)
 	default:
 		m, l = s.splitkv(keys, s.o)
+	}
+	if hk := s.e.Hooks; hk != nil && hk.State != nil {
+		hk.State(in, t, h, keys, &m, &l, s.o)
 	}
 	s.finish(m, l, in.SinkOf(h), s.o, dst)
 }
@@ -330,6 +337,9 @@ func (s *state) tile(keys []problem.Key, ot []float32) (mt, lt float32) {
 	if s.e.Config.MaskInf {
 		bias = float32(math.Inf(-1))
 	}
+	if hk := s.e.Hooks; hk != nil && hk.MaskBias != 0 {
+		bias = hk.MaskBias
+	}
 	mt = float32(math.Inf(-1))
 	for c := range sc {
 		if c < len(keys) {
@@ -342,6 +352,9 @@ func (s *state) tile(keys []problem.Key, ot []float32) (mt, lt float32) {
 	lt = 0
 	for c := range sc {
 		pc := ar.exp(ar.ra(sc[c] - mt))
+		if hk := s.e.Hooks; hk != nil && hk.P != nil {
+			pc = hk.P(sc[c], mt)
+		}
 		pr := ar.rp(pc)
 		p[c] = pr
 		if ar.lRounded {
@@ -362,6 +375,9 @@ func (s *state) tile(keys []problem.Key, ot []float32) (mt, lt float32) {
 // merge folds (mt, lt, ot) into the running (m, l, o) and returns the new
 // (m, l); o is updated in place.
 func (s *state) merge(m, l float32, o []float32, mt, lt float32, ot []float32) (float32, float32) {
+	if hk := s.e.Hooks; hk != nil && hk.Merge != nil {
+		return hk.Merge(m, l, o, mt, lt, ot)
+	}
 	ar := &s.ar
 	mn := max(m, mt)
 	alpha := ar.exp(ar.ra(m - mn))

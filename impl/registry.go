@@ -16,6 +16,22 @@ type Hooks struct {
 	Keys func(in *problem.Inputs, t, g int, keys []problem.Key) []problem.Key
 	// Row alters one head's FP32 result before the output cast.
 	Row func(in *problem.Inputs, t, h int, keys []problem.Key, pre []float32)
+	// Head replaces the key list of query head h of token t (after Keys;
+	// Row then sees the replaced list).
+	Head func(in *problem.Inputs, t, h int, keys []problem.Key) []problem.Key
+	// State alters a row's final (m, l, o) before the sink step and the
+	// division. It is called for rows with at least one key.
+	State func(in *problem.Inputs, t, h int, keys []problem.Key, m, l *float32, o []float32)
+	// Merge replaces the merge of a tile's (mt, lt, ot) into the running
+	// (m, l, o) in the tiled and splitkv kernels: it updates o in place and
+	// returns the new (m, l).
+	Merge func(m, l float32, o []float32, mt, lt float32, ot []float32) (float32, float32)
+	// P replaces a tile lane's p = exp(s − mt) in the tiled and splitkv
+	// kernels, before P's rounding to the profile's P format.
+	P func(s, mt float32) float32
+	// MaskBias, when nonzero, replaces the bias of masked lanes (MaskBias
+	// or −Inf) in the tiled and splitkv kernels.
+	MaskBias float32
 }
 
 // Shapes of the built-in emulations (per profile).

@@ -260,6 +260,10 @@ func (m *Model) Row(r *ref.Row) RowBound {
 	ew := (dp.exps + 1) * m.ea
 	scaleL := math.Exp(dMax)
 	rb.absBase = scaleL * nf * (ew + m.ep + (dp.ko+dp.kl)*m.ea) * r.MaxAbsV
+	// A product (p·v, a rescale α·o or β·o_t) that lands in the
+	// accumulator's subnormal range errs by up to ea absolutely, whatever
+	// |v|: n products p·v plus the ko rescales on a key's path.
+	rb.absBase += scaleL * (nf + dp.ko) * m.ea
 	rb.absO = scaleL * nf * (ew + (dp.ko+dp.kl)*m.ea)
 	return rb
 }
