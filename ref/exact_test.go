@@ -7,9 +7,11 @@ package ref_test
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/big"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/attnvet/attnvet/internal/cases"
@@ -77,6 +79,11 @@ type exactRow struct {
 	maxA, maxAbsX, maxDiff       float64 // over all keys
 	maxALive, maxXLive, maxDLive float64 // over keys with non-negligible weight
 	maxAbsV, maxAbsQ, maxQK      float64
+	pMax                         float64
+	// max a_i/gap_i and |x_i|/gap_i (gap_i = top − x_i) over keys whose
+	// weight certainly underflows float64 (lo: gap > 747) and over keys
+	// whose weight may underflow (hi: gap > 739).
+	zeroALo, zeroAHi, zeroXLo, zeroXHi float64
 }
 
 func exactCompute(in *problem.Inputs, t, h int, keys []problem.Key) exactRow {
@@ -95,10 +102,7 @@ func exactCompute(in *problem.Inputs, t, h int, keys []problem.Key) exactRow {
 			er.maxAbsV = math.Max(er.maxAbsV, math.Abs(float64(v)))
 		}
 	}
-	if n == 0 || math.IsInf(sigma, 1) {
-		if n > 0 {
-			er.pSink = 1
-		}
+	if n == 0 {
 		return er
 	}
 	scale := bf(in.Scale)
@@ -121,6 +125,19 @@ func exactCompute(in *problem.Inputs, t, h int, keys []problem.Key) exactRow {
 		}
 	}
 	er.m, _ = mx.Float64()
+	if math.IsInf(sigma, 1) {
+		// o = 0, but the score statistics are kept (the device computes
+		// the unnormalised o before dividing by ∞).
+		er.pSink = 1
+		for i := range x {
+			af, _ := a[i].Float64()
+			xf, _ := x[i].Float64()
+			er.maxA = math.Max(er.maxA, af)
+			er.maxAbsX = math.Max(er.maxAbsX, math.Abs(xf))
+		}
+		er.maxALive, er.maxXLive = er.maxA, er.maxAbsX
+		return er
+	}
 	top := mx
 	var sg *big.Float
 	if !math.IsInf(sigma, -1) {
@@ -158,10 +175,21 @@ func exactCompute(in *problem.Inputs, t, h int, keys []problem.Key) exactRow {
 		er.maxA = math.Max(er.maxA, af)
 		er.maxAbsX = math.Max(er.maxAbsX, math.Abs(xf))
 		er.maxDiff = math.Max(er.maxDiff, df)
-		if arg, _ := newF().Sub(x[i], top).Float64(); arg > -700 {
+		pf, _ := p[i].Float64()
+		er.pMax = math.Max(er.pMax, pf)
+		arg, _ := newF().Sub(x[i], top).Float64()
+		if arg > -700 {
 			er.maxALive = math.Max(er.maxALive, af)
 			er.maxXLive = math.Max(er.maxXLive, math.Abs(xf))
 			er.maxDLive = math.Max(er.maxDLive, df)
+		}
+		if gap := -arg; gap > 747 {
+			er.zeroALo = math.Max(er.zeroALo, af/gap)
+			er.zeroXLo = math.Max(er.zeroXLo, math.Abs(xf)/gap)
+		}
+		if gap := -arg; gap > 739 {
+			er.zeroAHi = math.Max(er.zeroAHi, af/gap)
+			er.zeroXHi = math.Max(er.zeroXHi, math.Abs(xf)/gap)
 		}
 	}
 	for j := 0; j < dv; j++ {
@@ -315,6 +343,7 @@ func TestRefAgainstExact(t *testing.T) {
 	}
 	rows, moderate := 0, 0
 	worst := 0.0 // max |o − o*| / Σp|v| over moderate rows
+	cover := map[string]int{}
 	for i := range ncases {
 		c := randomCase(r, i)
 		in, err := cases.Generate(c, num.BF16)
@@ -331,6 +360,17 @@ func TestRefAgainstExact(t *testing.T) {
 					t.Fatalf("case %d token %d head %d: %s\ncase: %s", i, tok, h, msg, c)
 				}
 				rows++
+				row := res.Rows[tok*in.H+h]
+				cover["n=0"] += b2i(er.n == 0)
+				cover["n=1"] += b2i(er.n == 1)
+				cover["n=2"] += b2i(er.n == 2)
+				cover["S=2"] += b2i(in.Family == problem.Sparse && in.S == 2)
+				cover["window"] += b2i(in.Family == problem.Window)
+				cover["sink+Inf"] += b2i(er.n > 0 && math.IsInf(row.Sink, 1))
+				cover["sink-Inf"] += b2i(er.n > 0 && math.IsInf(row.Sink, -1) && in.Sink != nil)
+				cover["sink dominates"] += b2i(er.pSink > 0.5 && er.pSink < 1)
+				cover["underflowed key"] += b2i(row.ZeroA > 0)
+				cover["max a_i > 1e6"] += b2i(er.maxA > 1e6)
 				if er.maxA <= 64 {
 					moderate++
 					for j, want := range er.o {
@@ -343,6 +383,12 @@ func TestRefAgainstExact(t *testing.T) {
 		}
 	}
 	t.Logf("%d rows checked (%d with max a_i ≤ 64; their worst |o − o*|/Σp|v| = %.3g)", rows, moderate, worst)
+	for _, k := range slices.Sorted(maps.Keys(cover)) {
+		t.Logf("  %-16s %d rows", k, cover[k])
+		if cover[k] < 10 {
+			t.Errorf("coverage: only %d rows with %s", cover[k], k)
+		}
+	}
 }
 
 // checkRow compares one row of the reference with the oracle.
@@ -400,9 +446,9 @@ func checkRow(in *problem.Inputs, res *ref.Result, tok, h int, er exactRow) stri
 	if row.MaxAbsV != er.maxAbsV || row.MaxAbsQ != er.maxAbsQ {
 		return fmt.Sprintf("MaxAbsV, MaxAbsQ = %g, %g, want %g, %g", row.MaxAbsV, row.MaxAbsQ, er.maxAbsV, er.maxAbsQ)
 	}
-	if er.n == 0 || row.PSink == 1 && math.IsInf(row.Sink, 1) {
-		if row.MaxA != 0 || row.MaxAbsX != 0 || row.MaxDiff != 0 || row.MaxQK != 0 || row.PSink != er.pSink {
-			return fmt.Sprintf("degenerate row has statistics %+v", row)
+	if er.n == 0 {
+		if row != (ref.Row{N: 0, M: math.Inf(-1), Sink: row.Sink, MaxAbsQ: er.maxAbsQ}) || row.Sink != float64(in.SinkOf(h)) {
+			return fmt.Sprintf("empty row has statistics %+v", row)
 		}
 		return ""
 	}
@@ -414,6 +460,17 @@ func checkRow(in *problem.Inputs, res *ref.Result, tok, h int, er exactRow) stri
 	}
 	if d := math.Abs(row.PSink - er.pSink); d > tau*(1+er.maxA+math.Abs(row.Sink)) {
 		return fmt.Sprintf("PSink = %g, exact %g", row.PSink, er.pSink)
+	}
+	if d := math.Abs(row.PMax - er.pMax); d > tau*(1+er.maxA+er.maxAbsX)*er.pMax+slack {
+		return fmt.Sprintf("PMax = %g, exact %g", row.PMax, er.pMax)
+	}
+	for _, z := range []struct {
+		name        string
+		got, lo, hi float64
+	}{{"ZeroA", row.ZeroA, er.zeroALo, er.zeroAHi}, {"ZeroX", row.ZeroX, er.zeroXLo, er.zeroXHi}} {
+		if !(z.got >= z.lo*(1-tau) && z.got <= z.hi*(1+tau)) {
+			return fmt.Sprintf("%s = %g, want within [%g, %g]", z.name, z.got, z.lo, z.hi)
+		}
 	}
 	// The maxima run over keys with nonzero float64 weight: at least the
 	// keys with exact weight above e^-700, at most all keys.
@@ -470,4 +527,11 @@ func TestCheckRowCatchesErrors(t *testing.T) {
 	if checkRow(in, fresh(), tok, h, exactCompute(in, tok, h, keys[1:])) == "" {
 		t.Error("dropped key: not detected")
 	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -68,6 +68,12 @@ type Options struct {
 }
 
 // Compute evaluates the reference on in (which must pass in.Check()).
+//
+// The hot path allocates only the result: per-goroutine scratch comes from
+// a pool. Loops over the value dimension take two or four keys per pass
+// (fewer loads and stores of the accumulators) while adding in key order,
+// so the bits are those of the plain one-key-at-a-time loops
+// (TestOptimisedMatchesLegacy).
 func Compute(in *problem.Inputs, opt Options) *Result {
 	n := in.OutLen()
 	buf := make([]float64, 6*n)
@@ -84,20 +90,22 @@ func Compute(in *problem.Inputs, opt Options) *Result {
 	}
 	// Small problems run inline: a goroutine costs more than it saves.
 	if w <= 1 || jobs < 2 || in.T*in.H*(in.D+4*in.Dv)*estKeys(in) < 1<<18 {
-		s := &scratch{}
+		s := scratchPool.Get().(*scratch)
 		for j := 0; j < jobs; j++ {
 			s.group(in, r, j/in.Hkv, j%in.Hkv)
 		}
+		s.release()
 		return r
 	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	next := 0
-	for range w {
+	for range min(w, jobs) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s := &scratch{}
+			s := scratchPool.Get().(*scratch)
+			defer s.release()
 			for {
 				mu.Lock()
 				j := next
@@ -114,10 +122,29 @@ func Compute(in *problem.Inputs, opt Options) *Result {
 	return r
 }
 
+// scratch is one goroutine's working memory, reused across calls.
 type scratch struct {
-	keys       []problem.Key
-	x, a, p    []float64
-	pa, px, pm []float64
+	keys    []problem.Key
+	x, a, p []float64
+	qf      []float64 // the query row, widened once
+	live    []live
+}
+
+// live is a key with nonzero weight (its index in the key list) and its
+// four deviation weights p_i·c_i for c_i = 1, a_i, |x_i|, M_x − x_i.
+// Pointer-free, so filling it costs no GC write barriers.
+type live struct {
+	i int
+	c [4]float64
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// release returns s to the pool, dropping its views into the inputs so the
+// pool does not keep them alive.
+func (s *scratch) release() {
+	clear(s.keys[:cap(s.keys)])
+	scratchPool.Put(s)
 }
 
 // estKeys is a rough count of keys per token, for the parallelism decision.
@@ -131,11 +158,56 @@ func estKeys(in *problem.Inputs) int {
 	return in.T
 }
 
-func grow(s []float64, n int) []float64 {
+func grow[T any](s []T, n int) []T {
 	if cap(s) < n {
-		return make([]float64, n)
+		return make([]T, n, n+n/4)
 	}
 	return s[:n]
+}
+
+// maxf is math.Max, inlined: +Inf if either argument is +Inf, else NaN if
+// either is NaN (always the same NaN, on every architecture), +0 over −0.
+func maxf(x, y float64) float64 {
+	switch {
+	case x > y:
+		return x
+	case x < y:
+		return y
+	case x == y:
+		if x == 0 && math.Signbit(x) {
+			return y
+		}
+		return x
+	case math.IsInf(x, 1) || math.IsInf(y, 1):
+		return math.Inf(1)
+	}
+	return math.NaN()
+}
+
+// maxAbs32 folds math.Max(acc, |v|) over vs, from acc ≥ 0, on the bits:
+// |v| orders like its bit pattern; NaN loses only to +Inf (math.Max's rule).
+func maxAbs32(acc float64, vs []float32) float64 {
+	const inf, mask = 0x7f800000, 0x7fffffff
+	var top uint32
+	nan := false
+	for _, v := range vs {
+		b := math.Float32bits(v) & mask
+		if b > inf {
+			nan = true
+		} else if b > top {
+			top = b
+		}
+	}
+	if len(vs) == 0 {
+		return acc
+	}
+	if top == inf {
+		return maxf(acc, math.Inf(1))
+	}
+	if nan {
+		return maxf(acc, math.NaN())
+	}
+	return maxf(acc, float64(math.Float32frombits(top)))
 }
 
 // group computes token t for every query head of KV head g.
@@ -144,12 +216,10 @@ func (s *scratch) group(in *problem.Inputs, r *Result, t, g int) {
 	keys := s.keys
 	n := len(keys)
 	s.x, s.a, s.p = grow(s.x, n), grow(s.a, n), grow(s.p, n)
-	s.pa, s.px, s.pm = grow(s.pa, n), grow(s.px, n), grow(s.pm, n)
+	s.live = grow(s.live, n)
 	maxAbsV := 0.0
 	for _, k := range keys {
-		for _, v := range k.V {
-			maxAbsV = math.Max(maxAbsV, math.Abs(float64(v)))
-		}
+		maxAbsV = maxAbs32(maxAbsV, k.V)
 	}
 	per := in.H / in.Hkv
 	for h := g * per; h < (g+1)*per; h++ {
@@ -163,9 +233,7 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 	sigma := float64(in.SinkOf(h))
 	n := len(keys)
 	*row = Row{N: n, M: math.Inf(-1), Sink: sigma, MaxAbsV: maxAbsV}
-	for _, v := range q {
-		row.MaxAbsQ = math.Max(row.MaxAbsQ, math.Abs(float64(v)))
-	}
+	row.MaxAbsQ = maxAbs32(0, q)
 	e0 := (t*in.H + h) * in.Dv
 	if n == 0 {
 		return // o = 0: nothing to attend
@@ -173,25 +241,32 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 	scale := in.Scale
 	x, a, p := s.x[:n], s.a[:n], s.p[:n]
 	m := math.Inf(-1)
+	maxQK := 0.0
+	qf := grow(s.qf, len(q))
+	s.qf = qf
+	for d, v := range q {
+		qf[d] = float64(v)
+	}
 	for i, k := range keys {
-		dot, abs := dot2(q, k.K)
+		dot, abs := dot2(qf, k.K)
 		x[i] = float64(scale * dot)
 		a[i] = float64(scale * abs)
-		row.MaxQK = math.Max(row.MaxQK, abs)
-		m = math.Max(m, x[i])
+		maxQK = maxf(maxQK, abs)
+		m = maxf(m, x[i])
 	}
+	row.MaxQK = maxQK
 	row.M = m
 	if math.IsInf(sigma, 1) {
 		// o = 0: the sink takes all the weight. The score magnitudes still
 		// matter: the device computes the unnormalised o before dividing.
 		row.PSink = 1
 		for i := range x {
-			row.MaxA = math.Max(row.MaxA, a[i])
-			row.MaxAbsX = math.Max(row.MaxAbsX, math.Abs(x[i]))
+			row.MaxA = maxf(row.MaxA, a[i])
+			row.MaxAbsX = maxf(row.MaxAbsX, math.Abs(x[i]))
 		}
 		return
 	}
-	big := math.Max(m, sigma)
+	big := maxf(m, sigma)
 	L := 0.0
 	for i := range x {
 		p[i] = num.Exp(x[i] - big)
@@ -200,45 +275,59 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 	ws := num.Exp(sigma - big) // σ = −Inf: 0
 	L += ws
 	row.PSink = ws / L
-	o := r.O[e0 : e0+in.Dv]
-	absV := r.AbsV[e0 : e0+in.Dv]
-	for i, k := range keys {
+	lv := s.live[:0]
+	var maxA, maxAbsX, maxDiff, pMax, zeroA, zeroX float64
+	for i := range keys {
 		pi := p[i] / L
-		p[i] = pi
 		if pi == 0 {
 			gap := big - x[i]
-			row.ZeroA = math.Max(row.ZeroA, a[i]/gap)
-			row.ZeroX = math.Max(row.ZeroX, math.Abs(x[i])/gap)
+			zeroA = maxf(zeroA, a[i]/gap)
+			zeroX = maxf(zeroX, math.Abs(x[i])/gap)
 			continue
 		}
-		row.MaxA = math.Max(row.MaxA, a[i])
-		row.MaxAbsX = math.Max(row.MaxAbsX, math.Abs(x[i]))
-		row.MaxDiff = math.Max(row.MaxDiff, m-x[i])
-		row.PMax = math.Max(row.PMax, pi)
-		axpy2(pi, k.V, o, absV)
+		maxA = maxf(maxA, a[i])
+		maxAbsX = maxf(maxAbsX, math.Abs(x[i]))
+		maxDiff = maxf(maxDiff, m-x[i])
+		pMax = maxf(pMax, pi)
+		lv = lv[:len(lv)+1] // cap ≥ n
+		e := &lv[len(lv)-1]
+		e.i = i
+		e.c[0], e.c[1], e.c[2], e.c[3] = pi, float64(pi*a[i]), float64(pi*math.Abs(x[i])), float64(pi*(m-x[i]))
 	}
-	dev1, devA := r.Dev1[e0:e0+in.Dv], r.DevA[e0:e0+in.Dv]
-	devX, devM := r.DevX[e0:e0+in.Dv], r.DevM[e0:e0+in.Dv]
-	for i, k := range keys {
-		pi := p[i]
-		if pi == 0 {
-			continue
-		}
-		dev4(pi, float64(pi*a[i]), float64(pi*math.Abs(x[i])), float64(pi*(m-x[i])), k.V, o, dev1, devA, devX, devM)
+	row.MaxA, row.MaxAbsX, row.MaxDiff, row.PMax, row.ZeroA, row.ZeroX = maxA, maxAbsX, maxDiff, pMax, zeroA, zeroX
+	s.live = lv
+	dv := in.Dv
+	o := r.O[e0 : e0+dv]
+	absV := r.AbsV[e0 : e0+dv]
+	i := 0
+	for ; i+4 <= len(lv); i += 4 {
+		axpy2x4(lv[i:i+4], keys, o, absV)
+	}
+	for ; i < len(lv); i++ {
+		axpy2(lv[i].c[0], keys[lv[i].i].V, o, absV)
+	}
+	dev1, devA := r.Dev1[e0:e0+dv], r.DevA[e0:e0+dv]
+	devX, devM := r.DevX[e0:e0+dv], r.DevM[e0:e0+dv]
+	i = 0
+	for ; i+2 <= len(lv); i += 2 {
+		dev4x2(&lv[i].c, &lv[i+1].c, keys[lv[i].i].V, keys[lv[i+1].i].V, o, dev1, devA, devX, devM)
+	}
+	if i < len(lv) {
+		dev4(&lv[i].c, keys[lv[i].i].V, o, dev1, devA, devX, devM)
 	}
 }
 
 // dot2 returns Σ q_d k_d and Σ |q_d k_d| in float64 (products of float32
-// values are exact in float64).
-func dot2(q, k []float32) (dot, abs float64) {
+// values are exact in float64), in four interleaved partial sums.
+func dot2(q []float64, k []float32) (dot, abs float64) {
 	k = k[:len(q)]
 	var d0, d1, d2, d3, a0, a1, a2, a3 float64
 	i := 0
 	for ; i+4 <= len(q); i += 4 {
-		p0 := float64(q[i]) * float64(k[i])
-		p1 := float64(q[i+1]) * float64(k[i+1])
-		p2 := float64(q[i+2]) * float64(k[i+2])
-		p3 := float64(q[i+3]) * float64(k[i+3])
+		p0 := q[i] * float64(k[i])
+		p1 := q[i+1] * float64(k[i+1])
+		p2 := q[i+2] * float64(k[i+2])
+		p3 := q[i+3] * float64(k[i+3])
 		d0 += p0
 		d1 += p1
 		d2 += p2
@@ -249,7 +338,7 @@ func dot2(q, k []float32) (dot, abs float64) {
 		a3 += math.Abs(p3)
 	}
 	for ; i < len(q); i++ {
-		pr := float64(q[i]) * float64(k[i])
+		pr := q[i] * float64(k[i])
 		d0 += pr
 		a0 += math.Abs(pr)
 	}
@@ -267,15 +356,51 @@ func axpy2(p float64, v []float32, o, absV []float64) {
 	}
 }
 
+// axpy2x4 is axpy2 for four keys in turn, in one pass.
+func axpy2x4(lv []live, keys []problem.Key, o, absV []float64) {
+	n := len(o)
+	absV = absV[:n]
+	lv = lv[:4]
+	v0, v1, v2, v3 := keys[lv[0].i].V[:n], keys[lv[1].i].V[:n], keys[lv[2].i].V[:n], keys[lv[3].i].V[:n]
+	p0, p1, p2, p3 := lv[0].c[0], lv[1].c[0], lv[2].c[0], lv[3].c[0]
+	for j := range o {
+		t0 := float64(p0 * float64(v0[j]))
+		t1 := float64(p1 * float64(v1[j]))
+		t2 := float64(p2 * float64(v2[j]))
+		t3 := float64(p3 * float64(v3[j]))
+		o[j] = o[j] + t0 + t1 + t2 + t3
+		absV[j] = absV[j] + math.Abs(t0) + math.Abs(t1) + math.Abs(t2) + math.Abs(t3)
+	}
+}
+
 // dev4 adds c·|v_j − o_j| to each accumulator for its weight c.
-func dev4(p1, pa, px, pm float64, v []float32, o, d1, da, dx, dm []float64) {
-	v = v[:len(o)]
-	d1, da, dx, dm = d1[:len(o)], da[:len(o)], dx[:len(o)], dm[:len(o)]
+func dev4(c *[4]float64, v []float32, o, d1, da, dx, dm []float64) {
+	n := len(o)
+	v = v[:n]
+	d1, da, dx, dm = d1[:n], da[:n], dx[:n], dm[:n]
+	c1, ca, cx, cm := c[0], c[1], c[2], c[3]
 	for j, vj := range v {
 		d := math.Abs(float64(vj) - o[j])
-		d1[j] += float64(p1 * d)
-		da[j] += float64(pa * d)
-		dx[j] += float64(px * d)
-		dm[j] += float64(pm * d)
+		d1[j] += float64(c1 * d)
+		da[j] += float64(ca * d)
+		dx[j] += float64(cx * d)
+		dm[j] += float64(cm * d)
+	}
+}
+
+// dev4x2 is dev4 for two keys in turn, in one pass.
+func dev4x2(c0, c1 *[4]float64, v0, v1 []float32, o, d1, da, dx, dm []float64) {
+	n := len(o)
+	v0, v1 = v0[:n], v1[:n]
+	d1, da, dx, dm = d1[:n], da[:n], dx[:n], dm[:n]
+	a1, aa, ax, am := c0[0], c0[1], c0[2], c0[3]
+	b1, ba, bx, bm := c1[0], c1[1], c1[2], c1[3]
+	for j, oj := range o {
+		e := math.Abs(float64(v0[j]) - oj)
+		f := math.Abs(float64(v1[j]) - oj)
+		d1[j] = d1[j] + float64(a1*e) + float64(b1*f)
+		da[j] = da[j] + float64(aa*e) + float64(ba*f)
+		dx[j] = dx[j] + float64(ax*e) + float64(bx*f)
+		dm[j] = dm[j] + float64(am*e) + float64(bm*f)
 	}
 }

@@ -1,0 +1,247 @@
+// Package determinism pins the bits of the float64 reference and of every
+// registry emulation on a fixed list of cases, so that a build which
+// computes differently fails loudly. Go may fuse a*b+c into one FMA on arm64
+// and on amd64 with GOAMD64=v3; attnvet's arithmetic is written so that it
+// never does (explicit conversions round every product), and its exp is
+// portable (num.Exp). This package is how that claim is checked:
+// scripts/crossarch.sh runs its test under qemu-aarch64 and with
+// GOAMD64=v3 against the hashes recorded on amd64.
+//
+// Each line of the golden file is "case/what sha256": the case's generated
+// inputs per storage format, the reference's output and magnitudes per
+// input format, and each compatible emulation's output (O and Pre). Floats
+// are hashed as their IEEE bits, little-endian, in order, except that every
+// NaN hashes as one canonical NaN: Go leaves NaN signs and payloads to the
+// hardware (amd64's default NaN is negative, arm64's positive) and to the
+// compiler's operand order, and no result of attnvet depends on them.
+package determinism
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/attnvet/attnvet/impl"
+	"github.com/attnvet/attnvet/internal/cases"
+	"github.com/attnvet/attnvet/internal/num"
+	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/ref"
+)
+
+// NamedCase is a case of the fixed list.
+type NamedCase struct {
+	Name string
+	Case cases.Case
+}
+
+func sparse(seed uint64, h, d, b, s, win, topk, bs int, seqused ...int) cases.Case {
+	return cases.Case{Family: problem.Sparse, Seed: seed, H: h, D: d, B: b, S: s, Win: win, IdxTopK: topk,
+		BlockSize: bs, Seqused: seqused, Sink: &cases.Sink{Kind: "random", Scale: 2}}
+}
+
+func window(seed uint64, t, h, hkv, d, dv, w int) cases.Case {
+	return cases.Case{Family: problem.Window, Seed: seed, T: t, H: h, Hkv: hkv, D: d, Dv: dv, Window: w,
+		Sink: &cases.Sink{Kind: "random", Scale: 2}}
+}
+
+func with(c cases.Case, f func(c *cases.Case)) cases.Case { f(&c); return c }
+
+// Cases is the fixed list: both families, n = 0, 1, 2 and tile edges, S = 2,
+// sinks of ±Inf and huge, wide and extreme values, NaN from contract
+// violations, fp16 and fp32 storage.
+func Cases() []NamedCase {
+	inf, ninf := cases.F(math.Inf(1)), cases.F(math.Inf(-1))
+	return []NamedCase{
+		{"sparse_basic", sparse(1, 4, 16, 2, 1, 8, 24, 4, 20, 40)},
+		{"sparse_s2_shuffled", with(sparse(2, 5, 8, 3, 2, 6, 12, 3, 5, 9, 30), func(c *cases.Case) {
+			c.Indices, c.BlockTable, c.Plant = "shuffled", "permuted", []string{"duplicate"}
+		})},
+		{"sparse_n012", sparse(3, 3, 4, 3, 1, 4, 4, 2, 0, 1, 2)},
+		{"sparse_s2_n0", sparse(4, 2, 4, 2, 2, 4, 4, 2, 1, 2)},
+		{"sparse_tile_edges", sparse(5, 2, 8, 12, 1, 16, 128, 16, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129)},
+		{"sparse_sink_posinf", with(sparse(6, 3, 8, 2, 1, 4, 8, 4, 3, 12), func(c *cases.Case) {
+			c.Sink = &cases.Sink{Kind: "const", Value: inf}
+		})},
+		{"sparse_sink_mixed", with(sparse(7, 4, 8, 2, 2, 4, 8, 4, 3, 12), func(c *cases.Case) {
+			c.Sink = &cases.Sink{Kind: "const", Values: []cases.Float{inf, ninf, cases.F(0), {Name: "-max"}}}
+		})},
+		{"sparse_wide", with(sparse(8, 4, 16, 2, 1, 8, 40, 8, 30, 48), func(c *cases.Case) {
+			c.Values = cases.Values{Dist: "wide", WideExp: 20}
+		})},
+		{"sparse_fp16", with(sparse(9, 4, 16, 2, 1, 8, 24, 4, 20, 40), func(c *cases.Case) { c.DType = "fp16" })},
+		{"sparse_fp32_dominant", with(sparse(10, 4, 16, 2, 1, 8, 24, 4, 20, 40), func(c *cases.Case) {
+			c.DType, c.Values = "fp32", cases.Values{Dist: "dominant"}
+		})},
+		{"sparse_zeroq", with(sparse(11, 2, 8, 1, 1, 8, 8, 4, 16), func(c *cases.Case) { c.Values.Dist = "zeroq" })},
+		{"sparse_pad_poison", with(sparse(12, 2, 8, 2, 1, 4, 8, 4, 10, 12), func(c *cases.Case) {
+			c.Plant, c.Poison = []string{problem.VPadInPrefix}, true
+		})},
+		{"sparse_block_table_oob", with(sparse(13, 2, 8, 2, 1, 4, 8, 4, 10, 12), func(c *cases.Case) {
+			c.Plant = []string{problem.VBlockTable}
+		})},
+		{"window_basic", window(14, 9, 4, 2, 8, 6, 4)},
+		{"window_causal_long", window(15, 140, 2, 1, 16, 16, 0)},
+		{"window_gqa_sink_neginf", with(window(16, 20, 6, 2, 8, 4, 17), func(c *cases.Case) {
+			c.Sink = &cases.Sink{Kind: "const", Value: ninf}
+		})},
+		{"window_sink_huge", with(window(17, 6, 2, 1, 4, 4, 0), func(c *cases.Case) {
+			c.Sink = &cases.Sink{Kind: "const", Values: []cases.Float{cases.F(1e30), cases.F(-1e30)}}
+		})},
+		{"window_d1", window(18, 12, 3, 1, 1, 1, 5)},
+		{"window_specials", with(window(19, 5, 2, 2, 4, 3, 0), func(c *cases.Case) {
+			c.Specials = []cases.Special{
+				{Tensor: "q", Token: 4, Head: 0, Dim: 1, Value: cases.Float{Name: "max"}},
+				{Tensor: "k", Key: 2, Head: 1, Dim: 0, Value: cases.Float{Name: "-minsub"}},
+				{Tensor: "v", Key: 1, Head: 0, Dim: 2, Value: ninf},
+				{Tensor: "q", Token: 3, Head: 1, Dim: 3, Value: cases.F(math.Copysign(0, -1))},
+			}
+		})},
+		{"window_fp16_large", with(window(20, 40, 2, 1, 32, 8, 0), func(c *cases.Case) {
+			c.DType, c.Values = "fp16", cases.Values{Scale: 6, VScale: 1000} // scores and sums overflow FP16
+		})},
+		{"window_uniform_fp32", with(window(21, 33, 4, 4, 16, 16, 32), func(c *cases.Case) {
+			c.DType, c.Values = "fp32", cases.Values{Dist: "uniform", Scale: 3}
+		})},
+	}
+}
+
+// Line is one golden entry.
+type Line struct {
+	Key, Hash string
+}
+
+// Compute runs every case through the generator, the reference and every
+// compatible emulation, and returns the hashes sorted by key.
+func Compute() ([]Line, error) {
+	var lines []Line
+	add := func(key string, h hash.Hash) { lines = append(lines, Line{key, hex.EncodeToString(h.Sum(nil))}) }
+	var kernels []*impl.Emulation
+	for _, n := range impl.Names() {
+		e, err := impl.Lookup(n)
+		if err != nil {
+			return nil, err
+		}
+		kernels = append(kernels, e)
+	}
+	for _, nc := range Cases() {
+		inputs := map[num.Format]*problem.Inputs{}
+		for _, e := range kernels {
+			f := nc.Case.Format(e.Profile().In)
+			in := inputs[f]
+			if in == nil {
+				var err error
+				if in, err = cases.Generate(nc.Case, f); err != nil {
+					return nil, fmt.Errorf("%s: %v", nc.Name, err)
+				}
+				inputs[f] = in
+				add(nc.Name+"/inputs/"+f.String(), hashInputs(in))
+				add(nc.Name+"/ref/"+f.String(), hashRef(ref.Compute(in, ref.Options{})))
+			}
+			if !impl.Compatible(in.Format, e.Profile()) {
+				continue
+			}
+			out, err := e.Run(in)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s: %v", nc.Name, e.Name(), err)
+			}
+			h := sha256.New()
+			f32s(h, out.O)
+			f32s(h, out.Pre)
+			add(nc.Name+"/"+e.Name(), h)
+		}
+	}
+	sort.Slice(lines, func(i, j int) bool { return lines[i].Key < lines[j].Key })
+	return lines, nil
+}
+
+func f32s(w io.Writer, xs []float32) {
+	b := make([]byte, 4*len(xs))
+	for i, x := range xs {
+		u := math.Float32bits(x)
+		if x != x {
+			u = 0x7fc00000
+		}
+		binary.LittleEndian.PutUint32(b[4*i:], u)
+	}
+	binary.Write(w, binary.LittleEndian, int64(len(xs)))
+	w.Write(b)
+}
+
+func f64s(w io.Writer, xs ...float64) {
+	b := make([]byte, 8*len(xs))
+	for i, x := range xs {
+		u := math.Float64bits(x)
+		if x != x {
+			u = 0x7ff8000000000000
+		}
+		binary.LittleEndian.PutUint64(b[8*i:], u)
+	}
+	binary.Write(w, binary.LittleEndian, int64(len(xs)))
+	w.Write(b)
+}
+
+func hashInputs(in *problem.Inputs) hash.Hash {
+	h := sha256.New()
+	binary.Write(h, binary.LittleEndian, []int64{int64(in.T), int64(in.H), int64(in.Hkv), int64(in.D), int64(in.Dv),
+		int64(in.B), int64(in.S), int64(in.Win), int64(in.TopK), int64(in.BS), int64(in.W)})
+	f64s(h, in.Scale)
+	for _, t := range [][]float32{in.Q, in.Sink, in.OriKV, in.CmpKV, in.K, in.V} {
+		f32s(h, t)
+	}
+	for _, t := range [][]int32{in.OriBT, in.CmpBT, in.Idx, in.Seqused} {
+		binary.Write(h, binary.LittleEndian, int64(len(t)))
+		binary.Write(h, binary.LittleEndian, t)
+	}
+	return h
+}
+
+func hashRef(r *ref.Result) hash.Hash {
+	h := sha256.New()
+	for _, f := range [][]float64{r.O, r.AbsV, r.Dev1, r.DevA, r.DevX, r.DevM} {
+		f64s(h, f...)
+	}
+	for _, w := range r.Rows {
+		binary.Write(h, binary.LittleEndian, int64(w.N))
+		f64s(h, w.M, w.Sink, w.PSink, w.MaxA, w.MaxQK, w.MaxAbsX, w.MaxDiff, w.MaxAbsV, w.MaxAbsQ, w.PMax, w.ZeroA, w.ZeroX)
+	}
+	return h
+}
+
+// Header starts the golden file.
+const Header = "# attnvet determinism hashes: case/what sha256 (see internal/determinism).\n" +
+	"# Regenerate on amd64 with: go test ./internal/determinism -update\n"
+
+// Format writes lines in the golden format.
+func Format(w io.Writer, lines []Line) error {
+	bw := bufio.NewWriter(w)
+	bw.WriteString(Header)
+	for _, l := range lines {
+		fmt.Fprintf(bw, "%s %s\n", l.Key, l.Hash)
+	}
+	return bw.Flush()
+}
+
+// Parse reads the golden format.
+func Parse(r io.Reader) ([]Line, error) {
+	var lines []Line
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		t := strings.TrimSpace(sc.Text())
+		if t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		f := strings.Fields(t)
+		if len(f) != 2 || len(f[1]) != 64 {
+			return nil, fmt.Errorf("line %d: %q: want \"key sha256\"", n, t)
+		}
+		lines = append(lines, Line{f[0], f[1]})
+	}
+	return lines, sc.Err()
+}
