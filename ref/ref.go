@@ -14,7 +14,10 @@
 // σ = +Inf gives o = 0; σ = −Inf is no sink.
 //
 // float64 is ~10^9 times more accurate than FP32; the math/big property test
-// bounds its error below 1e-12·Σp|v|. Exp is num.Exp, identical on every
+// bounds its error below 1e-12·Σp|v| for moderate scores (max a_i ≤ 64),
+// and in general by that plus the float64 score error, about
+// 8(D+4)·2^-53·Σ_i p_i a_i |v_i − o| (the same Jacobian term the tolerance
+// model uses, at float64's unit roundoff). Exp is num.Exp, identical on every
 // architecture, and every product is explicitly rounded, so results are
 // bit-identical on amd64 and arm64.
 package ref
