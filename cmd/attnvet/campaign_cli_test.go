@@ -1,0 +1,299 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/attnvet/attnvet/internal/campaign"
+	"github.com/attnvet/attnvet/internal/cases"
+)
+
+// cli runs attnvet in-process.
+func cli(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// A small kernel set keeps these tests fast; the default gate (all
+// kernels, 200 cases) is the acceptance run, timed in the final report.
+const testKernels = "stream/bf16,tiled/bc32/bf16,splitkv/p2/bc32/fp16,tiled/bc16/fp32"
+
+func TestGatePasses(t *testing.T) {
+	dir := t.TempDir()
+	junit, js := filepath.Join(dir, "gate.xml"), filepath.Join(dir, "gate.json")
+	code, out, errs := cli(t, "gate", "--corpus", "none", "--cases", "40", "--kernels", testKernels, "--junit", junit, "--json", js, "--out", dir)
+	if code != exitPass {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	for _, want := range []string{"attnvet gate: 0 corpus + 40 random cases (seed 1) × 4 kernels, criterion bound",
+		"checks", "elements", "edge classes", "PASS: "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	r, err := campaign.LoadResult(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Passed || r.Cases != 40 || len(r.Failures) != 0 {
+		t.Errorf("JSON: passed %v, %d cases, %d failures", r.Passed, r.Cases, len(r.Failures))
+	}
+	var raw map[string]json.RawMessage
+	b, _ := os.ReadFile(js)
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"passed", "cases", "failures"} {
+		if _, ok := raw[k]; !ok {
+			t.Errorf("JSON lacks %q", k)
+		}
+	}
+	var doc campaign.JUnitSuites
+	xb, _ := os.ReadFile(junit)
+	if err := xml.Unmarshal(xb, &doc); err != nil {
+		t.Fatalf("JUnit: %v", err)
+	}
+	if doc.Tests != 40*4 || len(doc.Suites) != 4 || doc.Failures != 0 {
+		t.Errorf("JUnit: %d tests in %d suites, %d failures", doc.Tests, len(doc.Suites), doc.Failures)
+	}
+}
+
+func TestGateBuiltinCorpus(t *testing.T) {
+	code, out, errs := cli(t, "gate", "--cases", "0", "--kernels", "tiled/bc32/bf16")
+	if code != exitPass {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	if !regexp.MustCompile(`attnvet gate: [1-9][0-9]* corpus \+ 0 random cases`).MatchString(out) ||
+		!strings.Contains(out, "corpus/sparse_pad_in_prefix_violation.json: pad_in_prefix") {
+		t.Errorf("the built-in corpus did not run, or its contract violations are not listed:\n%s", out)
+	}
+}
+
+func TestGateWithCorpusAndFailure(t *testing.T) {
+	dir := t.TempDir()
+	corpus := filepath.Join(dir, "corpus")
+	os.Mkdir(corpus, 0o755)
+	one := cases.Case{Family: "sparse", Seed: 3, H: 2, D: 8, B: 1, Win: 4, IdxTopK: 4, BlockSize: 4, Seqused: []int{1}}
+	os.WriteFile(filepath.Join(corpus, "sparse_k1.json"), one.Marshal(), 0o644)
+	junit := filepath.Join(dir, "gate.xml")
+	code, out, _ := cli(t, "gate", "--corpus", corpus, "--cases", "5", "--kernels", "stream/bf16,mutant:pr301-n1-poison",
+		"--junit", junit, "--out", filepath.Join(dir, "fail"))
+	if code != exitMismatch {
+		t.Fatalf("exit %d, want 1:\n%s", code, out)
+	}
+	want := "FAIL mutant:pr301-n1-poison on " + filepath.Join(corpus, "sparse_k1.json")
+	if !strings.Contains(out, want) || !strings.Contains(out, "replay: attnvet replay "+filepath.Join(corpus, "sparse_k1.json")+" --kernel mutant:pr301-n1-poison") {
+		t.Errorf("summary lacks the corpus failure and its replay command:\n%s", out)
+	}
+	var doc campaign.JUnitSuites
+	xb, _ := os.ReadFile(junit)
+	if err := xml.Unmarshal(xb, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Failures == 0 || doc.Suites[0].Failures != 0 {
+		t.Errorf("JUnit failures: total %d, correct kernel %d", doc.Failures, doc.Suites[0].Failures)
+	}
+}
+
+func TestFuzzFindsShrinksAndReplays(t *testing.T) {
+	dir := t.TempDir()
+	js := filepath.Join(dir, "r.json")
+	code, out, errs := cli(t, "fuzz", "--target", "pr301-n1-poison", "--cases", "30", "--seed", "5", "--save", "1",
+		"--out", dir, "--json", js, "--progress", "0")
+	if code != exitMismatch {
+		t.Fatalf("exit %d, want 1:\n%s\n%s", code, out, errs)
+	}
+	m := regexp.MustCompile(`replay: (attnvet replay (\S+) --kernel (\S+))`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no replay command in:\n%s", out)
+	}
+	if m[3] != "mutant:pr301-n1-poison" || filepath.Dir(m[2]) != dir {
+		t.Errorf("replay command %q", m[1])
+	}
+	// The printed command replays the failure as printed.
+	fields := strings.Fields(m[1])[1:]
+	code, rout, rerr := cli(t, fields...)
+	if code != exitMismatch || !strings.Contains(rout, "FAIL: mutant:pr301-n1-poison does not meet bound") {
+		t.Errorf("replay exit %d:\n%s\n%s", code, rout, rerr)
+	}
+	for _, want := range []string{"worst elements by err/bound", "jacobian", "out-round", "keys attended", "weight p_i"} {
+		if !strings.Contains(rout, want) {
+			t.Errorf("replay output lacks %q:\n%s", want, rout)
+		}
+	}
+	// The file records its target: replay needs no --kernel.
+	if code, _, _ := cli(t, "replay", m[2]); code != exitMismatch {
+		t.Errorf("replay without --kernel: exit %d", code)
+	}
+	// The correct kernel passes the same case.
+	if code, rout, _ := cli(t, "replay", m[2], "--kernel", "stream/bf16"); code != exitPass || !strings.Contains(rout, "PASS") {
+		t.Errorf("correct kernel on the saved case: exit %d\n%s", code, rout)
+	}
+	r, err := campaign.LoadResult(js)
+	if err != nil || r.Passed || r.Cases != 30 {
+		t.Errorf("JSON result: %v %+v", err, r)
+	}
+	// The next campaign with the same --out replays the saved failure first.
+	code, out, _ = cli(t, "fuzz", "--target", "pr301-n1-poison", "--cases", "3", "--seed", "6", "--save", "0", "--out", dir, "--progress", "0")
+	if code != exitMismatch || !strings.Contains(out, "FAIL "+m[2]) || !strings.Contains(out, "replay: "+m[1]) {
+		t.Errorf("saved failure not replayed first (exit %d):\n%s", code, out)
+	}
+}
+
+func TestFuzzPassesOnCorrectKernel(t *testing.T) {
+	code, out, errs := cli(t, "fuzz", "--target", "tiled/bc64/bf16", "--cases", "30", "--seed", "2", "--shard", "1/3", "--out", t.TempDir())
+	if code != exitPass {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	if !strings.Contains(out, "indices     1..28 step 3 (seed 2)") || !strings.Contains(out, "PASS: no failure in 10 cases") {
+		t.Errorf("summary:\n%s", out)
+	}
+}
+
+func TestFuzzProgressLines(t *testing.T) {
+	code, out, errs := cli(t, "fuzz", "--target", "stream/bf16", "--time", "500ms", "--seed", "4", "--progress", "100ms", "--out", t.TempDir())
+	if code != exitPass {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(errs), "\n")
+	if len(lines) < 2 || !strings.HasPrefix(lines[0], "attnvet fuzz: stream/bf16 ") || !strings.Contains(lines[0], "cases/s") && !strings.Contains(lines[0], "/s") {
+		t.Errorf("progress lines on a non-terminal:\n%s", errs)
+	}
+	if !strings.Contains(out, "stopped: time budget") {
+		t.Errorf("summary:\n%s", out)
+	}
+}
+
+func TestKernelsLists(t *testing.T) {
+	code, out, _ := cli(t, "kernels")
+	if code != exitPass {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"tiled/bc128/bf16", "stream/fp32", "mutant:pr301-n1-poison", "bound", "ratio"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("kernels output lacks %q", want)
+		}
+	}
+	code, out, _ = cli(t, "kernels", "--json", "tiled/*/fp16")
+	var doc kernelsDoc
+	if code != exitPass || json.Unmarshal([]byte(out), &doc) != nil || len(doc.Kernels) != 5 {
+		t.Errorf("kernels --json tiled/*/fp16: exit %d, %d kernels\n%s", code, len(doc.Kernels), out)
+	}
+}
+
+// TestBadInputs: every bad flag, missing file, malformed case or
+// impossible shape gives exit 2 and one line on stderr, never a panic.
+func TestBadInputs(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.json", string(cases.Case{Family: "window", Seed: 1, H: 1, D: 4, T: 3}.Marshal()))
+	malformed := write("malformed.json", `{"family": "window", "h": 1,`)
+	unknownField := write("unknown.json", `{"family": "window", "h": 1, "d": 2, "t": 2, "bogus": 1}`)
+	zeroHeads := write("h0.json", `{"family": "window", "h": 0, "d": 2, "t": 2}`)
+	badFamily := write("fam.json", `{"family": "dense", "h": 1, "d": 2, "t": 2}`)
+	hugeCase := write("huge.json", `{"family": "window", "h": 4096, "d": 4096, "t": 4096}`)
+	badHkv := write("hkv.json", `{"family": "window", "h": 3, "hkv": 2, "d": 2, "t": 2}`)
+	seqMismatch := write("seq.json", `{"family": "sparse", "h": 1, "d": 2, "b": 2, "win": 2, "seqused": [1]}`)
+	badCorpus := filepath.Join(dir, "badcorpus")
+	os.Mkdir(badCorpus, 0o755)
+	os.WriteFile(filepath.Join(badCorpus, "x.json"), []byte(`{"family": "window", "h": -1}`), 0o644)
+	emptyCorpus := filepath.Join(dir, "empty")
+	os.Mkdir(emptyCorpus, 0o755)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string // a fragment of the one-line error
+	}{
+		{"unknown command", []string{"gatee"}, "unknown command"},
+		{"gate unknown flag", []string{"gate", "--bogus"}, "bogus"},
+		{"gate negative cases", []string{"gate", "--cases", "-1"}, "--cases -1"},
+		{"gate non-numeric cases", []string{"gate", "--cases", "many"}, "invalid value"},
+		{"gate bad seed", []string{"gate", "--seed", "-3"}, "invalid value"},
+		{"gate no kernel matches", []string{"gate", "--kernels", "nope/*"}, "no kernel matches"},
+		{"gate bad glob", []string{"gate", "--kernels", "[x"}, "bad kernel pattern"},
+		{"gate unknown mutant", []string{"gate", "--kernels", "mutant:nope"}, "no mutant matches"},
+		{"gate unknown criterion", []string{"gate", "--criterion", "close-enough"}, "unknown criterion"},
+		{"gate missing corpus", []string{"gate", "--corpus", filepath.Join(dir, "nope")}, "no such file"},
+		{"gate corpus is a file", []string{"gate", "--corpus", good}, "not a directory"},
+		{"gate empty corpus", []string{"gate", "--corpus", emptyCorpus}, "no *.json"},
+		{"gate malformed corpus", []string{"gate", "--corpus", badCorpus}, "x.json"},
+		{"gate junit dir missing", []string{"gate", "--junit", filepath.Join(dir, "no", "x.xml")}, "does not exist"},
+		{"gate json is a dir", []string{"gate", "--json", dir}, "is a directory"},
+		{"gate extra argument", []string{"gate", "now"}, "unexpected argument"},
+		{"gate bad workers", []string{"gate", "--workers", "-2"}, "--workers"},
+		{"gate bad family", []string{"gate", "--family", "dense"}, "--family"},
+		{"gate nothing to run", []string{"gate", "--cases", "0", "--corpus", "none"}, "nothing to run"},
+		{"fuzz unknown target", []string{"fuzz", "--target", "tiled/bc7/bf16"}, "unknown target"},
+		{"fuzz exec target not found", []string{"fuzz", "--target", "exec:./no-such-kernel"}, "no-such-kernel"},
+		{"fuzz empty exec", []string{"fuzz", "--target", "exec:"}, "needs a command"},
+		{"fuzz bad shard", []string{"fuzz", "--shard", "2/2", "--seed", "1"}, "shard"},
+		{"fuzz shard not a fraction", []string{"fuzz", "--shard", "half", "--seed", "1"}, "want i/n"},
+		{"fuzz shard without seed", []string{"fuzz", "--shard", "0/2"}, "explicit --seed"},
+		{"fuzz negative time", []string{"fuzz", "--time", "-1s"}, "--time"},
+		{"fuzz bad duration", []string{"fuzz", "--time", "soon"}, "invalid value"},
+		{"fuzz no budget", []string{"fuzz", "--time", "0", "--cases", "0"}, "give a budget"},
+		{"fuzz negative cases", []string{"fuzz", "--cases", "-4"}, "--cases"},
+		{"fuzz negative save", []string{"fuzz", "--save", "-1", "--cases", "1"}, "--save"},
+		{"fuzz extra argument", []string{"fuzz", "x"}, "unexpected argument"},
+		{"fuzz json dir missing", []string{"fuzz", "--cases", "1", "--json", filepath.Join(dir, "no", "r.json")}, "does not exist"},
+		{"replay no file", []string{"replay"}, "missing CASE.json"},
+		{"replay two files", []string{"replay", good, good}, "one case file"},
+		{"replay missing file", []string{"replay", filepath.Join(dir, "none.json"), "--kernel", "stream/bf16"}, "no such file"},
+		{"replay malformed", []string{"replay", malformed, "--kernel", "stream/bf16"}, "bad case JSON"},
+		{"replay unknown field", []string{"replay", unknownField, "--kernel", "stream/bf16"}, "bogus"},
+		{"replay zero heads", []string{"replay", zeroHeads, "--kernel", "stream/bf16"}, "bad shape"},
+		{"replay bad family", []string{"replay", badFamily, "--kernel", "stream/bf16"}, "family"},
+		{"replay too large", []string{"replay", hugeCase, "--kernel", "stream/bf16"}, "too large"},
+		{"replay bad hkv", []string{"replay", badHkv, "--kernel", "stream/bf16"}, "hkv"},
+		{"replay seqused mismatch", []string{"replay", seqMismatch, "--kernel", "stream/bf16"}, "seqused"},
+		{"replay no target recorded", []string{"replay", good}, "--kernel NAME"},
+		{"replay unknown kernel", []string{"replay", good, "--kernel", "nope"}, "unknown target"},
+		{"replay exec kernel not found", []string{"replay", good, "--kernel", "exec:./no-such-kernel"}, "no-such-kernel"},
+		{"replay bad top", []string{"replay", good, "--kernel", "stream/bf16", "--top", "0"}, "--top"},
+		{"replay bad criterion", []string{"replay", good, "--kernel", "stream/bf16", "--criterion", "x"}, "unknown criterion"},
+		{"replay incompatible dtype", []string{"replay", write("fp16.json", `{"family":"window","dtype":"fp16","h":1,"d":2,"t":2}`), "--kernel", "stream/bf16"}, "takes bf16"},
+		{"kernels bad pattern", []string{"kernels", "[x"}, "bad pattern"},
+		{"kernels no match", []string{"kernels", "zzz"}, "no kernel or mutant"},
+		{"kernels unknown flag", []string{"kernels", "--long"}, "long"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errs := cli(t, tc.args...)
+			if code != exitUsage {
+				t.Errorf("exit %d, want 2 (stderr %q)", code, errs)
+			}
+			lines := strings.Split(strings.TrimRight(errs, "\n"), "\n")
+			if len(lines) != 1 || lines[0] == "" {
+				t.Errorf("stderr has %d lines, want one:\n%s", len(lines), errs)
+			}
+			if !strings.Contains(errs, tc.want) {
+				t.Errorf("stderr %q lacks %q", errs, tc.want)
+			}
+			if strings.Contains(errs, "panic") || strings.Contains(errs, "goroutine") || strings.Contains(errs, "internal error") {
+				t.Errorf("stderr shows a crash: %s", errs)
+			}
+		})
+	}
+}
+
+func TestHelpForCampaignCommands(t *testing.T) {
+	for _, c := range []string{"gate", "fuzz", "replay", "kernels"} {
+		code, out, _ := cli(t, "help", c)
+		if code != exitPass || !strings.Contains(out, "usage: attnvet "+c) || !strings.Contains(out, "-") {
+			t.Errorf("help %s: exit %d\n%s", c, code, out)
+		}
+	}
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"path"
+	"text/tabwriter"
+
+	"github.com/attnvet/attnvet/internal/campaign"
+	"github.com/attnvet/attnvet/internal/targets"
+	"github.com/attnvet/attnvet/internal/tolerance"
+)
+
+func init() {
+	register(command{
+		name:    "kernels",
+		summary: "list the registry kernels, the mutants and the criteria",
+		usage:   "[GLOB] [--json] [-v]",
+		run:     runKernels,
+	})
+}
+
+type kernelsDoc struct {
+	Kernels  []kernelEntry    `json:"kernels"`
+	Mutants  []kernelEntry    `json:"mutants"`
+	Criteria []criterionEntry `json:"criteria"`
+}
+
+type kernelEntry struct {
+	Name      string `json:"name"`
+	Profile   string `json:"profile"`
+	Precision string `json:"precision"`
+	BugClass  string `json:"bug_class,omitempty"`
+	Doc       string `json:"doc,omitempty"`
+}
+
+type criterionEntry struct {
+	Name string `json:"name"`
+	Doc  string `json:"doc"`
+}
+
+func runKernels(e *env, args []string) int {
+	fs := newFlags("kernels")
+	asJSON := fs.Bool("json", false, "print JSON instead of tables")
+	verbose := fs.Bool("v", false, "describe each mutant's defect")
+	if printFlags(e, fs, args) {
+		return exitPass
+	}
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return e.exitFor("kernels", err)
+	}
+	glob := ""
+	switch len(pos) {
+	case 0:
+	case 1:
+		glob = pos[0]
+		if _, err := path.Match(glob, ""); err != nil {
+			return e.exitFor("kernels", usagef("bad pattern %q: %v", glob, err))
+		}
+	default:
+		return e.exitFor("kernels", usagef("at most one GLOB (got %d arguments)", len(pos)))
+	}
+	match := func(n string) bool {
+		if glob == "" {
+			return true
+		}
+		ok, _ := path.Match(glob, n)
+		return ok
+	}
+	var doc kernelsDoc
+	for _, t := range targets.RegistryTargets() {
+		if match(t.Name) {
+			p := t.Kernel.Profile()
+			doc.Kernels = append(doc.Kernels, kernelEntry{Name: t.Name, Profile: p.Name, Precision: p.Describe()})
+		}
+	}
+	for _, t := range targets.Mutants() {
+		if match(t.Name) || match(t.Name[len(targets.MutantPrefix):]) {
+			p := t.Kernel.Profile()
+			doc.Mutants = append(doc.Mutants, kernelEntry{Name: t.Name, Profile: p.Name, Precision: p.Describe(), BugClass: t.BugClass, Doc: t.Doc})
+		}
+	}
+	for _, c := range tolerance.All() {
+		doc.Criteria = append(doc.Criteria, criterionEntry{Name: c.Name(), Doc: c.Doc()})
+	}
+	if *asJSON {
+		b, _ := json.MarshalIndent(doc, "", "  ")
+		fmt.Fprintf(e.stdout, "%s\n", b)
+		return exitPass
+	}
+	if len(doc.Kernels)+len(doc.Mutants) == 0 {
+		return e.exitFor("kernels", usagef("no kernel or mutant matches %q", glob))
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "KERNEL (%d correct emulations)\tPRECISION\n", len(doc.Kernels))
+	for _, k := range doc.Kernels {
+		fmt.Fprintf(tw, "%s\t%s\n", k.Name, k.Precision)
+	}
+	tw.Flush()
+	fmt.Fprintln(e.stdout)
+	tw = tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "MUTANT (%d)\tPROFILE\tBUG CLASS\n", len(doc.Mutants))
+	for _, k := range doc.Mutants {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", k.Name, k.Profile, k.BugClass)
+		if *verbose {
+			fmt.Fprintf(tw, "    %s\t\t\n", k.Doc)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintln(e.stdout)
+	tw = tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "CRITERION\tWHAT PASSES\n")
+	for _, c := range doc.Criteria {
+		fmt.Fprintf(tw, "%s\t%s\n", c.Name, c.Doc)
+	}
+	tw.Flush()
+	fmt.Fprintf(e.stdout, "\nfuzz --target takes a kernel, mutant:NAME (or a bare mutant name); gate --kernels takes comma-separated globs (path.Match: * stops at /), e.g. 'tiled/*/bf16,*/*/*/bf16,stream/*'.\n")
+	fmt.Fprintf(e.stdout, "Results are JSON version %d (docs/json.md).\n", campaign.Version)
+	return exitPass
+}

@@ -1,0 +1,375 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/attnvet/attnvet/internal/campaign"
+	"github.com/attnvet/attnvet/internal/cases"
+	"github.com/attnvet/attnvet/internal/num"
+	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/targets"
+	"github.com/attnvet/attnvet/internal/tolerance"
+)
+
+func init() {
+	register(command{
+		name:    "replay",
+		summary: "run one case file against a kernel and show, element by element, where it fails",
+		usage:   "CASE.json [--kernel NAME] [--criterion NAME] [--top K]",
+		run:     runReplay,
+	})
+}
+
+func runReplay(e *env, args []string) int {
+	fs := newFlags("replay")
+	kernel := fs.String("kernel", "", "kernel, mutant:NAME or registry name (default: the target the case file records)")
+	critName := fs.String("criterion", "", "criterion (default: the one the case file records, else bound)")
+	top := fs.Int("top", 5, "worst elements to show")
+	if printFlags(e, fs, args) {
+		return exitPass
+	}
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return e.exitFor("replay", err)
+	}
+	switch {
+	case len(pos) == 0:
+		return e.exitFor("replay", usagef("missing CASE.json (usage: attnvet replay CASE.json [--kernel NAME])"))
+	case len(pos) > 1:
+		return e.exitFor("replay", usagef("one case file at a time (got %d arguments)", len(pos)))
+	}
+	if *top < 1 || *top > 10000 {
+		return e.exitFor("replay", usagef("--top %d: want 1..10000", *top))
+	}
+	c, err := cases.Load(pos[0])
+	if err != nil {
+		return e.exitFor("replay", usagef("%v", err))
+	}
+	recTarget, recCrit := campaign.FromDescription(c.Description)
+	name := *kernel
+	if name == "" {
+		name = recTarget
+	}
+	if name == "" {
+		return e.exitFor("replay", usagef("%s does not record a target: give --kernel NAME (see 'attnvet kernels')", pos[0]))
+	}
+	t, err := targets.Resolve(name)
+	if err != nil {
+		return e.exitFor("replay", usagef("--kernel: %v", err))
+	}
+	defer t.Close()
+	cn := *critName
+	if cn == "" {
+		cn = recCrit
+	}
+	if cn == "" {
+		cn = tolerance.NameBound
+	}
+	crit, err := criterionFlag(cn)
+	if err != nil {
+		return e.exitFor("replay", err)
+	}
+	d, err := campaign.Check(c, t, crit)
+	var ie *campaign.InternalError
+	if errors.As(err, &ie) {
+		return e.exitFor("replay", fmt.Errorf("%s: %v (please report it with the case file)", pos[0], err))
+	}
+	if err != nil {
+		return e.exitFor("replay", usagef("%s: %v", pos[0], err))
+	}
+	printReplay(e.stdout, pos[0], d, *top)
+	switch d.Status {
+	case campaign.Fail:
+		return exitMismatch
+	case campaign.Incompatible:
+		return e.exitFor("replay", usagef("%v", d.Err))
+	}
+	return exitPass
+}
+
+// parseInterleaved parses flags placed before and after positional
+// arguments ("replay FILE --kernel K").
+func parseInterleaved(fs interface {
+	Parse([]string) error
+	NArg() int
+	Arg(int) string
+	Args() []string
+	Name() string
+}, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, parseErr(fs.Name(), err)
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func parseErr(name string, err error) error {
+	if strings.Contains(err.Error(), "help requested") {
+		return usagef("see 'attnvet help %s'", name)
+	}
+	return usagef("%v", err)
+}
+
+// caseShape is a one-line description of a case's shape, with the number
+// of keys its rows attend.
+func caseShape(c *cases.Case) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s", c.Family)
+	if c.Family == problem.Sparse {
+		fmt.Fprintf(&b, " b=%d s=%d win=%d idx_topk=%d seqused=%v", c.B, max(c.S, 1), c.Win, c.IdxTopK, c.Seqused)
+	} else {
+		fmt.Fprintf(&b, " t=%d window=%d", c.T, c.Window)
+	}
+	fmt.Fprintf(&b, " h=%d d=%d", c.H, c.D)
+	if c.Sink != nil && c.Sink.Kind != "none" {
+		fmt.Fprintf(&b, " sink=%s", c.Sink.Kind)
+	}
+	if in, err := cases.Generate(*c, num.FP32); err == nil {
+		lo, hi := math.MaxInt, 0
+		var keys []problem.Key
+		for t := 0; t < in.T; t++ {
+			for g := 0; g < in.Hkv; g++ {
+				keys = in.RefKeys(t, g, keys)
+				lo, hi = min(lo, len(keys)), max(hi, len(keys))
+			}
+		}
+		if lo == hi {
+			fmt.Fprintf(&b, ", n=%d keys per row", lo)
+		} else {
+			fmt.Fprintf(&b, ", n=%d..%d keys per row", lo, hi)
+		}
+	}
+	return b.String()
+}
+
+func printReplay(w io.Writer, file string, d *campaign.Detail, top int) {
+	c := &d.Case
+	fmt.Fprintf(w, "attnvet replay %s\n", file)
+	if c.Description != "" {
+		fmt.Fprintf(w, "  description %s\n", c.Description)
+	}
+	fmt.Fprintf(w, "  case        %s\n", caseShape(c))
+	p := d.Target.Kernel.Profile()
+	fmt.Fprintf(w, "  kernel      %s (profile %s: %s)\n", d.Target.Name, p.Name, p.Describe())
+	fmt.Fprintf(w, "  criterion   %s\n", d.Criterion.Name())
+	switch d.Status {
+	case campaign.Incompatible:
+		fmt.Fprintf(w, "SKIP: %v\n", d.Err)
+		return
+	case campaign.Contract:
+		fmt.Fprintf(w, "  contract    the inputs break the kernel's contract; not judged:\n")
+		for _, v := range d.Violations {
+			fmt.Fprintf(w, "                %s\n", v)
+		}
+		fmt.Fprintf(w, "CONTRACT: reported, not judged (exit 0)\n")
+		return
+	}
+	in := d.Inputs
+	fmt.Fprintf(w, "  inputs      %s, T=%d H=%d Hkv=%d D=%d Dv=%d, softmax_scale %.6g\n", in.Format, in.T, in.H, in.Hkv, in.D, in.Dv, in.Scale)
+	if d.Err != nil {
+		fmt.Fprintf(w, "FAIL: %v\n", d.Err)
+		return
+	}
+	v := d.Verdict
+	fmt.Fprintf(w, "  verdict     %d of %d elements beyond the allowance, worst err/allowed %s", v.Failed, v.Checked, campaign.Ratio(v.Worst))
+	if v.Skipped > 0 {
+		fmt.Fprintf(w, ", %d not judged", v.Skipped)
+	}
+	fmt.Fprintln(w)
+	if v.Detail != "" {
+		fmt.Fprintf(w, "  detail      %s\n", v.Detail)
+	}
+	printWorstElements(w, d, top)
+	if d.Status == campaign.Fail {
+		fmt.Fprintf(w, "FAIL: %s does not meet %s on this case\n", d.Target.Name, d.Criterion.Name())
+	} else {
+		fmt.Fprintf(w, "PASS: %s meets %s on this case\n", d.Target.Name, d.Criterion.Name())
+	}
+}
+
+type elemErr struct {
+	e            int
+	ref, got     float64
+	err, allowed float64
+	ratio        float64
+}
+
+// printWorstElements lists the elements with the largest err/bound, the
+// bound's terms, and for the worst row the keys that carry its weight.
+func printWorstElements(w io.Writer, d *campaign.Detail, top int) {
+	in, r, out := d.Inputs, d.Ref, d.Out.O
+	mode := tolerance.Rigorous
+	if d.Criterion.Name() == tolerance.NameProb {
+		mode = tolerance.Probabilistic
+	}
+	x := &tolerance.Input{In: in, Ref: r, Out: out, Profile: d.Target.Kernel.Profile(), Shape: d.Target.Shape}
+	allowed, _, skip := tolerance.Bounds(x, mode)
+	var es []elemErr
+	for e, ro := range r.O {
+		if skip[e] {
+			continue
+		}
+		got := float64(out[e])
+		ee := elemErr{e: e, ref: ro, got: got, allowed: allowed[e]}
+		switch {
+		case math.IsNaN(got) != math.IsNaN(ro) || (math.IsInf(got, 0) || math.IsInf(ro, 0)) && got != ro:
+			ee.err, ee.ratio = math.Inf(1), math.Inf(1)
+		case math.IsNaN(got) || got == ro:
+		default:
+			ee.err = math.Abs(got - ro)
+			ee.ratio = math.Inf(1)
+			if allowed[e] > 0 {
+				ee.ratio = ee.err / allowed[e]
+			}
+		}
+		es = append(es, ee)
+	}
+	sort.SliceStable(es, func(i, j int) bool { return es[i].ratio > es[j].ratio })
+	if len(es) > top {
+		es = es[:top]
+	}
+	if len(es) == 0 {
+		fmt.Fprintf(w, "  no element has a finite bound (outside the profile's range)\n")
+		return
+	}
+	boundName := "bound"
+	if mode == tolerance.Probabilistic {
+		boundName = "prob bound"
+	}
+	fmt.Fprintf(w, "\nworst elements by err/%s (element = (token, head, j)):\n", boundName)
+	fmt.Fprintf(w, "  %-16s %15s %15s %11s %11s %11s\n", "(t, h, j)", "reference", "kernel", "|err|", "allowed", "err/allowed")
+	for _, ee := range es {
+		fmt.Fprintf(w, "  %-16s %15.8g %15.8g %11.3g %11.3g %11s\n",
+			elemName(in, ee.e), ee.ref, ee.got, ee.err, ee.allowed, campaign.Ratio(ee.ratio).String())
+	}
+	fmt.Fprintf(w, "\ntheir allowance term by term (docs/tolerance.md), with the reference magnitudes it scales:\n")
+	fmt.Fprintf(w, "  %-16s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s\n", "(t, h, j)",
+		"jacobian", "accum", "p-round", "sink", "underflow", "denom", "division", "out-round", "Σp|v|", "Σp|v−o|")
+	for _, ee := range es {
+		tm := tolerance.ElemTerms(x, mode, ee.e)
+		fmt.Fprintf(w, "  %-16s %9.3g %9.3g %9.3g %9.3g %9.3g %9.3g %9.3g %9.3g %9.3g %9.3g\n", elemName(in, ee.e),
+			tm.Jacobian, tm.Accumulate, tm.PRound, tm.Sink, tm.Underflow, tm.Denom+tm.SinkOver, tm.Division, tm.Output,
+			r.AbsV[ee.e], r.Dev1[ee.e])
+	}
+	// The worst row's inputs.
+	e0 := es[0].e
+	t, h, j := e0/(in.H*in.Dv), e0/in.Dv%in.H, e0%in.Dv
+	row := r.Rows[t*in.H+h]
+	fmt.Fprintf(w, "\nrow (token %d, head %d): n=%d keys attended", t, h, row.N)
+	if in.Family == problem.Sparse {
+		l := in.TokenLens(t)
+		fmt.Fprintf(w, " (batch %d, u_s=%d: window_valid=%d, cmp_valid=%d, sparse_k=%d)", l.B, l.U, l.WindowValid, l.CmpValid, l.SparseK)
+	} else {
+		lo, hi := in.WindowRange(t)
+		fmt.Fprintf(w, " (key positions %d..%d)", lo, hi)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  sink σ=%s p_σ=%.4g, max score %.6g, max|x| %.4g, max|q| %.4g, max|v| %.4g\n",
+		fmtF(row.Sink), row.PSink, row.M, row.MaxAbsX, row.MaxAbsQ, row.MaxAbsV)
+	printRowKeys(w, in, t, h, j, 8)
+}
+
+func elemName(in *problem.Inputs, e int) string {
+	return fmt.Sprintf("(%d, %d, %d)", e/(in.H*in.Dv), e/in.Dv%in.H, e%in.Dv)
+}
+
+func fmtF(x float64) string {
+	switch {
+	case math.IsInf(x, -1):
+		return "none"
+	case math.IsInf(x, 1):
+		return "+inf"
+	}
+	return fmt.Sprintf("%.6g", x)
+}
+
+// printRowKeys shows the keys of row (t, h) with the largest weights:
+// where they come from, their score x_i, weight p_i and value v_ij.
+func printRowKeys(w io.Writer, in *problem.Inputs, t, h, j, limit int) {
+	keys := in.RefKeys(t, in.Group(h), nil)
+	if len(keys) == 0 {
+		fmt.Fprintf(w, "  no keys: the exact output is 0\n")
+		return
+	}
+	src := keySources(in, t, len(keys))
+	q := in.QRow(t, h)
+	type kx struct {
+		i    int
+		x, p float64
+	}
+	ks := make([]kx, len(keys))
+	m := float64(in.SinkOf(h))
+	for i, k := range keys {
+		s := 0.0
+		for d, qd := range q {
+			s += float64(qd) * float64(k.K[d])
+		}
+		ks[i] = kx{i: i, x: in.Scale * s}
+		m = math.Max(m, ks[i].x)
+	}
+	L := math.Exp(float64(in.SinkOf(h)) - m)
+	for i := range ks {
+		ks[i].p = math.Exp(ks[i].x - m)
+		L += ks[i].p
+	}
+	for i := range ks {
+		ks[i].p /= L
+	}
+	sort.SliceStable(ks, func(a, b int) bool { return ks[a].p > ks[b].p })
+	fmt.Fprintf(w, "  %-28s %13s %11s %15s\n", "key (reference order)", "score x_i", "weight p_i", fmt.Sprintf("v_i[%d]", j))
+	for n, k := range ks {
+		if n == limit {
+			fmt.Fprintf(w, "  ... %d more keys\n", len(ks)-limit)
+			break
+		}
+		fmt.Fprintf(w, "  %-28s %13.6g %11.4g %15.8g\n", src[k.i], k.x, k.p, keys[k.i].V[j])
+	}
+	if kk := in.KernelKeys(t, in.Group(h), nil); len(kk) != len(keys) {
+		fmt.Fprintf(w, "  the device gathers %d keys for this token (positional read), the reference %d\n", len(kk), len(keys))
+	}
+}
+
+// keySources names where each reference key of token t comes from: the
+// index-row entry (sparse) or the key position (window).
+func keySources(in *problem.Inputs, t, n int) []string {
+	out := make([]string, 0, n)
+	if in.Family == problem.Window {
+		lo, _ := in.WindowRange(t)
+		for i := 0; i < n; i++ {
+			out = append(out, fmt.Sprintf("#%d position %d", i, lo+i))
+		}
+		return out
+	}
+	l := in.TokenLens(t)
+	for i, r := range in.Idx[t*in.TopK : (t+1)*in.TopK] {
+		switch {
+		case r < 0:
+			continue
+		case int(r) < in.Win:
+			if int(r) >= l.WindowValid {
+				continue
+			}
+			out = append(out, fmt.Sprintf("#%d idx[%d]=%d window", len(out), i, r))
+		default:
+			if int(r)-in.Win >= l.CmpValid {
+				continue
+			}
+			out = append(out, fmt.Sprintf("#%d idx[%d]=%d cmp %d", len(out), i, r, int(r)-in.Win))
+		}
+	}
+	for len(out) < n { // unreadable rows are skipped by RefKeys; keep the lengths aligned
+		out = append(out, fmt.Sprintf("#%d", len(out)))
+	}
+	return out[:n]
+}

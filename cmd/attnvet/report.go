@@ -1,0 +1,211 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/attnvet/attnvet/impl"
+	"github.com/attnvet/attnvet/impl/mutant"
+	"github.com/attnvet/attnvet/internal/campaign"
+	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/report"
+)
+
+func init() {
+	register(command{
+		name:    "report",
+		summary: "tolerance report: what the correct kernels' error looks like (report.md, report.html, report.json)",
+		usage:   "[--cases N] [--seed S] [--kernels GLOB] [--family F] [--out DIR] [--shard i/n] [--json-only] | --merge [--out DIR] [--json-only] FILE...",
+		run:     runReport,
+	})
+}
+
+const defaultReportDir = "attnvet-report"
+
+func runReport(e *env, args []string) int {
+	fs := newFlags("report")
+	n := fs.Int("cases", report.DefaultCases, "cases per family: case indices 0..N-1 of props.CaseAt (split among shards)")
+	seed := fs.Uint64("seed", 1, "seed of the cases")
+	kernels := fs.String("kernels", "all", "correct kernels to measure: comma-separated globs over the names 'attnvet kernels' lists")
+	fam := fs.String("family", "", "family sparse or window (default both)")
+	out := fs.String("out", defaultReportDir, "directory to write report.json, report.md and report.html into")
+	shardS := fs.String("shard", "0/1", "measure shard i of n: case indices ≡ i (mod n); merge the shards' report.json with --merge")
+	jsonOnly := fs.Bool("json-only", false, "write report.json only (for shards to merge later)")
+	merge := fs.Bool("merge", false, "merge the report.json FILEs of the shards of one run instead of running cases")
+	mutants := fs.Bool("mutants", true, "run the mutant catalog on the same cases, to name the bugs an allclose tolerance would miss")
+	workers := fs.Int("workers", 0, "parallel workers (default: all cores)")
+	if printFlags(e, fs, args) {
+		return exitPass
+	}
+	files, err := parseReportArgs(fs, args)
+	if err != nil {
+		return e.exitFor("report", err)
+	}
+	if *out == "" {
+		return e.exitFor("report", usagef("--out: want a directory"))
+	}
+	if *merge {
+		for _, f := range []string{"cases", "seed", "kernels", "family", "shard", "mutants", "workers"} {
+			if reportFlagSet(fs, f) {
+				return e.exitFor("report", usagef("--%s does not apply to --merge (the shards' reports fix it)", f))
+			}
+		}
+		if len(files) == 0 {
+			return e.exitFor("report", usagef("--merge: name the report.json files to merge"))
+		}
+		return mergeReports(e, files, *out, *jsonOnly)
+	}
+	if len(files) > 0 {
+		return e.exitFor("report", usagef("unexpected argument %q (report takes files only with --merge)", files[0]))
+	}
+
+	opt := report.DefaultOptions()
+	opt.Seed = *seed
+	switch {
+	case *n < 0 || *n > 1<<20:
+		return e.exitFor("report", usagef("--cases %d: want 0..%d", *n, 1<<20))
+	case *workers < 0 || *workers > 1024:
+		return e.exitFor("report", usagef("--workers %d: want 0 (all cores) .. 1024", *workers))
+	}
+	opt.Cases, opt.Workers = *n, *workers
+	sh, err := campaign.ParseShard(*shardS)
+	if err != nil {
+		return e.exitFor("report", usagef("--shard: %v", err))
+	}
+	opt.Shard, opt.Shards = sh.Index, sh.Count
+	switch *fam {
+	case "":
+	case string(problem.Sparse), string(problem.Window):
+		opt.Families = []problem.Family{problem.Family(*fam)}
+	default:
+		return e.exitFor("report", usagef("--family %q: want sparse or window", *fam))
+	}
+	if opt.Kernels, err = selectConfigs(*kernels); err != nil {
+		return e.exitFor("report", usagef("--kernels: %v", err))
+	}
+	if *mutants {
+		opt.Mutants = catalogMutants(opt.Kernels)
+	}
+
+	fmt.Fprintf(e.stdout, "attnvet report: %d kernels × %d families × %d cases (shard %s), %d mutants, seed %d\n",
+		len(opt.Kernels), len(opt.Families), opt.Cases, sh, len(opt.Mutants), opt.Seed)
+	start := time.Now()
+	rep, err := report.Run(opt)
+	if err != nil {
+		return e.exitFor("report", err)
+	}
+	elapsed := time.Since(start)
+	paths, err := report.Write(*out, rep, *jsonOnly)
+	if err != nil {
+		return e.exitFor("report", usagef("--out: %v", err))
+	}
+	fmt.Fprintf(e.stdout, "measured in %s\n", elapsed.Round(time.Millisecond))
+	return reportDone(e, rep, paths)
+}
+
+// reportDone prints what was written and the findings that set the exit
+// code: 1 when a correct kernel exceeded the rigorous bound.
+func reportDone(e *env, rep *report.Report, paths []string) int {
+	fmt.Fprintf(e.stdout, "wrote %s\n", strings.Join(paths, ", "))
+	if !rep.Complete() {
+		fmt.Fprintf(e.stdout, "shards %v of %d: merge every shard's report.json with 'attnvet report --merge' for the whole run\n", rep.ShardIDs, rep.Shards)
+	}
+	code := exitPass
+	for _, en := range rep.Entries {
+		if len(en.Fails) > 0 {
+			fmt.Fprintf(e.stdout, "FAIL %s on %s exceeded the rigorous bound in %d cases (first: case %d)\n", en.Kernel, en.Family, len(en.Fails), en.Fails[0])
+			code = exitMismatch
+		}
+	}
+	return code
+}
+
+func mergeReports(e *env, files []string, out string, jsonOnly bool) int {
+	var rs []*report.Report
+	for _, f := range files {
+		r, err := report.Load(f)
+		if err != nil {
+			return e.exitFor("report", usagef("%v", err))
+		}
+		rs = append(rs, r)
+	}
+	rep, err := report.Merge(rs...)
+	if err != nil {
+		return e.exitFor("report", usagef("--merge: %v", err))
+	}
+	paths, err := report.Write(out, rep, jsonOnly)
+	if err != nil {
+		return e.exitFor("report", usagef("--out: %v", err))
+	}
+	fmt.Fprintf(e.stdout, "attnvet report: merged %d reports (shards %v of %d)\n", len(rs), rep.ShardIDs, rep.Shards)
+	return reportDone(e, rep, paths)
+}
+
+// parseReportArgs parses flags and collects the positional arguments,
+// which may come before, between or after the flags
+// (--merge a.json b.json --out dir).
+func parseReportArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var files []string
+	for {
+		if err := parseFlags(fs, args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return files, nil
+		}
+		if rest[0] == "--" {
+			return append(files, rest[1:]...), nil
+		}
+		files = append(files, rest[0])
+		args = rest[1:]
+	}
+}
+
+// reportFlagSet reports whether flag name was given on the command line.
+func reportFlagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// selectConfigs is the correct emulations matching any of the
+// comma-separated globs, in registry order.
+func selectConfigs(globs string) ([]impl.Config, error) {
+	want := map[string]bool{}
+	for _, g := range strings.Split(globs, ",") {
+		es, err := impl.Match(strings.TrimSpace(g))
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range es {
+			want[e.Name()] = true
+		}
+	}
+	var cs []impl.Config
+	for _, c := range impl.Configs() {
+		if want[impl.ConfigName(c)] {
+			cs = append(cs, c)
+		}
+	}
+	return cs, nil
+}
+
+// catalogMutants is the hook that feeds the mutant catalog (impl/mutant)
+// to the report: the mutants that vary one of the measured kernels.
+func catalogMutants(kernels []impl.Config) []report.Mutant {
+	measured := map[string]bool{}
+	for _, c := range kernels {
+		measured[impl.ConfigName(c)] = true
+	}
+	var ms []report.Mutant
+	for _, m := range mutant.All() {
+		if !measured[m.Base] {
+			continue
+		}
+		ms = append(ms, report.Mutant{Name: m.Name, BugClass: m.BugClass, Base: m.Base, Kernel: m.Kernel, Shape: m.Shape})
+	}
+	return ms
+}

@@ -1,0 +1,319 @@
+#!/usr/bin/env python3
+"""Attention in torch with BF16 tensors, both attnvet families: an external
+kernel that speaks attnvet's exec protocol (docs/worker.md).
+
+    attnvet fuzz --target exec:'/usr/bin/python3 examples/torch_worker.py' --time 60s
+
+It computes attention the way a framework does: scores = q @ k^T as a BF16
+matmul, softmax in FP32 with the sink in the denominator, P cast to BF16,
+o = P @ V as a BF16 matmul, o in BF16.
+
+What torch's CPU BF16 matmul accumulates in depends on the right operand's
+layout (run --probe for the table on your machine; docs/interop.md has
+ours): column-major (A @ B.t() with B stored row-major) accumulates in FP32
+and rounds the result to BF16; row-major (p @ v with v as stored)
+accumulates in BF16 unless oneDNN's GEMM takes the product. So both
+matmuls here pass a column-major right operand, with explicit strides, and
+the worker declares
+
+    in bf16, score bf16 (the q.k^T result is stored in BF16), p bf16,
+    acc fp32, out bf16, out_rounding rne
+
+after checking at startup that its matmul accumulates in FP32 on this
+machine (it declares acc_dtype bf16 otherwise). oneDNN is turned off: its
+BF16 GEMM flushes subnormals to zero, which no precision profile declares.
+
+Modes:
+    (no argument)  serve the protocol on stdin/stdout
+    --naive        o = p @ v with v as stored, declaring acc fp32 without
+                   checking: what most code does and assumes
+    --onednn       keep oneDNN on (subnormals flushed)
+    --probe        print what torch's CPU BF16 matmul accumulates in, per
+                   layout and inner dimension, and exit
+
+Requires torch (Debian: python3-torch). Logs go to stderr: stdout carries
+frames only.
+"""
+
+import json
+import struct
+import sys
+
+import torch
+
+DTYPES = {
+    "BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32,
+    "F64": torch.float64, "I32": torch.int32, "I64": torch.int64,
+}
+NAMES = {v: k for k, v in DTYPES.items()}
+
+PROFILE = {
+    "in_dtype": "bf16", "score_dtype": "bf16", "p_dtype": "bf16",
+    "acc_dtype": "fp32", "out_dtype": "bf16", "out_rounding": "rne",
+}
+
+
+def log(*a):
+    print("torch_worker:", *a, file=sys.stderr, flush=True)
+
+
+# ---- safetensors, minimally ----
+
+def parse_safetensors(buf):
+    """Returns (metadata, {name: tensor}) from a safetensors payload."""
+    (n,) = struct.unpack_from("<Q", buf, 0)
+    header = json.loads(bytes(buf[8:8 + n]))
+    meta = header.pop("__metadata__", {}) or {}
+    data = memoryview(buf)[8 + n:]
+    tensors = {}
+    for name, info in header.items():
+        dt = DTYPES[info["dtype"]]
+        start, end = info["data_offsets"]
+        shape = info["shape"]
+        if end == start:
+            tensors[name] = torch.empty(shape, dtype=dt)
+        else:
+            t = torch.frombuffer(bytearray(data[start:end]), dtype=dt)
+            tensors[name] = t.reshape(shape)
+    return meta, tensors
+
+
+def tensor_bytes(t):
+    t = t.contiguous()
+    if t.dtype == torch.bfloat16:
+        t = t.view(torch.int16)  # numpy has no bfloat16
+    return t.numpy().tobytes()
+
+
+def dump_safetensors(tensors, meta):
+    header, blobs, off = {}, [], 0
+    if meta:
+        header["__metadata__"] = {k: str(v) for k, v in meta.items()}
+    for name in sorted(tensors):
+        t = tensors[name]
+        b = tensor_bytes(t)
+        header[name] = {"dtype": NAMES[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    return struct.pack("<Q", len(h)) + h + b"".join(blobs)
+
+
+# ---- attention ----
+
+def mm(a, b_rows, naive=False):
+    """a @ b_rows^T for BF16 a [M, K] and b_rows [N, K], with the right
+    operand a column-major view of b_rows: torch's FP32-accumulating path.
+
+    The strides are set explicitly. b_rows.contiguous().t() is not enough:
+    for N = 1 it has strides (1, 1), torch takes it for a row-major [K, 1]
+    and accumulates in BF16 (attnvet found this: docs/interop.md).
+    With naive, the right operand is row-major [K, N] (p @ v as most code
+    writes it), which accumulates in BF16 on small products."""
+    N, K = b_rows.shape
+    if naive:
+        return a @ b_rows.t().contiguous()
+    return a @ b_rows.contiguous().as_strided((K, N), (1, K))
+
+
+def softmax_sink(x, sink):
+    """Rows of x [R, n] (FP32, -inf where masked) with per-row sinks [R]
+    (-inf = none): e^x / (sum e^x + e^sink), in FP32. A +inf sink gives 0."""
+    m = torch.maximum(x.amax(dim=1), sink)
+    finite = torch.isfinite(m)
+    m = torch.where(finite, m, torch.zeros_like(m))
+    e = torch.exp(x - m[:, None])
+    l = e.sum(dim=1) + torch.exp(sink - m)
+    p = e / l[:, None]
+    return torch.where(finite[:, None], p, torch.zeros_like(p))
+
+
+def sparse(meta, t, naive):
+    q = t["q"].to(torch.bfloat16)
+    T, H, D = q.shape
+    S = int(meta.get("tokens_per_batch", "1"))
+    idx = t["cmp_sparse_indices"].long()
+    topk = idx.shape[1]
+    win = topk - int(meta["index_topk"]) if "index_topk" in meta else int(meta["window"])
+    ori = t["ori_kv"].to(torch.bfloat16)
+    BS = ori.shape[1]
+    ori = ori.reshape(-1, D)
+    obt = t["ori_block_table"].long()
+    cmp = t["cmp_kv"].to(torch.bfloat16).reshape(-1, D) if "cmp_kv" in t else torch.empty(0, D, dtype=torch.bfloat16)
+    cbt = t["cmp_block_table"].long() if "cmp_block_table" in t else torch.empty(obt.shape[0], 0, dtype=torch.long)
+    seq = t["seqused_kv"].long()
+    sink = t["attn_sink"].float() if "attn_sink" in t else torch.full((H,), float("-inf"))
+    scale = torch.tensor(float(meta.get("softmax_scale", D ** -0.5)), dtype=torch.float32)
+    o = torch.zeros(T, H, D, dtype=torch.bfloat16)
+    for tok in range(T):
+        b, s = divmod(tok, S)
+        u = max(int(seq[b]) - S + 1 + s, 0)
+        wv = min(win, u)
+        cv = max(u - wv, 0)
+        r = idx[tok]
+        wr = r[(r >= 0) & (r < wv)]
+        cr = r[(r >= win) & (r - win < cv)] - win
+        rows = [ori[obt[b, wr // BS] * BS + wr % BS], cmp[cbt[b, cr // BS] * BS + cr % BS]]
+        kv = torch.cat(rows)                            # [n, D]: one row is key and value
+        if kv.shape[0] == 0:
+            continue                                   # no keys: o = 0
+        x = mm(q[tok], kv).float() * scale              # [H, n]
+        p = softmax_sink(x, sink).to(torch.bfloat16)
+        o[tok] = mm(p, kv.t(), naive)                   # P @ V
+    return o
+
+
+def window(meta, t, naive):
+    q = t["q"].to(torch.bfloat16)
+    k = t["k"].to(torch.bfloat16)
+    v = t["v"].to(torch.bfloat16)
+    T, H, D = q.shape
+    Hkv, Dv = k.shape[1], v.shape[2]
+    G = H // Hkv
+    W = int(meta.get("window", "0"))
+    sink = t["attn_sink"].float() if "attn_sink" in t else torch.full((H,), float("-inf"))
+    scale = torch.tensor(float(meta.get("softmax_scale", D ** -0.5)), dtype=torch.float32)
+    pos = torch.arange(T)
+    lo = (pos - W + 1).clamp(min=0) if W > 0 else torch.zeros(T, dtype=torch.long)
+    allowed = (pos[None, :] <= pos[:, None]) & (pos[None, :] >= lo[:, None])  # [query, key]
+    o = torch.empty(T, H, Dv, dtype=torch.bfloat16)
+    for g in range(Hkv):
+        qg = q[:, g * G:(g + 1) * G, :].reshape(T * G, D)
+        x = mm(qg, k[:, g, :]).float() * scale          # [T*G, T]
+        x = x.view(T, G, T).masked_fill(~allowed[:, None, :], float("-inf")).reshape(T * G, T)
+        p = softmax_sink(x, sink[g * G:(g + 1) * G].repeat(T)).to(torch.bfloat16)
+        o[:, g * G:(g + 1) * G, :] = mm(p, v[:, g, :].t(), naive).view(T, G, Dv)
+    return o
+
+
+def attention(meta, tensors, naive=False):
+    fam = meta.get("family") or ("sparse" if "ori_kv" in tensors else "window")
+    return (sparse if fam == "sparse" else window)(meta, tensors, naive)
+
+
+# ---- what does torch's CPU BF16 matmul accumulate in? ----
+
+def operand(layout, K, N, g=None):
+    """The right operand [K, N] of a probe (ones, or normal with g), with
+    explicit strides: 'bt' column-major (1, K), as mm() passes it; 'b'
+    row-major (N, 1), as a freshly stored v is (for N = 1 that is (1, 1),
+    which is also what v.t().contiguous().t() gives then)."""
+    rows = torch.ones(N, K) if g is None else torch.randn(N, K, generator=g)
+    rows = rows.to(torch.bfloat16)
+    if layout == "bt":
+        return rows.as_strided((K, N), (1, K))
+    v = torch.empty(K, N, dtype=torch.bfloat16)
+    v.copy_(rows.t())
+    assert v.stride() == (N, 1)
+    return v
+
+
+def accumulates(layout, M, K, N):
+    """'fp32' or 'bf16': what a [M,K] @ [K,N] BF16 product accumulates in.
+    Row 0 of A is [1, e, e, ...] with e = 2^-9, B is ones: the exact dot is
+    1 + (K-1) e, which rounds to a BF16 above 1 for K >= 4; a BF16
+    accumulator absorbs each e (half an ulp of 1 is 2^-8) and returns 1."""
+    e = 2.0 ** -9
+    a = torch.full((M, K), e, dtype=torch.bfloat16)
+    a[:, 0] = 1
+    got = (a @ operand(layout, K, N))[0, 0].item()
+    if got == 1.0:
+        return "bf16"
+    exact = 1 + (K - 1) * e
+    return "fp32" if abs(got - exact) <= 2 ** -8 * exact else f"? {got}"
+
+
+def rounding_check(layout, M, K, N, seed=0):
+    """Fraction of outputs equal to the exact product rounded once to
+    BF16 (random normal operands): ~1 for FP32 accumulation + one rounding."""
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randn(M, K, generator=g).to(torch.bfloat16)
+    b = operand(layout, K, N, g)
+    exact = a.double() @ b.double()
+    return ((a @ b) == exact.float().to(torch.bfloat16)).double().mean().item()
+
+
+PROBE_SIZES = [(1, 1), (1, 8), (8, 1), (16, 16), (64, 64)]
+PROBE_K = [16, 64, 256, 1024, 4096]
+LAYOUTS = (
+    ("bt", "B col-major, strides (1,K)"),
+    ("b", "B row-major, strides (N,1)"),
+)
+
+
+def probe():
+    print(f"torch {torch.__version__}, oneDNN (mkldnn) enabled: {torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled}")
+    print("accumulator of C = A @ B for BF16 A [M,K], B [K,N] (absorption test), per inner dimension K:")
+    print(f"{'right operand B':<28} {'M x N':>7} " + " ".join(f"{k:>6}" for k in PROBE_K))
+    for layout, desc in LAYOUTS:
+        for M, N in PROBE_SIZES:
+            row = " ".join(f"{accumulates(layout, M, K, N):>6}" for K in PROBE_K)
+            print(f"{desc:<28} {f'{M}x{N}':>7} {row}")
+    print("fraction of outputs equal to the exact product rounded once to BF16 (random normal operands):")
+    for layout, desc in LAYOUTS:
+        for M, N in ((8, 1), (16, 16), (64, 64)):
+            row = " ".join(f"{rounding_check(layout, M, K, N):>6.4f}" for K in PROBE_K)
+            print(f"{desc:<28} {f'{M}x{N}':>7} {row}")
+
+
+def declared_profile(naive):
+    """The profile to declare: acc fp32 if mm() accumulates in FP32 here
+    on every shape checked (M, N in 1..16, K from 4 to 4096), else bf16."""
+    if naive:
+        return dict(PROFILE)
+    e = 2.0 ** -9
+    bad = []
+    for M, N in ((1, 1), (1, 5), (5, 1), (16, 16)):
+        for K in (4, 5, 16, 100, 512, 4096):
+            a = torch.full((M, K), e, dtype=torch.bfloat16)
+            a[:, 0] = 1
+            if mm(a, torch.ones(N, K, dtype=torch.bfloat16))[0, 0].item() == 1.0:
+                bad.append((M, K, N))
+    if bad:
+        log(f"mm() does not accumulate in FP32 here (M,K,N = {bad}); declaring acc_dtype bf16")
+        return dict(PROFILE, acc_dtype="bf16")
+    return dict(PROFILE)
+
+
+# ---- the protocol ----
+
+def read_exact(f, n):
+    b = f.read(n)
+    return b if b is not None and len(b) == n else None
+
+
+def serve(naive):
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    prof = declared_profile(naive)
+    how = "naive p @ v" if naive else "column-major matmuls"
+    log(f"torch {torch.__version__}, {how}, oneDNN {'on' if torch.backends.mkldnn.enabled else 'off'}, profile {prof}")
+    while True:
+        hdr = read_exact(inp, 8)
+        if hdr is None:
+            return  # stdin closed: attnvet is done
+        payload = read_exact(inp, struct.unpack("<Q", hdr)[0])
+        if payload is None:
+            return
+        meta, tensors = parse_safetensors(payload)
+        if meta.get("request") == "hello":
+            reply = dump_safetensors({}, dict(prof, name="torch-bf16" + ("-naive" if naive else "")))
+        else:
+            try:
+                reply = dump_safetensors({"o": attention(meta, tensors, naive)}, {})
+            except Exception as e:  # the case is reported as the worker's error
+                reply = dump_safetensors({}, {"error": f"{type(e).__name__}: {e}"})
+        out.write(struct.pack("<Q", len(reply)) + reply)
+        out.flush()
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    if args == ["--probe"]:
+        probe()
+    elif set(args) <= {"--naive", "--onednn"} and len(set(args)) == len(args):
+        if "--onednn" not in args:
+            torch.backends.mkldnn.enabled = False  # oneDNN's BF16 GEMM flushes subnormals
+        serve(naive="--naive" in args)
+    else:
+        sys.exit(__doc__)

@@ -1,0 +1,153 @@
+package campaign
+
+import (
+	"encoding/xml"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// JUnit XML as Jenkins, GitLab and GitHub test reporters read it: one
+// <testsuite> per target, one <testcase> per target × case. A failed check
+// is a <failure> whose message holds the replay command; a contract
+// violation or an incompatible dtype is <skipped>; a case that could not
+// be built is an <error>.
+
+// JUnitSuites is the document root.
+type JUnitSuites struct {
+	XMLName  xml.Name     `xml:"testsuites"`
+	Name     string       `xml:"name,attr"`
+	Tests    int          `xml:"tests,attr"`
+	Failures int          `xml:"failures,attr"`
+	Errors   int          `xml:"errors,attr"`
+	Skipped  int          `xml:"skipped,attr"`
+	Time     string       `xml:"time,attr"`
+	Suites   []JUnitSuite `xml:"testsuite"`
+}
+
+// JUnitSuite is one target.
+type JUnitSuite struct {
+	Name       string          `xml:"name,attr"`
+	Tests      int             `xml:"tests,attr"`
+	Failures   int             `xml:"failures,attr"`
+	Errors     int             `xml:"errors,attr"`
+	Skipped    int             `xml:"skipped,attr"`
+	Time       string          `xml:"time,attr"`
+	Timestamp  string          `xml:"timestamp,attr,omitempty"`
+	Properties []JUnitProperty `xml:"properties>property,omitempty"`
+	Cases      []JUnitCase     `xml:"testcase"`
+}
+
+// JUnitProperty is a name/value pair of a suite.
+type JUnitProperty struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
+}
+
+// JUnitCase is one target × case.
+type JUnitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Failure   *JUnitMessage `xml:"failure,omitempty"`
+	Error     *JUnitMessage `xml:"error,omitempty"`
+	Skipped   *JUnitMessage `xml:"skipped,omitempty"`
+}
+
+// JUnitMessage is a failure, error or skip.
+type JUnitMessage struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr,omitempty"`
+	Body    string `xml:",chardata"`
+}
+
+// JUnit renders r's records (Options.Record) as JUnit XML.
+func JUnit(r *Result, name string, elapsed time.Duration) []byte {
+	doc := JUnitSuites{Name: name, Time: seconds(elapsed)}
+	idx := map[string]int{}
+	var props []JUnitProperty
+	if len(r.Runs) > 0 {
+		run := r.Runs[0]
+		props = []JUnitProperty{{"seed", fmt.Sprint(run.Seed)}, {"criterion", run.Criterion}, {"shard", run.Shard}}
+	}
+	for _, t := range r.Targets {
+		idx[t.Name] = len(doc.Suites)
+		doc.Suites = append(doc.Suites, JUnitSuite{Name: t.Name, Time: "0", Properties: props})
+	}
+	for _, rec := range r.Records {
+		i, ok := idx[rec.Target]
+		if !ok {
+			idx[rec.Target] = len(doc.Suites)
+			i = len(doc.Suites)
+			doc.Suites = append(doc.Suites, JUnitSuite{Name: rec.Target, Time: "0"})
+		}
+		s := &doc.Suites[i]
+		tc := JUnitCase{Name: rec.Case, Classname: "attnvet." + rec.Target}
+		switch rec.Status {
+		case Fail:
+			tc.Failure = failureMessage(&rec)
+			s.Failures++
+		case Contract, Incompatible:
+			tc.Skipped = &JUnitMessage{Message: clip(rec.Detail, 500)}
+			if rec.Status == Incompatible {
+				tc.Skipped.Message = "the case pins an input dtype this kernel does not take"
+			}
+			s.Skipped++
+		case Invalid:
+			tc.Error = &JUnitMessage{Message: clip(rec.Detail, 500), Type: "invalid_case"}
+			s.Errors++
+		}
+		s.Tests++
+		s.Cases = append(s.Cases, tc)
+	}
+	for _, s := range doc.Suites {
+		doc.Tests += s.Tests
+		doc.Failures += s.Failures
+		doc.Errors += s.Errors
+		doc.Skipped += s.Skipped
+	}
+	b, err := xml.MarshalIndent(doc, "", " ")
+	if err != nil {
+		panic("campaign: " + err.Error())
+	}
+	return append([]byte(xml.Header), append(b, '\n')...)
+}
+
+func failureMessage(rec *Record) *JUnitMessage {
+	f := rec.Failure
+	m := &JUnitMessage{Type: "mismatch"}
+	var what string
+	if f != nil && f.Error != "" {
+		m.Type = "kernel_error"
+		what = f.Error
+	} else if f != nil {
+		what = fmt.Sprintf("%d of %d elements beyond the %s allowance, worst err/allowed %s",
+			f.FailedElements, f.Elements, f.Criterion, f.Worst)
+	}
+	var body strings.Builder
+	if f != nil && f.Replay != "" {
+		m.Message = fmt.Sprintf("%s; replay: %s", what, f.Replay)
+		fmt.Fprintf(&body, "replay: %s\n", f.Replay)
+	} else {
+		m.Message = fmt.Sprintf("%s; replay: save the case below to FILE.json and run attnvet replay FILE.json --kernel %s", what, rec.Target)
+	}
+	if f != nil {
+		if f.Detail != "" {
+			fmt.Fprintf(&body, "%s\n", f.Detail)
+		}
+		fmt.Fprintf(&body, "case: %s\n", f.Input.String())
+		if f.Shrunk != nil {
+			fmt.Fprintf(&body, "shrunk: %s\n", f.Shrunk.String())
+		}
+	}
+	m.Body = body.String()
+	return m
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func seconds(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }

@@ -1,0 +1,375 @@
+package campaign
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+
+	"github.com/attnvet/attnvet/internal/cases"
+)
+
+// Version is the campaign result format version (docs/json.md).
+const Version = 1
+
+// Result is what a campaign (fuzz or gate) found. It is the JSON document
+// docs/json.md describes; results of shards merge without loss (Merge).
+type Result struct {
+	Version int  `json:"version"`
+	Passed  bool `json:"passed"` // no check failed
+
+	Cases        int `json:"cases"`         // cases run (corpus + generated)
+	CorpusCases  int `json:"corpus_cases"`  // of which from the corpus
+	InvalidCases int `json:"invalid_cases"` // generated cases the generator could not build (a generator bug)
+	// ContractCases are cases whose inputs break the kernel's contract
+	// (problem.Violations): reported, not judged.
+	ContractCases int `json:"contract_cases"`
+	Checks        int `json:"checks"`        // (target, case) pairs judged
+	FailedChecks  int `json:"failed_checks"` // judged pairs that failed
+	FailedCases   int `json:"failed_cases"`  // cases where some target failed
+	// IncompatibleChecks are pairs skipped because the case pins a dtype
+	// the kernel does not take.
+	IncompatibleChecks int   `json:"incompatible_checks"`
+	Elements           int64 `json:"elements"`         // output elements judged
+	SkippedElements    int64 `json:"skipped_elements"` // outside a profile's range: not judged
+
+	Worst       *Worst         `json:"worst,omitempty"` // largest err/allowed over all checks
+	Targets     []TargetStats  `json:"targets"`
+	EdgeClasses map[string]int `json:"edge_classes"` // cases hitting each edge class
+	Violations  map[string]int `json:"violations"`   // cases showing each contract violation
+
+	ContractExamples []ContractExample `json:"contract_examples"` // the first few contract-violation cases
+	// InvalidExamples are the first few cases that could not be built (an
+	// internal error: a generator or reference bug).
+	InvalidExamples []ContractExample `json:"invalid_examples,omitempty"`
+	Failures        []Failure         `json:"failures"`
+	FailuresOmitted int               `json:"failures_omitted"` // failed checks beyond those listed
+	Runs            []RunInfo         `json:"runs"`             // one per campaign merged in
+
+	// Records are every check's outcome, in case order (Options.Record;
+	// for JUnit). Not part of the JSON document.
+	Records []Record `json:"-"`
+}
+
+// Worst locates the largest err/allowed ratio.
+type Worst struct {
+	Ratio  Ratio  `json:"ratio"`
+	Target string `json:"target"`
+	Case   string `json:"case"`
+	Elem   int    `json:"elem"`
+}
+
+// TargetStats are one target's counts.
+type TargetStats struct {
+	Name               string `json:"name"`
+	Kind               string `json:"kind"`
+	BugClass           string `json:"bug_class,omitempty"`
+	Checks             int    `json:"checks"`
+	FailedChecks       int    `json:"failed_checks"`
+	ContractCases      int    `json:"contract_cases"`
+	IncompatibleChecks int    `json:"incompatible_checks"`
+	Elements           int64  `json:"elements"`
+	SkippedElements    int64  `json:"skipped_elements"`
+	Worst              Ratio  `json:"worst"`
+	WorstCase          string `json:"worst_case,omitempty"`
+}
+
+// ContractExample is one case whose inputs break the contract.
+type ContractExample struct {
+	Case       string   `json:"case"`
+	Violations []string `json:"violations"` // problem.Violation strings
+}
+
+// Failure is one failed check: a target on a case.
+type Failure struct {
+	Target    string `json:"target"`
+	Criterion string `json:"criterion"`
+	Case      string `json:"case"`  // "corpus/NAME.json" or "seed S index I"
+	Seed      uint64 `json:"seed"`  // campaign seed (generated cases)
+	Index     int    `json:"index"` // case index, −1 for corpus cases
+	Worst     Ratio  `json:"worst"` // largest err/allowed
+	WorstElem int    `json:"worst_elem"`
+	// FailedElements of Elements judged exceeded their allowance.
+	FailedElements int    `json:"failed_elements"`
+	Elements       int    `json:"elements"`
+	Error          string `json:"error,omitempty"` // the kernel errored or panicked
+	Detail         string `json:"detail,omitempty"`
+	// Input is the case as run; Shrunk the minimal failing case found
+	// from it (saved as File).
+	Input  cases.Case  `json:"input"`
+	Shrunk *cases.Case `json:"shrunk,omitempty"`
+	File   string      `json:"file,omitempty"`
+	Replay string      `json:"replay,omitempty"` // the command that reproduces it
+}
+
+// RunInfo describes one campaign that contributed to a result.
+type RunInfo struct {
+	Command    string   `json:"command"`
+	Seed       uint64   `json:"seed"`
+	Shard      string   `json:"shard"` // "i/n"
+	Family     string   `json:"family,omitempty"`
+	Criterion  string   `json:"criterion"`
+	Targets    []string `json:"targets"`
+	CaseBudget int      `json:"case_budget"` // size of the generated case space, 0 = unbounded
+	TimeBudget float64  `json:"time_budget_s"`
+	Corpus     int      `json:"corpus_cases"`
+	// Generated cases ran: indices Shard.Index + j·Shard.Count for j < Generated.
+	Generated int     `json:"generated"`
+	Stopped   string  `json:"stopped"` // done, cases, time, signal
+	Workers   int     `json:"workers"`
+	Started   string  `json:"started"`   // RFC 3339
+	Elapsed   float64 `json:"elapsed_s"` // seconds
+}
+
+// Record is one check's outcome (Options.Record).
+type Record struct {
+	Case      string
+	CaseIndex int // position in the campaign's case order
+	Target    string
+	Status    Status
+	Worst     float64
+	Elements  int
+	Skipped   int
+	Detail    string // contract violations, kernel error or the criterion's detail
+	Failure   *Failure
+}
+
+// Status is a check's outcome.
+type Status string
+
+const (
+	Pass         Status = "pass"
+	Fail         Status = "fail"
+	Contract     Status = "contract"     // inputs break the contract: not judged
+	Incompatible Status = "incompatible" // case dtype the kernel does not take
+	Invalid      Status = "invalid"      // the case could not be built
+)
+
+// Ratio is an err/allowed ratio; JSON carries +Inf and NaN as strings.
+type Ratio float64
+
+func (r Ratio) MarshalJSON() ([]byte, error) {
+	f := float64(r)
+	switch {
+	case math.IsInf(f, 1):
+		return []byte(`"+inf"`), nil
+	case math.IsInf(f, -1):
+		return []byte(`"-inf"`), nil
+	case math.IsNaN(f):
+		return []byte(`"nan"`), nil
+	}
+	return []byte(strconv.FormatFloat(f, 'g', -1, 64)), nil
+}
+
+func (r *Ratio) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		switch s {
+		case "+inf", "inf":
+			*r = Ratio(math.Inf(1))
+		case "-inf":
+			*r = Ratio(math.Inf(-1))
+		case "nan":
+			*r = Ratio(math.NaN())
+		default:
+			return fmt.Errorf("bad ratio %q", s)
+		}
+		return nil
+	}
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return err
+	}
+	*r = Ratio(f)
+	return nil
+}
+
+// String formats a ratio for people.
+func (r Ratio) String() string {
+	f := float64(r)
+	if math.IsInf(f, 1) {
+		return "inf"
+	}
+	s := strconv.FormatFloat(f, 'g', 3, 64)
+	if s == "1" && f != 1 { // 0.99996 is not 1: show what separates it from failing
+		s = strconv.FormatFloat(f, 'g', 6, 64)
+	}
+	return s
+}
+
+// greater orders ratios with NaN above everything (a NaN ratio is a failure).
+func greater(a, b float64) bool {
+	if math.IsNaN(a) {
+		return !math.IsNaN(b)
+	}
+	return a > b
+}
+
+// Marshal encodes r as indented JSON.
+func (r *Result) Marshal() []byte {
+	c := *r
+	c.normalize()
+	b, err := json.MarshalIndent(&c, "", "  ")
+	if err != nil {
+		panic("campaign: " + err.Error()) // every field is marshalable
+	}
+	return append(b, '\n')
+}
+
+// normalize makes nil collections empty so the JSON has [] and {}.
+func (r *Result) normalize() {
+	r.Version = Version
+	if r.Targets == nil {
+		r.Targets = []TargetStats{}
+	}
+	if r.EdgeClasses == nil {
+		r.EdgeClasses = map[string]int{}
+	}
+	if r.Violations == nil {
+		r.Violations = map[string]int{}
+	}
+	if r.ContractExamples == nil {
+		r.ContractExamples = []ContractExample{}
+	}
+	if r.Failures == nil {
+		r.Failures = []Failure{}
+	}
+	if r.Runs == nil {
+		r.Runs = []RunInfo{}
+	}
+}
+
+// ParseResult decodes a result document.
+func ParseResult(b []byte) (*Result, error) {
+	var r Result
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("bad campaign result JSON: %v", err)
+	}
+	if r.Version < 1 || r.Version > Version {
+		return nil, fmt.Errorf("campaign result version %d: want 1..%d", r.Version, Version)
+	}
+	r.normalize()
+	return &r, nil
+}
+
+// LoadResult reads a result file.
+func LoadResult(path string) (*Result, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	r, err := ParseResult(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return r, nil
+}
+
+// Merge combines results (of shards, or of several campaigns) without
+// loss: counts add, failures, contract examples and runs concatenate in
+// argument order, edge-class and violation counts add, per-target counts
+// add (targets in order of first appearance), the worst ratio is the
+// largest (the first on ties), and the merge passed when every part did.
+func Merge(results ...*Result) *Result {
+	m := &Result{Version: Version, Passed: true, EdgeClasses: map[string]int{}, Violations: map[string]int{}}
+	idx := map[string]int{}
+	for _, r := range results {
+		if r == nil {
+			continue
+		}
+		m.Passed = m.Passed && r.Passed
+		m.Cases += r.Cases
+		m.CorpusCases += r.CorpusCases
+		m.InvalidCases += r.InvalidCases
+		m.ContractCases += r.ContractCases
+		m.Checks += r.Checks
+		m.FailedChecks += r.FailedChecks
+		m.FailedCases += r.FailedCases
+		m.IncompatibleChecks += r.IncompatibleChecks
+		m.Elements += r.Elements
+		m.SkippedElements += r.SkippedElements
+		if r.Worst != nil && (m.Worst == nil || greater(float64(r.Worst.Ratio), float64(m.Worst.Ratio))) {
+			w := *r.Worst
+			m.Worst = &w
+		}
+		for _, t := range r.Targets {
+			i, ok := idx[t.Name]
+			if !ok {
+				idx[t.Name] = len(m.Targets)
+				m.Targets = append(m.Targets, t)
+				continue
+			}
+			s := &m.Targets[i]
+			s.Checks += t.Checks
+			s.FailedChecks += t.FailedChecks
+			s.ContractCases += t.ContractCases
+			s.IncompatibleChecks += t.IncompatibleChecks
+			s.Elements += t.Elements
+			s.SkippedElements += t.SkippedElements
+			if greater(float64(t.Worst), float64(s.Worst)) {
+				s.Worst, s.WorstCase = t.Worst, t.WorstCase
+			}
+		}
+		for k, v := range r.EdgeClasses {
+			m.EdgeClasses[k] += v
+		}
+		for k, v := range r.Violations {
+			m.Violations[k] += v
+		}
+		m.ContractExamples = append(m.ContractExamples, r.ContractExamples...)
+		m.InvalidExamples = append(m.InvalidExamples, r.InvalidExamples...)
+		m.Failures = append(m.Failures, r.Failures...)
+		m.FailuresOmitted += r.FailuresOmitted
+		m.Runs = append(m.Runs, r.Runs...)
+		m.Records = append(m.Records, r.Records...)
+	}
+	m.Passed = m.Passed && m.FailedChecks == 0
+	m.normalize()
+	return m
+}
+
+// SortedClasses returns the edge classes by name with their counts.
+func (r *Result) SortedClasses() []string {
+	ks := make([]string, 0, len(r.EdgeClasses))
+	for k := range r.EdgeClasses {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// WriteFileAtomic writes b to path through a temporary file in the same
+// directory and a rename, so readers never see a partial file.
+func WriteFileAtomic(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return nil
+}

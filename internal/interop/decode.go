@@ -1,0 +1,446 @@
+package interop
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/attnvet/attnvet/internal/bundle"
+	"github.com/attnvet/attnvet/internal/num"
+	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/profile"
+)
+
+// Bundle is a decoded bundle: the problem, the declared profile and, if
+// the bundle holds one, the kernel's output.
+type Bundle struct {
+	Inputs  *problem.Inputs
+	Profile profile.Profile
+	O       []float32 // [T][H][Dv]; nil when the bundle has no o
+	// Meta is the effective metadata (the file's, then the overrides).
+	Meta map[string]string
+	// Warnings are things ignored: unknown tensors and metadata keys,
+	// keys that do not apply to the family.
+	Warnings []string
+}
+
+// Decode interprets f under the contract. override holds metadata that
+// replaces the file's (command-line flags; the only metadata of an .npz).
+// Every error names the tensor or metadata key at fault and what is wrong.
+// Contract violations of well-formed inputs (problem.Inputs.Violations)
+// are not errors here; the caller lists them.
+func Decode(f *bundle.File, override map[string]string) (*Bundle, error) {
+	meta := map[string]string{}
+	for k, v := range f.Metadata {
+		meta[k] = v
+	}
+	for k, v := range override {
+		meta[k] = v
+	}
+	d := &decoder{f: f, meta: meta, used: map[string]bool{}}
+	b, err := d.decode()
+	if err != nil {
+		return nil, err
+	}
+	b.Meta = meta
+	for _, n := range f.Order {
+		if !d.used[n] {
+			b.Warnings = append(b.Warnings, fmt.Sprintf("tensor %s is not part of the %s family's contract; ignored", n, b.Inputs.Family))
+		}
+	}
+	for _, k := range sortedKeys(meta) {
+		if !KnownKey(k) {
+			b.Warnings = append(b.Warnings, fmt.Sprintf("metadata %s is not part of the contract; ignored", k))
+		}
+	}
+	if b.Inputs.Family == problem.Window {
+		for _, k := range []string{KeyIndexTopK, KeyTokensPerBatch} {
+			if _, ok := meta[k]; ok {
+				b.Warnings = append(b.Warnings, fmt.Sprintf("metadata %s applies to the sparse family only; ignored", k))
+			}
+		}
+	}
+	return b, nil
+}
+
+type decoder struct {
+	f    *bundle.File
+	meta map[string]string
+	used map[string]bool
+}
+
+// tensor returns the named tensor (nil if absent and optional), checking
+// its rank against the accepted ranks.
+func (d *decoder) tensor(name string, required bool, dims string, ranks ...int) (*bundle.Tensor, error) {
+	t := d.f.Tensors[name]
+	if t == nil {
+		if required {
+			return nil, fmt.Errorf("tensor %s: missing (want %s)", name, dims)
+		}
+		return nil, nil
+	}
+	d.used[name] = true
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	for _, r := range ranks {
+		if len(t.Shape) == r {
+			return t, nil
+		}
+	}
+	return nil, fmt.Errorf("tensor %s: shape %v, want %s", name, t.Shape, dims)
+}
+
+// floats decodes a float tensor whose values must be representable in f.
+func (d *decoder) floats(t *bundle.Tensor, f num.Format, why string) ([]float32, error) {
+	if !t.DType.IsFloat() {
+		return nil, fmt.Errorf("tensor %s: dtype %s, want a float dtype", t.Name, t.DType)
+	}
+	v, err := t.Float32s()
+	if err != nil {
+		return nil, err
+	}
+	if f != num.FP32 && f != num.FP64 {
+		for i, x := range v {
+			if x == x && num.Round32(f, x, num.RNE) != x {
+				return nil, fmt.Errorf("tensor %s: value %s at %s is not representable in %s (%s); store values of that format, or declare the format they have",
+					t.Name, strconv.FormatFloat(float64(x), 'g', -1, 32), elemIndex(t.Shape, i), f, why)
+			}
+		}
+	}
+	return v, nil
+}
+
+// ints decodes an integer tensor. Float dtypes are accepted when every
+// value is an integer in int32 range (numpy's float default), so that a
+// NaN or 2.5 is reported by position.
+func (d *decoder) ints(t *bundle.Tensor) ([]int32, error) {
+	if t.DType.IsInt() {
+		return t.Int32s()
+	}
+	v, err := t.Float64s()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int32, len(v))
+	for i, x := range v {
+		if x != math.Trunc(x) || x < math.MinInt32 || x > math.MaxInt32 { // NaN and ±Inf fail the first test
+			return nil, fmt.Errorf("tensor %s: value %s at %s is not an int32 (an integer-only field, stored as %s)",
+				t.Name, strconv.FormatFloat(x, 'g', -1, 64), elemIndex(t.Shape, i), t.DType)
+		}
+		out[i] = int32(x)
+	}
+	return out, nil
+}
+
+func (d *decoder) intMeta(key string, def int, min int) (int, bool, error) {
+	s, ok := d.meta[key]
+	if !ok {
+		return def, false, nil
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return 0, true, metaErr(key, "%q is not an integer", s)
+	}
+	if v < min {
+		return 0, true, metaErr(key, "%d, want at least %d", v, min)
+	}
+	return v, true, nil
+}
+
+func (d *decoder) family() (problem.Family, error) {
+	if s, ok := d.meta[KeyFamily]; ok {
+		switch problem.Family(strings.ToLower(strings.TrimSpace(s))) {
+		case problem.Sparse:
+			return problem.Sparse, nil
+		case problem.Window:
+			return problem.Window, nil
+		}
+		return "", metaErr(KeyFamily, "%q, want sparse or window", s)
+	}
+	_, sp := d.f.Tensors[TOriKV]
+	_, wk := d.f.Tensors[TK]
+	switch {
+	case sp && !wk:
+		return problem.Sparse, nil
+	case wk && !sp:
+		return problem.Window, nil
+	case sp && wk:
+		return "", metaErr(KeyFamily, "missing, and the bundle holds both ori_kv (sparse) and k (window); declare the family")
+	}
+	return "", metaErr(KeyFamily, "missing, and the bundle holds neither ori_kv (sparse) nor k (window)")
+}
+
+// defaultIn is the input format q's dtype implies.
+func defaultFormat(dt bundle.DType) num.Format {
+	switch dt {
+	case bundle.BF16:
+		return num.BF16
+	case bundle.F16:
+		return num.FP16
+	}
+	return num.FP32
+}
+
+func (d *decoder) decode() (*Bundle, error) {
+	fam, err := d.family()
+	if err != nil {
+		return nil, err
+	}
+	qt, err := d.tensor(TQ, true, "[T, H, D]", 3)
+	if err != nil {
+		return nil, err
+	}
+	ot, err := d.tensor(TO, false, "[T, H, Dv]", 3)
+	if err != nil {
+		return nil, err
+	}
+	defOut := defaultFormat(qt.DType)
+	if ot != nil {
+		defOut = defaultFormat(ot.DType)
+	} else if n, ok := d.meta[KeyProfile]; ok {
+		if p, err := profile.Lookup(strings.TrimSpace(n)); err == nil {
+			defOut = p.Out
+		}
+	}
+	p, err := ResolveProfile(d.meta, defaultFormat(qt.DType), defOut)
+	if err != nil {
+		return nil, err
+	}
+	why := "the declared in_dtype"
+	in := &problem.Inputs{Family: fam, Format: p.In, T: qt.Shape[0], H: qt.Shape[1], D: qt.Shape[2]}
+	if in.Q, err = d.floats(qt, p.In, why); err != nil {
+		return nil, err
+	}
+	if in.H < 1 || in.D < 1 {
+		return nil, fmt.Errorf("tensor q: shape %v, want [T, H, D] with H, D ≥ 1", qt.Shape)
+	}
+	if fam == problem.Sparse {
+		err = d.sparse(in, p)
+	} else {
+		err = d.window(in, p)
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, err := d.tensor(TSink, false, "[H]", 1)
+	if err != nil {
+		return nil, err
+	}
+	if st != nil {
+		if st.Shape[0] != in.H {
+			return nil, fmt.Errorf("tensor attn_sink: shape %v, want [H] = [%d] (q has H=%d)", st.Shape, in.H, in.H)
+		}
+		if in.Sink, err = d.floats(st, num.FP32, "attn_sink is fp32"); err != nil {
+			return nil, err
+		}
+		in.HasSinkTensor = true
+	}
+	in.Scale = 1 / math.Sqrt(float64(in.D))
+	if s, ok := d.meta[KeySoftmaxScale]; ok {
+		v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil || !(v > 0) || math.IsInf(v, 0) {
+			return nil, metaErr(KeySoftmaxScale, "%q is not a positive finite number", s)
+		}
+		in.Scale = v
+	}
+	if err := in.Check(); err != nil {
+		return nil, err
+	}
+	b := &Bundle{Inputs: in, Profile: p}
+	if ot != nil {
+		want := []int{in.T, in.H, in.Dv}
+		if !sameShape(ot.Shape, want) {
+			return nil, fmt.Errorf("tensor o: shape %v, want [T, H, Dv] = %v", ot.Shape, want)
+		}
+		if b.O, err = d.floats(ot, p.Out, "the declared out_dtype"); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+func (d *decoder) window(in *problem.Inputs, p profile.Profile) error {
+	kt, err := d.tensor(TK, true, "[T, Hkv, D]", 3)
+	if err != nil {
+		return err
+	}
+	vt, err := d.tensor(TV, true, "[T, Hkv, Dv]", 3)
+	if err != nil {
+		return err
+	}
+	if kt.Shape[0] != in.T || kt.Shape[2] != in.D || kt.Shape[1] < 1 {
+		return fmt.Errorf("tensor k: shape %v, want [T, Hkv, D] = [%d, Hkv, %d] (from q)", kt.Shape, in.T, in.D)
+	}
+	in.Hkv = kt.Shape[1]
+	if vt.Shape[0] != in.T || vt.Shape[1] != in.Hkv || vt.Shape[2] < 1 {
+		return fmt.Errorf("tensor v: shape %v, want [T, Hkv, Dv] = [%d, %d, Dv] (from q and k)", vt.Shape, in.T, in.Hkv)
+	}
+	in.Dv = vt.Shape[2]
+	if in.H%in.Hkv != 0 {
+		return fmt.Errorf("tensor k: %d KV heads do not divide q's %d heads", in.Hkv, in.H)
+	}
+	why := "the declared in_dtype"
+	if in.K, err = d.floats(kt, p.In, why); err != nil {
+		return err
+	}
+	if in.V, err = d.floats(vt, p.In, why); err != nil {
+		return err
+	}
+	w, _, err := d.intMeta(KeyWindow, 0, 0)
+	if err != nil {
+		return err
+	}
+	in.W = w
+	return nil
+}
+
+// pool decodes a paged KV pool [NB, BS, 1, D] or [NB, BS, D].
+func (d *decoder) pool(t *bundle.Tensor, D int, p profile.Profile) (vals []float32, bs int, err error) {
+	s := t.Shape
+	if len(s) == 4 && s[2] != 1 {
+		return nil, 0, fmt.Errorf("tensor %s: shape %v has %d KV heads; the sparse family has one ([NB, BS, 1, D])", t.Name, s, s[2])
+	}
+	if s[len(s)-1] != D {
+		return nil, 0, fmt.Errorf("tensor %s: shape %v, last dimension must be q's D = %d", t.Name, s, D)
+	}
+	if s[1] < 1 {
+		return nil, 0, fmt.Errorf("tensor %s: shape %v, block size BS (dimension 1) must be at least 1", t.Name, s)
+	}
+	vals, err = d.floats(t, p.In, "the declared in_dtype")
+	return vals, s[1], err
+}
+
+func (d *decoder) sparse(in *problem.Inputs, p profile.Profile) error {
+	in.Hkv, in.Dv = 1, in.D
+	ot, err := d.tensor(TOriKV, true, "[NB, BS, 1, D]", 4, 3)
+	if err != nil {
+		return err
+	}
+	if in.OriKV, in.BS, err = d.pool(ot, in.D, p); err != nil {
+		return err
+	}
+	obt, err := d.tensor(TOriBT, true, "[B, MB_ori]", 2)
+	if err != nil {
+		return err
+	}
+	if in.OriBT, err = d.ints(obt); err != nil {
+		return err
+	}
+	in.B, in.MBori = obt.Shape[0], obt.Shape[1]
+	ct, err := d.tensor(TCmpKV, false, "[NB, BS, 1, D]", 4, 3)
+	if err != nil {
+		return err
+	}
+	cbt, err := d.tensor(TCmpBT, false, "[B, MB_cmp]", 2)
+	if err != nil {
+		return err
+	}
+	switch {
+	case ct == nil && cbt == nil:
+		in.NoCmp = true
+	case ct == nil:
+		return fmt.Errorf("tensor cmp_kv: missing while cmp_block_table is present (give both or neither)")
+	case cbt == nil:
+		return fmt.Errorf("tensor cmp_block_table: missing while cmp_kv is present (give both or neither)")
+	default:
+		var bs int
+		if in.CmpKV, bs, err = d.pool(ct, in.D, p); err != nil {
+			return err
+		}
+		if bs != in.BS {
+			return fmt.Errorf("tensor cmp_kv: block size %d differs from ori_kv's %d", bs, in.BS)
+		}
+		if cbt.Shape[0] != in.B {
+			return fmt.Errorf("tensor cmp_block_table: shape %v has %d rows, ori_block_table has B=%d", cbt.Shape, cbt.Shape[0], in.B)
+		}
+		in.MBcmp = cbt.Shape[1]
+		if in.CmpBT, err = d.ints(cbt); err != nil {
+			return err
+		}
+	}
+	it, err := d.tensor(TIdx, true, "[T, TOPK]", 2)
+	if err != nil {
+		return err
+	}
+	if it.Shape[0] != in.T {
+		return fmt.Errorf("tensor cmp_sparse_indices: shape %v has %d rows, q has T=%d tokens", it.Shape, it.Shape[0], in.T)
+	}
+	in.TopK = it.Shape[1]
+	if in.Idx, err = d.ints(it); err != nil {
+		return err
+	}
+	sq, err := d.tensor(TSeqused, true, "[B]", 1)
+	if err != nil {
+		return err
+	}
+	if sq.Shape[0] != in.B {
+		return fmt.Errorf("tensor seqused_kv: shape %v, want [B] = [%d] (ori_block_table has B=%d rows)", sq.Shape, in.B, in.B)
+	}
+	if in.Seqused, err = d.ints(sq); err != nil {
+		return err
+	}
+	s, _, err := d.intMeta(KeyTokensPerBatch, 1, 1)
+	if err != nil {
+		return err
+	}
+	in.S = s
+	if in.T != in.B*in.S {
+		return fmt.Errorf("tensor q: T=%d tokens, want B·tokens_per_batch = %d·%d = %d (B from ori_block_table)", in.T, in.B, in.S, in.B*in.S)
+	}
+	topk, hasTopk, err := d.intMeta(KeyIndexTopK, 0, 0)
+	if err != nil {
+		return err
+	}
+	win, hasWin, err := d.intMeta(KeyWindow, 0, 0)
+	if err != nil {
+		return err
+	}
+	switch {
+	case hasTopk && hasWin && win+topk != in.TopK:
+		return metaErr(KeyIndexTopK, "window %d + index_topk %d ≠ TOPK = %d (cmp_sparse_indices has %d columns)", win, topk, in.TopK, in.TopK)
+	case hasTopk:
+		win = in.TopK - topk
+		if win < 0 {
+			return metaErr(KeyIndexTopK, "%d exceeds TOPK = %d (the columns of cmp_sparse_indices)", topk, in.TopK)
+		}
+	case hasWin:
+		if win > in.TopK {
+			return metaErr(KeyWindow, "%d exceeds TOPK = %d (the columns of cmp_sparse_indices)", win, in.TopK)
+		}
+	default:
+		return metaErr(KeyIndexTopK, "missing: the sparse family needs index_topk (or window): WIN = TOPK − index_topk")
+	}
+	in.Win = win
+	return nil
+}
+
+func sameShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// elemIndex spells flat index i of shape as "[i0, i1, …]".
+func elemIndex(shape []int, i int) string {
+	if len(shape) == 0 {
+		return "[]"
+	}
+	ix := make([]string, len(shape))
+	for a := len(shape) - 1; a >= 0; a-- {
+		if shape[a] > 0 {
+			ix[a] = strconv.Itoa(i % shape[a])
+			i /= shape[a]
+		} else {
+			ix[a] = "0"
+		}
+	}
+	return "[" + strings.Join(ix, ", ") + "]"
+}

@@ -1,0 +1,157 @@
+package interop
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/attnvet/attnvet/internal/bundle"
+	"github.com/attnvet/attnvet/internal/num"
+	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/profile"
+)
+
+// DType is the bundle dtype that stores format f.
+func DType(f num.Format) bundle.DType {
+	switch f {
+	case num.BF16:
+		return bundle.BF16
+	case num.FP16:
+		return bundle.F16
+	case num.FP64:
+		return bundle.F64
+	}
+	return bundle.F32
+}
+
+// Encode writes in as a bundle under the contract's names, with the
+// metadata that describes it and declares p (with in_dtype the format
+// of in, if p.In differs: a kernel of profile fp32 given bf16 inputs
+// sees bf16 inputs). Float inputs are stored in
+// in.Format, attn_sink in F32, integers in I32. If o is not nil it is
+// stored as the output in p.Out (its values must be representable there).
+// Decode(Encode(in, p, o)) gives back in, p and o exactly.
+func Encode(in *problem.Inputs, p profile.Profile, o []float32) (*bundle.File, error) {
+	if err := in.Check(); err != nil {
+		return nil, err
+	}
+	f := bundle.NewFile()
+	dt := DType(in.Format)
+	add := func(name string, shape []int, vals []float32, dt bundle.DType) error {
+		t, err := bundle.NewFloat32(name, dt, shape, vals)
+		if err != nil {
+			return err
+		}
+		f.Add(t)
+		return nil
+	}
+	if err := add(TQ, []int{in.T, in.H, in.D}, in.Q, dt); err != nil {
+		return nil, err
+	}
+	m := f.Metadata
+	m[KeyVersion] = Version
+	m[KeyFamily] = string(in.Family)
+	m[KeySoftmaxScale] = strconv.FormatFloat(in.Scale, 'g', -1, 64)
+	switch in.Family {
+	case problem.Sparse:
+		if err := add(TOriKV, []int{len(in.OriKV) / (in.BS * in.D), in.BS, 1, in.D}, in.OriKV, dt); err != nil {
+			return nil, err
+		}
+		f.Add(bundle.NewInt32(TOriBT, []int{in.B, in.MBori}, in.OriBT))
+		if !in.NoCmp {
+			if err := add(TCmpKV, []int{len(in.CmpKV) / (in.BS * in.D), in.BS, 1, in.D}, in.CmpKV, dt); err != nil {
+				return nil, err
+			}
+			f.Add(bundle.NewInt32(TCmpBT, []int{in.B, in.MBcmp}, in.CmpBT))
+		}
+		f.Add(bundle.NewInt32(TIdx, []int{in.T, in.TopK}, in.Idx))
+		f.Add(bundle.NewInt32(TSeqused, []int{in.B}, in.Seqused))
+		m[KeyWindow] = strconv.Itoa(in.Win)
+		m[KeyIndexTopK] = strconv.Itoa(in.TopK - in.Win)
+		m[KeyTokensPerBatch] = strconv.Itoa(in.S)
+	case problem.Window:
+		if err := add(TK, []int{in.T, in.Hkv, in.D}, in.K, dt); err != nil {
+			return nil, err
+		}
+		if err := add(TV, []int{in.T, in.Hkv, in.Dv}, in.V, dt); err != nil {
+			return nil, err
+		}
+		m[KeyWindow] = strconv.Itoa(in.W)
+	}
+	if in.Sink != nil {
+		if err := add(TSink, []int{in.H}, in.Sink, bundle.F32); err != nil {
+			return nil, err
+		}
+	}
+	if p.In != in.Format { // the inputs say what they are stored in
+		p.In, p.Name = in.Format, "custom"
+	}
+	for k, v := range ProfileMeta(p) {
+		m[k] = v
+	}
+	if o != nil {
+		if len(o) != in.OutLen() {
+			return nil, fmt.Errorf("interop: %d output values, want T·H·Dv = %d", len(o), in.OutLen())
+		}
+		if err := add(TO, []int{in.T, in.H, in.Dv}, o, DType(p.Out)); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// Output decodes the output tensor o of f (a worker's reply) for the
+// problem in: shape [T, H, Dv], a float dtype, values representable in out.
+func Output(f *bundle.File, in *problem.Inputs, out num.Format) ([]float32, error) {
+	d := &decoder{f: f, used: map[string]bool{}}
+	ot, err := d.tensor(TO, true, "[T, H, Dv]", 3)
+	if err != nil {
+		return nil, err
+	}
+	want := []int{in.T, in.H, in.Dv}
+	if !sameShape(ot.Shape, want) {
+		return nil, fmt.Errorf("tensor o: shape %v, want [T, H, Dv] = %v", ot.Shape, want)
+	}
+	return d.floats(ot, out, "the declared out_dtype")
+}
+
+// Describe is a one-line description of a problem's shape.
+func Describe(in *problem.Inputs) string {
+	sink := "no sink"
+	if in.Sink != nil {
+		sink = "sink"
+	}
+	if in.Family == problem.Sparse {
+		cmp := ""
+		if in.NoCmp {
+			cmp = ", no cmp pool"
+		}
+		return fmt.Sprintf("sparse T=%d (B=%d×S=%d) H=%d D=%d WIN=%d TOPK=%d BS=%d%s, %s, %s", in.T, in.B, in.S, in.H, in.D,
+			in.Win, in.TopK, in.BS, cmp, sink, in.Format)
+	}
+	return fmt.Sprintf("window T=%d H=%d Hkv=%d D=%d Dv=%d W=%d, %s, %s", in.T, in.H, in.Hkv, in.D, in.Dv, in.W, sink, in.Format)
+}
+
+// ViolationTensor names the tensor a contract violation of a problem of
+// family fam is about.
+func ViolationTensor(fam problem.Family, v problem.Violation) string {
+	switch v.Name {
+	case problem.VNegativeSeqused:
+		return TSeqused
+	case problem.VPadInPrefix, problem.VWindowSlot, problem.VCmpSlot, problem.VValidAfter:
+		return TIdx
+	case problem.VBlockTable:
+		return TIdx + " → " + TOriBT + "/" + TCmpBT
+	case problem.VNonFinite:
+		switch {
+		case strings.HasPrefix(v.Detail, "q["):
+			return TQ
+		case strings.HasPrefix(v.Detail, TSink):
+			return TSink
+		case fam == problem.Window:
+			return TK + "/" + TV
+		}
+		return TOriKV + "/" + TCmpKV
+	}
+	return ""
+}

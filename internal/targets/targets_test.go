@@ -1,0 +1,89 @@
+package targets
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestResolve(t *testing.T) {
+	for _, tc := range []struct {
+		name, want string
+		kind       Kind
+		err        string
+	}{
+		{name: "tiled/bc32/bf16", want: "tiled/bc32/bf16", kind: Registry},
+		{name: " stream/fp32 ", want: "stream/fp32", kind: Registry},
+		{name: "mutant:pr301-n1-poison", want: "mutant:pr301-n1-poison", kind: Mutant},
+		{name: "pr301-n1-poison", want: "mutant:pr301-n1-poison", kind: Mutant},
+		{name: "", err: "empty target"},
+		{name: "tiled/bc7/bf16", err: "unknown target"},
+		{name: "mutant:tiled/bc32/bf16", err: "unknown mutant"},
+		{name: "exec:", err: "needs a command"},
+		{name: "exec:   ", err: "needs a command"},
+	} {
+		got, err := Resolve(tc.name)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("Resolve(%q): error %v, want one mentioning %q", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("Resolve(%q): %v", tc.name, err)
+			continue
+		}
+		if got.Name != tc.want || got.Kind != tc.kind || got.Kernel == nil {
+			t.Errorf("Resolve(%q) = %q %q, want %q %q", tc.name, got.Name, got.Kind, tc.want, tc.kind)
+		}
+		if got.Kind == Registry && (got.Shape.Kind == "" || !got.Trusted()) {
+			t.Errorf("Resolve(%q): registry kernel without a shape or not trusted: %+v", tc.name, got.Shape)
+		}
+		if got.Kind == Mutant && (got.BugClass == "" || got.Trusted()) {
+			t.Errorf("Resolve(%q): mutant without a bug class, or trusted", tc.name)
+		}
+	}
+}
+
+func TestSelect(t *testing.T) {
+	all := len(RegistryTargets())
+	for _, tc := range []struct {
+		spec string
+		n    int
+		err  string
+	}{
+		{spec: "", n: all},
+		{spec: "all", n: all},
+		{spec: "*/bf16", n: 1},
+		{spec: "tiled/*/bf16", n: 5},
+		{spec: "tiled/*/bf16,tiled/bc32/bf16", n: 5}, // duplicates dropped
+		{spec: "stream/*,mutant:pr301-*", n: len(mustSelect(t, "stream/*")) + len(mustSelect(t, "mutant:pr301-*"))},
+		{spec: "pr301-n1-poison", n: 1},
+		{spec: "nope/*", err: "no kernel matches"},
+		{spec: "[", err: "bad kernel pattern"},
+		{spec: "mutant:[", err: "bad mutant pattern"},
+		{spec: "mutant:zzz*", err: "no mutant matches"},
+		{spec: "stream/bf16,,", err: "empty item"},
+	} {
+		got, err := Select(tc.spec)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("Select(%q): error %v, want %q", tc.spec, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || len(got) != tc.n {
+			t.Errorf("Select(%q) = %d targets, %v; want %d", tc.spec, len(got), err, tc.n)
+		}
+	}
+	if all != 64 {
+		t.Errorf("%d registry kernels, want 64", all)
+	}
+}
+
+func mustSelect(t *testing.T, spec string) []Target {
+	ts, err := Select(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}

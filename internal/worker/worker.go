@@ -1,0 +1,635 @@
+// Package worker runs an external attention kernel as a process that
+// speaks the exec protocol (docs/worker.md), so campaigns can verify any
+// kernel a team can call from a program: `--target exec:'CMD'`.
+//
+// The protocol: attnvet starts CMD once (through /bin/sh -c) and exchanges
+// frames over the worker's stdin and stdout. A frame is the payload's
+// length as 8 bytes little endian, then the payload: a safetensors file.
+//
+//	attnvet → worker  hello:   no tensors; metadata request=hello, protocol=1
+//	worker → attnvet  hello:   metadata declaring the worker's precision
+//	                           profile (profile and/or in_dtype, score_dtype,
+//	                           p_dtype, acc_dtype, out_dtype, out_rounding;
+//	                           none at all means the built-in bf16) and
+//	                           optionally name, or error=MESSAGE
+//	attnvet → worker  request: the case's input tensors and metadata under
+//	                           the bundle contract (internal/interop), plus
+//	                           request=run and seq=N
+//	worker → attnvet  reply:   tensor o [T, H, Dv] in any float dtype whose
+//	                           values the declared out_dtype represents, or
+//	                           metadata error=MESSAGE
+//
+// The worker exits when its stdin closes. It writes nothing but frames to
+// stdout (logs go to stderr; attnvet keeps the last few KiB for its error
+// messages).
+//
+// Failures are *Error values of four kinds: the worker died (crash), did
+// not answer within the case timeout (timeout), answered something that is
+// not a valid reply (malformed), or answered error=… (reported). After a
+// crash, a timeout or a malformed reply the process is killed (with its
+// process group) and a fresh one is started for the next request. A
+// request the worker died on is retried once on a fresh process: if the
+// retry succeeds the death was not the case's doing (someone killed the
+// worker, say) and the result stands; if it dies again the case is
+// reported as the cause.
+package worker
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/attnvet/attnvet/impl"
+	"github.com/attnvet/attnvet/internal/bundle"
+	"github.com/attnvet/attnvet/internal/interop"
+	"github.com/attnvet/attnvet/internal/num"
+	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/profile"
+)
+
+// Protocol is the protocol version sent in the hello frame.
+const Protocol = "1"
+
+// Metadata keys of the protocol (besides the bundle contract's).
+const (
+	KeyRequest  = "request"  // hello | run
+	KeyProtocol = "protocol" // hello: the protocol version
+	KeySeq      = "seq"      // run: the request number, from 1
+)
+
+// Kinds of worker failure.
+const (
+	Crash     = "crash"     // the worker exited or closed its stdout
+	Timeout   = "timeout"   // no reply within the case timeout
+	Malformed = "malformed" // a reply that is not a valid frame, safetensors or o
+	Reported  = "reported"  // the worker replied error=MESSAGE
+)
+
+// Error is a worker failure on one request. The campaign records it as a
+// worker failure of the case it ran, not as a numerical mismatch.
+type Error struct {
+	Kind    string // Crash, Timeout, Malformed or Reported
+	Worker  string // the command
+	Request int64  // request number within this Worker, from 1 (0: the hello)
+	Case    string // the inputs' shape (interop.Describe)
+	Msg     string
+	Stderr  string // the last lines the worker wrote to stderr
+}
+
+func (e *Error) Error() string {
+	s := fmt.Sprintf("worker %s on request %d (%s): %s", e.Kind, e.Request, e.Case, e.Msg)
+	if e.Stderr != "" {
+		s += "; worker stderr: " + lastLines(e.Stderr, 3, 400)
+	}
+	return s
+}
+
+// Defaults.
+const (
+	DefaultCaseTimeout  = 30 * time.Second
+	DefaultStartTimeout = 2 * time.Minute
+	maxStartFailures    = 3
+	stderrTail          = 8 << 10
+)
+
+// Options configure a Worker. Start from DefaultOptions.
+type Options struct {
+	// CaseTimeout bounds one request (sending the inputs and reading the
+	// reply); a worker past it is killed and restarted.
+	CaseTimeout time.Duration
+	// StartTimeout bounds starting the process and its hello reply.
+	StartTimeout time.Duration
+	// Profile, if set, overrides the profile the worker declares.
+	Profile *profile.Profile
+	// Name is the kernel's name; "" means "exec:" + the command.
+	Name string
+	// Procs is how many worker processes serve requests in parallel
+	// (default 1: the worker may use every core itself).
+	Procs int
+	// MaxFrame is the largest reply accepted (default 1 GiB).
+	MaxFrame int64
+	// Retries is how often a request the worker died on is retried on a
+	// fresh process (default 1; negative: never).
+	Retries int
+	// Dir is the worker's working directory ("" = ours).
+	Dir string
+	// Stderr, if set, receives the worker's stderr as it is written.
+	Stderr io.Writer
+	// Logf, if set, is told about restarts and retries.
+	Logf func(format string, args ...any)
+}
+
+// DefaultOptions returns the defaults.
+func DefaultOptions() Options {
+	return Options{CaseTimeout: DefaultCaseTimeout, StartTimeout: DefaultStartTimeout, Procs: 1, MaxFrame: DefaultMaxFrame, Retries: 1}
+}
+
+// Stats count what happened over a Worker's life.
+type Stats struct {
+	Requests  int64 `json:"requests"`
+	Starts    int64 `json:"starts"`
+	Crashes   int64 `json:"crashes"`
+	Timeouts  int64 `json:"timeouts"`
+	Malformed int64 `json:"malformed"`
+	Reported  int64 `json:"reported"`
+	Retried   int64 `json:"retried"` // requests that succeeded on a retry after a crash
+}
+
+// Worker is an external kernel process (or a pool of them) behind
+// impl.Kernel. It is safe for concurrent use; requests are spread over
+// Options.Procs processes.
+type Worker struct {
+	cmd     string
+	opt     Options
+	name    string
+	prof    profile.Profile
+	declare map[string]string // the profile metadata of the first hello
+	slots   chan *proc        // idle processes; nil = not running
+	seq     atomic.Int64
+
+	mu        sync.Mutex
+	stats     Stats
+	failures  int   // consecutive failed starts
+	broken    error // set after maxStartFailures
+	closed    bool
+	closeOnce sync.Once
+}
+
+// New starts cmd (with /bin/sh -c), exchanges the hello frames and returns
+// the worker. Its error means the worker could not be started or did not
+// answer the hello properly.
+func New(cmd string, opt Options) (*Worker, error) {
+	if strings.TrimSpace(cmd) == "" {
+		return nil, errors.New("worker: empty command")
+	}
+	def := DefaultOptions()
+	if opt.CaseTimeout <= 0 {
+		opt.CaseTimeout = def.CaseTimeout
+	}
+	if opt.StartTimeout <= 0 {
+		opt.StartTimeout = def.StartTimeout
+	}
+	if opt.Procs <= 0 {
+		opt.Procs = def.Procs
+	}
+	if opt.MaxFrame <= 0 {
+		opt.MaxFrame = def.MaxFrame
+	}
+	w := &Worker{cmd: cmd, opt: opt, name: opt.Name, slots: make(chan *proc, opt.Procs)}
+	if w.name == "" {
+		w.name = "exec:" + cmd
+	}
+	p, meta, err := w.start()
+	if err != nil {
+		return nil, err
+	}
+	if err := w.adopt(meta); err != nil {
+		p.stop()
+		return nil, err
+	}
+	w.slots <- p
+	for i := 1; i < opt.Procs; i++ {
+		w.slots <- nil
+	}
+	return w, nil
+}
+
+// adopt takes the profile the first hello declared (or Options.Profile).
+func (w *Worker) adopt(meta map[string]string) error {
+	w.declare = profileMeta(meta)
+	if w.opt.Profile != nil {
+		w.prof = *w.opt.Profile
+		return nil
+	}
+	if len(w.declare) == 0 {
+		w.prof = profile.MustLookup("bf16")
+		return nil
+	}
+	in := num.BF16
+	if s, ok := w.declare[interop.KeyInDType]; ok {
+		if f, err := interop.ParseFormat(s); err == nil {
+			in = f
+		}
+	}
+	p, err := interop.ResolveProfile(w.declare, in, in)
+	if err != nil {
+		return fmt.Errorf("worker %s: its hello declares a bad profile: %v", w.cmd, err)
+	}
+	w.prof = p
+	return nil
+}
+
+func profileMeta(meta map[string]string) map[string]string {
+	m := map[string]string{}
+	for _, k := range interop.ProfileKeys {
+		if v, ok := meta[k]; ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// Name is the kernel's name.
+func (w *Worker) Name() string { return w.name }
+
+// Profile is the precision profile the worker declared (or was given).
+func (w *Worker) Profile() profile.Profile { return w.prof }
+
+// Command is the command line the worker runs.
+func (w *Worker) Command() string { return w.cmd }
+
+// Stats returns the counts so far.
+func (w *Worker) Stats() Stats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.stats
+}
+
+func (w *Worker) count(f func(*Stats)) {
+	w.mu.Lock()
+	f(&w.stats)
+	w.mu.Unlock()
+}
+
+func (w *Worker) logf(format string, a ...any) {
+	if w.opt.Logf != nil {
+		w.opt.Logf(format, a...)
+	}
+}
+
+// Run sends in to the worker and returns its output. Worker failures are
+// *Error values; other errors mean the inputs cannot be sent.
+func (w *Worker) Run(in *problem.Inputs) (*impl.Output, error) {
+	if !impl.Compatible(in.Format, w.prof) {
+		return nil, fmt.Errorf("%s: inputs are %s, the worker takes %s", w.name, in.Format, w.prof.In)
+	}
+	seq := w.seq.Add(1)
+	f, err := interop.Encode(in, w.prof, nil)
+	if err != nil {
+		return nil, err
+	}
+	f.Metadata[KeyRequest] = "run"
+	f.Metadata[KeySeq] = strconv.FormatInt(seq, 10)
+	var buf bytes.Buffer
+	if err := f.WriteSafetensors(&buf); err != nil {
+		return nil, err
+	}
+	payload := buf.Bytes()
+	w.count(func(s *Stats) { s.Requests++ })
+
+	p, ok := <-w.slots
+	if !ok {
+		return nil, &Error{Kind: Crash, Worker: w.cmd, Request: seq, Case: interop.Describe(in), Msg: "the worker was closed"}
+	}
+	defer func() { w.slots <- p }()
+	for attempt := 0; ; attempt++ {
+		if p == nil {
+			var serr error
+			if p, serr = w.restart(); serr != nil {
+				return nil, &Error{Kind: Crash, Worker: w.cmd, Request: seq, Case: interop.Describe(in), Msg: serr.Error()}
+			}
+		}
+		reply, kind, err := p.exchange(payload, w.opt.CaseTimeout, w.opt.MaxFrame)
+		if err == nil {
+			var out *impl.Output
+			out, kind, err = w.decode(reply, in)
+			if err == nil {
+				if attempt > 0 {
+					w.count(func(s *Stats) { s.Retried++ })
+					w.logf("worker: request %d succeeded on a fresh process after the worker died on it; the case did not cause the death", seq)
+				}
+				return out, nil
+			}
+		}
+		e := &Error{Kind: kind, Worker: w.cmd, Request: seq, Case: interop.Describe(in), Msg: err.Error()}
+		if kind == Reported {
+			w.count(func(s *Stats) { s.Reported++ })
+			return nil, e // the process is fine
+		}
+		p.kill()
+		p.stop()
+		e.Stderr = p.stderr.String() // complete: stop waited for the process
+		p = nil
+		w.count(func(s *Stats) {
+			switch kind {
+			case Crash:
+				s.Crashes++
+			case Timeout:
+				s.Timeouts++
+			default:
+				s.Malformed++
+			}
+		})
+		if kind == Crash && attempt < w.opt.Retries {
+			w.logf("worker: %v; restarting it and retrying the request", e)
+			continue
+		}
+		if kind == Crash && attempt > 0 {
+			e.Msg += fmt.Sprintf(" (it died on this request %d times)", attempt+1)
+		}
+		w.logf("worker: %v; it will be restarted for the next request", e)
+		return nil, e
+	}
+}
+
+// decode reads a reply: o, or error metadata.
+func (w *Worker) decode(reply []byte, in *problem.Inputs) (*impl.Output, string, error) {
+	f, err := bundle.Parse(reply)
+	if err != nil {
+		return nil, Malformed, fmt.Errorf("reply is not a safetensors payload: %v", err)
+	}
+	if msg, ok := f.Metadata[interop.KeyError]; ok {
+		return nil, Reported, fmt.Errorf("the worker reported: %s", msg)
+	}
+	o, err := interop.Output(f, in, w.prof.Out)
+	if err != nil {
+		return nil, Malformed, err
+	}
+	return &impl.Output{O: o}, "", nil
+}
+
+// restart starts a fresh process for a slot, unless starting has failed
+// too often in a row.
+func (w *Worker) restart() (*proc, error) {
+	w.mu.Lock()
+	if w.broken != nil {
+		w.mu.Unlock()
+		return nil, w.broken
+	}
+	if w.closed {
+		w.mu.Unlock()
+		return nil, errors.New("the worker was closed")
+	}
+	w.mu.Unlock()
+	p, meta, err := w.start()
+	if err == nil {
+		if d := profileMeta(meta); !sameMeta(d, w.declare) {
+			p.stop()
+			err = fmt.Errorf("the restarted worker declares profile %v, the first one declared %v", d, w.declare)
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err != nil {
+		w.failures++
+		if w.failures >= maxStartFailures {
+			w.broken = fmt.Errorf("the worker failed to start %d times in a row; giving up: %v", w.failures, err)
+			return nil, w.broken
+		}
+		return nil, fmt.Errorf("could not restart the worker: %v", err)
+	}
+	w.failures = 0
+	return p, nil
+}
+
+func sameMeta(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// start launches a process and exchanges the hello frames.
+func (w *Worker) start() (*proc, map[string]string, error) {
+	w.count(func(s *Stats) { s.Starts++ })
+	p, err := launch(w.cmd, w.opt)
+	if err != nil {
+		return nil, nil, fmt.Errorf("worker %s: %v", w.cmd, err)
+	}
+	hello := bundle.NewFile()
+	hello.Metadata[KeyRequest] = "hello"
+	hello.Metadata[KeyProtocol] = Protocol
+	hello.Metadata[interop.KeyVersion] = interop.Version
+	var buf bytes.Buffer
+	if err := hello.WriteSafetensors(&buf); err != nil {
+		p.stop()
+		return nil, nil, err
+	}
+	reply, kind, err := p.exchange(buf.Bytes(), w.opt.StartTimeout, w.opt.MaxFrame)
+	if err != nil {
+		tail := p.stderr.String()
+		p.stop()
+		msg := fmt.Sprintf("worker %s: no hello reply (%s): %v", w.cmd, kind, err)
+		if tail != "" {
+			msg += "; worker stderr: " + lastLines(tail, 3, 400)
+		}
+		return nil, nil, errors.New(msg)
+	}
+	f, err := bundle.Parse(reply)
+	if err != nil {
+		p.stop()
+		return nil, nil, fmt.Errorf("worker %s: its hello reply is not a safetensors payload: %v", w.cmd, err)
+	}
+	if msg, ok := f.Metadata[interop.KeyError]; ok {
+		p.stop()
+		return nil, nil, fmt.Errorf("worker %s: its hello reply is an error: %s", w.cmd, msg)
+	}
+	return p, f.Metadata, nil
+}
+
+// Close ends every worker process: it closes their stdin, waits briefly
+// for them to exit and kills what remains. Requests in flight finish
+// first.
+func (w *Worker) Close() error {
+	w.closeOnce.Do(func() {
+		w.mu.Lock()
+		w.closed = true
+		w.mu.Unlock()
+		for i := 0; i < w.opt.Procs; i++ {
+			if p := <-w.slots; p != nil {
+				p.stop()
+			}
+		}
+		close(w.slots)
+	})
+	return nil
+}
+
+// proc is one running worker process.
+type proc struct {
+	cmd    *exec.Cmd
+	stdin  *os.File
+	stdout *os.File
+	stderr *tail
+	done   chan struct{} // closed when the process has been waited for
+	err    error         // Wait's result, valid after done
+}
+
+func launch(line string, opt Options) (*proc, error) {
+	c := shellCommand(line)
+	c.Dir = opt.Dir
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		return nil, err
+	}
+	p := &proc{cmd: c, stdin: inW, stdout: outR, stderr: &tail{max: stderrTail}, done: make(chan struct{})}
+	c.Stdin, c.Stdout = inR, outW
+	c.Stderr = p.stderr
+	if opt.Stderr != nil {
+		c.Stderr = io.MultiWriter(p.stderr, opt.Stderr)
+	}
+	c.WaitDelay = time.Second
+	err = c.Start()
+	inR.Close()
+	outW.Close()
+	if err != nil {
+		inW.Close()
+		outR.Close()
+		return nil, err
+	}
+	go func() {
+		p.err = c.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// exchange sends one frame and reads one back within timeout. On failure
+// it returns the kind: Crash (the stream ended), Timeout or Malformed.
+func (p *proc) exchange(payload []byte, timeout time.Duration, max int64) ([]byte, string, error) {
+	type result struct {
+		b   []byte
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		if err := WriteFrame(p.stdin, payload); err != nil {
+			ch <- result{err: fmt.Errorf("writing the request: %w", err)}
+			return
+		}
+		b, err := ReadFrame(p.stdout, max)
+		ch <- result{b, err}
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case r := <-ch:
+		switch {
+		case r.err == nil:
+			return r.b, "", nil
+		case errors.Is(r.err, errFrameTooLarge):
+			return nil, Malformed, r.err
+		}
+		return nil, Crash, p.deathMessage(r.err)
+	case <-t.C:
+		p.kill()
+		select {
+		case <-ch:
+		case <-time.After(5 * time.Second):
+		}
+		return nil, Timeout, fmt.Errorf("no reply within %v; killed", timeout)
+	}
+}
+
+// deathMessage describes why the stream ended, with the exit status if
+// the process exits soon after.
+func (p *proc) deathMessage(err error) error {
+	what := "the worker closed its stdout"
+	switch {
+	case errors.Is(err, io.EOF):
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		what = "the worker's reply ended early"
+	default:
+		what = err.Error()
+	}
+	select {
+	case <-p.done:
+	case <-time.After(2 * time.Second):
+		return fmt.Errorf("%s (the process is still running)", what)
+	}
+	if p.err != nil {
+		return fmt.Errorf("%s: %v", what, p.err)
+	}
+	return fmt.Errorf("%s: it exited with status 0", what)
+}
+
+// kill kills the process group. The group outlives its leader while any
+// member runs (say a worker the shell started), and its id is not reused
+// while it exists.
+func (p *proc) kill() { killGroup(p.cmd) }
+
+// stop closes stdin, gives the process a moment to exit and kills it.
+func (p *proc) stop() {
+	p.stdin.Close()
+	select {
+	case <-p.done:
+	case <-time.After(2 * time.Second):
+	}
+	p.kill() // what is left of the group
+	<-p.done
+	p.stdout.Close()
+}
+
+// execPrefix is "exec " for a simple command line (one program and its
+// arguments), so that the shell replaces itself with the worker; "" for
+// anything the shell must interpret (lists, pipes, redirections,
+// substitutions, variable assignments, an explicit exec).
+func execPrefix(line string) string {
+	t := strings.TrimSpace(line)
+	first, _, _ := strings.Cut(t, " ")
+	if t == "" || strings.ContainsAny(t, ";&|<>()`$\n\\") || strings.Contains(first, "=") || first == "exec" {
+		return ""
+	}
+	return "exec "
+}
+
+// tail keeps the last max bytes written to it.
+type tail struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tail) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, b...)
+	if len(t.b) > t.max {
+		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
+	}
+	return len(b), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
+
+// lastLines returns the last n non-empty lines of s, joined by " | " and
+// cut to max bytes.
+func lastLines(s string, n, max int) string {
+	var ls []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			ls = append(ls, l)
+		}
+	}
+	if len(ls) > n {
+		ls = ls[len(ls)-n:]
+	}
+	out := strings.Join(ls, " | ")
+	if len(out) > max {
+		out = "…" + out[len(out)-max:]
+	}
+	return out
+}
