@@ -307,10 +307,14 @@ func plant(r *rng, in *problem.Inputs, what string) {
 		if s < 0 {
 			return
 		}
+		// An earlier plant may have made s an invalid slot: only a slot
+		// inside its block table can have its block pointed out of range.
 		if s < in.Win {
-			in.OriBT[l.B*in.MBori+s/in.BS] = int32(len(in.OriKV) / (in.BS * in.D))
-		} else {
-			in.CmpBT[l.B*in.MBcmp+(s-in.Win)/in.BS] = int32(len(in.CmpKV) / (in.BS * in.D))
+			if blk := s / in.BS; blk < in.MBori {
+				in.OriBT[l.B*in.MBori+blk] = int32(len(in.OriKV) / (in.BS * in.D))
+			}
+		} else if blk := (s - in.Win) / in.BS; blk < in.MBcmp {
+			in.CmpBT[l.B*in.MBcmp+blk] = int32(len(in.CmpKV) / (in.BS * in.D))
 		}
 	}
 }
@@ -375,7 +379,11 @@ func dominate(in *problem.Inputs) {
 			continue // a poisoned (unreadable) row
 		}
 		for d := range k {
-			k[d] = float32(num.Round64(in.Format, float64(c*float64(q[d])), num.RNE))
+			y := num.Round64(in.Format, float64(c*float64(q[d])), num.RNE)
+			if math.IsInf(y, 0) { // saturate, as fill does: a tiny q is not an Inf key
+				y = math.Copysign(num.MaxFinite(in.Format), y)
+			}
+			k[d] = float32(y)
 		}
 	}
 }
