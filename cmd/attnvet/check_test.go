@@ -42,7 +42,7 @@ func checkWindowCase() cases.Case {
 // edit applied) to dir/name.
 func writeBundle(t *testing.T, dir, name string, c cases.Case, kernel string, edit func(*bundle.File)) string {
 	t.Helper()
-	tg, err := targets.Resolve(kernel)
+	tg, err := targets.Resolve(kernel, targets.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,7 +59,7 @@ func runExport(e *env, args []string) int {
 		if flagSet(fs, "profile") {
 			return e.exitFor("export", usagef("--profile and --kernel: the kernel declares its own profile"))
 		}
-		tt, err := targets.Resolve(*kernel)
+		tt, err := targets.Resolve(*kernel, targets.Options{})
 		if err != nil {
 			return e.exitFor("export", usagef("--kernel: %v", err))
 		}

@@ -21,7 +21,7 @@ func init() {
 	register(command{
 		name:    "fuzz",
 		summary: "search for inputs that break a kernel or mutant; failures are shrunk and saved with a replay command",
-		usage:   "[--time D | --cases N] [--workers K] [--shard i/n] [--seed S] [--target NAME] [--out DIR] [--json FILE]",
+		usage:   "[--time D | --cases N] [--workers K] [--shard i/n] [--seed S] [--target NAME] [--out DIR] [--json FILE] [--case-timeout D] [--worker-profile NAME]",
 		run:     runFuzz,
 	})
 }
@@ -36,7 +36,7 @@ func runFuzz(e *env, args []string) int {
 	workers := fs.Int("workers", 0, "parallel workers (default: all cores); results do not depend on it")
 	shardS := fs.String("shard", "0/1", "run shard i of n: case indices ≡ i (mod n); needs an explicit --seed")
 	seed := fs.Uint64("seed", 0, "campaign seed (default: from the clock, printed)")
-	target := fs.String("target", defaultFuzzTarget, "kernel under test: a registry kernel, mutant:NAME (or a bare mutant name); see 'attnvet kernels'")
+	target := fs.String("target", defaultFuzzTarget, "kernel under test: a registry kernel, mutant:NAME (or a bare mutant name), or exec:'CMD' (docs/worker.md); see 'attnvet kernels'")
 	out := fs.String("out", defaultOutDir, "directory for shrunk failing cases")
 	jsonOut := fs.String("json", "", "write the result as JSON (docs/json.md) to FILE")
 	critName := fs.String("criterion", tolerance.NameBound, "pass/fail criterion: "+strings.Join(tolerance.Names(), ", "))
@@ -44,6 +44,7 @@ func runFuzz(e *env, args []string) int {
 	save := fs.Int("save", campaign.DefaultSave, "failures to shrink and save (the first in case order)")
 	shrink := fs.Int("shrink-budget", campaign.DefaultShrinkBudget, "candidate evaluations per shrink (0: save unshrunk)")
 	every := fs.Duration("progress", 10*time.Second, "interval of progress lines when stderr is not a terminal (0: none)")
+	wf := addWorkerFlags(fs)
 	if printFlags(e, fs, args) {
 		return exitPass
 	}
@@ -98,7 +99,12 @@ func runFuzz(e *env, args []string) int {
 	if err := outputFileFlag("json", *jsonOut); err != nil {
 		return e.exitFor("fuzz", err)
 	}
-	t, err := targets.Resolve(*target)
+	topt, err := wf.options(fs, targets.IsExec(*target))
+	if err != nil {
+		return e.exitFor("fuzz", err)
+	}
+	opt.ReplayFlags = wf.replayFlags(fs)
+	t, err := targets.Resolve(*target, topt)
 	if err != nil {
 		return e.exitFor("fuzz", usagef("--target: %v", err))
 	}
@@ -192,8 +198,9 @@ func printFuzzSummary(w io.Writer, opt *campaign.Options, res *campaign.Result) 
 	printContract(w, res, false)
 	printInternal(w, res)
 	printClasses(w, res, false)
-	fmt.Fprintf(w, "  failures    %d failing cases", res.FailedCases)
-	if res.FailedCases > 0 {
+	printWorkerStats(w, res)
+	fmt.Fprintf(w, "  failures    %d failing cases", res.FailedChecks)
+	if res.FailedChecks > 0 {
 		saved := 0
 		for _, f := range res.Failures {
 			if f.File != "" {
@@ -218,10 +225,15 @@ func printFuzzSummary(w io.Writer, opt *campaign.Options, res *campaign.Result) 
 	if shown == 0 {
 		printFailures(w, res, 5)
 	}
+	printWorkerFailures(w, res, 5, true)
 	if res.Passed {
 		fmt.Fprintf(w, "PASS: no failure in %s cases\n", commas(res.Cases))
 	} else {
-		fmt.Fprintf(w, "FAIL: %s failing cases of %s\n", commas(res.FailedCases), commas(res.Cases))
+		fmt.Fprintf(w, "FAIL: %s failing cases of %s", commas(res.FailedCases), commas(res.Cases))
+		if res.WorkerFailedChecks > 0 {
+			fmt.Fprintf(w, " (%s numerical, %s worker failures)", commas(res.FailedChecks), commas(res.WorkerFailedChecks))
+		}
+		fmt.Fprintln(w)
 	}
 }
 

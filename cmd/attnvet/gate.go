@@ -17,15 +17,17 @@ import (
 	"github.com/attnvet/attnvet/internal/campaign"
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/profile"
 	"github.com/attnvet/attnvet/internal/targets"
 	"github.com/attnvet/attnvet/internal/tolerance"
+	"github.com/attnvet/attnvet/internal/worker"
 )
 
 func init() {
 	register(command{
 		name:    "gate",
 		summary: "CI gate: the corpus and random cases against the chosen kernels; exit 0 all pass, 1 a mismatch",
-		usage:   "[--corpus DIR|builtin|none] [--cases N] [--seed S] [--kernels GLOB] [--criterion NAME] [--junit FILE] [--json FILE]",
+		usage:   "[--corpus DIR|builtin|none] [--cases N] [--seed S] [--kernels GLOB] [--criterion NAME] [--junit FILE] [--json FILE] [--case-timeout D] [--worker-profile NAME]",
 		run:     runGate,
 	})
 }
@@ -48,6 +50,7 @@ func runGate(e *env, args []string) int {
 	out := fs.String("out", defaultOutDir, "directory for failing random cases, shrunk (written only on failure)")
 	fam := fs.String("family", "", "random cases of family sparse or window (default both)")
 	verbose := fs.Bool("v", false, "list every edge class and contract violation")
+	wf := addWorkerFlags(fs)
 	if printFlags(e, fs, args) {
 		return exitPass
 	}
@@ -72,7 +75,12 @@ func runGate(e *env, args []string) int {
 	if opt.Criterion, err = criterionFlag(*critName); err != nil {
 		return e.exitFor("gate", err)
 	}
-	if opt.Targets, err = targets.Select(*kernels); err != nil {
+	topt, err := wf.options(fs, anyExec(*kernels))
+	if err != nil {
+		return e.exitFor("gate", err)
+	}
+	opt.ReplayFlags = wf.replayFlags(fs)
+	if opt.Targets, err = targets.Select(*kernels, topt); err != nil {
 		return e.exitFor("gate", usagef("--kernels: %v", err))
 	}
 	defer targets.CloseAll(opt.Targets)
@@ -112,11 +120,16 @@ func runGate(e *env, args []string) int {
 	return campaignExit(e, "gate", ctx, res)
 }
 
-// campaignExit turns a result into the exit code: 1 on a failure, 3 when
-// cases could not be built (an internal error), 0 otherwise.
+// campaignExit turns a result into the exit code: 1 on a failure (a
+// mismatch, a kernel error or a worker failure), 3 when cases could not be
+// built (an internal error), 0 otherwise. ctx is the campaign's (nil: none
+// ran here, as in a merge).
 func campaignExit(e *env, cmd string, ctx context.Context, res *campaign.Result) int {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	switch {
-	case res.FailedChecks > 0:
+	case !res.Passed || res.FailedChecks > 0 || res.WorkerFailedChecks > 0:
 		return exitMismatch
 	case len(res.InvalidExamples) > 0:
 		fmt.Fprintf(e.stderr, "attnvet %s: %s: %s (please report it)\n", cmd,
@@ -163,13 +176,149 @@ func printGateSummary(w io.Writer, opt *campaign.Options, res *campaign.Result, 
 	printContract(w, res, verbose)
 	printInternal(w, res)
 	printClasses(w, res, verbose)
+	printWorkerStats(w, res)
 	printFailures(w, res, 20)
+	printWorkerFailures(w, res, 20, false)
 	verdict := "PASS"
 	if !res.Passed {
 		verdict = "FAIL"
 	}
-	fmt.Fprintf(w, "%s: %s of %s checks passed (%d cases × %d kernels) in %.1fs\n", verdict,
+	fmt.Fprintf(w, "%s: %s of %s checks passed (%d cases × %d kernels) in %.1fs", verdict,
 		commas(res.Checks-res.FailedChecks), commas(res.Checks), res.Cases, len(opt.Targets), elapsed.Seconds())
+	if res.WorkerFailedChecks > 0 {
+		fmt.Fprintf(w, "; %s worker failures", commas(res.WorkerFailedChecks))
+	}
+	fmt.Fprintln(w)
+}
+
+// workerFlags configure exec: targets (docs/worker.md).
+type workerFlags struct {
+	timeout *time.Duration
+	profile *string
+}
+
+func addWorkerFlags(fs *flag.FlagSet) workerFlags {
+	return workerFlags{
+		timeout: fs.Duration("case-timeout", worker.DefaultCaseTimeout, "exec: targets: a worker that does not answer one case within D is killed and restarted, and the case is a timeout failure"),
+		profile: fs.String("worker-profile", "", "exec: targets: judge the worker under this built-in precision profile instead of the one its hello declares (default: as declared; none declared is bf16): "+strings.Join(profile.Names(), ", ")),
+	}
+}
+
+// options checks the flags; exec says whether any target is an exec:
+// one (--worker-profile changes the verdict, so it must not be ignored).
+func (w workerFlags) options(fs *flag.FlagSet, exec bool) (targets.Options, error) {
+	o := targets.Options{CaseTimeout: *w.timeout, Profile: *w.profile}
+	if o.CaseTimeout <= 0 {
+		return o, usagef("--case-timeout %v: want a positive duration", o.CaseTimeout)
+	}
+	if o.Profile != "" {
+		if _, err := profile.Lookup(o.Profile); err != nil {
+			return o, usagef("--worker-profile: %v", err)
+		}
+		if !exec {
+			return o, usagef("--worker-profile applies to exec: targets only (built-in kernels and mutants have their own profile)")
+		}
+	}
+	return o, nil
+}
+
+// replayFlags are the worker flags given explicitly, for the replay
+// commands of exec targets' failures.
+func (w workerFlags) replayFlags(fs *flag.FlagSet) []string {
+	var out []string
+	if *w.profile != "" {
+		out = append(out, "--worker-profile", *w.profile)
+	}
+	if flagSet(fs, "case-timeout") {
+		out = append(out, "--case-timeout", w.timeout.String())
+	}
+	return out
+}
+
+// anyExec reports whether a --kernels list names an exec: target.
+func anyExec(spec string) bool {
+	for _, it := range strings.Split(spec, ",") {
+		if targets.IsExec(it) {
+			return true
+		}
+	}
+	return false
+}
+
+// printWorkerStats shows, for each exec target, how its worker processes
+// fared: starts beyond one per run are restarts after a crash, timeout or
+// malformed reply.
+func printWorkerStats(w io.Writer, res *campaign.Result) {
+	for _, t := range res.Targets {
+		s := t.Worker
+		if s == nil {
+			continue
+		}
+		runs := 0
+		for _, r := range res.Runs {
+			for _, n := range r.Targets {
+				if n == t.Name {
+					runs++
+				}
+			}
+		}
+		restarts := max(s.Starts-int64(max(runs, 1)), 0)
+		fmt.Fprintf(w, "  worker      %s: %s requests, %d restarts (%d crashes, %d timeouts, %d malformed replies), %d reported errors, %d requests retried after a crash\n",
+			t.Name, commas64(s.Requests), restarts, s.Crashes, s.Timeouts, s.Malformed, s.Reported, s.Retried)
+	}
+}
+
+// printWorkerFailures lists the cases an external worker failed on
+// (crash, timeout, malformed reply, reported error) with their replay
+// commands: defects of the kernel, reported apart from numerical
+// mismatches. With savedOnly, only the saved ones are listed when there
+// are any (fuzz: the rest are in --json).
+func printWorkerFailures(w io.Writer, res *campaign.Result, limit int, savedOnly bool) {
+	if res.WorkerFailedChecks == 0 {
+		return
+	}
+	var kinds []string
+	for _, k := range []string{worker.Crash, worker.Timeout, worker.Malformed, worker.Reported} {
+		if n := res.WorkerFailureKinds[k]; n > 0 {
+			kinds = append(kinds, fmt.Sprintf("%s %d", k, n))
+		}
+	}
+	fmt.Fprintf(w, "  worker failures %s (%s): the worker did not answer these cases properly; not numerical mismatches, still failures\n",
+		commas(res.WorkerFailedChecks), strings.Join(kinds, ", "))
+	list := res.WorkerFailures
+	if savedOnly {
+		var saved []campaign.WorkerFailure
+		for _, f := range list {
+			if f.Replay != "" {
+				saved = append(saved, f)
+			}
+		}
+		if len(saved) > 0 {
+			list = saved
+		}
+	}
+	for i, f := range list {
+		if i == limit {
+			break
+		}
+		fmt.Fprintf(w, "WORKER %s: %s on %s: %s\n", strings.ToUpper(f.Kind), f.Target, f.Case, clipLine(f.Error, 300))
+		if f.Replay != "" {
+			fmt.Fprintf(w, "     replay: %s\n", f.Replay)
+		} else {
+			fmt.Fprintf(w, "     case: %s\n", f.Input.String())
+		}
+	}
+	if n := res.WorkerFailedChecks - min(len(list), limit); n > 0 {
+		fmt.Fprintf(w, "  ... %d more worker failures (see --json)\n", n)
+	}
+}
+
+func clipLine(s string, n int) string {
+	s = oneLine(s)
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }
 
 // printInternal reports cases attnvet itself could not handle (a bug of

@@ -20,7 +20,7 @@ func init() {
 	register(command{
 		name:    "replay",
 		summary: "run one case file against a kernel and show, element by element, where it fails",
-		usage:   "CASE.json [--kernel NAME] [--criterion NAME] [--top K]",
+		usage:   "CASE.json [--kernel NAME] [--criterion NAME] [--top K] [--case-timeout D] [--worker-profile NAME]",
 		run:     runReplay,
 	})
 }
@@ -30,6 +30,7 @@ func runReplay(e *env, args []string) int {
 	kernel := fs.String("kernel", "", "kernel, mutant:NAME or registry name (default: the target the case file records)")
 	critName := fs.String("criterion", "", "criterion (default: the one the case file records, else bound)")
 	top := fs.Int("top", 5, "worst elements to show")
+	wf := addWorkerFlags(fs)
 	if printFlags(e, fs, args) {
 		return exitPass
 	}
@@ -58,7 +59,11 @@ func runReplay(e *env, args []string) int {
 	if name == "" {
 		return e.exitFor("replay", usagef("%s does not record a target: give --kernel NAME (see 'attnvet kernels')", pos[0]))
 	}
-	t, err := targets.Resolve(name)
+	topt, err := wf.options(fs, targets.IsExec(name))
+	if err != nil {
+		return e.exitFor("replay", err)
+	}
+	t, err := targets.Resolve(name, topt)
 	if err != nil {
 		return e.exitFor("replay", usagef("--kernel: %v", err))
 	}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -16,8 +18,8 @@ import (
 func init() {
 	register(command{
 		name:    "report",
-		summary: "tolerance report: what the correct kernels' error looks like (report.md, report.html, report.json)",
-		usage:   "[--cases N] [--seed S] [--kernels GLOB] [--family F] [--out DIR] [--shard i/n] [--json-only] | --merge [--out DIR] [--json-only] FILE...",
+		summary: "tolerance report: what the correct kernels' error looks like (report.md, report.html, report.json); --merge also merges fuzz/gate --json results",
+		usage:   "[--cases N] [--seed S] [--kernels GLOB] [--family F] [--out DIR] [--shard i/n] [--json-only] | --merge [--out DIR] [--json FILE] [--json-only] [-v] FILE...",
 		run:     runReport,
 	})
 }
@@ -33,9 +35,11 @@ func runReport(e *env, args []string) int {
 	out := fs.String("out", defaultReportDir, "directory to write report.json, report.md and report.html into")
 	shardS := fs.String("shard", "0/1", "measure shard i of n: case indices ≡ i (mod n); merge the shards' report.json with --merge")
 	jsonOnly := fs.Bool("json-only", false, "write report.json only (for shards to merge later)")
-	merge := fs.Bool("merge", false, "merge the report.json FILEs of the shards of one run instead of running cases")
+	merge := fs.Bool("merge", false, "merge FILEs instead of running cases: the report.json of the shards of one report, or the campaign results of 'attnvet fuzz/gate --json' (written to DIR/campaign.json); all FILEs of one kind")
+	jsonOut := fs.String("json", "", "--merge of campaign results: write the merged result to FILE (then DIR/campaign.json only if --out is given too)")
 	mutants := fs.Bool("mutants", true, "run the mutant catalog on the same cases, to name the bugs an allclose tolerance would miss")
 	workers := fs.Int("workers", 0, "parallel workers (default: all cores)")
+	verbose := fs.Bool("v", false, "--merge of campaign results: list every edge class and contract violation")
 	if printFlags(e, fs, args) {
 		return exitPass
 	}
@@ -53,9 +57,15 @@ func runReport(e *env, args []string) int {
 			}
 		}
 		if len(files) == 0 {
-			return e.exitFor("report", usagef("--merge: name the report.json files to merge"))
+			return e.exitFor("report", usagef("--merge: name the report.json files or campaign results to merge"))
 		}
-		return mergeReports(e, files, *out, *jsonOnly)
+		return mergeFiles(e, files, *out, reportFlagSet(fs, "out"), *jsonOut, *jsonOnly, *verbose)
+	}
+	if *jsonOut != "" {
+		return e.exitFor("report", usagef("--json applies to --merge of campaign results (a report writes DIR/%s)", report.FileJSON))
+	}
+	if *verbose {
+		return e.exitFor("report", usagef("-v applies to --merge of campaign results"))
 	}
 	if len(files) > 0 {
 		return e.exitFor("report", usagef("unexpected argument %q (report takes files only with --merge)", files[0]))
@@ -122,12 +132,63 @@ func reportDone(e *env, rep *report.Report, paths []string) int {
 	return code
 }
 
-func mergeReports(e *env, files []string, out string, jsonOnly bool) int {
-	var rs []*report.Report
-	for _, f := range files {
-		r, err := report.Load(f)
+// Kinds of file --merge takes.
+const (
+	kindReport   = "report.json (attnvet report)"
+	kindCampaign = "campaign result (attnvet fuzz/gate --json)"
+)
+
+// mergeKind tells a campaign result from a report.json by its top-level
+// keys (docs/json.md; internal/report).
+func mergeKind(path string, b []byte) (string, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(b, &top); err != nil {
+		return "", fmt.Errorf("%s: not a JSON object: %v", path, err)
+	}
+	has := func(k string) bool { _, ok := top[k]; return ok }
+	switch {
+	case has("runs") || has("failed_checks"):
+		return kindCampaign, nil
+	case has("entries") || has("shard_ids"):
+		return kindReport, nil
+	}
+	return "", fmt.Errorf("%s: neither a campaign result (attnvet fuzz/gate --json, docs/json.md) nor a report.json (attnvet report)", path)
+}
+
+// mergeFiles merges report.json files or campaign results, whichever
+// the files are; mixing the two kinds is an error.
+func mergeFiles(e *env, files []string, out string, outSet bool, jsonOut string, jsonOnly, verbose bool) int {
+	data := make([][]byte, len(files))
+	kind := ""
+	for i, f := range files {
+		b, err := os.ReadFile(f)
 		if err != nil {
-			return e.exitFor("report", usagef("%v", err))
+			return e.exitFor("report", usagef("--merge: %v", err))
+		}
+		k, err := mergeKind(f, b)
+		if err != nil {
+			return e.exitFor("report", usagef("--merge: %v", err))
+		}
+		if i > 0 && k != kind {
+			return e.exitFor("report", usagef("--merge: %s is a %s but %s is a %s: merge one kind at a time", f, k, files[0], kind))
+		}
+		data[i], kind = b, k
+	}
+	if kind == kindCampaign {
+		return mergeCampaigns(e, files, data, out, outSet, jsonOut, verbose)
+	}
+	if jsonOut != "" {
+		return e.exitFor("report", usagef("--json applies to campaign results; merged reports are written to --out DIR"))
+	}
+	return mergeReports(e, files, data, out, jsonOnly)
+}
+
+func mergeReports(e *env, files []string, data [][]byte, out string, jsonOnly bool) int {
+	var rs []*report.Report
+	for i, f := range files {
+		r, err := report.Parse(data[i])
+		if err != nil {
+			return e.exitFor("report", usagef("%s: %v", f, err))
 		}
 		rs = append(rs, r)
 	}

@@ -158,7 +158,7 @@ func finite(xs []float32) bool {
 // case; cases/s is the figure docs/benchmarks-fuzz.md compares with NumPy.
 func BenchmarkFuzzLoop(b *testing.B) {
 	cs, _ := fuzzSizeCases(b, benchSeed, benchCases)
-	ts, err := targets.Select(benchKernel)
+	ts, err := targets.Select(benchKernel, targets.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func cpuSeconds() float64 {
 // the work the NumPy loop does (docs/benchmarks-fuzz.md).
 func BenchmarkFuzzCore(b *testing.B) {
 	cs, _ := fuzzSizeCases(b, benchSeed, benchCases)
-	ts, err := targets.Select(benchKernel)
+	ts, err := targets.Select(benchKernel, targets.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func BenchmarkFuzzCore(b *testing.B) {
 // BenchmarkFuzzCampaign is a whole campaign on every core (generation by
 // props.CaseAt included, unfiltered sizes): one op is one case.
 func BenchmarkFuzzCampaign(b *testing.B) {
-	ts, err := targets.Select(benchKernel)
+	ts, err := targets.Select(benchKernel, targets.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

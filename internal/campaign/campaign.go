@@ -12,6 +12,12 @@
 // completes, and outcomes are combined by case order. A time budget or a
 // cancelled context stops the issuing of new cases; what was found is kept.
 //
+// A kernel error that is a *worker.Error (an exec worker crashed, timed
+// out, replied malformed or reported an error) is a worker failure: counted
+// and listed apart from the numerical mismatches, failing the run all the
+// same, and saved as it ran, never shrunk (each step would restart the
+// worker).
+//
 // Results are JSON documents (docs/json.md) that Merge combines without
 // loss.
 package campaign
@@ -104,6 +110,10 @@ type Options struct {
 	ShrinkBudget int // candidate evaluations per shrink
 	MaxFailures  int // failures listed in the result (the rest are counted)
 	Record       bool
+	// ReplayFlags are appended to the replay commands of exec targets:
+	// the flags that built them and change the verdict or its
+	// reproduction ("--worker-profile", "fp32", "--case-timeout", "2m0s").
+	ReplayFlags []string
 
 	// Progress, if set, is called every ProgressEvery and once at the end.
 	Progress      func(Progress)
@@ -300,7 +310,16 @@ loop:
 		progress("shrink", len(saves))
 		shrinkAndSave(ctx, &opt, ev, saves, workers)
 	}
+	for _, p := range agg.workerSaves() {
+		saveWorkerFailure(&opt, p.w)
+	}
 	res.Failures = agg.listed()
+	res.WorkerFailures = agg.listedWorker()
+	for i, t := range opt.Targets {
+		if st, ok := t.WorkerStats(); ok {
+			res.Targets[i].Worker = &st
+		}
+	}
 	res.Runs = []RunInfo{{
 		Command: opt.Command, Seed: opt.Seed, Shard: opt.Shard.String(), Family: string(opt.Family),
 		Criterion: opt.Criterion.Name(), Targets: targetNames(opt.Targets),
@@ -324,6 +343,13 @@ func caseAt(seed uint64, i int, fam problem.Family) (c cases.Case) {
 		}
 	}()
 	return props.CaseAt(seed, i, fam)
+}
+
+func (opt *Options) replayFlagsFor(target string) []string {
+	if targets.IsExec(target) {
+		return opt.ReplayFlags
+	}
+	return nil
 }
 
 func (opt *Options) validate() error {
@@ -371,6 +397,8 @@ type aggregator struct {
 	fails    []pending   // the first MaxFailures failures by (seq, target)
 	perT     [][]pending // per target: the first Save failures
 	nFails   int
+	wfails   []pending   // the first MaxFailures worker failures
+	wperT    [][]pending // per target: the first Save worker failures
 	examples []pendingEx
 	invalids []pendingEx
 	recs     []Record
@@ -380,6 +408,7 @@ type aggregator struct {
 type pending struct {
 	seq, target int
 	f           *Failure
+	w           *WorkerFailure // instead of f, for a worker failure
 }
 
 type pendingEx struct {
@@ -388,11 +417,12 @@ type pendingEx struct {
 }
 
 func newAggregator(opt *Options) *aggregator {
-	a := &aggregator{opt: opt, res: &Result{Version: Version, EdgeClasses: map[string]int{}, Violations: map[string]int{}}}
+	a := &aggregator{opt: opt, res: &Result{Version: Version, EdgeClasses: map[string]int{}, Violations: map[string]int{}, WorkerFailureKinds: map[string]int{}}}
 	for _, t := range opt.Targets {
 		a.res.Targets = append(a.res.Targets, TargetStats{Name: t.Name, Kind: string(t.Kind), BugClass: t.BugClass})
 	}
 	a.perT = make([][]pending, len(opt.Targets))
+	a.wperT = make([][]pending, len(opt.Targets))
 	a.tWorstAt = make([][2]int, len(opt.Targets))
 	return a
 }
@@ -483,6 +513,26 @@ func (a *aggregator) add(o outcome) {
 			if a.opt.Record {
 				rec.Detail = ch.err
 			}
+		case WorkerFailed:
+			caseFailed = true
+			r.WorkerFailedChecks++
+			ts.WorkerFailedChecks++
+			r.WorkerFailureKinds[ch.kind]++
+			wf := &WorkerFailure{Target: t.Name, Kind: ch.kind, Criterion: a.opt.Criterion.Name(), Case: o.name,
+				Index: o.index, Error: ch.err, Input: o.c}
+			wf.Input.Version = cases.Version
+			if o.index >= 0 {
+				wf.Seed = a.opt.Seed
+			}
+			if o.path != "" {
+				wf.Replay = ReplayCommand(o.path, t.Name, a.opt.Criterion.Name(), a.opt.replayFlagsFor(t.Name)...)
+			}
+			p := pending{seq: o.seq, target: ti, w: wf}
+			a.wfails = keepFirst(a.wfails, p, a.opt.MaxFailures)
+			a.wperT[ti] = keepFirst(a.wperT[ti], p, a.opt.Save)
+			if a.opt.Record {
+				rec.Detail, rec.Worker = ch.err, wf
+			}
 		case Pass, Fail:
 			r.Checks++
 			ts.Checks++
@@ -518,11 +568,11 @@ func (a *aggregator) add(o outcome) {
 				if o.index >= 0 {
 					f.Seed = a.opt.Seed
 				}
-				p := pending{o.seq, ti, f}
+				p := pending{seq: o.seq, target: ti, f: f}
 				a.fails = keepFirst(a.fails, p, a.opt.MaxFailures)
 				a.perT[ti] = keepFirst(a.perT[ti], p, a.opt.Save)
 				if o.path != "" {
-					f.Replay = ReplayCommand(o.path, t.Name, a.opt.Criterion.Name())
+					f.Replay = ReplayCommand(o.path, t.Name, a.opt.Criterion.Name(), a.opt.replayFlagsFor(t.Name)...)
 				}
 				if a.opt.Record {
 					rec.Failure = f
@@ -561,7 +611,7 @@ func (a *aggregator) progress() Progress {
 func (a *aggregator) result() *Result {
 	r := a.res
 	r.Worst = a.worst
-	r.Passed = r.FailedChecks == 0
+	r.Passed = r.FailedChecks == 0 && r.WorkerFailedChecks == 0
 	for _, e := range a.examples {
 		r.ContractExamples = append(r.ContractExamples, e.ex)
 	}
@@ -604,6 +654,41 @@ func (a *aggregator) listed() []Failure {
 	return out
 }
 
+// workerSaves lists the worker failures to save: the first Save of each
+// target (not those of a case file, which replays as it is).
+func (a *aggregator) workerSaves() []pending {
+	var all []pending
+	for _, l := range a.wperT {
+		for _, p := range l {
+			if p.w.Replay == "" {
+				all = append(all, p)
+			}
+		}
+	}
+	return all
+}
+
+// listedWorker is the worker failures the result lists: the first
+// MaxFailures plus any saved one beyond them, in (case, target) order.
+func (a *aggregator) listedWorker() []WorkerFailure {
+	seen := map[[2]int]bool{}
+	var all []pending
+	for _, l := range append([][]pending{a.wfails}, a.wperT...) {
+		for _, p := range l {
+			if k := [2]int{p.seq, p.target}; !seen[k] {
+				seen[k] = true
+				all = append(all, p)
+			}
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return less([2]int{all[i].seq, all[i].target}, [2]int{all[j].seq, all[j].target}) })
+	out := make([]WorkerFailure, len(all))
+	for i, p := range all {
+		out[i] = *p.w
+	}
+	return out
+}
+
 func (a *aggregator) records() []Record {
 	sort.SliceStable(a.recs, func(i, j int) bool { return a.recs[i].CaseIndex < a.recs[j].CaseIndex })
 	return a.recs
@@ -643,28 +728,56 @@ func shrinkOne(ctx context.Context, opt *Options, ev *evaluator, p pending) {
 			c = s
 		}
 	}
-	src := fmt.Sprintf("seed=%d index=%d", f.Seed, f.Index)
-	if f.Index < 0 {
-		src = "source=" + strconv.Quote(f.Case)
-	}
 	c.Version = cases.Version
-	c.Description = fmt.Sprintf("attnvet %s failure: target=%s criterion=%s %s", opt.Command, strconv.Quote(f.Target), f.Criterion, src)
+	c.Description = describe(opt.Command+" failure", f.Target, f.Criterion, f.Case, f.Seed, f.Index)
 	f.Shrunk = &c
 	if opt.OutDir == "" {
 		return
 	}
-	name := fileName(f)
-	path := filepath.Join(opt.OutDir, name)
-	if err := os.MkdirAll(opt.OutDir, 0o755); err != nil {
-		f.Error = strings.TrimSpace(f.Error + "; could not save: " + err.Error())
-		return
-	}
-	if err := WriteFileAtomic(path, c.Marshal()); err != nil {
+	path, err := saveCase(opt.OutDir, fileName(f.Target, f.Case, f.Seed, f.Index), c)
+	if err != nil {
 		f.Error = strings.TrimSpace(f.Error + "; could not save: " + err.Error())
 		return
 	}
 	f.File = path
-	f.Replay = ReplayCommand(path, f.Target, f.Criterion)
+	f.Replay = ReplayCommand(path, f.Target, f.Criterion, opt.replayFlagsFor(f.Target)...)
+}
+
+// saveWorkerFailure saves the case a worker failed on, as it ran.
+func saveWorkerFailure(opt *Options, w *WorkerFailure) {
+	if opt.OutDir == "" {
+		return
+	}
+	c := w.Input
+	c.Description = describe(opt.Command+" worker "+w.Kind, w.Target, w.Criterion, w.Case, w.Seed, w.Index)
+	path, err := saveCase(opt.OutDir, fileName(w.Target, w.Case, w.Seed, w.Index), c)
+	if err != nil {
+		w.Error += "; could not save: " + err.Error()
+		return
+	}
+	w.File = path
+	w.Replay = ReplayCommand(path, w.Target, w.Criterion, opt.replayFlagsFor(w.Target)...)
+}
+
+// describe is a saved case's description: what found it, its target and
+// criterion (FromDescription reads them back) and where it came from.
+func describe(what, target, criterion, caseName string, seed uint64, index int) string {
+	src := fmt.Sprintf("seed=%d index=%d", seed, index)
+	if index < 0 {
+		src = "source=" + strconv.Quote(caseName)
+	}
+	return fmt.Sprintf("attnvet %s: target=%s criterion=%s %s", what, strconv.Quote(target), criterion, src)
+}
+
+func saveCase(dir, name string, c cases.Case) (string, error) {
+	path := filepath.Join(dir, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	if err := WriteFileAtomic(path, c.Marshal()); err != nil {
+		return "", err
+	}
+	return path, nil
 }
 
 func shrinkSafe(c cases.Case, fails func(cases.Case) bool, budget int) (out cases.Case) {
@@ -679,23 +792,28 @@ func shrinkSafe(c cases.Case, fails func(cases.Case) bool, budget int) (out case
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
 // fileName is <target>-<seed>-<index>.json, or <target>-<corpus name>.json.
-func fileName(f *Failure) string {
-	t := strings.Trim(unsafeChars.ReplaceAllString(f.Target, "_"), "_")
+func fileName(target, caseName string, seed uint64, index int) string {
+	t := strings.Trim(unsafeChars.ReplaceAllString(target, "_"), "_")
 	if len(t) > 60 {
 		t = t[:60]
 	}
-	if f.Index < 0 {
-		base := strings.TrimSuffix(filepath.Base(f.Case), ".json")
+	if index < 0 {
+		base := strings.TrimSuffix(filepath.Base(caseName), ".json")
 		return fmt.Sprintf("%s-%s.json", t, unsafeChars.ReplaceAllString(base, "_"))
 	}
-	return fmt.Sprintf("%s-%d-%d.json", t, f.Seed, f.Index)
+	return fmt.Sprintf("%s-%d-%d.json", t, seed, index)
 }
 
-// ReplayCommand is the command line that replays a saved case.
-func ReplayCommand(path, target, criterion string) string {
+// ReplayCommand is the command line that replays a saved case; extra
+// arguments (Options.ReplayFlags, e.g. "--worker-profile", "fp32") are
+// appended, quoted.
+func ReplayCommand(path, target, criterion string, extra ...string) string {
 	s := "attnvet replay " + shellQuote(path) + " --kernel " + shellQuote(target)
 	if criterion != "" && criterion != tolerance.NameBound {
 		s += " --criterion " + shellQuote(criterion)
+	}
+	for _, a := range extra {
+		s += " " + shellQuote(a)
 	}
 	return s
 }

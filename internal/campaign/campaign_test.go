@@ -23,7 +23,7 @@ import (
 
 func mustTargets(t *testing.T, spec string) []targets.Target {
 	t.Helper()
-	ts, err := targets.Select(spec)
+	ts, err := targets.Select(spec, targets.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +321,7 @@ func TestSavedFailuresReplay(t *testing.T) {
 		if tn != "mutant:pr301-n1-poison" || cn != "bound" {
 			t.Errorf("description %q records target %q criterion %q", c.Description, tn, cn)
 		}
-		tg, _ := targets.Resolve(tn)
+		tg, _ := targets.Resolve(tn, targets.Options{})
 		d, err := Check(c, tg, o.Criterion)
 		if err != nil || !d.Failed() {
 			t.Errorf("saved case does not fail on replay: %v %+v", err, d.Verdict)

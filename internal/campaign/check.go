@@ -1,6 +1,7 @@
 package campaign
 
 import (
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/targets"
 	"github.com/attnvet/attnvet/internal/tolerance"
+	"github.com/attnvet/attnvet/internal/worker"
 	"github.com/attnvet/attnvet/props"
 	"github.com/attnvet/attnvet/ref"
 )
@@ -31,6 +33,18 @@ type Detail struct {
 
 // Failed reports whether the check failed (a mismatch or a kernel error).
 func (d *Detail) Failed() bool { return d.Status == Fail }
+
+// WorkerError is the external worker's failure when Err is one (a crash,
+// timeout, malformed reply or reported error), else nil.
+func (d *Detail) WorkerError() *worker.Error { return asWorkerError(d.Err) }
+
+func asWorkerError(err error) *worker.Error {
+	var we *worker.Error
+	if errors.As(err, &we) {
+		return we
+	}
+	return nil
+}
 
 // Check runs target t on case c and judges the output with crit. Its error
 // means the case cannot be built: bad input, or an *InternalError (a bug
@@ -171,6 +185,7 @@ type checkOut struct {
 	status Status
 	v      tolerance.Verdict
 	err    string
+	kind   string // WorkerFailed: the worker.Error's kind
 }
 
 type caseOut struct {
@@ -258,7 +273,9 @@ func (ev *evaluator) eval(c cases.Case) caseOut {
 			t := ev.targets[i]
 			_, v, err := runAndJudge(t, ev.crit, in, r, len(g.idx) > 1 && !t.Trusted())
 			ch := checkOut{status: Pass, v: v}
-			if err != nil {
+			if we := asWorkerError(err); we != nil {
+				ch.status, ch.err, ch.kind = WorkerFailed, err.Error(), we.Kind
+			} else if err != nil {
 				ch.status, ch.err = Fail, err.Error()
 			} else if !v.Pass {
 				ch.status = Fail
@@ -279,7 +296,9 @@ func computeRef(in *problem.Inputs) (r *ref.Result, err error) {
 }
 
 // fails is the shrinking predicate: target ti fails on c (and c is a
-// valid case whose inputs keep the contract).
+// valid case whose inputs keep the contract). A worker failure on a
+// candidate is another defect than the one being shrunk: not a failure
+// here (and it restarted the worker once already).
 func (ev *evaluator) fails(c cases.Case, ti int) bool {
 	if c.Validate() != nil {
 		return false
@@ -299,5 +318,8 @@ func (ev *evaluator) fails(c cases.Case, ti int) bool {
 		return false
 	}
 	_, v, err := runAndJudge(t, ev.crit, in, r, false)
+	if asWorkerError(err) != nil {
+		return false
+	}
 	return err != nil || !v.Pass
 }

@@ -11,7 +11,9 @@ import (
 // <testsuite> per target, one <testcase> per target × case. A failed check
 // is a <failure> whose message holds the replay command; a contract
 // violation or an incompatible dtype is <skipped>; a case that could not
-// be built is an <error>.
+// be built is an <error>. A worker failure (the external kernel crashed,
+// timed out, replied malformed or reported an error) is a <failure> of
+// type worker_KIND.
 
 // JUnitSuites is the document root.
 type JUnitSuites struct {
@@ -86,6 +88,9 @@ func JUnit(r *Result, name string, elapsed time.Duration) []byte {
 		case Fail:
 			tc.Failure = failureMessage(&rec)
 			s.Failures++
+		case WorkerFailed:
+			tc.Failure = workerMessage(&rec)
+			s.Failures++
 		case Contract, Incompatible:
 			tc.Skipped = &JUnitMessage{Message: clip(rec.Detail, 500)}
 			if rec.Status == Incompatible {
@@ -139,6 +144,26 @@ func failureMessage(rec *Record) *JUnitMessage {
 			fmt.Fprintf(&body, "shrunk: %s\n", f.Shrunk.String())
 		}
 	}
+	m.Body = body.String()
+	return m
+}
+
+// workerMessage is a worker failure: type worker_crash, worker_timeout,
+// worker_malformed or worker_reported.
+func workerMessage(rec *Record) *JUnitMessage {
+	w := rec.Worker
+	if w == nil {
+		return &JUnitMessage{Type: "worker", Message: clip(rec.Detail, 500)}
+	}
+	m := &JUnitMessage{Type: "worker_" + w.Kind}
+	var body strings.Builder
+	if w.Replay != "" {
+		m.Message = fmt.Sprintf("%s; replay: %s", clip(w.Error, 500), w.Replay)
+		fmt.Fprintf(&body, "replay: %s\n", w.Replay)
+	} else {
+		m.Message = fmt.Sprintf("%s; replay: save the case below to FILE.json and run attnvet replay FILE.json --kernel %s", clip(w.Error, 500), rec.Target)
+	}
+	fmt.Fprintf(&body, "%s\ncase: %s\n", w.Error, w.Input.String())
 	m.Body = body.String()
 	return m
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/attnvet/attnvet/internal/cases"
+	"github.com/attnvet/attnvet/internal/worker"
 )
 
 // Version is the campaign result format version (docs/json.md).
@@ -30,7 +31,13 @@ type Result struct {
 	ContractCases int `json:"contract_cases"`
 	Checks        int `json:"checks"`        // (target, case) pairs judged
 	FailedChecks  int `json:"failed_checks"` // judged pairs that failed
-	FailedCases   int `json:"failed_cases"`  // cases where some target failed
+	// WorkerFailedChecks are (target, case) pairs where an external
+	// worker failed (crashed, timed out, replied malformed or reported an
+	// error): not judged, not in Checks, a defect of the kernel all the
+	// same (Passed is false).
+	WorkerFailedChecks int            `json:"worker_failed_checks"`
+	WorkerFailureKinds map[string]int `json:"worker_failure_kinds"` // worker.Crash, … → count
+	FailedCases        int            `json:"failed_cases"`         // cases where some target failed (mismatch or worker failure)
 	// IncompatibleChecks are pairs skipped because the case pins a dtype
 	// the kernel does not take.
 	IncompatibleChecks int   `json:"incompatible_checks"`
@@ -48,7 +55,10 @@ type Result struct {
 	InvalidExamples []ContractExample `json:"invalid_examples,omitempty"`
 	Failures        []Failure         `json:"failures"`
 	FailuresOmitted int               `json:"failures_omitted"` // failed checks beyond those listed
-	Runs            []RunInfo         `json:"runs"`             // one per campaign merged in
+	// WorkerFailures are the first worker failures (MaxFailures per run,
+	// in case order) plus every saved one.
+	WorkerFailures []WorkerFailure `json:"worker_failures"`
+	Runs           []RunInfo       `json:"runs"` // one per campaign merged in
 
 	// Records are every check's outcome, in case order (Options.Record;
 	// for JUnit). Not part of the JSON document.
@@ -76,6 +86,10 @@ type TargetStats struct {
 	SkippedElements    int64  `json:"skipped_elements"`
 	Worst              Ratio  `json:"worst"`
 	WorstCase          string `json:"worst_case,omitempty"`
+	WorkerFailedChecks int    `json:"worker_failed_checks"`
+	// Worker counts an exec target's processes and failures (worker.Stats:
+	// starts, crashes, timeouts, malformed, reported, retried).
+	Worker *worker.Stats `json:"worker,omitempty"`
 }
 
 // ContractExample is one case whose inputs break the contract.
@@ -104,6 +118,24 @@ type Failure struct {
 	Shrunk *cases.Case `json:"shrunk,omitempty"`
 	File   string      `json:"file,omitempty"`
 	Replay string      `json:"replay,omitempty"` // the command that reproduces it
+}
+
+// WorkerFailure is a (target, case) pair where the external worker failed
+// instead of answering (a *worker.Error): the worker crashed, timed out,
+// replied something malformed, or reported an error. It is not shrunk
+// (every step would restart the worker); the first Options.Save per
+// target are saved as they ran.
+type WorkerFailure struct {
+	Target    string     `json:"target"`
+	Kind      string     `json:"kind"` // crash, timeout, malformed, reported
+	Criterion string     `json:"criterion"`
+	Case      string     `json:"case"`
+	Seed      uint64     `json:"seed"`
+	Index     int        `json:"index"`
+	Error     string     `json:"error"` // the worker error, with the last lines of its stderr
+	Input     cases.Case `json:"input"`
+	File      string     `json:"file,omitempty"`
+	Replay    string     `json:"replay,omitempty"`
 }
 
 // RunInfo describes one campaign that contributed to a result.
@@ -136,6 +168,7 @@ type Record struct {
 	Skipped   int
 	Detail    string // contract violations, kernel error or the criterion's detail
 	Failure   *Failure
+	Worker    *WorkerFailure // Status WorkerFailed
 }
 
 // Status is a check's outcome.
@@ -147,6 +180,7 @@ const (
 	Contract     Status = "contract"     // inputs break the contract: not judged
 	Incompatible Status = "incompatible" // case dtype the kernel does not take
 	Invalid      Status = "invalid"      // the case could not be built
+	WorkerFailed Status = "worker"       // the external worker failed (crash, timeout, malformed, reported)
 )
 
 // Ratio is an err/allowed ratio; JSON carries +Inf and NaN as strings.
@@ -235,6 +269,12 @@ func (r *Result) normalize() {
 	if r.Violations == nil {
 		r.Violations = map[string]int{}
 	}
+	if r.WorkerFailureKinds == nil {
+		r.WorkerFailureKinds = map[string]int{}
+	}
+	if r.WorkerFailures == nil {
+		r.WorkerFailures = []WorkerFailure{}
+	}
 	if r.ContractExamples == nil {
 		r.ContractExamples = []ContractExample{}
 	}
@@ -279,7 +319,7 @@ func LoadResult(path string) (*Result, error) {
 // add (targets in order of first appearance), the worst ratio is the
 // largest (the first on ties), and the merge passed when every part did.
 func Merge(results ...*Result) *Result {
-	m := &Result{Version: Version, Passed: true, EdgeClasses: map[string]int{}, Violations: map[string]int{}}
+	m := &Result{Version: Version, Passed: true, EdgeClasses: map[string]int{}, Violations: map[string]int{}, WorkerFailureKinds: map[string]int{}}
 	idx := map[string]int{}
 	for _, r := range results {
 		if r == nil {
@@ -293,6 +333,10 @@ func Merge(results ...*Result) *Result {
 		m.Checks += r.Checks
 		m.FailedChecks += r.FailedChecks
 		m.FailedCases += r.FailedCases
+		m.WorkerFailedChecks += r.WorkerFailedChecks
+		for k, v := range r.WorkerFailureKinds {
+			m.WorkerFailureKinds[k] += v
+		}
 		m.IncompatibleChecks += r.IncompatibleChecks
 		m.Elements += r.Elements
 		m.SkippedElements += r.SkippedElements
@@ -304,6 +348,10 @@ func Merge(results ...*Result) *Result {
 			i, ok := idx[t.Name]
 			if !ok {
 				idx[t.Name] = len(m.Targets)
+				if t.Worker != nil {
+					s := *t.Worker
+					t.Worker = &s
+				}
 				m.Targets = append(m.Targets, t)
 				continue
 			}
@@ -314,8 +362,15 @@ func Merge(results ...*Result) *Result {
 			s.IncompatibleChecks += t.IncompatibleChecks
 			s.Elements += t.Elements
 			s.SkippedElements += t.SkippedElements
+			s.WorkerFailedChecks += t.WorkerFailedChecks
 			if greater(float64(t.Worst), float64(s.Worst)) {
 				s.Worst, s.WorstCase = t.Worst, t.WorstCase
+			}
+			if t.Worker != nil {
+				if s.Worker == nil {
+					s.Worker = &worker.Stats{}
+				}
+				addStats(s.Worker, t.Worker)
 			}
 		}
 		for k, v := range r.EdgeClasses {
@@ -328,12 +383,23 @@ func Merge(results ...*Result) *Result {
 		m.InvalidExamples = append(m.InvalidExamples, r.InvalidExamples...)
 		m.Failures = append(m.Failures, r.Failures...)
 		m.FailuresOmitted += r.FailuresOmitted
+		m.WorkerFailures = append(m.WorkerFailures, r.WorkerFailures...)
 		m.Runs = append(m.Runs, r.Runs...)
 		m.Records = append(m.Records, r.Records...)
 	}
-	m.Passed = m.Passed && m.FailedChecks == 0
+	m.Passed = m.Passed && m.FailedChecks == 0 && m.WorkerFailedChecks == 0
 	m.normalize()
 	return m
+}
+
+func addStats(a, b *worker.Stats) {
+	a.Requests += b.Requests
+	a.Starts += b.Starts
+	a.Crashes += b.Crashes
+	a.Timeouts += b.Timeouts
+	a.Malformed += b.Malformed
+	a.Reported += b.Reported
+	a.Retried += b.Retried
 }
 
 // SortedClasses returns the edge classes by name with their counts.

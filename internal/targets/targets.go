@@ -14,8 +14,10 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/attnvet/attnvet/impl"
+	"github.com/attnvet/attnvet/internal/profile"
 	"github.com/attnvet/attnvet/internal/tolerance"
 	"github.com/attnvet/attnvet/internal/worker"
 )
@@ -58,6 +60,48 @@ func CloseAll(ts []Target) {
 	}
 }
 
+// WorkerStats returns the counts of an external worker target (starts,
+// crashes, timeouts, …); ok is false for in-process kernels.
+func (t Target) WorkerStats() (s worker.Stats, ok bool) {
+	if w, isW := t.Kernel.(interface{ Stats() worker.Stats }); isW {
+		return w.Stats(), true
+	}
+	return worker.Stats{}, false
+}
+
+// Options configure how targets are built. The zero value is the default.
+// They apply to exec: targets only; registry kernels and mutants ignore
+// them.
+type Options struct {
+	// CaseTimeout bounds one request to an exec worker (0: the worker
+	// default, 30 s); a worker past it is killed and restarted.
+	CaseTimeout time.Duration
+	// Profile, if not "", names the built-in precision profile an exec
+	// worker is judged under, overriding the one its hello declares
+	// ("": as declared; a worker that declares nothing is bf16).
+	Profile string
+	// Logf receives the worker's restart and retry messages (nil: stderr,
+	// prefixed "attnvet: ").
+	Logf func(format string, args ...any)
+}
+
+// Validate checks the options without starting anything.
+func (o Options) Validate() error {
+	if o.CaseTimeout < 0 {
+		return fmt.Errorf("case timeout %v is negative", o.CaseTimeout)
+	}
+	if o.Profile != "" {
+		if _, err := profile.Lookup(o.Profile); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// IsExec reports whether name (a target name or a Select item) names an
+// external worker.
+func IsExec(name string) bool { return strings.HasPrefix(strings.TrimSpace(name), ExecPrefix) }
+
 // MutantPrefix and ExecPrefix mark the kinds of target names.
 const (
 	MutantPrefix = "mutant:"
@@ -65,14 +109,14 @@ const (
 )
 
 // Resolve returns the target named name: a registry kernel name, a mutant
-// as "mutant:NAME" or a bare mutant name, or "exec:CMD".
-func Resolve(name string) (Target, error) {
+// as "mutant:NAME" or a bare mutant name, or "exec:CMD" (started with opt).
+func Resolve(name string, opt Options) (Target, error) {
 	name = strings.TrimSpace(name)
 	switch {
 	case name == "":
 		return Target{}, fmt.Errorf("empty target name (see 'attnvet kernels')")
 	case strings.HasPrefix(name, ExecPrefix):
-		return resolveExec(strings.TrimPrefix(name, ExecPrefix))
+		return resolveExec(strings.TrimPrefix(name, ExecPrefix), opt)
 	case strings.HasPrefix(name, MutantPrefix):
 		return lookupMutant(strings.TrimPrefix(name, MutantPrefix))
 	}
@@ -87,12 +131,25 @@ func Resolve(name string) (Target, error) {
 
 // resolveExec builds the target for an external worker command
 // (DESIGN.md "External kernels").
-func resolveExec(cmd string) (Target, error) {
+func resolveExec(cmd string, o Options) (Target, error) {
 	if strings.TrimSpace(cmd) == "" {
 		return Target{}, fmt.Errorf("exec: target needs a command (exec:'CMD')")
 	}
+	if err := o.Validate(); err != nil {
+		return Target{}, err
+	}
 	opt := worker.DefaultOptions()
-	opt.Logf = func(format string, a ...any) { fmt.Fprintf(os.Stderr, "attnvet: "+format+"\n", a...) }
+	if o.CaseTimeout > 0 {
+		opt.CaseTimeout = o.CaseTimeout
+	}
+	if o.Profile != "" {
+		p := profile.MustLookup(o.Profile) // Validate checked it
+		opt.Profile = &p
+	}
+	opt.Logf = o.Logf
+	if opt.Logf == nil {
+		opt.Logf = func(format string, a ...any) { fmt.Fprintf(os.Stderr, "attnvet: "+format+"\n", a...) }
+	}
 	w, err := worker.New(cmd, opt)
 	if err != nil {
 		return Target{}, err
@@ -114,9 +171,16 @@ func ShapeOf(c impl.Config) tolerance.Shape {
 // Select resolves a comma-separated list of names and path.Match globs:
 // each item is a registry glob (path.Match: "tiled/*/fp16", "stream/*", "all"), a
 // mutant ("mutant:NAME", "mutant:*"), a bare mutant name, or "exec:CMD".
-// Duplicates are dropped; the order is the order of the items.
-func Select(spec string) ([]Target, error) {
+// Duplicates are dropped; the order is the order of the items. Exec
+// targets are started with opt; on an error, those already started are
+// closed.
+func Select(spec string, opt Options) (ts []Target, err error) {
 	var out []Target
+	defer func() {
+		if err != nil {
+			CloseAll(out)
+		}
+	}()
 	seen := map[string]bool{}
 	add := func(t Target) {
 		if !seen[t.Name] {
@@ -134,7 +198,10 @@ func Select(spec string) ([]Target, error) {
 		case it == "":
 			return nil, fmt.Errorf("empty item in kernel list %q", spec)
 		case strings.HasPrefix(it, ExecPrefix):
-			t, err := Resolve(it)
+			if seen[it] {
+				continue // do not start a duplicate worker
+			}
+			t, err := Resolve(it, opt)
 			if err != nil {
 				return nil, err
 			}

@@ -3,6 +3,7 @@ package targets
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestResolve(t *testing.T) {
@@ -21,7 +22,7 @@ func TestResolve(t *testing.T) {
 		{name: "exec:", err: "needs a command"},
 		{name: "exec:   ", err: "needs a command"},
 	} {
-		got, err := Resolve(tc.name)
+		got, err := Resolve(tc.name, Options{})
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("Resolve(%q): error %v, want one mentioning %q", tc.name, err, tc.err)
@@ -64,7 +65,7 @@ func TestSelect(t *testing.T) {
 		{spec: "mutant:zzz*", err: "no mutant matches"},
 		{spec: "stream/bf16,,", err: "empty item"},
 	} {
-		got, err := Select(tc.spec)
+		got, err := Select(tc.spec, Options{})
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("Select(%q): error %v, want %q", tc.spec, err, tc.err)
@@ -81,9 +82,37 @@ func TestSelect(t *testing.T) {
 }
 
 func mustSelect(t *testing.T, spec string) []Target {
-	ts, err := Select(spec)
+	ts, err := Select(spec, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return ts
+}
+
+// Bad exec options are refused before any process starts; registry
+// kernels and mutants ignore the options.
+func TestOptions(t *testing.T) {
+	for _, tc := range []struct {
+		opt Options
+		err string
+	}{
+		{Options{Profile: "bf17"}, "unknown precision profile"},
+		{Options{CaseTimeout: -1}, "negative"},
+	} {
+		if _, err := Resolve("exec:/no/such/worker", tc.opt); err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("Resolve(exec, %+v): %v, want %q", tc.opt, err, tc.err)
+		}
+		if _, err := Resolve("stream/bf16", tc.opt); err != nil {
+			t.Errorf("Resolve(stream/bf16, %+v): %v", tc.opt, err)
+		}
+	}
+	if err := (Options{Profile: "fp32", CaseTimeout: time.Second}).Validate(); err != nil {
+		t.Error(err)
+	}
+	if !IsExec(" exec:w") || IsExec("tiled/bc32/bf16") || IsExec("mutant:exec:") {
+		t.Error("IsExec")
+	}
+	if _, ok := mustSelect(t, "stream/bf16")[0].WorkerStats(); ok {
+		t.Error("a registry kernel has worker stats")
+	}
 }

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/attnvet/attnvet/internal/campaign"
+	"github.com/attnvet/attnvet/props"
+)
+
+// mergedCampaignFile is what 'report --merge' writes into --out DIR when
+// it merges campaign results.
+const mergedCampaignFile = "campaign.json"
+
+// mergeCampaigns merges campaign results (attnvet fuzz/gate --json, e.g.
+// the shards of one campaign) with campaign.Merge, writes the merged
+// document and prints a summary. Exit 1 when the merged result has
+// failures (mismatches or worker failures), 3 when a part recorded an
+// internal error, 0 otherwise.
+func mergeCampaigns(e *env, files []string, data [][]byte, out string, outSet bool, jsonOut string, verbose bool) int {
+	var rs []*campaign.Result
+	for i, f := range files {
+		r, err := campaign.ParseResult(data[i])
+		if err != nil {
+			return e.exitFor("report", usagef("--merge: %s: %v", f, err))
+		}
+		rs = append(rs, r)
+	}
+	m := campaign.Merge(rs...)
+	var paths []string
+	if jsonOut != "" {
+		if err := outputFileFlag("json", jsonOut); err != nil {
+			return e.exitFor("report", err)
+		}
+		paths = append(paths, jsonOut)
+	}
+	if jsonOut == "" || outSet {
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return e.exitFor("report", usagef("--out: %v", err))
+		}
+		paths = append(paths, filepath.Join(out, mergedCampaignFile))
+	}
+	b := m.Marshal()
+	for _, p := range paths {
+		if err := campaign.WriteFileAtomic(p, b); err != nil {
+			return e.exitFor("report", usagef("writing the merged result: %v", err))
+		}
+	}
+	printMergeSummary(e.stdout, len(files), m, verbose)
+	fmt.Fprintf(e.stdout, "wrote %s\n", strings.Join(paths, ", "))
+	return campaignExit(e, "report", nil, m)
+}
+
+func printMergeSummary(w io.Writer, n int, m *campaign.Result, verbose bool) {
+	fmt.Fprintf(w, "attnvet report: merged %d campaign results: %s\n", n, strings.Join(describeRuns(m.Runs), "; "))
+	for _, note := range shardNotes(m.Runs) {
+		fmt.Fprintf(w, "  note        %s\n", note)
+	}
+	gen := m.Cases - m.CorpusCases
+	fmt.Fprintf(w, "  cases       %s (%s corpus, %s generated)\n", commas(m.Cases), commas(m.CorpusCases), commas(gen))
+	fmt.Fprintf(w, "  checks      %s kernel runs judged, %s passed, %s failed\n",
+		commas(m.Checks), commas(m.Checks-m.FailedChecks), commas(m.FailedChecks))
+	fmt.Fprintf(w, "  elements    %s judged", commas64(m.Elements))
+	if m.SkippedElements > 0 {
+		fmt.Fprintf(w, ", %s skipped (outside a profile's range: not judged)", commas64(m.SkippedElements))
+	}
+	fmt.Fprintln(w)
+	if m.Worst != nil {
+		fmt.Fprintf(w, "  worst       err/allowed %s: %s on %s\n", m.Worst.Ratio, m.Worst.Target, m.Worst.Case)
+	}
+	if m.IncompatibleChecks > 0 {
+		fmt.Fprintf(w, "  skipped     %s kernel × case pairs whose case pins an input dtype the kernel does not take\n", commas(m.IncompatibleChecks))
+	}
+	printContract(w, m, verbose)
+	printInternal(w, m)
+	printCoverage(w, m, verbose)
+	printWorkerStats(w, m)
+	printMergedFailures(w, m, 20)
+	printWorkerFailures(w, m, 20, true)
+	if m.Passed {
+		fmt.Fprintf(w, "PASS: no failure in %s cases\n", commas(m.Cases))
+	} else {
+		fmt.Fprintf(w, "FAIL: %s failing cases of %s (%s)\n", commas(m.FailedCases), commas(m.Cases), failureCounts(m))
+	}
+}
+
+// failureCounts says how the failed checks split into numerical
+// mismatches (and in-process kernel errors) and worker failures.
+func failureCounts(r *campaign.Result) string {
+	s := fmt.Sprintf("%s failed checks", commas(r.FailedChecks))
+	if r.WorkerFailedChecks > 0 {
+		s += fmt.Sprintf(", %s worker failures", commas(r.WorkerFailedChecks))
+	}
+	return s
+}
+
+// printCoverage is the edge-class coverage: how many of the classes
+// (props.ClassNames) some case hit, their counts, and the ones none hit.
+func printCoverage(w io.Writer, r *campaign.Result, verbose bool) {
+	names := props.ClassNames()
+	known := map[string]bool{}
+	var missing []string
+	for _, c := range names {
+		known[c] = true
+		if r.EdgeClasses[c] == 0 {
+			missing = append(missing, c)
+		}
+	}
+	var parts []string
+	for _, k := range r.SortedClasses() {
+		parts = append(parts, fmt.Sprintf("%s %d", k, r.EdgeClasses[k]))
+	}
+	line := strings.Join(parts, ", ")
+	if !verbose && len(line) > 400 {
+		line = line[:strings.LastIndex(line[:400], ",")] + ", … (-v lists them all)"
+	}
+	fmt.Fprintf(w, "  edge classes %d of %d covered: %s\n", len(names)-len(missing), len(names), line)
+	if len(missing) > 0 {
+		fmt.Fprintf(w, "  not covered %s\n", strings.Join(missing, ", "))
+	}
+}
+
+// printMergedFailures lists the failed checks, the saved ones (with a
+// replay command) first.
+func printMergedFailures(w io.Writer, r *campaign.Result, limit int) {
+	list := make([]campaign.Failure, 0, len(r.Failures))
+	for _, f := range r.Failures {
+		if f.Replay != "" {
+			list = append(list, f)
+		}
+	}
+	for _, f := range r.Failures {
+		if f.Replay == "" {
+			list = append(list, f)
+		}
+	}
+	for i, f := range list {
+		if i == limit {
+			break
+		}
+		fmt.Fprintf(w, "FAIL %s on %s: %s\n", f.Target, f.Case, failureWhat(&f))
+		if f.Replay != "" {
+			fmt.Fprintf(w, "     replay: %s\n", f.Replay)
+		} else {
+			fmt.Fprintf(w, "     case: %s\n", f.Input.String())
+		}
+	}
+	if n := r.FailedChecks - min(len(list), limit); n > 0 {
+		fmt.Fprintf(w, "  ... %s more failed checks (the first of each run are in the merged JSON)\n", commas(n))
+	}
+}
+
+// runGroup is the runs that split one case space: same command, seed,
+// family, criterion, targets and shard count.
+type runGroup struct {
+	key    string
+	label  string
+	count  int
+	shards map[int]int // shard index → runs
+}
+
+func groupRuns(runs []campaign.RunInfo) []*runGroup {
+	var gs []*runGroup
+	byKey := map[string]*runGroup{}
+	for _, r := range runs {
+		i, n := -1, 0
+		if a, b, ok := strings.Cut(r.Shard, "/"); ok {
+			i, _ = strconv.Atoi(a)
+			n, _ = strconv.Atoi(b)
+		}
+		key := fmt.Sprintf("%s|%d|%s|%s|%s|%d", r.Command, r.Seed, r.Family, r.Criterion, strings.Join(r.Targets, ","), n)
+		g := byKey[key]
+		if g == nil {
+			label := fmt.Sprintf("%s seed %d", r.Command, r.Seed)
+			if r.Family != "" {
+				label += " family " + r.Family
+			}
+			g = &runGroup{key: key, label: label, count: n, shards: map[int]int{}}
+			byKey[key] = g
+			gs = append(gs, g)
+		}
+		g.shards[i]++
+	}
+	return gs
+}
+
+func describeRuns(runs []campaign.RunInfo) []string {
+	var out []string
+	for _, g := range groupRuns(runs) {
+		var ids []int
+		for i := range g.shards {
+			ids = append(ids, i)
+		}
+		sort.Ints(ids)
+		var s []string
+		for _, i := range ids {
+			s = append(s, strconv.Itoa(i))
+		}
+		out = append(out, fmt.Sprintf("%s, shards %s of %d", g.label, strings.Join(s, ","), g.count))
+	}
+	if len(out) == 0 {
+		out = []string{"no runs recorded"}
+	}
+	return out
+}
+
+// shardNotes warns about shards of one campaign that are missing or
+// merged more than once (counted twice).
+func shardNotes(runs []campaign.RunInfo) []string {
+	var notes []string
+	for _, g := range groupRuns(runs) {
+		var missing []string
+		for i := 0; i < g.count; i++ {
+			if g.shards[i] == 0 {
+				missing = append(missing, fmt.Sprintf("%d/%d", i, g.count))
+			}
+		}
+		if len(missing) > 0 {
+			notes = append(notes, fmt.Sprintf("%s: shards %s are missing: the merged counts cover part of the case space", g.label, strings.Join(missing, ", ")))
+		}
+		var ids []int
+		for i, k := range g.shards {
+			if k > 1 {
+				ids = append(ids, i)
+			}
+		}
+		sort.Ints(ids)
+		for _, i := range ids {
+			notes = append(notes, fmt.Sprintf("%s: shard %d/%d is merged %d times: its cases count %d times", g.label, i, g.count, g.shards[i], g.shards[i]))
+		}
+	}
+	return notes
+}
