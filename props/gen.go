@@ -1,9 +1,21 @@
 // Package props holds the case generators (biased toward the edge classes
-// where attention kernels break), the Case shrinker, and the gopter
-// properties that state what must hold.
+// where attention kernels break), the Case shrinker, and the properties
+// that state what must hold: differential (every correct emulation agrees
+// with the float64 reference under the rigorous bound) and metamorphic
+// (facts of the mathematics that need no reference value: key order,
+// duplicated keys, sinks of ±Inf, scaling V, the range of o, one key,
+// tiling and partitioning, the reference against exact math/big).
+//
+// The generators are plain functions of a *rand.Rand (PCG), so a campaign
+// shard can draw case i without drawing cases 0..i−1 (CaseAt), and the
+// gopter properties in props_test.go wrap them with the shrinker of
+// shrink.go. Every failure prints its seed, the shrunk Case as JSON and the
+// command that replays it.
 package props
 
 import (
+	"fmt"
+	"math"
 	"math/rand/v2"
 
 	"github.com/attnvet/attnvet/internal/cases"
@@ -15,36 +27,448 @@ import (
 // subset of indices (a shard) can be generated independently.
 func CaseAt(seed uint64, i int, fam problem.Family) cases.Case {
 	r := rand.New(rand.NewPCG(seed, uint64(i)*0x9e3779b97f4a7c15+1))
-	return draw(r, fam)
+	return Gen{Family: fam, Size: Campaign}.Draw(r)
 }
 
-// draw is a provisional generator; see gen_edge.go for the biased one.
-func draw(r *rand.Rand, fam problem.Family) cases.Case {
+// Size bounds how much work the cases of a generator take.
+type Size int
+
+const (
+	// Campaign cases: H ≤ 16 (rarely up to 32), D ≤ 64, n ≤ 256 keys
+	// mostly, n ≥ 1024 in about 1.5% of cases; total work (rows × keys ×
+	// width) at most 2^21.
+	Campaign Size = iota
+	// Small cases, for property tests that run every emulation on
+	// hundreds of cases: n ≤ 129, work at most 2^16.
+	Small
+)
+
+func (s Size) String() string {
+	if s == Small {
+		return "props.Small"
+	}
+	return "props.Campaign"
+}
+
+type limits struct {
+	work     int // cap on Σ_rows n·(D+Dv) (sparse: Dv = D)
+	maxD     int
+	largeN   int // per mille of cases with n ≥ 1024
+	mediumN  int // upper end of the "medium" n range
+	maxRow   int // largest full index row (WIN + IDX_TOPK) drawn
+	wideHead bool
+}
+
+func (s Size) limits() limits {
+	if s == Small {
+		return limits{work: 1 << 16, maxD: 32, largeN: 0, mediumN: 100, maxRow: 140}
+	}
+	return limits{work: 1 << 21, maxD: 64, largeN: 15, mediumN: 256, maxRow: 1100, wideHead: true}
+}
+
+// Gen draws Cases of one family ("" = either) biased toward the edge
+// classes of ClassNames. It prints itself as the expression that builds it.
+type Gen struct {
+	Family problem.Family
+	Size   Size
+}
+
+func (g Gen) String() string {
+	return fmt.Sprintf("props.Gen{Family: %q, Size: %s}", g.Family, g.Size)
+}
+
+// Draw returns one valid case.
+func (g Gen) Draw(r *rand.Rand) cases.Case {
+	switch g.Family {
+	case "", problem.Sparse, problem.Window:
+	default:
+		panic(fmt.Sprintf("props: Gen.Family %q: want sparse, window or empty", g.Family))
+	}
+	lim := g.Size.limits()
+	fam := g.Family
 	if fam == "" {
 		fam = []problem.Family{problem.Sparse, problem.Window}[r.IntN(2)]
 	}
-	c := cases.Case{Family: fam, Seed: r.Uint64(), H: 1 + r.IntN(5), D: 1 + r.IntN(40)}
+	c := cases.Case{Family: fam, Seed: r.Uint64(), H: drawH(r, lim), D: drawD(r, lim)}
+	n := drawN(r, lim)
 	if fam == problem.Sparse {
-		c.B, c.S = 1+r.IntN(2), 1+r.IntN(2)
-		c.Win, c.IdxTopK, c.BlockSize = r.IntN(20), r.IntN(40), 1+r.IntN(16)
-		for range c.B {
-			c.Seqused = append(c.Seqused, r.IntN(80))
-		}
+		drawSparse(r, &c, n, lim)
 	} else {
-		c.T = 1 + r.IntN(70)
-		c.Window = r.IntN(40)
+		drawWindow(r, &c, n, lim)
+	}
+	fitWork(&c, lim.work)
+	drawValues(r, &c)
+	drawSink(r, &c)
+	drawSpecials(r, &c)
+	switch p := r.IntN(100); {
+	case p < 8:
+		c.DType = "fp16"
+	case p < 12:
+		c.DType = "bf16"
+	case p < 15:
+		c.DType = "fp32"
+	}
+	if r.IntN(10) == 0 {
+		c.Scale = []float64{1, 0.5, 2, 0.0625, 0.01}[r.IntN(5)]
+	}
+	if err := c.Validate(); err != nil {
+		panic(fmt.Sprintf("props: generated an invalid case (%v): %s", err, c))
 	}
 	return c
 }
 
-// Classes names the edge classes case c hits (see DESIGN.md "Edge cases
-// are the product"), so campaigns can count coverage.
-func Classes(c cases.Case) []string {
-	return nil
+// drawN is the key count the case is built around.
+func drawN(r *rand.Rand, lim limits) int {
+	p := r.IntN(1000)
+	switch {
+	case p < 80:
+		return 0
+	case p < 200:
+		return 1
+	case p < 280:
+		return 2
+	case p < 520:
+		return []int{16, 32, 64, 128}[r.IntN(4)] + r.IntN(3) - 1
+	case p < 520+lim.largeN:
+		return 1024 + r.IntN(77)
+	case p < 880:
+		return 3 + r.IntN(38)
+	}
+	return 41 + r.IntN(lim.mediumN-40)
 }
 
-// Shrink returns a smaller case for which fails still holds, trying at
-// most budget candidate evaluations.
-func Shrink(c cases.Case, fails func(cases.Case) bool, budget int) cases.Case {
-	return c
+func drawH(r *rand.Rand, lim limits) int {
+	switch p := r.IntN(100); {
+	case p < 20:
+		return 1
+	case p < 55:
+		return 2 + r.IntN(7)
+	case p < 70:
+		return 9 + r.IntN(7)
+	case p < 85:
+		return 16
+	case p < 93 && lim.wideHead:
+		return 17 + r.IntN(16)
+	}
+	return 1 + r.IntN(16)
+}
+
+func drawD(r *rand.Rand, lim limits) int {
+	switch p := r.IntN(100); {
+	case p < 12:
+		return 1
+	case p < 50:
+		return 2 + r.IntN(15)
+	case p < 75:
+		return min([]int{16, 32, 64}[r.IntN(3)], lim.maxD)
+	}
+	return 1 + r.IntN(lim.maxD)
+}
+
+// drawSparse builds the index geometry so that one token sees n keys (or,
+// in some cases, sits at a WIN boundary or fills its whole index row).
+func drawSparse(r *rand.Rand, c *cases.Case, n int, lim limits) {
+	c.B = []int{1, 1, 1, 2, 2, 3}[r.IntN(6)]
+	if r.IntN(5) == 0 {
+		c.S = 2
+	}
+	var win, idx, u int
+	switch p := r.IntN(100); {
+	case p < 15: // token lengths at WIN−1, WIN, WIN+1
+		win = []int{2, 3, 4, 8, 16, 32, 64, 128}[r.IntN(8)]
+		idx = []int{0, 1, 4, 16, 64}[r.IntN(5)]
+		u = win + r.IntN(3) - 1
+	case p < 27: // a full index row: n = WIN + IDX_TOPK
+		win = []int{0, 1, 4, 16, 32, 128}[r.IntN(6)]
+		idx = []int{1, 2, 8, 16, 64, 512}[r.IntN(6)]
+		if win+idx > lim.maxRow {
+			idx = 16
+		}
+		u = win + idx + r.IntN(win+idx+1)
+	default:
+		win = []int{0, 1, 4, 16, 64, 128, n, n / 2}[r.IntN(8)]
+		if n <= win {
+			u = n
+			idx = []int{0, 1, 2, 8, 32}[r.IntN(5)]
+		} else {
+			extra := 0
+			if r.IntN(5) != 0 {
+				extra = r.IntN(n + 1)
+			}
+			idx = n - win + extra
+			u = n
+			if extra == 0 { // the row is full: more compressed slots than fit
+				u = n + r.IntN(n+1)
+			}
+		}
+	}
+	if win+idx < 1 {
+		idx = 1
+	}
+	c.Win, c.IdxTopK = win, idx
+	if c.S == 2 && u == 0 && r.IntN(10) != 0 {
+		u = 1 // the earlier token sees 0 keys; u = 0 would break the contract
+	}
+	target := r.IntN(c.B)
+	c.Seqused = make([]int, c.B)
+	for b := range c.Seqused {
+		if b == target {
+			c.Seqused[b] = u
+		} else {
+			c.Seqused[b] = r.IntN(min(u, 300) + 4)
+			if c.S == 2 && c.Seqused[b] == 0 {
+				c.Seqused[b] = 1
+			}
+		}
+	}
+	if c.S == 2 && r.IntN(12) == 0 {
+		c.Seqused[r.IntN(c.B)] = 0 // seqused_kv < S−1: a contract violation
+	}
+	c.BlockSize = []int{0, 0, 1, 2, 4, 8, 16, 32, 64, 128}[r.IntN(10)]
+	if r.IntN(4) == 0 {
+		c.Indices = "shuffled"
+	}
+	if r.IntN(4) == 0 {
+		c.BlockTable = "permuted"
+	}
+	if r.IntN(7) == 0 {
+		c.Poison = true
+	}
+	for _, pl := range []struct {
+		name     string
+		perMille int
+	}{
+		{"duplicate", 100},
+		{problem.VPadInPrefix, 30},
+		{problem.VValidAfter, 20},
+		{problem.VWindowSlot, 20},
+		{problem.VBlockTable, 25},
+	} {
+		if r.IntN(1000) < pl.perMille {
+			c.Plant = append(c.Plant, pl.name)
+		}
+	}
+}
+
+// drawWindow picks T and W so that some query sees n keys.
+func drawWindow(r *rand.Rand, c *cases.Case, n int, lim limits) {
+	n = max(n, 1)
+	switch p := r.IntN(100); {
+	case p < 35: // full causal: rows see 1..T keys
+		c.T = n
+	case p < 80: // a window of n, T around it
+		c.Window = n
+		c.T = max(1, n+r.IntN(12)-2)
+	default: // a narrow window over a longer sequence
+		c.Window = 1 + r.IntN(8)
+		c.T = max(n, c.Window+1+r.IntN(10))
+	}
+	c.T = min(c.T, 4*lim.mediumN)
+	if r.IntN(2) == 0 {
+		divs := divisors(c.H)
+		c.Hkv = divs[r.IntN(len(divs))]
+	}
+	if r.IntN(10) < 3 {
+		c.Dv = 1 + r.IntN(lim.maxD)
+	}
+}
+
+func divisors(h int) []int {
+	var ds []int
+	for d := 1; d <= h; d++ {
+		if h%d == 0 {
+			ds = append(ds, d)
+		}
+	}
+	return ds
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// rowKeys returns the number of keys each query row attends (per token;
+// every head of a token sees the same count).
+func rowKeys(c cases.Case) []int {
+	if c.Family == problem.Window {
+		ns := make([]int, c.T)
+		for t := range ns {
+			ns[t] = t + 1
+			if c.Window > 0 {
+				ns[t] = min(t+1, c.Window)
+			}
+		}
+		return ns
+	}
+	in := lensOnly(c)
+	ns := make([]int, in.T)
+	for t := range ns {
+		ns[t] = in.TokenLens(t).SparseK
+	}
+	return ns
+}
+
+// lensOnly is a problem.Inputs with just the fields TokenLens reads.
+func lensOnly(c cases.Case) *problem.Inputs {
+	s := max(c.S, 1)
+	in := &problem.Inputs{B: c.B, S: s, T: c.B * s, Win: c.Win, TopK: c.Win + c.IdxTopK}
+	in.Seqused = make([]int32, len(c.Seqused))
+	for b, u := range c.Seqused {
+		in.Seqused[b] = int32(u)
+	}
+	return in
+}
+
+// Work is Σ n·(D+Dv) over every query row (token × head), n the keys the
+// row attends: what one kernel run on c costs, roughly, in multiply-adds.
+func Work(c cases.Case) int { return work(c) }
+
+func work(c cases.Case) int {
+	dv := c.D
+	if c.Family == problem.Window && c.Dv > 0 {
+		dv = c.Dv
+	}
+	keys := 0
+	for _, n := range rowKeys(c) {
+		keys += n
+	}
+	return keys * c.H * (c.D + dv)
+}
+
+// fitWork halves the widest of H, D and Dv until the case costs at most w
+// (the key counts, which carry the edge classes, stay).
+func fitWork(c *cases.Case, w int) {
+	for work(*c) > w {
+		dv := c.Dv
+		switch {
+		case c.H > 1 && c.H >= c.D && c.H >= dv:
+			c.H = (c.H + 1) / 2
+			if c.Hkv > 0 {
+				c.Hkv = gcd(c.H, c.Hkv)
+			}
+		case c.D > 1 && c.D >= dv:
+			c.D = (c.D + 1) / 2
+		case dv > 1:
+			c.Dv = (dv + 1) / 2
+		default:
+			return
+		}
+	}
+}
+
+func drawValues(r *rand.Rand, c *cases.Case) {
+	switch p := r.IntN(100); {
+	case p < 50:
+	case p < 62:
+		c.Values.Dist = "uniform"
+	case p < 70:
+		c.Values.Dist = "wide"
+		c.Values.WideExp = []int{0, 2, 4, 8}[r.IntN(4)]
+	case p < 82:
+		c.Values.Dist = "zeroq"
+	default:
+		c.Values.Dist = "dominant"
+	}
+	switch p := r.IntN(100); {
+	case p < 9: // scores far beyond exp's range: needs the max subtraction
+		c.Values.Scale = []float64{10, 12, 16, 30}[r.IntN(4)]
+	case p < 14:
+		c.Values.Scale = []float64{0.01, 1e-3}[r.IntN(2)]
+	case p < 17:
+		c.Values.Scale = 3
+	}
+	if r.IntN(10) == 0 {
+		c.Values.VScale = []float64{1e-3, 100, 1e4, 0x1p-20}[r.IntN(4)]
+	}
+}
+
+// Sink values by class.
+var (
+	sinkHuge   = []cases.Float{cases.F(200), cases.F(1e4), cases.F(1e30), {Name: "max"}}
+	sinkTiny   = []cases.Float{cases.F(-200), cases.F(-1e4), cases.F(-1e30), {Name: "-max"}}
+	sinkPlain  = []cases.Float{cases.F(0), cases.F(-1), cases.F(2.5), cases.F(-0.375), {Name: "minsub"}}
+	sinkPosInf = cases.F(math.Inf(1))
+	sinkNegInf = cases.F(math.Inf(-1))
+)
+
+func drawSinkValue(r *rand.Rand) cases.Float {
+	switch p := r.IntN(100); {
+	case p < 16:
+		return sinkPosInf
+	case p < 32:
+		return sinkNegInf
+	case p < 48:
+		return sinkHuge[r.IntN(len(sinkHuge))]
+	case p < 64:
+		return sinkTiny[r.IntN(len(sinkTiny))]
+	}
+	return sinkPlain[r.IntN(len(sinkPlain))]
+}
+
+func drawSink(r *rand.Rand, c *cases.Case) {
+	switch p := r.IntN(100); {
+	case p < 25:
+	case p < 30:
+		c.Sink = &cases.Sink{Kind: "none"}
+	case p < 62:
+		c.Sink = &cases.Sink{Kind: "random", Scale: []float64{1, 2, 4}[r.IntN(3)], Offset: float64(r.IntN(9) - 4)}
+	case p < 94:
+		c.Sink = &cases.Sink{Kind: "const", Value: drawSinkValue(r)}
+	default: // a different sink per head
+		c.Sink = &cases.Sink{Kind: "const", Values: make([]cases.Float, c.H)}
+		for h := range c.Sink.Values {
+			c.Sink.Values[h] = drawSinkValue(r)
+		}
+	}
+}
+
+// Special values by class.
+var specialValues = []cases.Float{
+	{Name: "max"}, {Name: "-max"}, {Name: "minsub"}, {Name: "-minsub"},
+	cases.F(math.Copysign(0, -1)), cases.F(0), cases.F(0x1p-130), cases.F(-3e4),
+}
+
+var nonfiniteValues = []cases.Float{cases.F(math.Inf(1)), cases.F(math.Inf(-1)), cases.F(math.NaN())}
+
+func drawSpecials(r *rand.Rand, c *cases.Case) {
+	if r.IntN(100) >= 22 {
+		return
+	}
+	ns := rowKeys(*c)
+	for range 1 + r.IntN(3) {
+		s := cases.Special{Value: specialValues[r.IntN(len(specialValues))]}
+		if r.IntN(25) == 0 {
+			s.Value = nonfiniteValues[r.IntN(len(nonfiniteValues))]
+		}
+		t := r.IntN(len(ns))
+		switch {
+		case r.IntN(5) < 2:
+			s.Tensor, s.Token, s.Head, s.Dim = "q", t, r.IntN(c.H), r.IntN(c.D)
+		case c.Family == problem.Sparse:
+			s.Tensor, s.Token, s.Dim = "kv", t, r.IntN(c.D)
+			s.Key = r.IntN(c.Win + c.IdxTopK)
+			if ns[t] > 0 {
+				s.Key = r.IntN(ns[t]) // a key the token attends
+			}
+		default:
+			hkv := c.Hkv
+			if hkv == 0 {
+				hkv = c.H
+			}
+			s.Tensor, s.Key, s.Head = "k", r.IntN(c.T), r.IntN(hkv)
+			s.Dim = r.IntN(c.D)
+			if r.IntN(2) == 0 {
+				s.Tensor = "v"
+				dv := c.D
+				if c.Dv > 0 {
+					dv = c.Dv
+				}
+				s.Dim = r.IntN(dv)
+			}
+		}
+		c.Specials = append(c.Specials, s)
+	}
 }

@@ -1,0 +1,251 @@
+package props
+
+import (
+	"math"
+	"slices"
+
+	"github.com/attnvet/attnvet/internal/cases"
+	"github.com/attnvet/attnvet/internal/num"
+	"github.com/attnvet/attnvet/internal/problem"
+)
+
+// The edge classes (DESIGN.md, "Edge cases are the product"). A case hits a
+// class when its generated inputs show the edge, not merely when the case
+// asks for it: a planted duplicate that found no token, or a special value
+// aimed past a token's keys, does not count.
+const (
+	ClassN0          = "n0"             // a query row attends no key (sparse: u_s = 0)
+	ClassN1          = "n1"             // a row attends exactly one key (PR #301's zero-trip loop)
+	ClassN2          = "n2"             // a row attends two keys
+	ClassTileMinus1  = "n_tile_minus1"  // a row attends Bc−1 keys, Bc ∈ {16, 32, 64, 128}
+	ClassTile        = "n_tile"         // a row attends exactly Bc keys
+	ClassTilePlus1   = "n_tile_plus1"   // a row attends Bc+1 keys (a one-key last tile)
+	ClassTopK        = "n_topk"         // sparse: a full index row, n = WIN + IDX_TOPK (IDX_TOPK > 0)
+	ClassLarge       = "n_large"        // a row attends ≥ 1024 keys
+	ClassWinMinus1   = "len_win_minus1" // sparse: a token of length u_s = WIN−1
+	ClassWin         = "len_win"        // sparse: u_s = WIN
+	ClassWinPlus1    = "len_win_plus1"  // sparse: u_s = WIN+1 (the first compressed key)
+	ClassS2          = "s2"             // sparse: two tokens per batch entry
+	ClassHeads       = "heads_not_mult16"
+	ClassD1          = "d1"
+	ClassPadIn       = "pad_in_prefix"    // violation: −1 inside the first sparse_k entries
+	ClassPadAfter    = "pad_after_prefix" // −1 pads after the prefix (a short row)
+	ClassDuplicate   = "duplicate_index"  // one slot twice in a token's prefix
+	ClassPermuted    = "permuted_block_table"
+	ClassInvalidBT   = "invalid_block_table"     // violation: a block-table entry outside the pool
+	ClassValidAfter  = "valid_slot_after_prefix" // violation: the device skips a slot the reference attends
+	ClassWindowSlot  = "window_slot_invalid"     // violation: a window-prefix entry past window_valid
+	ClassNegSeqused  = "negative_seqused"        // violation: seqused_kv < S−1
+	ClassShuffled    = "shuffled_indices"
+	ClassSignedZero  = "signed_zero"         // a planted −0
+	ClassSubnormal   = "subnormal"           // a planted subnormal of the input format
+	ClassMaxFinite   = "max_finite"          // a planted ±largest finite value
+	ClassNonfinite   = "nonfinite_input"     // violation: NaN or ±Inf in q or an attended key/value
+	ClassExpOverflow = "exp_overflow_scores" // a score above ln(FLT_MAX): exp overflows without the max subtraction
+	ClassEqual       = "equal_scores"        // q = 0: every score equal (n ≥ 2)
+	ClassDominant    = "dominant_key"        // one key's score 20 above the rest (n ≥ 2)
+	ClassSinkPosInf  = "sink_pos_inf"
+	ClassSinkNegInf  = "sink_neg_inf"
+	ClassSinkHuge    = "sink_huge" // finite σ ≥ 100: e^σ overflows FP32, the sink outweighs the keys
+	ClassSinkTiny    = "sink_tiny" // finite σ ≤ −100: the sink's weight underflows but is not −Inf
+	ClassPoison      = "poison_nan"
+	ClassGQA         = "gqa"             // window: Hkv < H
+	ClassWinBoundary = "window_boundary" // window: T > W > 0, early keys leave the window
+	ClassFP16        = "dtype_fp16"
+)
+
+// ClassNames lists every edge class, in the order Classes reports them.
+func ClassNames() []string {
+	return []string{
+		ClassN0, ClassN1, ClassN2, ClassTileMinus1, ClassTile, ClassTilePlus1, ClassTopK, ClassLarge,
+		ClassWinMinus1, ClassWin, ClassWinPlus1, ClassS2, ClassHeads, ClassD1,
+		ClassPadIn, ClassPadAfter, ClassDuplicate, ClassPermuted, ClassInvalidBT, ClassValidAfter,
+		ClassWindowSlot, ClassNegSeqused, ClassShuffled,
+		ClassSignedZero, ClassSubnormal, ClassMaxFinite, ClassNonfinite, ClassExpOverflow, ClassEqual, ClassDominant,
+		ClassSinkPosInf, ClassSinkNegInf, ClassSinkHuge, ClassSinkTiny, ClassPoison, ClassGQA, ClassWinBoundary, ClassFP16,
+	}
+}
+
+// TileSizes are the key-tile widths Bc the tile classes refer to.
+var TileSizes = []int{16, 32, 64, 128}
+
+// maxClassWork bounds the score scan of exp_overflow_scores.
+const maxClassWork = 1 << 26
+
+// Classes names the edge classes case c hits (see ClassNames), so
+// campaigns can count coverage. It generates c's inputs (in c's dtype, or
+// BF16, the production input format) to see what was actually planted.
+// An invalid case hits nothing.
+func Classes(c cases.Case) []string {
+	in, err := cases.Generate(c, c.Format(num.BF16))
+	if err != nil {
+		return nil
+	}
+	hit := map[string]bool{}
+	ns := rowKeys(c)
+	for _, n := range ns {
+		switch n {
+		case 0:
+			hit[ClassN0] = true
+		case 1:
+			hit[ClassN1] = true
+		case 2:
+			hit[ClassN2] = true
+		}
+		for _, bc := range TileSizes {
+			hit[ClassTileMinus1] = hit[ClassTileMinus1] || n == bc-1
+			hit[ClassTile] = hit[ClassTile] || n == bc
+			hit[ClassTilePlus1] = hit[ClassTilePlus1] || n == bc+1
+		}
+		hit[ClassLarge] = hit[ClassLarge] || n >= 1024
+		hit[ClassEqual] = hit[ClassEqual] || (n >= 2 && c.Values.Dist == "zeroq")
+		hit[ClassDominant] = hit[ClassDominant] || (n >= 2 && c.Values.Dist == "dominant")
+	}
+	hit[ClassHeads] = c.H%16 != 0
+	hit[ClassD1] = c.D == 1
+	hit[ClassFP16] = c.DType == "fp16"
+	if c.Family == problem.Window {
+		hit[ClassGQA] = in.Hkv < in.H
+		hit[ClassWinBoundary] = c.Window > 0 && c.T > c.Window
+	} else {
+		sparseClasses(c, in, hit)
+	}
+	for _, v := range in.Violations() {
+		switch v.Name {
+		case problem.VPadInPrefix:
+			hit[ClassPadIn] = true
+		case problem.VBlockTable:
+			hit[ClassInvalidBT] = true
+		case problem.VValidAfter:
+			hit[ClassValidAfter] = true
+		case problem.VWindowSlot:
+			hit[ClassWindowSlot] = true
+		case problem.VNegativeSeqused:
+			hit[ClassNegSeqused] = true
+		case problem.VNonFinite:
+			hit[ClassNonfinite] = true
+		}
+	}
+	specialClasses(c, in, ns, hit)
+	for _, s := range in.Sink {
+		x := float64(s)
+		switch {
+		case math.IsInf(x, 1):
+			hit[ClassSinkPosInf] = true
+		case math.IsInf(x, -1):
+			hit[ClassSinkNegInf] = true
+		case x >= 100:
+			hit[ClassSinkHuge] = true
+		case x <= -100:
+			hit[ClassSinkTiny] = true
+		}
+	}
+	hit[ClassExpOverflow] = expOverflows(in)
+	var out []string
+	for _, name := range ClassNames() {
+		if hit[name] {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+func sparseClasses(c cases.Case, in *problem.Inputs, hit map[string]bool) {
+	hit[ClassS2] = in.S == 2
+	for t := 0; t < in.T; t++ {
+		l := in.TokenLens(t)
+		row := in.Idx[t*in.TopK : (t+1)*in.TopK]
+		if c.IdxTopK > 0 && l.SparseK == in.TopK {
+			hit[ClassTopK] = true
+		}
+		if in.Win >= 1 {
+			hit[ClassWinMinus1] = hit[ClassWinMinus1] || l.U == in.Win-1
+			hit[ClassWin] = hit[ClassWin] || l.U == in.Win
+			hit[ClassWinPlus1] = hit[ClassWinPlus1] || l.U == in.Win+1
+		}
+		if slices.Contains(row[l.SparseK:], -1) {
+			hit[ClassPadAfter] = true
+		}
+		prefix := row[:l.SparseK]
+		for i, r := range prefix {
+			if r >= 0 && slices.Contains(prefix[i+1:], r) {
+				hit[ClassDuplicate] = true
+			}
+		}
+		if c.Indices == "shuffled" && l.SparseK >= 2 {
+			hit[ClassShuffled] = true
+		}
+	}
+	for i, b := range in.OriBT {
+		hit[ClassPermuted] = hit[ClassPermuted] || int(b) != i
+	}
+	for i, b := range in.CmpBT {
+		hit[ClassPermuted] = hit[ClassPermuted] || int(b) != i
+	}
+	if c.BlockTable != "permuted" {
+		hit[ClassPermuted] = false // an out-of-range plant edits the table too
+	}
+	if c.Poison {
+		for _, x := range slices.Concat(in.OriKV, in.CmpKV) {
+			if x != x {
+				hit[ClassPoison] = true
+				break
+			}
+		}
+	}
+}
+
+// specialClasses classifies the special values that were planted.
+func specialClasses(c cases.Case, in *problem.Inputs, ns []int, hit map[string]bool) {
+	f := in.Format
+	minNormal := num.MinSubnormal(f) / num.UnitRoundoff(f) / 2
+	for _, s := range c.Specials {
+		if s.Tensor == "kv" && s.Key >= ns[s.Token] {
+			continue // past the token's keys: not planted
+		}
+		v := num.Round64(f, s.Value.Resolve(f), num.RNE)
+		switch {
+		case v == 0 && math.Signbit(v):
+			hit[ClassSignedZero] = true
+		case v != 0 && math.Abs(v) < minNormal:
+			hit[ClassSubnormal] = true
+		case math.Abs(v) == num.MaxFinite(f):
+			hit[ClassMaxFinite] = true
+		}
+	}
+}
+
+// expOverflows reports whether some attended score exceeds ln(FLT_MAX), so
+// that exp would overflow FP32 without the max subtraction.
+func expOverflows(in *problem.Inputs) bool {
+	limit := math.Log(math.MaxFloat32)
+	var keys []problem.Key
+	budget := maxClassWork
+	for t := 0; t < in.T; t++ {
+		for g := 0; g < in.Hkv; g++ {
+			keys = in.RefKeys(t, g, keys)
+			per := in.H / in.Hkv
+			for h := g * per; h < (g+1)*per; h++ {
+				q := in.QRow(t, h)
+				for _, k := range keys {
+					if budget -= len(q); budget < 0 {
+						return false
+					}
+					if in.Scale*dot64(q, k.K) > limit {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}
+
+// dot64 is Σ q_d k_d in float64 (each product exact).
+func dot64(q, k []float32) float64 {
+	s := 0.0
+	for d, x := range q {
+		s += float64(float64(x) * float64(k[d]))
+	}
+	return s
+}

@@ -1,0 +1,395 @@
+package props
+
+import (
+	"math/rand/v2"
+	"slices"
+
+	"github.com/leanovate/gopter"
+
+	"github.com/attnvet/attnvet/internal/cases"
+	"github.com/attnvet/attnvet/internal/problem"
+)
+
+// Shrink returns a smaller case for which fails still holds, trying at
+// most budget candidate evaluations. It is greedy: it tries the one-step
+// simplifications of Candidates in order and moves to the first that still
+// fails, until none does (a local minimum) or the budget is spent. Fewer
+// tokens come first, then fewer keys, heads and dims, then simpler layouts
+// and values; special values and plants are dropped only when the failure
+// survives without them. If c itself does not fail, c is returned.
+func Shrink(c cases.Case, fails func(cases.Case) bool, budget int) cases.Case {
+	d, steps := shrinkAdapted(c, fails, budget, nil)
+	if steps == 0 {
+		return c
+	}
+	return d
+}
+
+// shrinkAdapted is Shrink with every candidate passed through adapt (a
+// property's precondition); it also returns the number of accepted steps.
+func shrinkAdapted(c cases.Case, fails func(cases.Case) bool, budget int, adapt func(cases.Case) cases.Case) (cases.Case, int) {
+	steps := 0
+	for budget > 0 {
+		moved := false
+		for _, cand := range shrinkCandidates(c, adapt) {
+			if budget <= 0 {
+				break
+			}
+			budget--
+			if fails(cand) {
+				c, moved = cand, true
+				steps++
+				break
+			}
+		}
+		if !moved {
+			break
+		}
+	}
+	return c, steps
+}
+
+// shrinkCandidates are Candidates(c) after adapt, valid and strictly
+// simpler than c (so shrinking terminates).
+func shrinkCandidates(c cases.Case, adapt func(cases.Case) cases.Case) []cases.Case {
+	cur := Complexity(c)
+	var out []cases.Case
+	seen := map[string]bool{}
+	for _, d := range Candidates(c) {
+		if adapt != nil {
+			d = adapt(d)
+		}
+		if d.Validate() != nil || compareComplexity(Complexity(d), cur) >= 0 {
+			continue
+		}
+		key := d.String()
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, d)
+	}
+	return out
+}
+
+// Complexity orders cases for shrinking: lexicographically by tokens,
+// total attended keys, heads, KV heads, dims, value width, then layout,
+// plants, specials, sink and value options. Smaller is simpler.
+func Complexity(c cases.Case) []int {
+	keys := 0
+	for _, n := range rowKeys(c) {
+		keys += n
+	}
+	hkv, dv := 1, c.D
+	if c.Family == problem.Window {
+		hkv = c.H
+		if c.Hkv > 0 {
+			hkv = c.Hkv
+		}
+		if c.Dv > 0 {
+			dv = c.Dv
+		}
+	}
+	useq := 0
+	for _, u := range c.Seqused {
+		useq += u
+	}
+	b2i := func(b bool) int {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	specialPos := 0
+	for _, s := range c.Specials {
+		specialPos += s.Token + s.Head + s.Key + s.Dim
+	}
+	sink := 0
+	if c.Sink != nil {
+		sink = 1
+		switch {
+		case c.Sink.Values != nil:
+			sink = 4
+		case c.Sink.Kind == "random":
+			sink = 3
+		case c.Sink.Kind == "const":
+			sink = 2
+		}
+	}
+	window := c.Window
+	if c.Family == problem.Window && window == 0 {
+		window = c.T // full causal is the widest window
+	}
+	return []int{
+		c.Tokens(), keys, c.H, hkv, c.D, dv,
+		c.B, useq, c.Win + c.IdxTopK, c.Win, window,
+		len(c.Plant), len(c.Specials), specialPos,
+		b2i(c.Poison), b2i(c.Indices != ""), b2i(c.BlockTable != ""), b2i(c.BlockSize != 0),
+		sink, b2i(c.Values.Dist != ""), b2i(c.Values.Scale != 0), b2i(c.Values.VScale != 0), b2i(c.Values.WideExp != 0),
+		b2i(c.DType != ""), b2i(c.Scale != 0), b2i(c.Seed != 0),
+	}
+}
+
+func compareComplexity(a, b []int) int { return slices.Compare(a, b) }
+
+// Candidates lists the one-step simplifications of c, most aggressive
+// first. They are not necessarily valid or simpler: Shrink filters them.
+func Candidates(c cases.Case) []cases.Case {
+	var out []cases.Case
+	add := func(f func(d *cases.Case)) {
+		d := clone(c)
+		f(&d)
+		fixup(&d)
+		out = append(out, d)
+	}
+	smaller := func(x int) []int { // x → 0, 1, x/2, x−1 (distinct, < x)
+		var vs []int
+		for _, v := range []int{0, 1, x / 2, x - 1} {
+			if v < x && !slices.Contains(vs, v) {
+				vs = append(vs, v)
+			}
+		}
+		return vs
+	}
+	if c.Family == problem.Sparse {
+		if c.B > 1 {
+			for b := range c.B { // keep one batch entry
+				add(func(d *cases.Case) { keepBatch(d, b, c.S) })
+			}
+			for b := range c.B { // drop one
+				add(func(d *cases.Case) { dropBatch(d, b, c.S) })
+			}
+		}
+		if c.S == 2 {
+			add(func(d *cases.Case) { toS1(d) })
+		}
+		for b, u := range c.Seqused {
+			for _, v := range smaller(u) {
+				add(func(d *cases.Case) { d.Seqused[b] = v })
+			}
+		}
+		for _, v := range smaller(c.IdxTopK) {
+			add(func(d *cases.Case) { d.IdxTopK = v })
+		}
+		for _, v := range smaller(c.Win) {
+			add(func(d *cases.Case) { d.Win = v })
+		}
+	} else {
+		for _, v := range smaller(c.T) {
+			add(func(d *cases.Case) { d.T = v })
+		}
+		w := c.Window
+		if w == 0 {
+			w = c.T + 1
+		}
+		for _, v := range smaller(w) {
+			if v > 0 {
+				add(func(d *cases.Case) { d.Window = v })
+			}
+		}
+	}
+	for _, v := range smaller(c.H) {
+		add(func(d *cases.Case) {
+			d.H = v
+			if d.Hkv > 0 {
+				d.Hkv = gcd(d.H, d.Hkv)
+			}
+		})
+	}
+	if c.Family == problem.Window {
+		for _, v := range smaller(c.Hkv) {
+			if v > 0 {
+				add(func(d *cases.Case) { d.Hkv = gcd(c.H, v) })
+			}
+		}
+		if c.Hkv == 0 && c.H > 1 {
+			add(func(d *cases.Case) { d.Hkv = 1 })
+		}
+	}
+	for _, v := range smaller(c.D) {
+		add(func(d *cases.Case) { d.D = v })
+	}
+	if c.Family == problem.Window {
+		dv := c.Dv
+		if dv == 0 {
+			dv = c.D
+		}
+		for _, v := range smaller(dv) {
+			if v > 0 {
+				add(func(d *cases.Case) { d.Dv = v })
+			}
+		}
+	}
+	for i := range c.Plant {
+		add(func(d *cases.Case) { d.Plant = slices.Delete(d.Plant, i, i+1) })
+	}
+	for i := range c.Specials {
+		add(func(d *cases.Case) { d.Specials = slices.Delete(d.Specials, i, i+1) })
+	}
+	for i, s := range c.Specials { // move a special to position 0
+		if s.Token+s.Head+s.Key+s.Dim > 0 {
+			add(func(d *cases.Case) { d.Specials[i] = cases.Special{Tensor: s.Tensor, Value: s.Value} })
+		}
+	}
+	add(func(d *cases.Case) { d.Poison = false })
+	add(func(d *cases.Case) { d.Indices = "" })
+	add(func(d *cases.Case) { d.BlockTable = "" })
+	add(func(d *cases.Case) { d.BlockSize = 0 })
+	if c.Sink != nil {
+		add(func(d *cases.Case) { d.Sink = nil })
+		if c.Sink.Values != nil {
+			for _, v := range c.Sink.Values { // one sink value for every head
+				add(func(d *cases.Case) { d.Sink = &cases.Sink{Kind: "const", Value: v} })
+			}
+		}
+		if c.Sink.Kind == "random" {
+			add(func(d *cases.Case) { d.Sink = &cases.Sink{Kind: "const", Value: cases.F(c.Sink.Offset)} })
+		}
+	}
+	add(func(d *cases.Case) { d.Values = cases.Values{} })
+	add(func(d *cases.Case) { d.Values.Dist = "" })
+	add(func(d *cases.Case) { d.Values.Scale = 0 })
+	add(func(d *cases.Case) { d.Values.VScale = 0 })
+	add(func(d *cases.Case) { d.Values.WideExp = 0 })
+	add(func(d *cases.Case) { d.DType = "" })
+	add(func(d *cases.Case) { d.Scale = 0 })
+	for _, s := range []uint64{0, 1, 2} { // simpler values: another draw
+		add(func(d *cases.Case) { d.Seed = s })
+	}
+	return out
+}
+
+// clone deep-copies the slices of c.
+func clone(c cases.Case) cases.Case {
+	c.Seqused = slices.Clone(c.Seqused)
+	c.Plant = slices.Clone(c.Plant)
+	c.Specials = slices.Clone(c.Specials)
+	if c.Sink != nil {
+		s := *c.Sink
+		s.Values = slices.Clone(s.Values)
+		c.Sink = &s
+	}
+	return c
+}
+
+func keepBatch(d *cases.Case, b, s int) {
+	d.Seqused = []int{d.Seqused[b]}
+	d.B = 1
+	remapTokens(d, func(t int) int {
+		if t/max(s, 1) != b {
+			return -1
+		}
+		return t % max(s, 1)
+	})
+}
+
+func dropBatch(d *cases.Case, b, s int) {
+	d.Seqused = slices.Delete(d.Seqused, b, b+1)
+	d.B--
+	s = max(s, 1)
+	remapTokens(d, func(t int) int {
+		switch {
+		case t/s == b:
+			return -1
+		case t/s > b:
+			return t - s
+		}
+		return t
+	})
+}
+
+// toS1 keeps the last token of each batch entry (it keeps its length u).
+func toS1(d *cases.Case) {
+	d.S = 0
+	remapTokens(d, func(t int) int {
+		if t%2 == 0 {
+			return -1
+		}
+		return t / 2
+	})
+}
+
+// remapTokens renumbers the tokens specials refer to; −1 drops the special.
+func remapTokens(d *cases.Case, f func(int) int) {
+	var out []cases.Special
+	for _, s := range d.Specials {
+		if s.Tensor == "q" || s.Tensor == "kv" {
+			if s.Token = f(s.Token); s.Token < 0 {
+				continue
+			}
+		}
+		out = append(out, s)
+	}
+	d.Specials = out
+}
+
+// fixup brings the parts of d that depend on its shape back in range after
+// a shrink step: specials outside the shape move inside it, per-head sink
+// values follow H.
+func fixup(d *cases.Case) {
+	clamp := func(x, n int) int { return max(0, min(x, n-1)) }
+	t := max(d.Tokens(), 1)
+	hkv, dv := 1, d.D
+	if d.Family == problem.Window {
+		hkv = d.H
+		if d.Hkv > 0 {
+			hkv = d.Hkv
+		}
+		if d.Dv > 0 {
+			dv = d.Dv
+		}
+	}
+	for i := range d.Specials {
+		s := &d.Specials[i]
+		s.Token = clamp(s.Token, t)
+		switch s.Tensor {
+		case "q":
+			s.Head, s.Dim = clamp(s.Head, d.H), clamp(s.Dim, d.D)
+		case "kv":
+			s.Key, s.Dim = clamp(s.Key, max(d.Win+d.IdxTopK, 1)), clamp(s.Dim, d.D)
+		case "k":
+			s.Key, s.Head, s.Dim = clamp(s.Key, t), clamp(s.Head, hkv), clamp(s.Dim, d.D)
+		case "v":
+			s.Key, s.Head, s.Dim = clamp(s.Key, t), clamp(s.Head, hkv), clamp(s.Dim, dv)
+		}
+	}
+	if d.Family == problem.Window && d.Hkv == d.H {
+		d.Hkv = 0 // the default: one KV head per query head
+	}
+	if d.Family == problem.Window && d.Dv == d.D {
+		d.Dv = 0
+	}
+	if d.Sink != nil && d.Sink.Values != nil && len(d.Sink.Values) != d.H {
+		vs := make([]cases.Float, d.H)
+		for h := range vs {
+			vs[h] = d.Sink.Values[min(h, len(d.Sink.Values)-1)]
+		}
+		d.Sink.Values = vs
+	}
+}
+
+// Gopter returns g as a gopter generator whose values (cases.Case) shrink
+// with Candidates. adapt, if not nil, is applied to every drawn case and
+// every shrink candidate (a property's precondition, e.g. one key per row).
+// The generator draws a PCG seed from gopter's source and generates from it,
+// so a gopter seed replays the same cases.
+func (g Gen) Gopter(adapt func(cases.Case) cases.Case) gopter.Gen {
+	return func(p *gopter.GenParameters) *gopter.GenResult {
+		r := rand.New(rand.NewPCG(p.NextUint64(), p.NextUint64()))
+		c := g.Draw(r)
+		if adapt != nil {
+			c = adapt(c)
+		}
+		return gopter.NewGenResult(c, func(v any) gopter.Shrink {
+			cands := shrinkCandidates(v.(cases.Case), adapt)
+			i := 0
+			return func() (any, bool) {
+				if i >= len(cands) {
+					return nil, false
+				}
+				i++
+				return cands[i-1], true
+			}
+		})
+	}
+}
