@@ -168,11 +168,36 @@ func Round32(f Format, x float32, r Rounding) float32 {
 		return BF16ToF32(BF16FromF32(x, r))
 	case FP16:
 		if r == RNE {
-			return float16.Fromfloat32(x).Float32()
+			return roundFP16RNE(x)
 		}
 		return float32(fp16Away(float64(x)))
 	}
 	return x
+}
+
+// roundFP16RNE rounds x to the nearest binary16 value (ties to even) and
+// returns it as a float32, without encoding: the hot path of the FP16
+// emulations. In binary16's normal range the rounding drops 13 mantissa
+// bits of the float32 (as BF16FromF32 drops 16); below 2^-14 the quantum is
+// 2^-24, and x·2^24 rounded to an integer is exact in float64.
+func roundFP16RNE(x float32) float32 {
+	b := math.Float32bits(x)
+	a := b & 0x7fffffff
+	switch {
+	case a >= 0x7f800000: // Inf, NaN
+		if a > 0x7f800000 {
+			return float16.Fromfloat32(x).Float32() // the library's quiet NaN
+		}
+		return x
+	case a >= 0x38800000: // |x| ≥ 2^-14: normal in binary16
+		b += 0xfff + (b>>13)&1
+		b &^= 0x1fff
+		if b&0x7fffffff > 0x477fe000 { // beyond 65504: overflow
+			return math.Float32frombits(b&0x80000000 | 0x7f800000)
+		}
+		return math.Float32frombits(b)
+	}
+	return float32(math.RoundToEven(float64(x)*0x1p24) * 0x1p-24) // subnormal or zero, sign kept
 }
 
 // Round64 rounds a float64 to format f, correctly (one rounding), and

@@ -1,0 +1,41 @@
+package validate
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// TestCorrectKernelsWithinBound runs every correct emulation configuration
+// over generated cases of both families: bound must never fail, prob not
+// on these cases, and the bound must be tight enough to mean something on
+// the FP32-accumulate BF16 profiles (issue acceptance: ≥ 0.02 for bound,
+// ≥ 0.1 for prob, measured before the output cast).
+func TestCorrectKernelsWithinBound(t *testing.T) {
+	n := 400
+	if testing.Short() {
+		n = 40
+	}
+	res, err := Run(context.Background(), Options{Seed: 20261127, Cases: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Stats) != 2*64 {
+		t.Fatalf("%d kernel×family records, want 128", len(res.Stats))
+	}
+	for _, s := range res.Stats {
+		if s.BoundFail > 0 {
+			t.Errorf("%s %s: %d bound failures; first: %s", s.Kernel, s.Family, s.BoundFail, s.FirstFail)
+		}
+		if s.ProbFail > 0 {
+			t.Errorf("%s %s: %d prob failures", s.Kernel, s.Family, s.ProbFail)
+		}
+		if s.Cases < n/2 {
+			t.Errorf("%s %s: only %d of %d cases judged", s.Kernel, s.Family, s.Cases, n)
+		}
+		bf16acc32 := strings.HasSuffix(s.Kernel, "/bf16") || strings.HasSuffix(s.Kernel, "/bf16p32") || strings.HasSuffix(s.Kernel, "/bf16rne")
+		if bf16acc32 && !testing.Short() && (s.TightBound < 0.02 || s.TightProb < 0.1) {
+			t.Errorf("%s %s: tightness bound %.3g (want ≥ 0.02), prob %.3g (want ≥ 0.1)", s.Kernel, s.Family, s.TightBound, s.TightProb)
+		}
+	}
+}
