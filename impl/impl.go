@@ -340,27 +340,42 @@ func (s *state) tile(keys []problem.Key, ot []float32) (mt, lt float32) {
 	if hk := s.e.Hooks; hk != nil && hk.MaskBias != 0 {
 		bias = hk.MaskBias
 	}
+	nk := len(keys)
+	masked := ar.rs(ar.ra(0 + bias)) // every masked lane's score
 	mt = float32(math.Inf(-1))
-	for c := range sc {
-		if c < len(keys) {
-			sc[c] = s.score(keys[c].K)
-		} else {
-			sc[c] = ar.rs(ar.ra(0 + bias))
-		}
+	if nk < bc {
+		mt = masked
+	}
+	for c := 0; c < nk; c++ {
+		sc[c] = s.score(keys[c].K)
 		mt = max(mt, sc[c])
 	}
-	lt = 0
-	for c := range sc {
-		pc := ar.exp(ar.ra(sc[c] - mt))
-		if hk := s.e.Hooks; hk != nil && hk.P != nil {
-			pc = hk.P(sc[c], mt)
+	pHook := s.e.Hooks != nil && s.e.Hooks.P != nil
+	lane := func(x float32) (pl, pr float32) { // a lane's contribution to l, and its P
+		pc := ar.exp(ar.ra(x - mt))
+		if pHook {
+			pc = s.e.Hooks.P(x, mt)
 		}
-		pr := ar.rp(pc)
-		p[c] = pr
+		pr = ar.rp(pc)
 		if ar.lRounded {
 			pc = pr
 		}
-		lt = ar.ra(lt + pc)
+		return pc, pr
+	}
+	lt = 0
+	for c := 0; c < nk; c++ {
+		var pl float32
+		pl, p[c] = lane(sc[c])
+		lt = ar.ra(lt + pl)
+	}
+	// Masked lanes all add the same value, usually an exact zero (skipped:
+	// lt + 0 = lt); it is nonzero only when the whole tile is masked.
+	if nk < bc {
+		if pl, _ := lane(masked); pl != 0 {
+			for c := nk; c < bc; c++ {
+				lt = ar.ra(lt + pl)
+			}
+		}
 	}
 	clear(ot)
 	for c, k := range keys { // masked lanes: zero rows add exact zeros
