@@ -149,7 +149,11 @@ func (m *Model) acc(k, u float64) float64 {
 
 // RowBound holds the per-row constants of the bound.
 type RowBound struct {
-	Unbounded bool // no finite bound: an ill-conditioned row (huge score errors)
+	Unbounded bool // no finite bound at all
+	// RangeOnly: score errors may reorder the weights arbitrarily (an
+	// ill-conditioned row: huge scores, heavy cancellation), so only the
+	// convex-combination bound holds: |ô − o| ≤ c·max|v| + |o|.
+	RangeOnly bool
 	Domain    bool // outside the profile's range (intermediates may overflow): not judged
 	Exact     bool // o must be exactly 0 (no keys, or a +Inf sink)
 
@@ -164,6 +168,7 @@ type RowBound struct {
 	absBase   float64    // absolute underflow term: constant part
 	absO      float64    // absolute underflow term: multiplier of |o|
 	denom     float64    // 1 − |B|
+	rangeCoef float64    // RangeOnly: multiplier of max|v|
 	sinkOver  bool       // the sink's exp may overflow: o may come out 0
 }
 
@@ -206,18 +211,18 @@ func (m *Model) Row(r *ref.Row) RowBound {
 	// Exponent perturbation of key i: Δ_i ≤ cA·a_i + cX·|x_i| + cM·(m − x_i) + c1.
 	cA, cX, cM := (1+ua)*cAp, (1+ua)*cXp, ua
 	c1 := (1+ua)*c0p + ua*dxMax + (dp.exps+1)*m.ea
+	eExp := m.acc(dp.exps*m.ce, ua)
+	phi, psi := m.acc(dp.ko, ua), m.acc(dp.kl, ua)
+	ew := (dp.exps + 1) * m.ea
 	// Zero-weight keys must stay negligible: Δ_i ≤ (M − x_i)/2.
 	if cA*r.ZeroA+cX*r.ZeroX+2*cM+c1/745 > 0.5 {
-		rb.Unbounded = true
-		return rb
+		return rb.rangeOnly(phi, psi, ew, dp)
 	}
 	dMax := cA*r.MaxA + cX*r.MaxAbsX + cM*r.MaxDiff + c1
 	f := 1.0 // expm1(Δ)/Δ, convexity: expm1(Δ_i) ≤ Δ_i·F for Δ_i ≤ Δmax
 	if dMax > 0 {
 		f = math.Expm1(dMax) / dMax
 	}
-	eExp := m.acc(dp.exps*m.ce, ua)
-	phi, psi := m.acc(dp.ko, ua), m.acc(dp.kl, ua)
 	k := (1 + eExp) * (1 + psi)
 	if m.Profile.LFromRoundedP {
 		k *= 1 + m.up
@@ -235,8 +240,7 @@ func (m *Model) Row(r *ref.Row) RowBound {
 	}
 	bsum := (1-r.PSink)*bMax + r.PSink*bSink
 	if !(bsum < 1) {
-		rb.Unbounded = true
-		return rb
+		return rb.rangeOnly(phi, psi, ew, dp)
 	}
 	rb.denom = 1 - bsum
 	rb.jac = [4]float64{k * f * c1, k * f * cA, k * f * cX, k * f * cM}
@@ -257,7 +261,6 @@ func (m *Model) Row(r *ref.Row) RowBound {
 	rb.oCoef = r.PSink * bSink
 	// Absolute terms from underflow (exp outputs, P and products in the
 	// subnormal range), relative to L ≥ e^{−Δx_max}.
-	ew := (dp.exps + 1) * m.ea
 	scaleL := math.Exp(dMax)
 	rb.absBase = scaleL * nf * (ew + m.ep + (dp.ko+dp.kl)*m.ea) * r.MaxAbsV
 	// A product (p·v, a rescale α·o or β·o_t) that lands in the
@@ -265,6 +268,27 @@ func (m *Model) Row(r *ref.Row) RowBound {
 	// |v|: n products p·v plus the ko rescales on a key's path.
 	rb.absBase += scaleL * (nf + dp.ko) * m.ea
 	rb.absO = scaleL * nf * (ew + (dp.ko+dp.kl)*m.ea)
+	return rb
+}
+
+// rangeOnly sets up the fallback for rows whose score errors are too large
+// for the softmax analysis. Every kernel shape computes
+// ô_j = Σ_i λ_i (1+φ_ij)(1+ρ_i) v_ij (1+δ) with weights λ_i ≥ 0 whose sum,
+// each times (1+ψ_i), is at most 1 (the sink's weight only adds to the
+// denominator). So |ô_j| ≤ max|v|·(1+u_p)(1+Φ)(1+u_a)/(1−Ψ), and
+// |ô_j − o_j| ≤ that + |o_j|. Weak, but it still fails NaN, Inf and values
+// outside the range a convex combination can reach.
+func (rb RowBound) rangeOnly(phi, psi, ew float64, dp depth) RowBound {
+	m := rb.m
+	if !(psi < 1) {
+		rb.Unbounded = true
+		return rb
+	}
+	rb.RangeOnly = true
+	rb.rangeCoef = (1 + m.up) * (1 + phi) * (1 + m.ua) / (1 - psi)
+	nf := float64(rb.row.N)
+	// Underflow, relative to the kernel's l ≥ 1 − Ψ (its max key weighs e^0 = 1).
+	rb.absBase = (nf*(ew+m.ep+(dp.ko+dp.kl)*m.ea)*rb.row.MaxAbsV + (nf+dp.ko)*m.ea) / (1 - psi)
 	return rb
 }
 
@@ -278,6 +302,7 @@ type Terms struct {
 	Denom      float64 `json:"denominator"`  // the 1/(1 − |B|) factor's share
 	SinkOver   float64 `json:"sink_overflow"`
 	Division   float64 `json:"division"`
+	Range      float64 `json:"range,omitempty"` // ill-conditioned rows: the convex-combination bound
 	Output     float64 `json:"output_rounding"`
 	Total      float64 `json:"total"`
 }
@@ -300,6 +325,16 @@ func (rb *RowBound) Terms(r *ref.Result, e int) Terms {
 	m := rb.m
 	o := math.Abs(r.O[e])
 	var t Terms
+	if rb.RangeOnly {
+		t.Range = rb.rangeCoef*rb.row.MaxAbsV + o
+		t.Underflow = rb.absBase
+		pre := t.Range + t.Underflow + m.ea
+		if m.uo > 0 {
+			t.Output = m.uo*(o+pre) + m.eo
+		}
+		t.Total = pre + t.Output
+		return t
+	}
 	t.Jacobian = (rb.jac[0]+rb.dev1Extra)*r.Dev1[e] + rb.jac[1]*r.DevA[e] + rb.jac[2]*r.DevX[e] + rb.jac[3]*r.DevM[e]
 	t.Accumulate = rb.absVCoef * r.AbsV[e]
 	if rb.pProb > 0 {
