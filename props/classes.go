@@ -81,6 +81,13 @@ func Classes(c cases.Case) []string {
 	if err != nil {
 		return nil
 	}
+	return ClassesOf(c, in, in.Violations())
+}
+
+// ClassesOf is Classes for inputs already generated from c (in any input
+// format) with their contract violations vs: a campaign that has built
+// them saves generating them again.
+func ClassesOf(c cases.Case, in *problem.Inputs, vs []problem.Violation) []string {
 	hit := map[string]bool{}
 	ns := rowKeys(c)
 	for _, n := range ns {
@@ -110,7 +117,7 @@ func Classes(c cases.Case) []string {
 	} else {
 		sparseClasses(c, in, hit)
 	}
-	for _, v := range in.Violations() {
+	for _, v := range vs {
 		switch v.Name {
 		case problem.VPadInPrefix:
 			hit[ClassPadIn] = true

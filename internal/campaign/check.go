@@ -196,13 +196,18 @@ type caseOut struct {
 	checks     []checkOut
 }
 
-func (ev *evaluator) classes(c cases.Case) (cls []string, err error) {
+// classes names the edge classes of c, from inputs already built from it
+// (in == nil: generated here).
+func (ev *evaluator) classes(c cases.Case, in *problem.Inputs, vs []problem.Violation) (cls []string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			cls, err = nil, &InternalError{fmt.Errorf("props.Classes panicked: %v [%s]", r, panicSite(debug.Stack()))}
 		}
 	}()
-	return props.Classes(c), nil
+	if in == nil {
+		return props.Classes(c), nil
+	}
+	return props.ClassesOf(c, in, vs), nil
 }
 
 // InternalError is a failure of attnvet itself (a panic in the generator,
@@ -214,7 +219,7 @@ func (e *InternalError) Unwrap() error { return e.Err }
 
 func (ev *evaluator) eval(c cases.Case) caseOut {
 	co := caseOut{checks: make([]checkOut, len(ev.targets))}
-	co.classes, co.classErr = ev.classes(c)
+	classesDone := false
 	type group struct {
 		f   num.Format
 		idx []int
@@ -242,6 +247,10 @@ func (ev *evaluator) eval(c cases.Case) caseOut {
 	seen := map[string]bool{}
 	for _, g := range groups {
 		in, vs, err := prepare(c, g.f)
+		if err == nil && !classesDone {
+			co.classes, co.classErr = ev.classes(c, in, vs)
+			classesDone = true
+		}
 		if err != nil {
 			co.invalid = err
 			for _, i := range g.idx {
@@ -282,6 +291,9 @@ func (ev *evaluator) eval(c cases.Case) caseOut {
 			}
 			co.checks[i] = ch
 		}
+	}
+	if !classesDone { // no input format could be built: classes from the case alone
+		co.classes, co.classErr = ev.classes(c, nil, nil)
 	}
 	return co
 }
