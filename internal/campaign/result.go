@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/attnvet/attnvet/internal/cases"
+	"github.com/attnvet/attnvet/internal/jsonfloat"
 	"github.com/attnvet/attnvet/internal/worker"
 )
 
@@ -186,43 +187,12 @@ const (
 // Ratio is an err/allowed ratio; JSON carries +Inf and NaN as strings.
 type Ratio float64
 
-func (r Ratio) MarshalJSON() ([]byte, error) {
-	f := float64(r)
-	switch {
-	case math.IsInf(f, 1):
-		return []byte(`"+inf"`), nil
-	case math.IsInf(f, -1):
-		return []byte(`"-inf"`), nil
-	case math.IsNaN(f):
-		return []byte(`"nan"`), nil
-	}
-	return []byte(strconv.FormatFloat(f, 'g', -1, 64)), nil
-}
+func (r Ratio) MarshalJSON() ([]byte, error) { return jsonfloat.Marshal(float64(r)), nil }
 
 func (r *Ratio) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		switch s {
-		case "+inf", "inf":
-			*r = Ratio(math.Inf(1))
-		case "-inf":
-			*r = Ratio(math.Inf(-1))
-		case "nan":
-			*r = Ratio(math.NaN())
-		default:
-			return fmt.Errorf("bad ratio %q", s)
-		}
-		return nil
-	}
-	var f float64
-	if err := json.Unmarshal(b, &f); err != nil {
-		return err
-	}
-	*r = Ratio(f)
-	return nil
+	x, err := jsonfloat.Unmarshal(b)
+	*r = Ratio(x)
+	return err
 }
 
 // String formats a ratio for people.

@@ -4,7 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"strconv"
+
+	"github.com/attnvet/attnvet/internal/jsonfloat"
 )
 
 // SubBins is the number of histogram bins per octave. A value x > 0 with
@@ -220,41 +221,10 @@ func (s *Stat) Quantile(p float64) float64 {
 // "nan".
 type Float float64
 
-func (f Float) MarshalJSON() ([]byte, error) {
-	x := float64(f)
-	switch {
-	case math.IsInf(x, 1):
-		return []byte(`"+inf"`), nil
-	case math.IsInf(x, -1):
-		return []byte(`"-inf"`), nil
-	case math.IsNaN(x):
-		return []byte(`"nan"`), nil
-	}
-	return strconv.AppendFloat(nil, x, 'g', -1, 64), nil
-}
+func (f Float) MarshalJSON() ([]byte, error) { return jsonfloat.Marshal(float64(f)), nil }
 
 func (f *Float) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		switch s {
-		case "+inf", "inf":
-			*f = Float(math.Inf(1))
-		case "-inf":
-			*f = Float(math.Inf(-1))
-		case "nan":
-			*f = Float(math.NaN())
-		default:
-			return fmt.Errorf("bad float %q (want a number, +inf, -inf or nan)", s)
-		}
-		return nil
-	}
-	var x float64
-	if err := json.Unmarshal(b, &x); err != nil {
-		return fmt.Errorf("bad float %s", b)
-	}
+	x, err := jsonfloat.Unmarshal(b)
 	*f = Float(x)
-	return nil
+	return err
 }
