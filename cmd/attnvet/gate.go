@@ -160,19 +160,7 @@ func printGateSummary(w io.Writer, opt *campaign.Options, res *campaign.Result, 
 	gen := res.Cases - res.CorpusCases
 	fmt.Fprintf(w, "attnvet gate: %d corpus + %d random cases (seed %d) × %d kernels, criterion %s\n",
 		res.CorpusCases, gen, opt.Seed, len(opt.Targets), opt.Criterion.Name())
-	fmt.Fprintf(w, "  checks      %s kernel runs judged, %s passed, %s failed\n",
-		commas(res.Checks), commas(res.Checks-res.FailedChecks), commas(res.FailedChecks))
-	fmt.Fprintf(w, "  elements    %s judged", commas64(res.Elements))
-	if res.SkippedElements > 0 {
-		fmt.Fprintf(w, ", %s skipped (outside a profile's range: not judged)", commas64(res.SkippedElements))
-	}
-	fmt.Fprintln(w)
-	if res.Worst != nil {
-		fmt.Fprintf(w, "  worst       err/allowed %s: %s on %s\n", res.Worst.Ratio, res.Worst.Target, res.Worst.Case)
-	}
-	if res.IncompatibleChecks > 0 {
-		fmt.Fprintf(w, "  skipped     %s kernel × case pairs whose case pins an input dtype the kernel does not take\n", commas(res.IncompatibleChecks))
-	}
+	printTotals(w, res)
 	printContract(w, res, verbose)
 	printInternal(w, res)
 	printClasses(w, res, verbose)
@@ -530,4 +518,22 @@ func commas64(n int64) string {
 		return "-" + b.String()
 	}
 	return b.String()
+}
+
+// printTotals prints the checks, elements, worst ratio and skipped pairs of
+// a campaign result (gate's summary and report --merge's).
+func printTotals(w io.Writer, res *campaign.Result) {
+	fmt.Fprintf(w, "  checks      %s kernel runs judged, %s passed, %s failed\n",
+		commas(res.Checks), commas(res.Checks-res.FailedChecks), commas(res.FailedChecks))
+	fmt.Fprintf(w, "  elements    %s judged", commas64(res.Elements))
+	if res.SkippedElements > 0 {
+		fmt.Fprintf(w, ", %s skipped (outside a profile's range: not judged)", commas64(res.SkippedElements))
+	}
+	fmt.Fprintln(w)
+	if res.Worst != nil {
+		fmt.Fprintf(w, "  worst       err/allowed %s: %s on %s\n", res.Worst.Ratio, res.Worst.Target, res.Worst.Case)
+	}
+	if res.IncompatibleChecks > 0 {
+		fmt.Fprintf(w, "  skipped     %s kernel × case pairs whose case pins an input dtype the kernel does not take\n", commas(res.IncompatibleChecks))
+	}
 }

@@ -63,19 +63,7 @@ func printMergeSummary(w io.Writer, n int, m *campaign.Result, verbose bool) {
 	}
 	gen := m.Cases - m.CorpusCases
 	fmt.Fprintf(w, "  cases       %s (%s corpus, %s generated)\n", commas(m.Cases), commas(m.CorpusCases), commas(gen))
-	fmt.Fprintf(w, "  checks      %s kernel runs judged, %s passed, %s failed\n",
-		commas(m.Checks), commas(m.Checks-m.FailedChecks), commas(m.FailedChecks))
-	fmt.Fprintf(w, "  elements    %s judged", commas64(m.Elements))
-	if m.SkippedElements > 0 {
-		fmt.Fprintf(w, ", %s skipped (outside a profile's range: not judged)", commas64(m.SkippedElements))
-	}
-	fmt.Fprintln(w)
-	if m.Worst != nil {
-		fmt.Fprintf(w, "  worst       err/allowed %s: %s on %s\n", m.Worst.Ratio, m.Worst.Target, m.Worst.Case)
-	}
-	if m.IncompatibleChecks > 0 {
-		fmt.Fprintf(w, "  skipped     %s kernel × case pairs whose case pins an input dtype the kernel does not take\n", commas(m.IncompatibleChecks))
-	}
+	printTotals(w, m)
 	printContract(w, m, verbose)
 	printInternal(w, m)
 	printCoverage(w, m, verbose)
