@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/attnvet/attnvet/impl"
+	"github.com/attnvet/attnvet/internal/atomicfile"
 	"github.com/attnvet/attnvet/internal/bundle"
 	"github.com/attnvet/attnvet/internal/campaign"
 	"github.com/attnvet/attnvet/internal/interop"
@@ -175,12 +176,12 @@ func runCheck(e *env, args []string) int {
 		if err != nil {
 			return e.exitFor("check", fmt.Errorf("encoding JSON: %v", err))
 		}
-		if err := writeFileAtomic(*jsonOut, append(b, '\n')); err != nil {
+		if err := atomicfile.Write(*jsonOut, append(b, '\n')); err != nil {
 			return e.exitFor("check", usagef("--json: %v", err))
 		}
 	}
 	if *junitOut != "" {
-		if err := writeFileAtomic(*junitOut, checkJUnit(&doc)); err != nil {
+		if err := atomicfile.Write(*junitOut, checkJUnit(&doc)); err != nil {
 			return e.exitFor("check", usagef("--junit: %v", err))
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/attnvet/attnvet/internal/atomicfile"
 	"github.com/attnvet/attnvet/internal/campaign"
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/targets"
@@ -126,7 +127,7 @@ func runFuzz(e *env, args []string) int {
 	}
 	printFuzzSummary(e.stdout, &opt, res)
 	if *jsonOut != "" {
-		if err := campaign.WriteFileAtomic(*jsonOut, res.Marshal()); err != nil {
+		if err := atomicfile.Write(*jsonOut, res.Marshal()); err != nil {
 			return e.exitFor("fuzz", usagef("--json: %v", err))
 		}
 	}

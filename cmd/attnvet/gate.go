@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/attnvet/attnvet/corpus"
+	"github.com/attnvet/attnvet/internal/atomicfile"
 	"github.com/attnvet/attnvet/internal/campaign"
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/problem"
@@ -108,12 +109,12 @@ func runGate(e *env, args []string) int {
 	elapsed := time.Since(start)
 	printGateSummary(e.stdout, &opt, res, elapsed, *verbose)
 	if *jsonOut != "" {
-		if err := campaign.WriteFileAtomic(*jsonOut, res.Marshal()); err != nil {
+		if err := atomicfile.Write(*jsonOut, res.Marshal()); err != nil {
 			return e.exitFor("gate", usagef("--json: %v", err))
 		}
 	}
 	if *junit != "" {
-		if err := campaign.WriteFileAtomic(*junit, campaign.JUnit(res, "attnvet gate", elapsed)); err != nil {
+		if err := atomicfile.Write(*junit, campaign.JUnit(res, "attnvet gate", elapsed)); err != nil {
 			return e.exitFor("gate", usagef("--junit: %v", err))
 		}
 	}

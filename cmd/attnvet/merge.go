@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/attnvet/attnvet/internal/atomicfile"
 	"github.com/attnvet/attnvet/internal/campaign"
 	"github.com/attnvet/attnvet/props"
 )
@@ -47,7 +48,7 @@ func mergeCampaigns(e *env, files []string, data [][]byte, out string, outSet bo
 	}
 	b := m.Marshal()
 	for _, p := range paths {
-		if err := campaign.WriteFileAtomic(p, b); err != nil {
+		if err := atomicfile.Write(p, b); err != nil {
 			return e.exitFor("report", usagef("writing the merged result: %v", err))
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/attnvet/attnvet/impl/mutant"
+	"github.com/attnvet/attnvet/internal/atomicfile"
 	"github.com/attnvet/attnvet/internal/mutscore"
 	"github.com/attnvet/attnvet/internal/tolerance"
 )
@@ -101,7 +102,7 @@ func runMutants(e *env, args []string) int {
 		if err != nil {
 			return e.exitFor(name, err)
 		}
-		if err := writeFileAtomic(*jsonOut, append(b, '\n')); err != nil {
+		if err := atomicfile.Write(*jsonOut, append(b, '\n')); err != nil {
 			return e.exitFor(name, usagef("--json: %v", err))
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"text/tabwriter"
 
+	"github.com/attnvet/attnvet/internal/atomicfile"
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/validate"
 )
@@ -74,7 +75,7 @@ func runValidate(e *env, args []string) int {
 	}
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(res, "", "  ")
-		if err := writeFileAtomic(*jsonOut, append(b, '\n')); err != nil {
+		if err := atomicfile.Write(*jsonOut, append(b, '\n')); err != nil {
 			return e.exitFor("validate", usagef("%v", err))
 		}
 	}

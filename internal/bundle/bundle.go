@@ -11,19 +11,19 @@
 package bundle
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/x448/float16"
+
+	"github.com/attnvet/attnvet/internal/atomicfile"
 )
 
 // DType is a tensor element type, spelled as safetensors spells it.
@@ -357,42 +357,8 @@ func ReadFile(path string) (*File, error) {
 // WriteFileAtomic writes path through write, into a temporary file in the
 // same directory that is synced and then renamed over path, so readers see
 // either the old file or the complete new one. The file mode is 0644.
-func WriteFileAtomic(path string, write func(io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	tmpName := tmp.Name()
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmpName)
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := write(bw); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := os.Rename(tmpName, path); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
+func WriteFileAtomic(path string, write func(io.Writer) error) error {
+	return atomicfile.WriteFunc(path, write)
 }
 
 // ---- helpers ----

@@ -36,6 +36,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/attnvet/attnvet/internal/atomicfile"
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/targets"
@@ -774,7 +775,7 @@ func saveCase(dir, name string, c cases.Case) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	if err := WriteFileAtomic(path, c.Marshal()); err != nil {
+	if err := atomicfile.Write(path, c.Marshal()); err != nil {
 		return "", err
 	}
 	return path, nil

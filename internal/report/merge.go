@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+
+	"github.com/attnvet/attnvet/internal/atomicfile"
 )
 
 // Merge combines reports of disjoint shards of one run (same version,
@@ -243,36 +245,10 @@ func Write(dir string, r *Report, jsonOnly bool) ([]string, error) {
 			return paths, fmt.Errorf("%s: %v", f.name, err)
 		}
 		p := filepath.Join(dir, f.name)
-		if err := writeAtomic(p, b); err != nil {
+		if err := atomicfile.Write(p, b); err != nil {
 			return paths, err
 		}
 		paths = append(paths, p)
 	}
 	return paths, nil
-}
-
-func writeAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(name, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(name, path)
-	}
-	if err != nil {
-		os.Remove(name)
-		return fmt.Errorf("writing %s: %v", path, err)
-	}
-	return nil
 }
