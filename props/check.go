@@ -199,19 +199,7 @@ func CheckViolations(c cases.Case, in *problem.Inputs, vs []problem.Violation) e
 func plantApplies(c cases.Case, p string) bool {
 	in := lensOnly(c)
 	for t := 0; t < in.T; t++ {
-		l := in.TokenLens(t)
-		ok := false
-		switch p {
-		case "duplicate":
-			ok = l.SparseK >= 2
-		case problem.VPadInPrefix, problem.VBlockTable:
-			ok = l.SparseK >= 1
-		case problem.VValidAfter:
-			ok = l.SparseK >= 1 && l.SparseK < in.TopK
-		case problem.VWindowSlot:
-			ok = l.WindowValid >= 1
-		}
-		if ok {
+		if cases.PlantFits(p, in.TokenLens(t), in.TopK) {
 			return true
 		}
 	}

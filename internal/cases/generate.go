@@ -260,23 +260,27 @@ func sortInts(a []int) {
 	}
 }
 
+// PlantFits reports whether plant what can edit a token with lengths l and
+// an index row of topK entries.
+func PlantFits(what string, l problem.Lens, topK int) bool {
+	switch what {
+	case "duplicate":
+		return l.SparseK >= 2
+	case problem.VPadInPrefix, problem.VBlockTable:
+		return l.SparseK >= 1
+	case problem.VValidAfter:
+		return l.SparseK >= 1 && l.SparseK < topK
+	case problem.VWindowSlot:
+		return l.WindowValid >= 1
+	}
+	return false
+}
+
 // plant edits the index layout of a random token that can hold the edit.
 func plant(r *rng, in *problem.Inputs, what string) {
 	var cands []int
 	for t := 0; t < in.T; t++ {
-		l := in.TokenLens(t)
-		ok := false
-		switch what {
-		case "duplicate":
-			ok = l.SparseK >= 2
-		case problem.VPadInPrefix, problem.VBlockTable:
-			ok = l.SparseK >= 1
-		case problem.VValidAfter:
-			ok = l.SparseK >= 1 && l.SparseK < in.TopK
-		case problem.VWindowSlot:
-			ok = l.WindowValid >= 1
-		}
-		if ok {
+		if PlantFits(what, in.TokenLens(t), in.TopK) {
 			cands = append(cands, t)
 		}
 	}
