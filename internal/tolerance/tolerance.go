@@ -400,3 +400,20 @@ func ElemTerms(x *Input, mode Mode, e int) Terms {
 	rb := m.Row(&x.Ref.Rows[e/x.Ref.Dv])
 	return rb.Terms(x.Ref, e)
 }
+
+// WellConditioned reports, per element, whether its bound comes from the
+// full softmax analysis (false: the range fallback, outside the domain, or
+// an exact zero). Tightness is measured only where it is true.
+func WellConditioned(x *Input, mode Mode) []bool {
+	m := NewModel(x.Profile, x.Shape, x.In, mode)
+	ok := make([]bool, len(x.Ref.O))
+	dv := x.Ref.Dv
+	for ri := range x.Ref.Rows {
+		rb := m.Row(&x.Ref.Rows[ri])
+		full := !rb.Domain && !rb.Unbounded && !rb.RangeOnly && !rb.Exact
+		for e := ri * dv; e < (ri+1)*dv; e++ {
+			ok[e] = full
+		}
+	}
+	return ok
+}
