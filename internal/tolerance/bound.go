@@ -211,8 +211,16 @@ func (m *Model) Row(r *ref.Row) RowBound {
 	// Exponent perturbation of key i: Δ_i ≤ cA·a_i + cX·|x_i| + cM·(m − x_i) + c1.
 	cA, cX, cM := (1+ua)*cAp, (1+ua)*cXp, ua
 	c1 := (1+ua)*c0p + ua*dxMax + (dp.exps+1)*m.ea
-	eExp := m.acc(dp.exps*m.ce, ua)
-	phi, psi := m.acc(dp.ko, ua), m.acc(dp.kl, ua)
+	// The per-key stream rescales o and l once per key with one shared α:
+	// its rounding errors are not independent terms (validation found prob
+	// failures on stream/fp32 at a rate far above 1e-9), so the stream's
+	// (and an unknown kernel's) exp chain and accumulations stay rigorous.
+	chain := m.acc
+	if m.Shape.Kind == "stream" || m.Shape.Kind == "" {
+		chain = func(k, u float64) float64 { return gamma(k, u) }
+	}
+	eExp := chain(dp.exps*m.ce, ua)
+	phi, psi := chain(dp.ko, ua), chain(dp.kl, ua)
 	ew := (dp.exps + 1) * m.ea
 	// Zero-weight keys must stay negligible: Δ_i ≤ (M − x_i)/2.
 	if cA*r.ZeroA+cX*r.ZeroX+2*cM+c1/745 > 0.5 {
