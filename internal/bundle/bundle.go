@@ -176,30 +176,16 @@ func (t *Tensor) Float64s() ([]float64, error) {
 // Int32s decodes I32, and I64 when every value fits in int32. Float dtypes
 // are an error.
 func (t *Tensor) Int32s() ([]int32, error) {
-	if !t.DType.IsInt() {
-		if t.DType.Valid() {
-			return nil, tensorErrorf(t.Name, "dtype %s, want an integer type", t.DType)
-		}
-		return nil, tensorErrorf(t.Name, "unknown dtype %q", string(t.DType))
-	}
-	n, err := t.check()
+	wide, err := t.Int64s()
 	if err != nil {
 		return nil, err
 	}
-	out := make([]int32, n)
-	switch t.DType {
-	case I32:
-		for i := range out {
-			out[i] = int32(binary.LittleEndian.Uint32(t.Data[4*i:]))
+	out := make([]int32, len(wide))
+	for i, v := range wide {
+		if v < math.MinInt32 || v > math.MaxInt32 {
+			return nil, tensorErrorf(t.Name, "value %d at index %d does not fit in int32", v, i)
 		}
-	case I64:
-		for i := range out {
-			v := int64(binary.LittleEndian.Uint64(t.Data[8*i:]))
-			if v < math.MinInt32 || v > math.MaxInt32 {
-				return nil, tensorErrorf(t.Name, "value %d at index %d does not fit in int32", v, i)
-			}
-			out[i] = int32(v)
-		}
+		out[i] = int32(v)
 	}
 	return out, nil
 }
