@@ -8,26 +8,11 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/attnvet/attnvet/internal/testpy"
 )
 
-// torchPython returns a python3 that imports torch and numpy. Without one
-// the test is skipped, except in CI (CI=true), where .ci/run installs them
-// and a skip would hide a broken integration.
-func torchPython(t *testing.T) string {
-	t.Helper()
-	for _, py := range []string{"/usr/bin/python3", "python3"} {
-		if p, err := exec.LookPath(py); err == nil {
-			if exec.Command(p, "-c", "import torch, numpy").Run() == nil {
-				return p
-			}
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("CI=true but no python3 can import torch and numpy (.ci/run installs python3-torch and python3-numpy)")
-	}
-	t.Skip("no python3 with torch and numpy")
-	return ""
-}
+func torchPython(t *testing.T) string { return testpy.Torch(t) }
 
 // Bundles made by examples/make_bundles.py (torch inputs and outputs, a
 // safetensors writer and numpy.savez, none of attnvet's code): correct

@@ -2,11 +2,11 @@ package worker
 
 import (
 	"errors"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/attnvet/attnvet/internal/testpy"
 
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/num"
@@ -17,24 +17,7 @@ import (
 	"github.com/attnvet/attnvet/ref"
 )
 
-// torchPython returns a python3 that imports torch. Without one the test
-// is skipped, except in CI (CI=true), where .ci/run installs torch and a
-// skip would hide a broken integration.
-func torchPython(t *testing.T) string {
-	t.Helper()
-	for _, py := range []string{"/usr/bin/python3", "python3"} {
-		if p, err := exec.LookPath(py); err == nil {
-			if exec.Command(p, "-c", "import torch, numpy").Run() == nil {
-				return p
-			}
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("CI=true but no python3 can import torch and numpy (.ci/run installs python3-torch and python3-numpy)")
-	}
-	t.Skip("no python3 with torch and numpy")
-	return ""
-}
+func torchPython(t *testing.T) string { return testpy.Torch(t) }
 
 // torchProfile is what examples/torch_worker.py declares (docs/interop.md).
 var torchProfile = profile.Profile{Name: "custom", In: num.BF16, Score: num.BF16, P: num.BF16, Acc: num.FP32, Out: num.BF16, OutRound: num.RNE}
