@@ -5,6 +5,7 @@ import (
 
 	"github.com/attnvet/attnvet/impl"
 	"github.com/attnvet/attnvet/internal/cases"
+	"github.com/attnvet/attnvet/internal/cputime"
 	"github.com/attnvet/attnvet/internal/problem"
 )
 
@@ -27,13 +28,13 @@ func benchEmu(b *testing.B, name string, c cases.Case) {
 		b.Fatal(err)
 	}
 	in := gen(b, c, e.Profile().In)
-	c0 := cpuTime()
+	c0 := cputime.Process()
 	for b.Loop() {
 		if _, err := e.Run(in); err != nil {
 			b.Fatal(err)
 		}
 	}
-	if c := cpuTime() - c0; c > 0 {
+	if c := cputime.Process() - c0; c > 0 {
 		b.ReportMetric(float64(c.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(in.T*in.H), "ns/row")

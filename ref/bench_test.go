@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/attnvet/attnvet/internal/cases"
+	"github.com/attnvet/attnvet/internal/cputime"
 	"github.com/attnvet/attnvet/internal/num"
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/ref"
@@ -36,11 +37,11 @@ func benchRef(b *testing.B, c cases.Case, opt ref.Options) {
 			b.Fatalf("token %d: sparse_k = %d, want %d", t, k, c.Win+c.IdxTopK)
 		}
 	}
-	c0 := cpuTime()
+	c0 := cputime.Process()
 	for b.Loop() {
 		ref.Compute(in, opt)
 	}
-	if c := cpuTime() - c0; c > 0 {
+	if c := cputime.Process() - c0; c > 0 {
 		b.ReportMetric(float64(c.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(in.T*in.H), "ns/row")

@@ -7,11 +7,11 @@ import (
 	"math"
 	"os"
 	"runtime/debug"
-	"syscall"
 	"testing"
 
 	"github.com/attnvet/attnvet/impl"
 	"github.com/attnvet/attnvet/internal/cases"
+	"github.com/attnvet/attnvet/internal/cputime"
 	"github.com/attnvet/attnvet/internal/num"
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/targets"
@@ -179,14 +179,7 @@ func BenchmarkFuzzLoop(b *testing.B) {
 
 // cpuSeconds is the process's user + system CPU time: a throughput figure
 // that holds on a busy machine (the NumPy script reports the same).
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
-	return tv(ru.Utime) + tv(ru.Stime)
-}
+func cpuSeconds() float64 { return cputime.Process().Seconds() }
 
 // BenchmarkFuzzCore is BenchmarkFuzzLoop without the contract check and
 // the edge classes: generate, reference, one BF16 emulation, bound. It is
