@@ -29,6 +29,9 @@ import (
 type Output struct {
 	O   []float32 // [T][H][Dv], values of the profile's output format
 	Pre []float32 // the FP32 result before the output cast (emulations only; nil otherwise)
+	// LSE is the log-sum-exp per row [T][H] in the problem's declared
+	// convention (in.LSE), FP32; nil when the problem declares none.
+	LSE []float32
 }
 
 // Kernel is anything that computes attention: an emulation, a mutant, an
@@ -112,6 +115,14 @@ func (e *Emulation) Run(in *problem.Inputs) (*Output, error) {
 		return nil, fmt.Errorf("%s: inputs are %s, the kernel takes %s", e.Name(), in.Format, e.Config.Profile.In)
 	}
 	out := &Output{O: make([]float32, in.OutLen()), Pre: make([]float32, in.OutLen())}
+	if in.LSE != nil {
+		out.LSE = make([]float32, in.T*in.H)
+	}
+	defer func() {
+		if h := e.Hooks; h != nil && h.Out != nil {
+			h.Out(in, out)
+		}
+	}()
 	jobs := in.T * in.Hkv
 	w := runtime.GOMAXPROCS(0)
 	if w <= 1 || jobs < 2 || in.T*in.H*(in.D+in.Dv)*max(in.TopK, in.T) < 1<<18 {
@@ -187,15 +198,18 @@ type state struct {
 	in    *problem.Inputs
 	ar    arith
 	scale float32
-	keys  []problem.Key
-	q     []float32
-	s, p  []float32 // scores and probabilities of a tile / of all keys
-	o, ot []float32 // running and per-tile output accumulators
-	op    []float32 // partition accumulator (splitkv)
+	// Score modifiers of the current head (dense): softcap c (0 = off) and
+	// the ALiBi slope.
+	softcap, slope float32
+	keys           []problem.Key
+	q              []float32
+	s, p           []float32 // scores and probabilities of a tile / of all keys
+	o, ot          []float32 // running and per-tile output accumulators
+	op             []float32 // partition accumulator (splitkv)
 }
 
 func (e *Emulation) newState(in *problem.Inputs) *state {
-	return &state{e: e, in: in, ar: newArith(e.Config.Profile), scale: float32(in.Scale),
+	return &state{e: e, in: in, ar: newArith(e.Config.Profile), scale: float32(in.Scale), softcap: float32(in.Softcap),
 		q: make([]float32, in.D), o: make([]float32, in.Dv), ot: make([]float32, in.Dv), op: make([]float32, in.Dv)}
 }
 
@@ -215,7 +229,10 @@ func (s *state) group(out *Output, t, g int) {
 		}
 		e0 := (t*in.H + h) * in.Dv
 		pre := out.Pre[e0 : e0+in.Dv]
-		s.head(t, h, keys, pre)
+		lse := s.head(t, h, keys, pre)
+		if out.LSE != nil {
+			out.LSE[t*in.H+h] = lse
+		}
 		if hk := s.e.Hooks; hk != nil && hk.Row != nil {
 			hk.Row(in, t, h, keys, pre)
 		}
@@ -227,14 +244,16 @@ func (s *state) group(out *Output, t, g int) {
 	}
 }
 
-// head computes one query row into dst (FP32, before the output cast).
-func (s *state) head(t, h int, keys []problem.Key, dst []float32) {
+// head computes one query row into dst (FP32, before the output cast) and
+// returns its lse in the declared convention (0 if none is declared).
+func (s *state) head(t, h int, keys []problem.Key, dst []float32) float32 {
 	in := s.in
 	copy(s.q, in.QRow(t, h))
+	s.slope = in.AlibiSlope(h)
 	if len(keys) == 0 {
 		// The fix for the stale scratch read: no keys, o = 0.
 		clear(dst)
-		return
+		return s.emptyLSE(in.SinkOf(h))
 	}
 	var m, l float32
 	switch s.e.Config.Kind {
@@ -248,22 +267,75 @@ func (s *state) head(t, h int, keys []problem.Key, dst []float32) {
 	if hk := s.e.Hooks; hk != nil && hk.State != nil {
 		hk.State(in, t, h, keys, &m, &l, s.o)
 	}
-	s.finish(m, l, in.SinkOf(h), s.o, dst)
+	return s.finish(m, l, in.SinkOf(h), s.o, dst)
 }
 
-// finish applies the sink and divides: o / (l + e^{σ−m}).
-func (s *state) finish(m, l, sigma float32, o, dst []float32) {
+// finish applies the sink and divides: o / (l + e^{σ−m}); it returns the
+// row's lse, m + ln(l) in FP32 (l the denominator with the sink included),
+// times log2 e in base 2.
+func (s *state) finish(m, l, sigma float32, o, dst []float32) float32 {
 	ar := &s.ar
 	denom := ar.ra(l + ar.exp(ar.ra(sigma-m)))
 	for j, v := range o {
 		dst[j] = ar.ra(v / denom)
 	}
+	c := s.in.LSE
+	if c == nil {
+		return 0
+	}
+	if c.SinkIncluded {
+		l = denom
+	}
+	return s.lseBase(m + num.Log32(l))
+}
+
+// emptyLSE is the lse of a row with no key: the sink's σ where the sink is
+// inside the lse, else the declared empty value.
+func (s *state) emptyLSE(sigma float32) float32 {
+	c := s.in.LSE
+	switch {
+	case c == nil:
+		return 0
+	case c.SinkIncluded && !math.IsInf(float64(sigma), -1):
+		return s.lseBase(sigma)
+	}
+	return float32(c.Empty())
+}
+
+// lseBase converts a natural lse to the declared base. The lse is an FP32
+// output: its few operations run in FP32 whatever the accumulator.
+func (s *state) lseBase(x float32) float32 {
+	if s.in.LSE.Base2 {
+		return float32(x * float32(math.Log2E))
+	}
+	return x
+}
+
+// keyScore is a key's score with the modifiers of the current head:
+// softcap c·tanh(x/c), then the ALiBi bias slope·dist, each op rounded to
+// the accumulator, then the storage rounding of scores.
+func (s *state) keyScore(k problem.Key) float32 {
+	if s.softcap == 0 && s.slope == 0 {
+		return s.score(k.K)
+	}
+	ar := &s.ar
+	x := s.scaled(k.K)
+	if c := s.softcap; c > 0 {
+		x = ar.ra(float32(c * ar.ra(num.Tanh32(ar.ra(x/c)))))
+	}
+	if s.slope != 0 {
+		x = ar.ra(x + ar.ra(float32(s.slope*k.Dist)))
+	}
+	return ar.rs(x)
 }
 
 // score is scale·(q·k): an elementwise product and a sequential row sum
 // in the accumulator format, then the scale multiply, then the storage
 // rounding of scores.
-func (s *state) score(k []float32) float32 {
+func (s *state) score(k []float32) float32 { return s.ar.rs(s.scaled(k)) }
+
+// scaled is score before the storage rounding.
+func (s *state) scaled(k []float32) float32 {
 	ar := &s.ar
 	q := s.q
 	k = k[:len(q)]
@@ -277,19 +349,19 @@ func (s *state) score(k []float32) float32 {
 			acc = ar.ra(acc + ar.ra(float32(qd*k[d])))
 		}
 	}
-	return ar.rs(ar.ra(float32(acc * s.scale)))
+	return ar.ra(float32(acc * s.scale))
 }
 
 // stream is kernel A: state from key 0, then one key at a time.
 func (s *state) stream(keys []problem.Key, o []float32) (m, l float32) {
 	ar := &s.ar
-	m = s.score(keys[0].K)
+	m = s.keyScore(keys[0])
 	l = 1 // exp(m − m)
 	for j, v := range keys[0].V {
 		o[j] = ar.ra(v)
 	}
 	for _, k := range keys[1:] {
-		x := s.score(k.K)
+		x := s.keyScore(k)
 		mn := max(m, x)
 		alpha := ar.exp(ar.ra(m - mn))
 		beta := ar.exp(ar.ra(x - mn))
@@ -347,7 +419,7 @@ func (s *state) tile(keys []problem.Key, ot []float32) (mt, lt float32) {
 		mt = masked
 	}
 	for c := 0; c < nk; c++ {
-		sc[c] = s.score(keys[c].K)
+		sc[c] = s.keyScore(keys[c])
 		mt = max(mt, sc[c])
 	}
 	pHook := s.e.Hooks != nil && s.e.Hooks.P != nil

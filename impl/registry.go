@@ -29,6 +29,8 @@ type Hooks struct {
 	// P replaces a tile lane's p = exp(s − mt) in the tiled and splitkv
 	// kernels, before P's rounding to the profile's P format.
 	P func(s, mt float32) float32
+	// Out alters the finished output (o, Pre and LSE) of the whole problem.
+	Out func(in *problem.Inputs, out *Output)
 	// MaskBias, when nonzero, replaces the bias of masked lanes (MaskBias
 	// or −Inf) in the tiled and splitkv kernels.
 	MaskBias float32

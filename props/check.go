@@ -124,7 +124,7 @@ func (ch *Checker) Check(c cases.Case) error {
 			if err != nil {
 				return err
 			}
-			x := &tolerance.Input{In: in, Ref: r, Out: out.O, Profile: cfg.Profile, Shape: ShapeOf(cfg)}
+			x := &tolerance.Input{In: in, Ref: r, Out: out.O, OutLSE: out.LSE, Profile: cfg.Profile, Shape: ShapeOf(cfg)}
 			if v := (tolerance.BoundCriterion{Mode: tolerance.Rigorous}).Judge(x); !v.Pass {
 				e := v.WorstElem
 				allowed, _, _ := tolerance.Bounds(x, tolerance.Rigorous)

@@ -80,9 +80,9 @@ func (g Gen) String() string {
 // Draw returns one valid case.
 func (g Gen) Draw(r *rand.Rand) cases.Case {
 	switch g.Family {
-	case "", problem.Sparse, problem.Window:
+	case "", problem.Sparse, problem.Window, problem.Dense:
 	default:
-		panic(fmt.Sprintf("props: Gen.Family %q: want sparse, window or empty", g.Family))
+		panic(fmt.Sprintf("props: Gen.Family %q: want sparse, window, dense or empty", g.Family))
 	}
 	lim := g.Size.limits()
 	fam := g.Family
@@ -91,14 +91,20 @@ func (g Gen) Draw(r *rand.Rand) cases.Case {
 	}
 	c := cases.Case{Family: fam, Seed: r.Uint64(), H: drawH(r, lim), D: drawD(r, lim)}
 	n := drawN(r, lim)
-	if fam == problem.Sparse {
+	switch fam {
+	case problem.Sparse:
 		drawSparse(r, &c, n, lim)
-	} else {
+	case problem.Dense:
+		drawDense(r, &c, n, lim)
+	default:
 		drawWindow(r, &c, n, lim)
 	}
 	fitWork(&c, lim.work)
 	drawValues(r, &c)
 	drawSink(r, &c)
+	if c.LSE != nil && c.Sink != nil && c.Sink.Kind != "none" {
+		c.LSE.Sink = []string{"included", "excluded"}[r.IntN(2)]
+	}
 	drawSpecials(r, &c)
 	switch p := r.IntN(100); {
 	case p < 8:
@@ -293,6 +299,15 @@ func gcd(a, b int) int {
 // rowKeys returns the number of keys each query row attends (per token;
 // every head of a token sees the same count).
 func rowKeys(c cases.Case) []int {
+	if c.Family == problem.Dense {
+		in := denseOnly(c)
+		ns := make([]int, in.T)
+		for t := range ns {
+			lo, hi := in.DenseRange(in.DenseSeq(t))
+			ns[t] = max(0, hi-lo+1)
+		}
+		return ns
+	}
 	if c.Family == problem.Window {
 		ns := make([]int, c.T)
 		for t := range ns {
@@ -328,7 +343,7 @@ func Work(c cases.Case) int { return work(c) }
 
 func work(c cases.Case) int {
 	dv := c.D
-	if c.Family == problem.Window && c.Dv > 0 {
+	if c.Family != problem.Sparse && c.Dv > 0 {
 		dv = c.Dv
 	}
 	keys := 0
@@ -458,7 +473,13 @@ func drawSpecials(r *rand.Rand, c *cases.Case) {
 			if hkv == 0 {
 				hkv = c.H
 			}
-			s.Tensor, s.Key, s.Head = "k", r.IntN(c.T), r.IntN(hkv)
+			nk := c.T
+			if c.Family == problem.Dense {
+				if nk = sumInts(c.Sk); nk == 0 {
+					continue
+				}
+			}
+			s.Tensor, s.Key, s.Head = "k", r.IntN(nk), r.IntN(hkv)
 			s.Dim = r.IntN(c.D)
 			if r.IntN(2) == 0 {
 				s.Tensor = "v"

@@ -50,6 +50,9 @@ type Row struct {
 	// M = max(M_x, σ)): max_i a_i/(M − x_i) and max_i |x_i|/(M − x_i). The
 	// bound checks that no score error can lift such a key into view.
 	ZeroA, ZeroX float64
+	// LSE is ln Σ_i e^{x_i} over the keys alone (−Inf when N = 0), computed
+	// only when the problem declares an lse output (else 0).
+	LSE float64
 }
 
 // Result is the reference output of one problem. Element e = (t·H + h)·Dv + j.
@@ -239,6 +242,9 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 	row.MaxAbsQ = maxAbs32(0, q)
 	e0 := (t*in.H + h) * in.Dv
 	if n == 0 {
+		if in.LSE != nil {
+			row.LSE = math.Inf(-1)
+		}
 		return // o = 0: nothing to attend
 	}
 	scale := in.Scale
@@ -257,8 +263,14 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 		maxQK = maxf(maxQK, abs)
 		m = maxf(m, x[i])
 	}
+	if in.HasMods() {
+		m = modify(in, h, keys, x, a)
+	}
 	row.MaxQK = maxQK
 	row.M = m
+	if in.LSE != nil {
+		row.LSE = lse(x, m)
+	}
 	if math.IsInf(sigma, 1) {
 		// o = 0: the sink takes all the weight. The score magnitudes still
 		// matter: the device computes the unnormalised o before dividing.
@@ -266,6 +278,18 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 		for i := range x {
 			row.MaxA = maxf(row.MaxA, a[i])
 			row.MaxAbsX = maxf(row.MaxAbsX, math.Abs(x[i]))
+		}
+		if in.LSE != nil {
+			// The lse of the keys alone is still judged: the spread of the
+			// scores the sink-free softmax would weigh.
+			for i := range x {
+				if gap := m - x[i]; num.Exp(-gap) == 0 {
+					row.ZeroA = maxf(row.ZeroA, a[i]/gap)
+					row.ZeroX = maxf(row.ZeroX, math.Abs(x[i])/gap)
+				} else {
+					row.MaxDiff = maxf(row.MaxDiff, gap)
+				}
+			}
 		}
 		return
 	}
@@ -318,6 +342,73 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 	if i < len(lv) {
 		dev4(&lv[i].c, keys[lv[i].i].V, o, dev1, devA, devX, devM)
 	}
+}
+
+// modify applies the score modifiers in their order after the scale:
+// softcap x ← c·tanh(x/c), then the ALiBi bias x ← x + slope_h·dist. a_i,
+// the magnitude the score error is proportional to, becomes
+// scale·Σ|q k| + |slope_h·dist| (|c·tanh(s/c)| ≤ |s| ≤ scale·Σ|q k|). It
+// returns the new max.
+func modify(in *problem.Inputs, h int, keys []problem.Key, x, a []float64) float64 {
+	c := in.Softcap
+	slope := float64(in.AlibiSlope(h))
+	m := math.Inf(-1)
+	for i := range x {
+		if c > 0 {
+			x[i] = float64(c * num.Tanh(x[i]/c))
+		}
+		if slope != 0 {
+			b := float64(slope * float64(keys[i].Dist))
+			x[i] += b
+			a[i] += math.Abs(b)
+		}
+		m = maxf(m, x[i])
+	}
+	return m
+}
+
+// lse is ln Σ_i e^{x_i} = m + ln Σ_i e^{x_i − m}.
+//
+// LSEOf gives it in a declared convention; this is the keys-only natural
+// value.
+func lse(x []float64, m float64) float64 {
+	if len(x) == 0 || math.IsInf(m, -1) {
+		return math.Inf(-1)
+	}
+	if math.IsInf(m, 1) || math.IsNaN(m) {
+		return m
+	}
+	s := 0.0
+	for _, xi := range x {
+		s += num.Exp(xi - m)
+	}
+	return m + num.Log(s)
+}
+
+// LSEOf is row r's exact lse in convention c: ln Σ e^{x_i}, with e^σ
+// inside where the sink is included, times log2 e in base 2. A row with no
+// key has the declared empty value, or σ where the sink is included.
+func LSEOf(r *Row, c problem.LSEConv) float64 {
+	v := r.LSE
+	switch {
+	case c.SinkIncluded && !math.IsInf(r.Sink, -1):
+		if r.N == 0 {
+			v = r.Sink
+		} else {
+			hi, lo := maxf(v, r.Sink), math.Min(v, r.Sink)
+			if math.IsInf(hi, 1) {
+				v = hi
+			} else {
+				v = hi + num.Log(1+num.Exp(lo-hi))
+			}
+		}
+	case r.N == 0:
+		return c.Empty()
+	}
+	if c.Base2 {
+		v *= math.Log2E
+	}
+	return v
 }
 
 // dot2 returns Σ q_d k_d and Σ |q_d k_d| in float64 (products of float32

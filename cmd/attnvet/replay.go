@@ -218,7 +218,7 @@ func printWorstElements(w io.Writer, d *campaign.Detail, top int) {
 	if d.Criterion.Name() == tolerance.NameProb {
 		mode = tolerance.Probabilistic
 	}
-	x := &tolerance.Input{In: in, Ref: r, Out: out, Profile: d.Target.Kernel.Profile(), Shape: d.Target.Shape}
+	x := &tolerance.Input{In: in, Ref: r, Out: out, OutLSE: d.Out.LSE, Profile: d.Target.Kernel.Profile(), Shape: d.Target.Shape}
 	allowed, _, skip := tolerance.Bounds(x, mode)
 	var es []elemErr
 	for e, ro := range r.O {
@@ -272,10 +272,15 @@ func printWorstElements(w io.Writer, d *campaign.Detail, top int) {
 	t, h, j := e0/(in.H*in.Dv), e0/in.Dv%in.H, e0%in.Dv
 	row := r.Rows[t*in.H+h]
 	fmt.Fprintf(w, "\nrow (token %d, head %d): n=%d keys attended", t, h, row.N)
-	if in.Family == problem.Sparse {
+	switch in.Family {
+	case problem.Sparse:
 		l := in.TokenLens(t)
 		fmt.Fprintf(w, " (batch %d, u_s=%d: window_valid=%d, cmp_valid=%d, sparse_k=%d)", l.B, l.U, l.WindowValid, l.CmpValid, l.SparseK)
-	} else {
+	case problem.Dense:
+		sq := in.DenseSeq(t)
+		lo, hi := in.DenseRange(sq)
+		fmt.Fprintf(w, " (sequence %d, query %d of %d, keys %d..%d of %d)", sq.B, sq.I, sq.Sq, lo, hi, sq.Sk)
+	default:
 		lo, hi := in.WindowRange(t)
 		fmt.Fprintf(w, " (key positions %d..%d)", lo, hi)
 	}
@@ -314,22 +319,30 @@ func printRowKeys(w io.Writer, in *problem.Inputs, t, h, j, limit int) {
 		x, p float64
 	}
 	ks := make([]kx, len(keys))
-	m := float64(in.SinkOf(h))
+	sigma := float64(in.SinkOf(h))
+	m := sigma
 	for i, k := range keys {
 		s := 0.0
 		for d, qd := range q {
 			s += float64(qd) * float64(k.K[d])
 		}
-		ks[i] = kx{i: i, x: in.Scale * s}
+		x := in.Scale * s
+		if c := in.Softcap; c > 0 {
+			x = c * math.Tanh(x/c)
+		}
+		x += float64(in.AlibiSlope(h)) * float64(k.Dist)
+		ks[i] = kx{i: i, x: x}
 		m = math.Max(m, ks[i].x)
 	}
-	L := math.Exp(float64(in.SinkOf(h)) - m)
-	for i := range ks {
-		ks[i].p = math.Exp(ks[i].x - m)
-		L += ks[i].p
-	}
-	for i := range ks {
-		ks[i].p /= L
+	if !math.IsInf(sigma, 1) { // a +Inf sink takes all the weight: every p_i is 0
+		L := math.Exp(sigma - m)
+		for i := range ks {
+			ks[i].p = math.Exp(ks[i].x - m)
+			L += ks[i].p
+		}
+		for i := range ks {
+			ks[i].p /= L
+		}
 	}
 	sort.SliceStable(ks, func(a, b int) bool { return ks[a].p > ks[b].p })
 	fmt.Fprintf(w, "  %-28s %13s %11s %15s\n", "key (reference order)", "score x_i", "weight p_i", fmt.Sprintf("v_i[%d]", j))
@@ -349,8 +362,11 @@ func printRowKeys(w io.Writer, in *problem.Inputs, t, h, j, limit int) {
 // index-row entry (sparse) or the key position (window).
 func keySources(in *problem.Inputs, t, n int) []string {
 	out := make([]string, 0, n)
-	if in.Family == problem.Window {
+	if in.Family != problem.Sparse {
 		lo, _ := in.WindowRange(t)
+		if in.Family == problem.Dense {
+			lo, _ = in.DenseRange(in.DenseSeq(t))
+		}
 		for i := 0; i < n; i++ {
 			out = append(out, fmt.Sprintf("#%d position %d", i, lo+i))
 		}

@@ -122,7 +122,7 @@ func runAndJudge(t targets.Target, crit tolerance.Criterion, in *problem.Inputs,
 		return out, tolerance.Verdict{Criterion: crit.Name(), WorstElem: -1}, err
 	}
 	stage = "criterion " + crit.Name()
-	v = crit.Judge(&tolerance.Input{In: in, Ref: r, Out: out.O, Profile: t.Kernel.Profile(), Shape: t.Shape})
+	v = crit.Judge(&tolerance.Input{In: in, Ref: r, Out: out.O, OutLSE: out.LSE, Profile: t.Kernel.Profile(), Shape: t.Shape})
 	return out, v, nil
 }
 

@@ -59,6 +59,19 @@ type Case struct {
 	T      int `json:"t,omitempty"`
 	Window int `json:"window,omitempty"` // W; 0 = full causal
 
+	// Family dense (FlashAttention's conventions, docs/kernels.md §4):
+	// sequence b has Sq[b] queries and Sk[b] keys (the batch layout is
+	// equal lengths). Windows default to −1 (unbounded); causal sets the
+	// right window to 0.
+	Sq          []int    `json:"sq,omitempty"`
+	Sk          []int    `json:"sk,omitempty"`
+	Causal      bool     `json:"causal,omitempty"`
+	WindowLeft  *int     `json:"window_left,omitempty"`
+	WindowRight *int     `json:"window_right,omitempty"`
+	Softcap     float64  `json:"softcap,omitempty"`
+	Alibi       *Alibi   `json:"alibi,omitempty"`
+	LSE         *LSESpec `json:"lse,omitempty"` // the kernel returns lse in this convention
+
 	Values   Values    `json:"values"`
 	Sink     *Sink     `json:"sink,omitempty"`
 	Scale    float64   `json:"softmax_scale,omitempty"` // 0: D^-0.5
@@ -85,6 +98,29 @@ type Sink struct {
 	Offset float64 `json:"offset,omitempty"`
 	Value  Float   `json:"value,omitempty"`
 	Values []Float `json:"values,omitempty"`
+}
+
+// Alibi gives the ALiBi slopes: geometric (the standard 2^(−8(h+1)/H)) or
+// const (Value for every head), times Scale (default 1); Values, when
+// present, give each head's slope. Form is problem.AlibiForm ("" = abs).
+type Alibi struct {
+	Kind   string  `json:"kind"`
+	Scale  float64 `json:"scale,omitempty"`
+	Value  float64 `json:"value,omitempty"`
+	Values []Float `json:"values,omitempty"`
+	Form   string  `json:"form,omitempty"`
+}
+
+// LSESpec is an lse convention, in the metadata's words (problem.ParseLSEConv).
+type LSESpec struct {
+	Base  string `json:"base"`
+	Empty string `json:"empty"`
+	Sink  string `json:"sink,omitempty"`
+}
+
+// Conv parses the convention.
+func (l *LSESpec) Conv(hasSink bool) (problem.LSEConv, error) {
+	return problem.ParseLSEConv(l.Base, l.Empty, l.Sink, hasSink)
 }
 
 // Special plants one value. Tensor q: (Token, Head, Dim). Tensor kv
@@ -263,8 +299,10 @@ func (c Case) Validate() error {
 		err = c.validateSparse()
 	case problem.Window:
 		err = c.validateWindow()
+	case problem.Dense:
+		err = c.validateDense()
 	default:
-		return fmt.Errorf("family %q: want sparse or window", c.Family)
+		return fmt.Errorf("family %q: want sparse, window or dense", c.Family)
 	}
 	if err != nil {
 		return err
@@ -395,14 +433,18 @@ func (c Case) validateSpecial(s Special) error {
 			return fmt.Errorf("kv token %d key %d dim %d outside [%d,%d,%d]", s.Token, s.Key, s.Dim, t, c.Win+c.IdxTopK, c.D)
 		}
 	case "k", "v":
-		if c.Family != problem.Window {
-			return fmt.Errorf("tensor %s is for the window family (use kv)", s.Tensor)
+		if c.Family == problem.Sparse {
+			return fmt.Errorf("tensor %s is for the window family and the dense family (use kv)", s.Tensor)
 		}
 		w := c.D
 		if s.Tensor == "v" {
 			w = c.dv()
 		}
-		if s.Key < 0 || s.Key >= t || s.Head < 0 || s.Head >= c.hkv() || s.Dim < 0 || s.Dim >= w {
+		nk := t
+		if c.Family == problem.Dense {
+			nk = sum(c.Sk)
+		}
+		if s.Key < 0 || s.Key >= nk || s.Head < 0 || s.Head >= c.hkv() || s.Dim < 0 || s.Dim >= w {
 			return fmt.Errorf("%s[%d,%d,%d] outside [%d,%d,%d]", s.Tensor, s.Key, s.Head, s.Dim, t, c.hkv(), w)
 		}
 	default:
@@ -413,10 +455,21 @@ func (c Case) validateSpecial(s Special) error {
 
 // Tokens is T.
 func (c Case) Tokens() int {
-	if c.Family == problem.Sparse {
+	switch c.Family {
+	case problem.Sparse:
 		return c.B * c.tokensPerBatch()
+	case problem.Dense:
+		return sum(c.Sq)
 	}
 	return c.T
+}
+
+func sum(xs []int) int {
+	n := 0
+	for _, x := range xs {
+		n += x
+	}
+	return n
 }
 
 func (c Case) tokensPerBatch() int {

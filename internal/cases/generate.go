@@ -82,9 +82,12 @@ func Generate(c Case, kernelFormat num.Format) (*problem.Inputs, error) {
 	}
 	vg := valueGen{r: r, v: c.Values, f: f}
 	in.Q = vg.fill(in.T*in.H*in.D, vg.qScale(), true)
-	if c.Family == problem.Sparse {
+	switch c.Family {
+	case problem.Sparse:
 		c.sparse(in, r, &vg)
-	} else {
+	case problem.Dense:
+		c.dense(in, r, &vg)
+	default:
 		in.W = c.Window
 		in.K = vg.fill(in.T*in.Hkv*in.D, vg.scale(), false)
 		in.V = vg.fill(in.T*in.Hkv*in.Dv, vg.vScale(), false)
@@ -104,6 +107,10 @@ func Generate(c Case, kernelFormat num.Format) (*problem.Inputs, error) {
 			}
 			in.Sink[h] = float32(num.Round64(num.FP32, v, num.RNE))
 		}
+	}
+	if c.LSE != nil {
+		conv, _ := c.LSE.Conv(in.Sink != nil) // checked by Validate
+		in.LSE = &conv
 	}
 	if c.Values.Dist == "dominant" {
 		dominate(in)

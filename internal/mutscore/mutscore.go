@@ -359,7 +359,7 @@ func runCase(opt Options, i int, kernels []kernel, crits []tolerance.Criterion) 
 			return co
 		}
 		outs[k] = out.O
-		x := &tolerance.Input{In: p.in, Ref: p.ref, Out: out.O, Profile: pf, Shape: kn.shape}
+		x := &tolerance.Input{In: p.in, Ref: p.ref, Out: out.O, OutLSE: out.LSE, Profile: pf, Shape: kn.shape}
 		if needFA2x {
 			s, ok := p.same[pf.Name]
 			if !ok {

@@ -18,7 +18,21 @@ type Family string
 const (
 	Sparse Family = "sparse" // sparse decode attention with sink (SPEC.md §1)
 	Window Family = "window" // causal sliding-window prefill attention (SPEC.md §2)
+	Dense  Family = "dense"  // FlashAttention's conventions: batch or varlen, causal, windows, softcap, ALiBi (docs/kernels.md §4)
 )
+
+// Families lists every family, in a fixed order.
+func Families() []Family { return []Family{Sparse, Window, Dense} }
+
+// ParseFamily checks a family name.
+func ParseFamily(s string) (Family, error) {
+	for _, f := range Families() {
+		if string(f) == s {
+			return f, nil
+		}
+	}
+	return "", fmt.Errorf("unknown family %q (want sparse, window or dense)", s)
+}
 
 // Inputs are the tensors of one problem. Float tensors hold values exactly
 // representable in the storage format (bf16 or fp16 values widen to float32
@@ -45,14 +59,34 @@ type Inputs struct {
 
 	// window
 	W    int       // window size; 0 = full causal
-	K, V []float32 // [T][Hkv][D], [T][Hkv][Dv]
+	K, V []float32 // [T][Hkv][D], [T][Hkv][Dv] (dense: [total_k][Hkv][D], [total_k][Hkv][Dv])
+
+	// dense: sequences b = 0..B-1 hold queries CuQ[b]..CuQ[b+1]-1 and keys
+	// CuK[b]..CuK[b+1]-1 (the batch layout [B, S, H, D] is the varlen one
+	// with uniform lengths). Query i of a sequence with sq queries and sk
+	// keys attends key j iff max(0, i+δ−WinLeft) ≤ j ≤ min(sk−1, i+δ+WinRight),
+	// δ = sk − sq (bottom-right alignment); a window side of −1 is unbounded.
+	CuQ, CuK          []int32
+	WinLeft, WinRight int
+
+	// Score modifiers (dense), in this order after the scale: softcap
+	// c·tanh(s/c) (0 = off), then the ALiBi bias slope_h·dist(i, j).
+	Softcap   float64
+	Alibi     []float32 // [H] slopes; nil = none
+	AlibiForm AlibiForm
+
+	// LSE is the convention of the kernel's lse output; nil = o only.
+	LSE *LSEConv
 
 	poison []float32 // NaN row returned for unreadable kernel reads
 }
 
 // Key is one key/value pair a query attends: views into the input tensors.
+// Dist is the ALiBi distance term of the key for its query (the bias is
+// slope_h·Dist), 0 without ALiBi.
 type Key struct {
 	K, V []float32
+	Dist float32
 }
 
 // Lens are the per-token lengths of the sparse family (SPEC.md §1).
@@ -120,8 +154,11 @@ func (in *Inputs) slotRow(b int, r int32) []float32 {
 // rows are skipped too (Violations reports them).
 func (in *Inputs) RefKeys(t, g int, dst []Key) []Key {
 	dst = dst[:0]
-	if in.Family == Window {
+	switch in.Family {
+	case Window:
 		return in.windowKeys(t, g, dst)
+	case Dense:
+		return in.denseKeys(t, g, dst)
 	}
 	l := in.TokenLens(t)
 	for _, r := range in.Idx[t*in.TopK : (t+1)*in.TopK] {
@@ -136,7 +173,7 @@ func (in *Inputs) RefKeys(t, g int, dst []Key) []Key {
 			continue
 		}
 		if row := in.slotRow(l.B, r); row != nil {
-			dst = append(dst, Key{row, row})
+			dst = append(dst, Key{K: row, V: row})
 		}
 	}
 	return dst
@@ -149,8 +186,11 @@ func (in *Inputs) RefKeys(t, g int, dst []Key) []Key {
 // equals RefKeys (possibly in another order).
 func (in *Inputs) KernelKeys(t, g int, dst []Key) []Key {
 	dst = dst[:0]
-	if in.Family == Window {
+	switch in.Family {
+	case Window:
 		return in.windowKeys(t, g, dst)
+	case Dense:
+		return in.denseKeys(t, g, dst)
 	}
 	l := in.TokenLens(t)
 	row := in.Idx[t*in.TopK : (t+1)*in.TopK]
@@ -159,7 +199,7 @@ func (in *Inputs) KernelKeys(t, g int, dst []Key) []Key {
 		if r == nil {
 			r = in.Poison()
 		}
-		dst = append(dst, Key{r, r})
+		dst = append(dst, Key{K: r, V: r})
 	}
 	return dst
 }
@@ -190,7 +230,7 @@ func (in *Inputs) windowKeys(t, g int, dst []Key) []Key {
 	lo, hi := in.WindowRange(t)
 	for j := lo; j <= hi; j++ {
 		kr := (j*in.Hkv + g)
-		dst = append(dst, Key{in.K[kr*in.D : (kr+1)*in.D], in.V[kr*in.Dv : (kr+1)*in.Dv]})
+		dst = append(dst, Key{K: in.K[kr*in.D : (kr+1)*in.D], V: in.V[kr*in.Dv : (kr+1)*in.Dv]})
 	}
 	return dst
 }
@@ -219,7 +259,12 @@ func (in *Inputs) Check() error {
 			return err
 		}
 	}
+	if err := in.checkMods(); err != nil {
+		return err
+	}
 	switch in.Family {
+	case Dense:
+		return in.checkDense()
 	case Window:
 		if in.W < 0 {
 			return fmt.Errorf("window %d is negative", in.W)
@@ -255,7 +300,7 @@ func (in *Inputs) Check() error {
 		}
 		return wantLen("seqused_kv", len(in.Seqused), in.B)
 	}
-	return fmt.Errorf("unknown family %q (want sparse or window)", in.Family)
+	return fmt.Errorf("unknown family %q (want sparse, window or dense)", in.Family)
 }
 
 func wantLen(name string, got, want int) error {

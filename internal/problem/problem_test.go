@@ -350,7 +350,7 @@ func TestCheck(t *testing.T) {
 		{"cmp_bt", good, func(in *problem.Inputs) { in.CmpBT = nil }, "cmp_block_table"},
 		{"idx", good, func(in *problem.Inputs) { in.Idx = in.Idx[1:] }, "cmp_sparse_indices"},
 		{"seqused", good, func(in *problem.Inputs) { in.Seqused = nil }, "seqused_kv"},
-		{"family", good, func(in *problem.Inputs) { in.Family = "dense" }, "unknown family"},
+		{"family", good, func(in *problem.Inputs) { in.Family = "bogus" }, "unknown family"},
 	} {
 		in := tc.in()
 		tc.edit(in)

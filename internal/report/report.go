@@ -452,7 +452,7 @@ func (rn *runner) runCase(fam, i int) {
 			addSkip(&e.Skipped, "error")
 			continue
 		}
-		x := &tolerance.Input{In: p.in, Ref: p.ref, Out: out.O, Profile: pf,
+		x := &tolerance.Input{In: p.in, Ref: p.ref, Out: out.O, OutLSE: out.LSE, Profile: pf,
 			Shape:    tolerance.Shape{Kind: string(cfg.Kind), Bc: cfg.Bc, Parts: cfg.Parts},
 			SamePrec: p.samePrec(pf)}
 		outs[impl.ConfigName(cfg)] = out.O
@@ -481,7 +481,7 @@ func (rn *runner) runCase(fam, i int) {
 			addSkip(&me.Skipped, "error")
 			continue
 		}
-		x := &tolerance.Input{In: p.in, Ref: p.ref, Out: out.O, Profile: pf, Shape: m.Shape, SamePrec: p.samePrec(pf)}
+		x := &tolerance.Input{In: p.in, Ref: p.ref, Out: out.O, OutLSE: out.LSE, Profile: pf, Shape: m.Shape, SamePrec: p.samePrec(pf)}
 		me.Cases++
 		if typical {
 			me.Typical++

@@ -86,6 +86,8 @@ type Model struct {
 	accNarrow      bool    // accumulator narrower than FP32 (results pass through FP32 first)
 	maxAcc         float64
 	maxScore       float64
+	softcap, alibi bool // score modifiers after the scale (dense)
+	lse            *problem.LSEConv
 }
 
 // NewModel prepares the bound of profile p for the inputs in. In prob mode,
@@ -118,6 +120,7 @@ func NewModel(p profile.Profile, sh Shape, in *problem.Inputs, mode Mode) *Model
 	if narrower(p.Out, accFmt) {
 		m.uo, m.eo = num.UnitRoundoff(p.Out), half(p.Out)
 	}
+	m.softcap, m.alibi, m.lse = in.Softcap > 0, in.Alibi != nil, in.LSE
 	m.scale = in.Scale
 	m.scaleErr = math.Abs(float64(float32(in.Scale))-in.Scale) / in.Scale
 	inPrec := -math.Log2(num.UnitRoundoff(in.Format))
@@ -170,6 +173,55 @@ type RowBound struct {
 	denom     float64    // 1 − |B|
 	rangeCoef float64    // RangeOnly: multiplier of max|v|
 	sinkOver  bool       // the sink's exp may overflow: o may come out 0
+	lse       lseBound
+}
+
+// lseBound is a row's lse analysis.
+type lseBound struct {
+	judged bool    // the row's lse is judged
+	exact  bool    // it must come out exactly (no key; a +Inf sink inside the lse)
+	rel    float64 // relative error of the kernel's l·e^m (sink inside where declared)
+	dxMax  float64 // the largest score error (the max's error)
+}
+
+// LSEAllowed is the allowed |lse^ − lse| of the row, whose exact lse in
+// the declared convention is want (natural or base 2). ok is false when
+// the row's lse cannot be judged (outside the range, ill-conditioned, or a
+// sink exp that may overflow).
+//
+//	E = −ln(1 − b) + c_e·u·|ln l̂| + u·(|lse| + E)   (natural units)
+//
+// with b the relative error of l̂·e^{m̂} and |ln l̂| ≤ |lse − m| + E + Δx_max;
+// base 2 multiplies by log2 e and adds that product's roundings. Exact
+// rows allow nothing, but for the base-2 product of a finite value.
+func (rb *RowBound) LSEAllowed(want float64) (allowed float64, ok bool) {
+	m, lb := rb.m, rb.lse
+	if m.lse == nil || !lb.judged {
+		return math.Inf(1), false
+	}
+	if math.IsInf(want, 0) || math.IsNaN(want) {
+		return 0, true
+	}
+	u32 := num.UnitRoundoff(num.FP32)
+	if lb.exact {
+		if m.lse.Base2 {
+			return 2*(m.ua+u32)*math.Abs(want) + m.ea, true
+		}
+		return 0, true
+	}
+	nat := want
+	if m.lse.Base2 {
+		nat = want * math.Ln2
+	}
+	ua := m.ua
+	e := -math.Log1p(-lb.rel)
+	lnMag := math.Abs(nat-rb.row.M) + e + lb.dxMax
+	e += m.ce*ua*lnMag + m.ea
+	e += ua*(math.Abs(nat)+e) + m.ea
+	if m.lse.Base2 {
+		e = e*math.Log2E*(1+u32) + (ua+u32)*(math.Abs(want)+e*math.Log2E) + m.ea
+	}
+	return e, true
 }
 
 // Row computes the per-row constants for row r.
@@ -178,6 +230,7 @@ func (m *Model) Row(r *ref.Row) RowBound {
 	n := r.N
 	if n == 0 {
 		rb.Exact = true
+		rb.lse = lseBound{judged: true, exact: true}
 		return rb
 	}
 	ua := m.ua
@@ -193,6 +246,13 @@ func (m *Model) Row(r *ref.Row) RowBound {
 	}
 	if math.IsInf(r.Sink, 1) {
 		rb.Exact = true // o/∞ = 0 exactly
+		rb.lse = lseBound{judged: true, exact: true}
+		if m.lse != nil && !m.lse.SinkIncluded {
+			// The lse of the keys alone: the row without its sink.
+			r2 := *r
+			r2.Sink, r2.PSink = math.Inf(-1), 0
+			rb.lse = m.Row(&r2).lse
+		}
 		return rb
 	}
 	// Score error: |x̂_i − x_i| ≤ cA'·a_i + cX'·|x_i| + c0'.
@@ -207,6 +267,9 @@ func (m *Model) Row(r *ref.Row) RowBound {
 	cAp := k0 * m.acc(dprime, ua)
 	cXp := k0 - 1
 	c0p := k0*m.scale*2*float64(m.d)*m.ea*(1+gd) + m.ea + m.es
+	if m.softcap || m.alibi {
+		cAp, cXp, c0p = m.modScoreErr(k0/(1+m.us), dprime, c0p)
+	}
 	dxMax := cAp*r.MaxA + cXp*r.MaxAbsX + c0p
 	// Exponent perturbation of key i: Δ_i ≤ cA·a_i + cX·|x_i| + cM·(m − x_i) + c1.
 	cA, cX, cM := (1+ua)*cAp, (1+ua)*cXp, ua
@@ -276,7 +339,42 @@ func (m *Model) Row(r *ref.Row) RowBound {
 	// |v|: n products p·v plus the ko rescales on a key's path.
 	rb.absBase += scaleL * (nf + dp.ko) * m.ea
 	rb.absO = scaleL * nf * (ew + (dp.ko+dp.kl)*m.ea)
+	if m.lse != nil && !rb.sinkOver {
+		// l's relative error: the keys' weights (bMax) plus the absolute
+		// underflow terms of l relative to l ≥ e^{−Δx_max}.
+		bl := bMax + scaleL*nf*(ew+dp.kl*m.ea)
+		if m.lse.SinkIncluded {
+			bl = (1-r.PSink)*bl + r.PSink*bSink
+		}
+		rb.lse = lseBound{judged: bl < 1, rel: bl, dxMax: dxMax}
+	}
 	return rb
+}
+
+// modScoreErr is the score error with the modifiers (softcap, ALiBi):
+// |x̂_i − x_i| ≤ cA·a_i + cX·|x_i| + c0, a_i = scale·Σ|q k| + |bias_i|.
+// pre is the relative error of the scale multiply (without the score
+// storage). The scaled score s errs by pre·γ_D'·a_s + (pre−1)·|s| + c0
+// with |s| ≤ a_s. The softcap c·tanh(s/c) is 1-Lipschitz in s and adds
+// the division, the tanh (c_e ulps, as exp), the product and float32(c)
+// (each ≤ u·|s| or u·|c·tanh| ≤ u·a_s). The bias adds its product (u·|b|)
+// and its sum (u·|x|). Score storage multiplies by (1+u_s).
+func (m *Model) modScoreErr(pre, dprime, c0 float64) (cA, cX, c0p float64) {
+	ua := m.ua
+	cA = pre*m.acc(dprime, ua) + (pre - 1)
+	ops := 0.0
+	if m.softcap {
+		cA += (m.ce + 3) * ua * (1 + ua)
+		ops += 3
+	}
+	if m.alibi {
+		cA = math.Max(cA, ua) + ua*cA
+		cX = ua
+		ops += 2
+	}
+	cA *= 1 + m.us
+	cX = (1+cX)*(1+m.us) - 1
+	return cA, cX, c0 + ops*m.ea
 }
 
 // rangeOnly sets up the fallback for rows whose score errors are too large

@@ -25,9 +25,12 @@ import (
 
 // Input is what a criterion judges.
 type Input struct {
-	In      *problem.Inputs
-	Ref     *ref.Result
-	Out     []float32 // the kernel's output, [T][H][Dv]
+	In  *problem.Inputs
+	Ref *ref.Result
+	Out []float32 // the kernel's output, [T][H][Dv]
+	// OutLSE is the kernel's lse [T][H] in the convention In.LSE; judged
+	// by bound and prob when the problem declares one (nil otherwise).
+	OutLSE  []float32
 	Profile profile.Profile
 	Shape   Shape
 	// SamePrec is the output of a same-precision reference (fa2x); nil:
@@ -45,6 +48,21 @@ type Verdict struct {
 	Checked   int     `json:"checked"`    // elements judged
 	Skipped   int     `json:"skipped"`    // elements outside the profile's range or without a finite bound
 	Detail    string  `json:"detail,omitempty"`
+	// The lse output, judged row by row where the problem declares one
+	// (bound and prob; the anchors judge o only). Failed and Checked count
+	// o's elements alone.
+	LSE *LSEVerdict `json:"lse,omitempty"`
+	// FailedOutputs names the outputs with a failure ("o", "lse").
+	FailedOutputs []string `json:"failed_outputs,omitempty"`
+}
+
+// LSEVerdict is the judgement of a case's lse output.
+type LSEVerdict struct {
+	Worst    float64 `json:"worst"`     // largest err/allowed
+	WorstRow int     `json:"worst_row"` // row t·H + h of Worst, −1 if none
+	Failed   int     `json:"failed"`
+	Checked  int     `json:"checked"`
+	Skipped  int     `json:"skipped"`
 }
 
 // Criterion is one way of deciding pass or fail.
@@ -192,7 +210,67 @@ func (b BoundCriterion) Judge(x *Input) Verdict {
 	if v.Skipped > 0 {
 		v.Detail = fmt.Sprintf("%d elements outside the %s profile's range (not judged)", v.Skipped, x.Profile.Name)
 	}
+	if v.Failed > 0 {
+		v.FailedOutputs = append(v.FailedOutputs, "o")
+	}
+	if x.In.LSE != nil {
+		lv := JudgeLSE(x, b.Mode)
+		v.LSE = &lv
+		if lv.Failed > 0 {
+			v.Pass = false
+			v.FailedOutputs = append(v.FailedOutputs, "lse")
+			d := fmt.Sprintf("lse: %d of %d rows beyond their allowance (worst %.3gx)", lv.Failed, lv.Checked, lv.Worst)
+			v.Detail = strings.TrimPrefix(v.Detail+"; "+d, "; ")
+		}
+	}
 	return v
+}
+
+// JudgeLSE judges the kernel's lse against the reference's, row by row,
+// with the bound of mode. A missing lse output fails every row.
+func JudgeLSE(x *Input, mode Mode) LSEVerdict {
+	lv := LSEVerdict{WorstRow: -1}
+	m := NewModel(x.Profile, x.Shape, x.In, mode)
+	conv := *x.In.LSE
+	for ri := range x.Ref.Rows {
+		row := &x.Ref.Rows[ri]
+		want := ref.LSEOf(row, conv)
+		if w32 := float32(want); math.IsInf(float64(w32), 0) {
+			want = float64(w32) // beyond FP32, the lse output's format: it must overflow
+		}
+		rb := m.Row(row)
+		a, ok := rb.LSEAllowed(want)
+		if !ok {
+			lv.Skipped++
+			continue
+		}
+		lv.Checked++
+		ratio := math.Inf(1)
+		if ri < len(x.OutLSE) {
+			got := x.OutLSE[ri]
+			mis, both := finiteMismatch(got, want)
+			switch {
+			case mis:
+			case both:
+				ratio = 0
+			default:
+				err := math.Abs(float64(got) - want)
+				switch {
+				case err == 0:
+					ratio = 0
+				case a > 0:
+					ratio = err / a
+				}
+			}
+		}
+		if ratio > 1 {
+			lv.Failed++
+		}
+		if ratio > lv.Worst || lv.WorstRow < 0 {
+			lv.Worst, lv.WorstRow = ratio, ri
+		}
+	}
+	return lv
 }
 
 // Allclose is torch.testing.assert_close with the defaults for the output
@@ -362,7 +440,14 @@ func SamePrecision(in *problem.Inputs, p profile.Profile) []float32 {
 				for d, qd := range q {
 					acc += float32(qd * k.K[d])
 				}
-				x := rin(float32(acc * scale))
+				x := float32(acc * scale)
+				if c := float32(in.Softcap); c > 0 {
+					x = float32(c * num.Tanh32(x/c))
+				}
+				if sl := in.AlibiSlope(h); sl != 0 {
+					x += float32(sl * k.Dist)
+				}
+				x = rin(x)
 				s = append(s, x)
 				mx = max(mx, x)
 			}

@@ -49,7 +49,12 @@ type Stat struct {
 	TightProb  float64 `json:"tightness_prob"`
 	// Largest err/bound on the final output.
 	WorstBound float64 `json:"worst_bound"`
-	FirstFail  string  `json:"first_failure,omitempty"` // case JSON of the first bound failure
+	// The lse output (problems that declare one): rows judged, cases with a
+	// bound failure (must be 0), and the largest err/allowed.
+	LSERows      int     `json:"lse_rows,omitempty"`
+	LSEBoundFail int     `json:"lse_bound_failures,omitempty"`
+	LSEWorst     float64 `json:"lse_worst_bound,omitempty"`
+	FirstFail    string  `json:"first_failure,omitempty"` // case JSON of the first bound failure
 }
 
 // Result is a validation run.
@@ -73,7 +78,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	fams := o.Families
 	if len(fams) == 0 {
-		fams = []problem.Family{problem.Sparse, problem.Window}
+		fams = problem.Families()
 	}
 	w := o.Workers
 	if w <= 0 {
@@ -145,6 +150,9 @@ func merge(m map[key]*Stat, s Stat) {
 	t.TightBound = math.Max(t.TightBound, s.TightBound)
 	t.TightProb = math.Max(t.TightProb, s.TightProb)
 	t.WorstBound = math.Max(t.WorstBound, s.WorstBound)
+	t.LSERows += s.LSERows
+	t.LSEBoundFail += s.LSEBoundFail
+	t.LSEWorst = math.Max(t.LSEWorst, s.LSEWorst)
 	if t.FirstFail == "" {
 		t.FirstFail = s.FirstFail
 	}
@@ -192,7 +200,7 @@ func ShapeOf(c impl.Config) tolerance.Shape {
 
 func judge(k *impl.Emulation, c cases.Case, in *problem.Inputs, r *ref.Result, out *impl.Output) Stat {
 	s := Stat{Kernel: k.Name(), Family: c.Family, Cases: 1}
-	x := &tolerance.Input{In: in, Ref: r, Out: out.O, Profile: k.Profile(), Shape: ShapeOf(k.Config)}
+	x := &tolerance.Input{In: in, Ref: r, Out: out.O, OutLSE: out.LSE, Profile: k.Profile(), Shape: ShapeOf(k.Config)}
 	for _, mode := range []tolerance.Mode{tolerance.Rigorous, tolerance.Probabilistic} {
 		allowed, outTerm, skip := tolerance.Bounds(x, mode)
 		full := tolerance.WellConditioned(x, mode)
@@ -228,6 +236,16 @@ func judge(k *impl.Emulation, c cases.Case, in *problem.Inputs, r *ref.Result, o
 			}
 		} else {
 			s.ProbFail, s.TightProb = fails, tight
+		}
+	}
+	if in.LSE != nil {
+		lv := tolerance.JudgeLSE(x, tolerance.Rigorous)
+		s.LSERows, s.LSEWorst = lv.Checked, lv.Worst
+		if lv.Failed > 0 {
+			s.LSEBoundFail = 1
+			if s.FirstFail == "" {
+				s.FirstFail = c.String()
+			}
 		}
 	}
 	if s.BoundFail > 0 {

@@ -2,6 +2,7 @@ package validate
 
 import (
 	"context"
+	"github.com/attnvet/attnvet/internal/problem"
 	"strings"
 	"testing"
 )
@@ -20,12 +21,15 @@ func TestCorrectKernelsWithinBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Stats) != 2*64 {
-		t.Fatalf("%d kernel×family records, want 128", len(res.Stats))
+	if want := len(problem.Families()) * 64; len(res.Stats) != want {
+		t.Fatalf("%d kernel×family records, want %d", len(res.Stats), want)
 	}
 	for _, s := range res.Stats {
-		if s.BoundFail > 0 {
-			t.Errorf("%s %s: %d bound failures; first: %s", s.Kernel, s.Family, s.BoundFail, s.FirstFail)
+		if s.BoundFail > 0 || s.LSEBoundFail > 0 {
+			t.Errorf("%s %s: %d bound failures, %d on lse; first: %s", s.Kernel, s.Family, s.BoundFail, s.LSEBoundFail, s.FirstFail)
+		}
+		if s.Family == problem.Dense && s.LSERows == 0 {
+			t.Errorf("%s dense: no lse row judged", s.Kernel)
 		}
 		if s.ProbFail > 0 {
 			t.Errorf("%s %s: %d prob failures", s.Kernel, s.Family, s.ProbFail)

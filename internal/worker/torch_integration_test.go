@@ -42,7 +42,7 @@ func runTorch(t *testing.T, w *Worker, seed uint64, n int) (judged, failed int) 
 			t.Fatalf("case %d (%s): %v", i, c, err)
 		}
 		r := ref.Compute(in, ref.Options{})
-		v := tolerance.BoundCriterion{Mode: tolerance.Rigorous}.Judge(&tolerance.Input{In: in, Ref: r, Out: out.O, Profile: w.Profile()})
+		v := tolerance.BoundCriterion{Mode: tolerance.Rigorous}.Judge(&tolerance.Input{In: in, Ref: r, Out: out.O, OutLSE: out.LSE, Profile: w.Profile()})
 		judged++
 		if !v.Pass {
 			failed++
@@ -127,7 +127,7 @@ func TestDocWorker(t *testing.T) {
 			t.Fatalf("case %d: %v", i, err)
 		}
 		r := ref.Compute(in, ref.Options{})
-		if v := (tolerance.BoundCriterion{Mode: tolerance.Rigorous}).Judge(&tolerance.Input{In: in, Ref: r, Out: out.O, Profile: w.Profile()}); !v.Pass {
+		if v := (tolerance.BoundCriterion{Mode: tolerance.Rigorous}).Judge(&tolerance.Input{In: in, Ref: r, Out: out.O, OutLSE: out.LSE, Profile: w.Profile()}); !v.Pass {
 			t.Errorf("case %d (%s) fails bound: %+v", i, c, v)
 		}
 		judged++

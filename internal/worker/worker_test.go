@@ -181,7 +181,7 @@ func inputs(t *testing.T, i int) *problem.Inputs {
 func judge(t *testing.T, w *Worker, in *problem.Inputs, out *impl.Output) tolerance.Verdict {
 	t.Helper()
 	r := ref.Compute(in, ref.Options{Workers: 1})
-	return tolerance.BoundCriterion{Mode: tolerance.Rigorous}.Judge(&tolerance.Input{In: in, Ref: r, Out: out.O, Profile: w.Profile()})
+	return tolerance.BoundCriterion{Mode: tolerance.Rigorous}.Judge(&tolerance.Input{In: in, Ref: r, Out: out.O, OutLSE: out.LSE, Profile: w.Profile()})
 }
 
 func TestWorkerRuns(t *testing.T) {

@@ -1,0 +1,112 @@
+package props
+
+import (
+	"math/rand/v2"
+
+	"github.com/attnvet/attnvet/internal/cases"
+	"github.com/attnvet/attnvet/internal/problem"
+)
+
+// drawDense builds FlashAttention-style sequences so that some query sees
+// about n keys, biased toward the dense edge classes: sq > sk with causal
+// (rows with no key), window edges on both sides, zero-length sequences,
+// softcap saturation, large ALiBi slopes, GQA, every lse convention.
+func drawDense(r *rand.Rand, c *cases.Case, n int, lim limits) {
+	nb := []int{1, 1, 1, 2, 2, 3}[r.IntN(6)]
+	c.Sq, c.Sk = make([]int, nb), make([]int, nb)
+	target := r.IntN(nb)
+	for b := range c.Sq {
+		sk := n
+		if b != target {
+			sk = r.IntN(min(n, 64) + 3)
+		}
+		var sq int
+		switch p := r.IntN(100); {
+		case p < 30: // decode
+			sq = 1
+		case p < 55: // self-attention
+			sq = sk
+		case p < 70: // more queries than keys: causal rows with no key
+			sq = sk + 1 + r.IntN(6)
+		default:
+			sq = 1 + r.IntN(max(sk, 1)+4)
+		}
+		c.Sq[b], c.Sk[b] = min(sq, 4*lim.mediumN, max(1, lim.work/(4*max(sk, 1)))), sk
+	}
+	if r.IntN(10) == 0 { // a zero-length sequence
+		b := r.IntN(nb)
+		if r.IntN(2) == 0 && nb > 1 {
+			c.Sq[b] = 0
+		} else {
+			c.Sk[b] = 0
+		}
+	}
+	if sumInts(c.Sq) == 0 {
+		c.Sq[target] = 1
+	}
+	c.Causal = r.IntN(2) == 0
+	if r.IntN(3) == 0 { // a window of W keys including the current one: left = W−1
+		w := max(0, n-1+r.IntN(3)-1)
+		if r.IntN(3) == 0 {
+			w = r.IntN(8)
+		}
+		c.WindowLeft = &w
+	}
+	if r.IntN(5) == 0 {
+		w := r.IntN(4)
+		c.WindowRight = &w
+	}
+	if r.IntN(100) < 18 {
+		c.Softcap = []float64{0.5, 1, 5, 30, 50}[r.IntN(5)]
+	}
+	if r.IntN(100) < 18 {
+		a := &cases.Alibi{Kind: "geometric"}
+		switch p := r.IntN(10); {
+		case p < 2:
+			a.Scale = 16 // large slopes
+		case p < 3:
+			a.Kind, a.Value = "const", []float64{0.5, -0.25, 4}[r.IntN(3)]
+		}
+		a.Form = []string{"", "", "abs", "fa2_causal", "flashinfer"}[r.IntN(5)]
+		c.Alibi = a
+	}
+	if r.IntN(100) < 70 {
+		c.LSE = &cases.LSESpec{Base: []string{"e", "2"}[r.IntN(2)], Empty: []string{"+inf", "-inf"}[r.IntN(2)]}
+	}
+	if r.IntN(2) == 0 {
+		divs := divisors(c.H)
+		c.Hkv = divs[r.IntN(len(divs))]
+	}
+	if r.IntN(10) < 3 {
+		c.Dv = 1 + r.IntN(lim.maxD)
+	}
+}
+
+// denseOnly is a problem.Inputs with just the fields DenseSeq and
+// DenseRange read.
+func denseOnly(c cases.Case) *problem.Inputs {
+	in := &problem.Inputs{CuQ: make([]int32, len(c.Sq)+1), CuK: make([]int32, len(c.Sk)+1), WinLeft: -1, WinRight: -1}
+	for b := range c.Sq {
+		in.CuQ[b+1] = in.CuQ[b] + int32(c.Sq[b])
+		in.CuK[b+1] = in.CuK[b] + int32(c.Sk[b])
+	}
+	in.T = int(in.CuQ[len(c.Sq)])
+	if c.WindowLeft != nil {
+		in.WinLeft = *c.WindowLeft
+	}
+	if c.WindowRight != nil {
+		in.WinRight = *c.WindowRight
+	}
+	if c.Causal {
+		in.WinRight = 0
+	}
+	return in
+}
+
+func sumInts(xs []int) int {
+	n := 0
+	for _, x := range xs {
+		n += x
+	}
+	return n
+}
