@@ -99,6 +99,10 @@ type checkVerdict struct {
 	Checked   int            `json:"checked"`
 	Skipped   int            `json:"skipped"`
 	Detail    string         `json:"detail,omitempty"`
+	// LSE is the judgement of the lse output (bound and prob, when the
+	// bundle holds one); FailedOutputs names the outputs that failed.
+	LSE           *tolerance.LSEVerdict `json:"lse,omitempty"`
+	FailedOutputs []string              `json:"failed_outputs,omitempty"`
 }
 
 type checkElem struct {
@@ -267,7 +271,11 @@ func checkBundle(path string, override map[string]string, gating []string) (r ch
 	in := b.Inputs
 	r.Problem, r.Profile, r.Warnings = interop.Describe(in), &b.Profile, b.Warnings
 	if b.O == nil {
-		r.Status, r.Error = "invalid", "tensor o: missing (the kernel's output [T, H, Dv] to judge)"
+		name := interop.TO
+		if in.Family == problem.Dense {
+			name = interop.TOut
+		}
+		r.Status, r.Error = "invalid", "tensor "+name+": missing (the kernel's output [T, H, Dv] to judge)"
 		return r
 	}
 	if vs := in.Violations(); len(vs) > 0 {
@@ -280,7 +288,7 @@ func checkBundle(path string, override map[string]string, gating []string) (r ch
 		return r
 	}
 	rs := ref.Compute(in, ref.Options{})
-	x := &tolerance.Input{In: in, Ref: rs, Out: b.O, Profile: b.Profile}
+	x := &tolerance.Input{In: in, Ref: rs, Out: b.O, OutLSE: b.LSE, Profile: b.Profile}
 	isGating := map[string]bool{}
 	for _, g := range gating {
 		isGating[g] = true
@@ -289,7 +297,7 @@ func checkBundle(path string, override map[string]string, gating []string) (r ch
 	for _, c := range tolerance.All() {
 		v := judgeSafely(c, x)
 		cv := checkVerdict{Criterion: c.Name(), Gating: isGating[c.Name()], Pass: v.Pass, Worst: campaign.Ratio(v.Worst),
-			Failed: v.Failed, Checked: v.Checked, Skipped: v.Skipped, Detail: v.Detail}
+			Failed: v.Failed, Checked: v.Checked, Skipped: v.Skipped, Detail: v.Detail, LSE: v.LSE, FailedOutputs: v.FailedOutputs}
 		if v.WorstElem >= 0 && v.WorstElem < in.OutLen() {
 			cv.WorstElem = elemTHJ(in, v.WorstElem)
 		}
@@ -304,7 +312,7 @@ func checkBundle(path string, override map[string]string, gating []string) (r ch
 	r.Worst = worstElems(x, 20)
 	crit, _ := tolerance.Lookup(gating[0])
 	r.detail = &campaign.Detail{Target: targets.Target{Name: path, Kernel: bundleKernel{path, b.Profile}}, Criterion: crit,
-		Inputs: in, Ref: rs, Out: &impl.Output{O: b.O}}
+		Inputs: in, Ref: rs, Out: &impl.Output{O: b.O, LSE: b.LSE}}
 	return r
 }
 
@@ -415,7 +423,17 @@ func printCheck(w io.Writer, r *checkResult, top int) {
 	var failed []string
 	for _, v := range r.Verdicts {
 		if v.Gating && !v.Pass {
-			failed = append(failed, fmt.Sprintf("%s: %d of %d elements beyond the allowance, worst err/allowed %s", v.Criterion, v.Failed, v.Checked, v.Worst))
+			msg := fmt.Sprintf("%s: %d of %d elements beyond the allowance, worst err/allowed %s", v.Criterion, v.Failed, v.Checked, v.Worst)
+			if l := v.LSE; l != nil && l.Failed > 0 {
+				msg += fmt.Sprintf("; %s lse: %d of %d rows beyond the allowance, worst err/allowed %s",
+					v.Criterion, l.Failed, l.Checked, campaign.Ratio(l.Worst))
+			}
+			failed = append(failed, msg)
+		}
+	}
+	for _, v := range r.Verdicts {
+		if l := v.LSE; l != nil && v.Gating {
+			fmt.Fprintf(w, "  lse (%s)   %d rows judged, %d beyond the allowance, worst err/allowed %s\n", v.Criterion, l.Checked, l.Failed, campaign.Ratio(l.Worst))
 		}
 	}
 	if r.Status == "fail" {

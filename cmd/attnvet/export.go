@@ -81,7 +81,7 @@ func runExport(e *env, args []string) int {
 	for _, v := range in.Violations() {
 		fmt.Fprintf(e.stderr, "attnvet export: note: the case breaks the input contract: %s\n", v)
 	}
-	var o []float32
+	var o, lse []float32
 	if t != nil {
 		res, err := t.Kernel.Run(in)
 		if err != nil {
@@ -90,9 +90,12 @@ func runExport(e *env, args []string) int {
 		if len(res.O) != in.OutLen() {
 			return e.exitFor("export", fmt.Errorf("--kernel %s returned %d values, want %d", t.Name, len(res.O), in.OutLen()))
 		}
-		o = res.O
+		o, lse = res.O, res.LSE
 	}
 	b, err := interop.Encode(in, p, o)
+	if err == nil && lse != nil {
+		err = interop.AddLSE(b, in, lse)
+	}
 	if err != nil {
 		return e.exitFor("export", usagef("%v", err))
 	}

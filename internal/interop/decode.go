@@ -18,6 +18,9 @@ type Bundle struct {
 	Inputs  *problem.Inputs
 	Profile profile.Profile
 	O       []float32 // [T][H][Dv]; nil when the bundle has no o
+	// LSE is the kernel's lse per row t·H + h (dense softmax_lse, in the
+	// declared convention Inputs.LSE); nil when the bundle has none.
+	LSE []float32
 	// Meta is the effective metadata (the file's, then the overrides).
 	Meta map[string]string
 	// Warnings are things ignored: unknown tensors and metadata keys,
@@ -151,13 +154,14 @@ func (d *decoder) intMeta(key string, def int, min int) (int, bool, error) {
 
 func (d *decoder) family() (problem.Family, error) {
 	if s, ok := d.meta[KeyFamily]; ok {
-		switch problem.Family(strings.ToLower(strings.TrimSpace(s))) {
-		case problem.Sparse:
-			return problem.Sparse, nil
-		case problem.Window:
-			return problem.Window, nil
+		f, err := problem.ParseFamily(strings.ToLower(strings.TrimSpace(s)))
+		if err != nil {
+			return "", metaErr(KeyFamily, "%q, want sparse, window or dense", s)
 		}
-		return "", metaErr(KeyFamily, "%q, want sparse or window", s)
+		return f, nil
+	}
+	if q := d.f.Tensors[TQ]; (q != nil && len(q.Shape) == 4) || d.f.Tensors[TCuQ] != nil {
+		return problem.Dense, nil
 	}
 	_, sp := d.f.Tensors[TOriKV]
 	_, wk := d.f.Tensors[TK]
@@ -188,11 +192,19 @@ func (d *decoder) decode() (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
+	dense := fam == problem.Dense
 	qt, err := d.tensor(TQ, true, "[T, H, D]", 3)
+	if dense {
+		qt, err = d.tensor(TQ, true, "[B, Sq, H, D] or [total_q, H, D]", 3, 4)
+	}
 	if err != nil {
 		return nil, err
 	}
-	ot, err := d.tensor(TO, false, "[T, H, Dv]", 3)
+	outName := TO
+	if dense {
+		outName = TOut
+	}
+	ot, err := d.tensor(outName, false, "[T, H, Dv]", 3, 4)
 	if err != nil {
 		return nil, err
 	}
@@ -209,30 +221,43 @@ func (d *decoder) decode() (*Bundle, error) {
 		return nil, err
 	}
 	why := "the declared in_dtype"
-	in := &problem.Inputs{Family: fam, Format: p.In, T: qt.Shape[0], H: qt.Shape[1], D: qt.Shape[2]}
+	in := &problem.Inputs{Family: fam, Format: p.In}
+	batch, sq := -1, -1
+	if dense {
+		batch, sq = d.denseQ(in, qt)
+	} else {
+		in.T, in.H, in.D = qt.Shape[0], qt.Shape[1], qt.Shape[2]
+	}
 	if in.Q, err = d.floats(qt, p.In, why); err != nil {
 		return nil, err
 	}
 	if in.H < 1 || in.D < 1 {
 		return nil, fmt.Errorf("tensor q: shape %v, want [T, H, D] with H, D ≥ 1", qt.Shape)
 	}
-	if fam == problem.Sparse {
+	switch fam {
+	case problem.Sparse:
 		err = d.sparse(in, p)
-	} else {
+	case problem.Dense:
+		err = d.dense(in, p, batch, sq)
+	default:
 		err = d.window(in, p)
 	}
 	if err != nil {
 		return nil, err
 	}
-	st, err := d.tensor(TSink, false, "[H]", 1)
+	sinkName := TSink
+	if dense && d.f.Tensors[TLearnedSink] != nil {
+		sinkName = TLearnedSink
+	}
+	st, err := d.tensor(sinkName, false, "[H]", 1)
 	if err != nil {
 		return nil, err
 	}
 	if st != nil {
 		if st.Shape[0] != in.H {
-			return nil, fmt.Errorf("tensor attn_sink: shape %v, want [H] = [%d] (q has H=%d)", st.Shape, in.H, in.H)
+			return nil, fmt.Errorf("tensor %s: shape %v, want [H] = [%d] (q has H=%d)", sinkName, st.Shape, in.H, in.H)
 		}
-		if in.Sink, err = d.floats(st, num.FP32, "attn_sink is fp32"); err != nil {
+		if in.Sink, err = d.floats(st, num.FP32, sinkName+" is fp32"); err != nil {
 			return nil, err
 		}
 		in.HasSinkTensor = true
@@ -245,11 +270,16 @@ func (d *decoder) decode() (*Bundle, error) {
 		}
 		in.Scale = v
 	}
+	b := &Bundle{Inputs: in, Profile: p}
+	if dense {
+		if err := d.denseOutputs(b, p, batch, sq); err != nil {
+			return nil, err
+		}
+	}
 	if err := in.Check(); err != nil {
 		return nil, err
 	}
-	b := &Bundle{Inputs: in, Profile: p}
-	if ot != nil {
+	if ot != nil && !dense {
 		want := []int{in.T, in.H, in.Dv}
 		if !sameShape(ot.Shape, want) {
 			return nil, fmt.Errorf("tensor o: shape %v, want [T, H, Dv] = %v", ot.Shape, want)

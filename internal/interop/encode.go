@@ -77,9 +77,17 @@ func Encode(in *problem.Inputs, p profile.Profile, o []float32) (*bundle.File, e
 			return nil, err
 		}
 		m[KeyWindow] = strconv.Itoa(in.W)
+	case problem.Dense:
+		if err := encodeDense(f, in, add); err != nil {
+			return nil, err
+		}
 	}
 	if in.Sink != nil {
-		if err := add(TSink, []int{in.H}, in.Sink, bundle.F32); err != nil {
+		name := TSink
+		if in.Family == problem.Dense {
+			name = TLearnedSink
+		}
+		if err := add(name, []int{in.H}, in.Sink, bundle.F32); err != nil {
 			return nil, err
 		}
 	}
@@ -93,11 +101,84 @@ func Encode(in *problem.Inputs, p profile.Profile, o []float32) (*bundle.File, e
 		if len(o) != in.OutLen() {
 			return nil, fmt.Errorf("interop: %d output values, want T·H·Dv = %d", len(o), in.OutLen())
 		}
-		if err := add(TO, []int{in.T, in.H, in.Dv}, o, DType(p.Out)); err != nil {
+		name := TO
+		if in.Family == problem.Dense {
+			name = TOut
+		}
+		if err := add(name, []int{in.T, in.H, in.Dv}, o, DType(p.Out)); err != nil {
 			return nil, err
 		}
 	}
 	return f, nil
+}
+
+// encodeDense adds the dense family's tensors in the varlen layout
+// (q [total_q, H, D] with cu_seqlens, which holds any batch layout) and
+// its metadata: windows, softcap, ALiBi and the lse convention, explicitly.
+func encodeDense(f *bundle.File, in *problem.Inputs, add func(string, []int, []float32, bundle.DType) error) error {
+	dt := DType(in.Format)
+	tk := int(in.CuK[len(in.CuK)-1])
+	if err := add(TK, []int{tk, in.Hkv, in.D}, in.K, dt); err != nil {
+		return err
+	}
+	if err := add(TV, []int{tk, in.Hkv, in.Dv}, in.V, dt); err != nil {
+		return err
+	}
+	f.Add(bundle.NewInt32(TCuQ, []int{len(in.CuQ)}, in.CuQ))
+	f.Add(bundle.NewInt32(TCuK, []int{len(in.CuK)}, in.CuK))
+	m := f.Metadata
+	m[KeyCausal] = "false"
+	m[KeyWindowLeft] = strconv.Itoa(in.WinLeft)
+	m[KeyWindowRight] = strconv.Itoa(in.WinRight)
+	if in.Softcap > 0 {
+		m[KeySoftcap] = strconv.FormatFloat(in.Softcap, 'g', -1, 64)
+	}
+	if in.Alibi != nil {
+		if err := add(TAlibi, []int{in.H}, in.Alibi, bundle.F32); err != nil {
+			return err
+		}
+		m[KeyAlibiForm] = string(in.AlibiForm)
+	}
+	if c := in.LSE; c != nil {
+		for k, v := range lseMeta(*c) {
+			m[k] = v
+		}
+	}
+	return nil
+}
+
+func lseMeta(c problem.LSEConv) map[string]string {
+	m := map[string]string{KeyLSEBase: "e", KeyLSEEmpty: "-inf", KeyLSESink: "excluded"}
+	if c.Base2 {
+		m[KeyLSEBase] = "2"
+	}
+	if c.EmptyPosInf {
+		m[KeyLSEEmpty] = "+inf"
+	}
+	if c.SinkIncluded {
+		m[KeyLSESink] = "included"
+	}
+	return m
+}
+
+// AddLSE stores a kernel's lse (rows t·H + h) as softmax_lse [H, total_q],
+// FlashAttention's varlen layout, in F32.
+func AddLSE(f *bundle.File, in *problem.Inputs, lse []float32) error {
+	if len(lse) != in.T*in.H {
+		return fmt.Errorf("interop: %d lse values, want T·H = %d", len(lse), in.T*in.H)
+	}
+	v := make([]float32, len(lse))
+	for t := 0; t < in.T; t++ {
+		for h := 0; h < in.H; h++ {
+			v[h*in.T+t] = lse[t*in.H+h]
+		}
+	}
+	t, err := bundle.NewFloat32(TLSE, bundle.F32, []int{in.H, in.T}, v)
+	if err != nil {
+		return err
+	}
+	f.Add(t)
+	return nil
 }
 
 // Output decodes the output tensor o of f (a worker's reply) for the
@@ -120,6 +201,10 @@ func Describe(in *problem.Inputs) string {
 	sink := "no sink"
 	if in.Sink != nil {
 		sink = "sink"
+	}
+	if in.Family == problem.Dense {
+		return fmt.Sprintf("dense T=%d in %d sequences, H=%d Hkv=%d D=%d Dv=%d window (%d, %d), softcap %g, alibi %v, %s, %s",
+			in.T, len(in.CuQ)-1, in.H, in.Hkv, in.D, in.Dv, in.WinLeft, in.WinRight, in.Softcap, in.Alibi != nil, sink, in.Format)
 	}
 	if in.Family == problem.Sparse {
 		cmp := ""

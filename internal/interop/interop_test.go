@@ -278,7 +278,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"no q", sparseCase(), drop("q"), "tensor q: missing"},
 		{"q rank", sparseCase(), reshape("q", 4, 24), "tensor q: shape [4 24], want [T, H, D]"},
 		{"no family no pools", sparseCase(), func(f *bundle.File) { delete(f.Metadata, "family"); delete(f.Tensors, "ori_kv") }, "metadata family: missing"},
-		{"bad family", sparseCase(), setMeta("family", "dense"), `metadata family: "dense"`},
+		{"bad family", sparseCase(), setMeta("family", "bogus"), `metadata family: "bogus"`},
 		{"kv width", sparseCase(), reshape("ori_kv", 2, 8, 1, 4), "tensor ori_kv: shape [2 8 1 4], last dimension must be q's D = 8"},
 		{"kv heads", sparseCase(), reshape("ori_kv", 2, 4, 2, 4), "tensor ori_kv: shape [2 4 2 4] has 2 KV heads"},
 		{"cmp without table", sparseCase(), drop("cmp_block_table"), "tensor cmp_block_table: missing while cmp_kv is present"},

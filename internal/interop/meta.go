@@ -261,6 +261,11 @@ func KnownKey(k string) bool {
 			return true
 		}
 	}
+	for _, s := range DenseKeys {
+		if s == k {
+			return true
+		}
+	}
 	return false
 }
 

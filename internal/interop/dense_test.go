@@ -1,0 +1,150 @@
+package interop
+
+import (
+	"bytes"
+	"math"
+	"reflect"
+	"testing"
+
+	"github.com/attnvet/attnvet/impl"
+	"github.com/attnvet/attnvet/internal/bundle"
+	"github.com/attnvet/attnvet/internal/cases"
+	"github.com/attnvet/attnvet/internal/num"
+	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/tolerance"
+	"github.com/attnvet/attnvet/props"
+	"github.com/attnvet/attnvet/ref"
+)
+
+func denseRoundTrip(t *testing.T, f *bundle.File) *Bundle {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := f.WriteSafetensors(&buf); err != nil {
+		t.Fatal(err)
+	}
+	g, err := bundle.Parse(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Decode(g, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestDenseRoundTrip: generated dense problems with their modifiers and
+// lse conventions survive Encode + AddLSE + Decode, and the decoded bundle
+// gets the verdict the in-memory problem gets.
+func TestDenseRoundTrip(t *testing.T) {
+	k, _ := impl.Lookup("tiled/bc16/bf16")
+	seen := 0
+	for i := 0; seen < 40 && i < 400; i++ {
+		c := props.CaseAt(7, i, problem.Dense)
+		in, err := cases.Generate(c, num.BF16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.Format != num.BF16 || len(in.Violations()) > 0 {
+			continue
+		}
+		seen++
+		out, err := k.Run(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := Encode(in, k.Profile(), out.O)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.LSE != nil {
+			if err := AddLSE(f, in, out.LSE); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b := denseRoundTrip(t, f)
+		got := b.Inputs
+		sameInputs(t, in, got)
+		if !reflect.DeepEqual([]any{in.CuQ, in.CuK, in.WinLeft, in.WinRight, in.Softcap, in.Alibi, in.AlibiForm, in.LSE},
+			[]any{got.CuQ, got.CuK, got.WinLeft, got.WinRight, got.Softcap, got.Alibi, got.AlibiForm, got.LSE}) {
+			t.Fatalf("case %d: dense fields differ after the round trip: %s", i, c)
+		}
+		if !sameBits(b.O, out.O) || !sameBits(b.LSE, out.LSE) {
+			t.Fatalf("case %d: outputs differ after the round trip", i)
+		}
+	}
+	if seen < 20 {
+		t.Fatalf("only %d judged cases", seen)
+	}
+}
+
+// TestDenseBatchLayout: the same problem dumped in the batch layout
+// ([B, S, H, D], softmax_lse [B, H, Sq]) decodes to the same inputs and
+// outputs as the varlen one, and a wrong lse fails bound naming lse.
+func TestDenseBatchLayout(t *testing.T) {
+	c := cases.Case{Family: problem.Dense, Seed: 3, H: 4, Hkv: 2, D: 8, Sq: []int{3, 3}, Sk: []int{5, 5}, Causal: true,
+		LSE: &cases.LSESpec{Base: "e", Empty: "+inf"}}
+	in, err := cases.Generate(c, num.BF16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := impl.Lookup("stream/bf16")
+	out, _ := k.Run(in)
+	vf, err := Encode(in, k.Profile(), out.O)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := AddLSE(vf, in, out.LSE); err != nil {
+		t.Fatal(err)
+	}
+	bf := bundle.NewFile()
+	for k, v := range vf.Metadata {
+		bf.Metadata[k] = v
+	}
+	add := func(name string, shape []int, vals []float32, dt bundle.DType) {
+		x, err := bundle.NewFloat32(name, dt, shape, vals)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bf.Add(x)
+	}
+	add(TQ, []int{2, 3, 4, 8}, in.Q, bundle.BF16)
+	add(TK, []int{2, 5, 2, 8}, in.K, bundle.BF16)
+	add(TV, []int{2, 5, 2, 8}, in.V, bundle.BF16)
+	add(TOut, []int{2, 3, 4, 8}, out.O, bundle.BF16)
+	lse := make([]float32, len(out.LSE)) // [B, H, Sq]
+	for t := 0; t < 6; t++ {
+		for h := 0; h < 4; h++ {
+			lse[(t/3*4+h)*3+t%3] = out.LSE[t*4+h]
+		}
+	}
+	add(TLSE, []int{2, 4, 3}, lse, bundle.F32)
+	a, b := denseRoundTrip(t, vf), denseRoundTrip(t, bf)
+	sameInputs(t, a.Inputs, b.Inputs)
+	if !reflect.DeepEqual(a.Inputs.CuK, b.Inputs.CuK) || !reflect.DeepEqual(a.O, b.O) || !reflect.DeepEqual(a.LSE, b.LSE) {
+		t.Fatal("batch and varlen layouts decode differently")
+	}
+	judge := func(bb *Bundle) tolerance.Verdict {
+		r := ref.Compute(bb.Inputs, ref.Options{})
+		return tolerance.BoundCriterion{Mode: tolerance.Rigorous}.Judge(&tolerance.Input{In: bb.Inputs, Ref: r, Out: bb.O, OutLSE: bb.LSE, Profile: bb.Profile})
+	}
+	if v := judge(b); !v.Pass || v.LSE == nil || v.LSE.Checked != 24 {
+		t.Fatalf("correct batch-layout bundle: %+v", v)
+	}
+	b.LSE[5] += 0.01
+	if v := judge(b); v.Pass || !reflect.DeepEqual(v.FailedOutputs, []string{"lse"}) {
+		t.Fatalf("wrong lse: pass=%v failed outputs %v, want a failure of lse alone", v.Pass, v.FailedOutputs)
+	}
+}
+
+func sameBits(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
+}
