@@ -320,6 +320,9 @@ func (s *state) keyScore(k problem.Key) float32 {
 	}
 	ar := &s.ar
 	x := s.scaled(k.K)
+	if hk := s.e.Hooks; hk != nil && hk.Score != nil {
+		return ar.rs(hk.Score(x, s.softcap, s.slope, k))
+	}
 	if c := s.softcap; c > 0 {
 		x = ar.ra(float32(c * ar.ra(num.Tanh32(ar.ra(x/c)))))
 	}

@@ -29,6 +29,10 @@ type Hooks struct {
 	// P replaces a tile lane's p = exp(s − mt) in the tiled and splitkv
 	// kernels, before P's rounding to the profile's P format.
 	P func(s, mt float32) float32
+	// Score replaces the modifier stage of a key's score (dense): from the
+	// scaled score x (accumulator-rounded) to the modified score, before
+	// the score storage rounding. Called only where a modifier is active.
+	Score func(x, softcap, slope float32, k problem.Key) float32
 	// Out alters the finished output (o, Pre and LSE) of the whole problem.
 	Out func(in *problem.Inputs, out *Output)
 	// MaskBias, when nonzero, replaces the bias of masked lanes (MaskBias

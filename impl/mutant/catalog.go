@@ -21,7 +21,7 @@ const headTile = 16
 
 // catalog is the list of mutant specifications, in catalog order.
 func catalog() []spec {
-	return []spec{
+	return append([]spec{
 		// --- The seed defects (SPEC.md §1, kernel A).
 		{
 			name: "pr301-n1-stale-state", class: classSeed, base: "stream/bf16p32",
@@ -202,7 +202,7 @@ func catalog() []spec {
 			doc:   "empty partitions carry (m, l, o) = (0, 1, 0) instead of (−huge, 0, 0): a phantom key of score 0 and value 0 per empty partition",
 			hooks: &impl.Hooks{State: phantomPartitions(4)},
 		},
-	}
+	}, denseSpecs()...)
 }
 
 // --- helpers
@@ -361,8 +361,15 @@ func mergedTwice(bc int) func(*problem.Inputs, int, int, []problem.Key, *float32
 
 // maxKeys is the longest key list of any row: the tile loop's trip count.
 func maxKeys(in *problem.Inputs) int {
-	if in.Family == problem.Sparse {
+	switch in.Family {
+	case problem.Sparse:
 		return in.TopK
+	case problem.Dense:
+		n := 0
+		for b := 0; b+1 < len(in.CuK); b++ {
+			n = max(n, int(in.CuK[b+1]-in.CuK[b]))
+		}
+		return n
 	}
 	return in.T
 }
@@ -387,14 +394,14 @@ func ringOverwrite(in *problem.Inputs, t, g int, keys []problem.Key) []problem.K
 	return out
 }
 
-// dropCurrentKey drops the current token's key: in the window family key t
-// (the last of the list); in the sparse family the window slot of position
+// dropCurrentKey drops the current token's key: in the window and dense
+// families the last of the list; in the sparse family the window slot of position
 // u−1, ring slot (u−1) mod WIN.
 func dropCurrentKey(in *problem.Inputs, t, g int, keys []problem.Key) []problem.Key {
 	if len(keys) == 0 {
 		return keys
 	}
-	if in.Family == problem.Window {
+	if in.Family != problem.Sparse { // keys in position order: the newest is last
 		return keys[:len(keys)-1]
 	}
 	l := in.TokenLens(t)
@@ -569,7 +576,7 @@ func sinkRounded(f num.Format) func(*problem.Inputs) *problem.Inputs {
 }
 
 func gqaModulo(in *problem.Inputs, t, h int, keys []problem.Key) []problem.Key {
-	if in.Family != problem.Window {
+	if in.Family == problem.Sparse {
 		return keys
 	}
 	g := h % in.Hkv

@@ -30,8 +30,19 @@ func triggerCases() []cases.Case {
 		{Family: problem.Window, Seed: 5, T: 6, H: 2, D: 4, Window: 1, Sink: sink},
 		{Family: problem.Sparse, Seed: 6, H: 2, D: 4, B: 2, Win: 4, IdxTopK: 2, BlockSize: 2,
 			Seqused: []int{0, 3}, Poison: true},
+		// Dense: sq ≠ sk with causal, a left window, softcap with ALiBi under
+		// GQA, an lse excluding the sink.
+		{Family: problem.Dense, Seed: 7, H: 4, Hkv: 2, D: 8, Sq: []int{3, 6}, Sk: []int{9, 5}, Causal: true, WindowLeft: ip(2),
+			Softcap: 2, Alibi: &cases.Alibi{Kind: "geometric", Scale: 4}, Sink: sink, Values: cases.Values{Scale: 2},
+			LSE: &cases.LSESpec{Base: "e", Empty: "+inf", Sink: "excluded"}},
+		// Dense: an empty key sequence before a full one, a right window,
+		// base-2 lse with the sink included.
+		{Family: problem.Dense, Seed: 8, H: 2, D: 4, Sq: []int{2, 3, 2}, Sk: []int{0, 6, 3}, WindowRight: ip(1),
+			Sink: sink, LSE: &cases.LSESpec{Base: "2", Empty: "-inf", Sink: "included"}},
 	}
 }
+
+func ip(v int) *int { return &v }
 
 func TestCatalog(t *testing.T) {
 	ms := mutant.All()
@@ -133,7 +144,7 @@ func TestMutantsDiffer(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !slices.Equal(bits(got.O), bits(want.O)) {
+				if !slices.Equal(bits(got.O), bits(want.O)) || !slices.Equal(bits(got.LSE), bits(want.LSE)) {
 					differs++
 				}
 			}

@@ -16,8 +16,8 @@ const (
 
 // CaseAt is case i of a scoring campaign with seed seed: when every > 0,
 // indices i with i mod every = every−1 are targeted cases (Targeted);
-// the others are props.CaseAt cases whose family alternates sparse,
-// window, sparse, ... over them. It depends only on (seed, i, every).
+// the others are props.CaseAt cases whose family cycles sparse, window,
+// dense over them. It depends only on (seed, i, every).
 func CaseAt(seed uint64, i, every int) (cases.Case, string) {
 	if every > 0 && i%every == every-1 {
 		return Targeted(seed, i/every), SourceTargeted
@@ -26,15 +26,12 @@ func CaseAt(seed uint64, i, every int) (cases.Case, string) {
 	if every > 0 {
 		j = i - i/every // index among the props cases
 	}
-	fam := problem.Sparse
-	if j%2 == 1 {
-		fam = problem.Window
-	}
+	fam := problem.Families()[j%len(problem.Families())]
 	return props.CaseAt(seed, i, fam), SourceProps
 }
 
 // Templates are the targeted case templates, in rotation order.
-var Templates = []string{"sparse-short", "window-gqa", "sparse-long", "window-short"}
+var Templates = []string{"sparse-short", "window-gqa", "sparse-long", "window-short", "dense-edges"}
 
 // Targeted is the k-th targeted case of seed seed. The templates rotate
 // and each draws small shapes that reach triggers a uniform generator
@@ -52,6 +49,9 @@ var Templates = []string{"sparse-short", "window-gqa", "sparse-long", "window-sh
 //     the time.
 //   - window-short: T = 2..9 with W = 0..3 (rows with n = 1 in a row), a
 //     random or constant sink.
+//   - dense-edges: 2..3 sequences with sq ≠ sk (one often without keys),
+//     causal or a left/right window, softcap with ALiBi (2 in 3) under GQA,
+//     an lse in a random convention, a sink (2 in 3).
 func Targeted(seed uint64, k int) cases.Case {
 	r := rand.New(rand.NewPCG(seed^0x7461726765746564, uint64(k)))
 	c := cases.Case{Seed: r.Uint64()}
@@ -99,6 +99,39 @@ func Targeted(seed uint64, k int) cases.Case {
 		shuffle(r, &c)
 		c.Values.Scale = float64(1 + r.IntN(2))
 		sink(0.5, 2)
+	case "dense-edges":
+		c.Family = problem.Dense
+		nb := 2 + r.IntN(2)
+		for b := range nb {
+			sk := r.IntN(40)
+			if b == 0 && r.IntN(3) == 0 {
+				sk = 0 // a sequence without keys
+			}
+			c.Sk = append(c.Sk, sk)
+			c.Sq = append(c.Sq, 1+r.IntN(max(sk, 1)+6))
+		}
+		c.Hkv = 1 + r.IntN(3)
+		c.H, c.D, c.Dv = c.Hkv*(1+r.IntN(3)), 1+r.IntN(16), 1+r.IntN(16)
+		switch r.IntN(3) {
+		case 0:
+			c.Causal = true
+		case 1:
+			w := r.IntN(6)
+			c.WindowLeft = &w
+		default:
+			w := r.IntN(3)
+			c.WindowRight = &w
+		}
+		if r.IntN(3) != 0 {
+			c.Softcap = []float64{1, 2, 5}[r.IntN(3)]
+			c.Alibi = &cases.Alibi{Kind: "geometric", Scale: float64(1 + r.IntN(4))}
+		}
+		c.Values.Scale = float64(1 + r.IntN(2))
+		sink(0.67, 2)
+		c.LSE = &cases.LSESpec{Base: []string{"e", "2"}[r.IntN(2)], Empty: []string{"+inf", "-inf"}[r.IntN(2)]}
+		if c.Sink != nil {
+			c.LSE.Sink = []string{"included", "excluded"}[r.IntN(2)]
+		}
 	default: // window-short
 		c.Family = problem.Window
 		c.T, c.Window = 2+r.IntN(8), r.IntN(4)

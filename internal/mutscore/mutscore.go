@@ -82,6 +82,7 @@ type Stats struct {
 	Targeted  int `json:"targeted"`  // from the targeted templates
 	Sparse    int `json:"sparse"`    // family sparse
 	Window    int `json:"window"`    // family window
+	Dense     int `json:"dense"`     // family dense
 	Violating int `json:"violating"` // inputs break the kernel contract: not judged
 }
 
@@ -324,7 +325,7 @@ func runCase(opt Options, i int, kernels []kernel, crits []tolerance.Criterion) 
 		preps[f] = p
 		return p, nil
 	}
-	outs := make([][]float32, len(kernels))
+	outs := make([]*impl.Output, len(kernels))
 	// Correct kernels first (the mutants compare with their bases).
 	order := make([]int, 0, len(kernels))
 	for k := range kernels {
@@ -358,7 +359,7 @@ func runCase(opt Options, i int, kernels []kernel, crits []tolerance.Criterion) 
 			co.err = fmt.Errorf("%s: %v", kn.name, err)
 			return co
 		}
-		outs[k] = out.O
+		outs[k] = out
 		x := &tolerance.Input{In: p.in, Ref: p.ref, Out: out.O, OutLSE: out.LSE, Profile: pf, Shape: kn.shape}
 		if needFA2x {
 			s, ok := p.same[pf.Name]
@@ -374,7 +375,8 @@ func runCase(opt Options, i int, kernels []kernel, crits []tolerance.Criterion) 
 			co.fail[k][ci] = !cr.Judge(x).Pass
 		}
 		if kn.mut >= 0 {
-			co.triggered[k] = !sameBits(out.O, outs[kn.base])
+			b := outs[kn.base]
+			co.triggered[k] = b == nil || !sameBits(out.O, b.O) || !sameBits(out.LSE, b.LSE)
 		}
 	}
 	return co
@@ -401,9 +403,12 @@ func aggregate(opt Options, outs []caseOut, kernels []kernel, muts []mutant.Muta
 		} else {
 			res.Cases.Props++
 		}
-		if co.family == problem.Sparse {
+		switch co.family {
+		case problem.Sparse:
 			res.Cases.Sparse++
-		} else {
+		case problem.Dense:
+			res.Cases.Dense++
+		default:
 			res.Cases.Window++
 		}
 		if co.violating {

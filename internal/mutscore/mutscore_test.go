@@ -157,8 +157,8 @@ func TestCaseAt(t *testing.T) {
 			fams[c.Family]++
 		}
 	}
-	if fams[problem.Sparse] != 75 || fams[problem.Window] != 75 {
-		t.Errorf("props families %v, want 75 each", fams)
+	if fams[problem.Sparse] != 50 || fams[problem.Window] != 50 || fams[problem.Dense] != 50 {
+		t.Errorf("props families %v, want 50 each", fams)
 	}
 	if _, src := mutscore.CaseAt(7, 3, 0); src != mutscore.SourceProps {
 		t.Errorf("every = 0 drew a targeted case")
@@ -168,7 +168,7 @@ func TestCaseAt(t *testing.T) {
 // TestTargetedContract: targeted cases follow the kernel contract (they
 // would be wasted otherwise) and reach their triggers.
 func TestTargetedContract(t *testing.T) {
-	var n0, n1, s2, gqa, sink int
+	var n0, n1, s2, gqa, sink, dense int
 	for k := 0; k < 200; k++ {
 		c := mutscore.Targeted(3, k)
 		in, err := cases.Generate(c, 0)
@@ -181,7 +181,10 @@ func TestTargetedContract(t *testing.T) {
 		if in.Sink != nil {
 			sink++
 		}
-		if in.Family == problem.Window {
+		if in.Family == problem.Dense {
+			dense++
+		}
+		if in.Family != problem.Sparse {
 			if in.Hkv > 1 && in.Hkv < in.H {
 				gqa++
 			}
@@ -199,8 +202,8 @@ func TestTargetedContract(t *testing.T) {
 			}
 		}
 	}
-	if n0 == 0 || n1 == 0 || s2 < 20 || gqa < 20 || sink < 100 {
-		t.Errorf("targeted cases reach n=0 %d, n=1 %d tokens, S=2 %d, GQA %d, sink %d cases", n0, n1, s2, gqa, sink)
+	if n0 == 0 || n1 == 0 || s2 < 20 || gqa < 20 || sink < 100 || dense < 30 {
+		t.Errorf("targeted cases reach n=0 %d, n=1 %d tokens, S=2 %d, GQA %d, sink %d, dense %d cases", n0, n1, s2, gqa, sink, dense)
 	}
 }
 
