@@ -52,6 +52,15 @@ const (
 	ClassGQA         = "gqa"             // window: Hkv < H
 	ClassWinBoundary = "window_boundary" // window: T > W > 0, early keys leave the window
 	ClassFP16        = "dtype_fp16"
+	// The dense family.
+	ClassCausalEmpty  = "causal_rows_without_keys" // causal with sq > sk: the first rows see no key
+	ClassWinLeftEdge  = "window_left_edge"         // window_left cuts keys off the left of some row
+	ClassWinRightEdge = "window_right_edge"        // window_right (not causal) cuts keys off the right
+	ClassSoftcapSat   = "softcap_saturation"       // softcap small against the scores: tanh saturates
+	ClassAlibiLarge   = "alibi_large"              // |slope·distance| ≥ 16 for some key
+	ClassZeroLenSeq   = "zero_length_sequence"     // a sequence with no queries or no keys
+	ClassLSE          = "lse_output"               // the kernel returns lse
+	ClassLSESink      = "lse_sink_included"        // the lse holds the sink
 )
 
 // ClassNames lists every edge class, in the order Classes reports them.
@@ -63,6 +72,7 @@ func ClassNames() []string {
 		ClassWindowSlot, ClassNegSeqused, ClassShuffled,
 		ClassSignedZero, ClassSubnormal, ClassMaxFinite, ClassNonfinite, ClassExpOverflow, ClassEqual, ClassDominant,
 		ClassSinkPosInf, ClassSinkNegInf, ClassSinkHuge, ClassSinkTiny, ClassPoison, ClassGQA, ClassWinBoundary, ClassFP16,
+		ClassCausalEmpty, ClassWinLeftEdge, ClassWinRightEdge, ClassSoftcapSat, ClassAlibiLarge, ClassZeroLenSeq, ClassLSE, ClassLSESink,
 	}
 }
 
@@ -111,10 +121,14 @@ func ClassesOf(c cases.Case, in *problem.Inputs, vs []problem.Violation) []strin
 	hit[ClassHeads] = c.H%16 != 0
 	hit[ClassD1] = c.D == 1
 	hit[ClassFP16] = c.DType == "fp16"
-	if c.Family == problem.Window {
+	switch c.Family {
+	case problem.Window:
 		hit[ClassGQA] = in.Hkv < in.H
 		hit[ClassWinBoundary] = c.Window > 0 && c.T > c.Window
-	} else {
+	case problem.Dense:
+		hit[ClassGQA] = in.Hkv < in.H
+		denseClasses(c, in, hit)
+	default:
 		sparseClasses(c, in, hit)
 	}
 	for _, v := range vs {
@@ -255,4 +269,28 @@ func dot64(q, k []float32) float64 {
 		s += float64(float64(x) * float64(k[d]))
 	}
 	return s
+}
+
+func denseClasses(c cases.Case, in *problem.Inputs, hit map[string]bool) {
+	for b := range c.Sq {
+		hit[ClassZeroLenSeq] = hit[ClassZeroLenSeq] || c.Sq[b] == 0 || c.Sk[b] == 0
+	}
+	maxDist := 0
+	for t := 0; t < in.T; t++ {
+		s := in.DenseSeq(t)
+		lo, hi := in.DenseRange(s)
+		delta := s.Sk - s.Sq
+		hit[ClassCausalEmpty] = hit[ClassCausalEmpty] || (c.Causal && s.I+delta < 0)
+		hit[ClassWinLeftEdge] = hit[ClassWinLeftEdge] || (in.WinLeft >= 0 && lo > 0 && lo <= hi)
+		hit[ClassWinRightEdge] = hit[ClassWinRightEdge] || (!c.Causal && in.WinRight >= 0 && hi < s.Sk-1 && lo <= hi)
+		if lo <= hi {
+			maxDist = max(maxDist, s.I+delta-lo, hi-(s.I+delta), hi)
+		}
+	}
+	hit[ClassSoftcapSat] = c.Softcap > 0 && (c.Softcap <= 1 || c.Values.Scale >= 3)
+	for _, sl := range in.Alibi {
+		hit[ClassAlibiLarge] = hit[ClassAlibiLarge] || math.Abs(float64(sl))*float64(maxDist) >= 16
+	}
+	hit[ClassLSE] = in.LSE != nil
+	hit[ClassLSESink] = in.LSE != nil && in.LSE.SinkIncluded && in.Sink != nil
 }

@@ -15,16 +15,20 @@ import (
 	"github.com/attnvet/attnvet/internal/problem"
 )
 
-// TestClassCoverage draws the first 1,000 cases of a campaign and requires
-// every edge class to be hit; it prints the counts.
+// TestClassCoverage draws the first 1,000 cases of a campaign (and 500 of
+// the dense family, which the default mix leaves out) and requires every
+// edge class to be hit; it prints the counts.
 func TestClassCoverage(t *testing.T) {
-	const n = 1000
+	const n, nDense = 1000, 500
 	for _, seed := range []uint64{1, 2} {
 		counts := map[string]int{}
 		tiles := map[string]int{}
 		fams := map[problem.Family]int{}
-		for i := range n {
+		for i := range n + nDense {
 			c := CaseAt(seed, i, "")
+			if i >= n {
+				c = CaseAt(seed, i-n, problem.Dense)
+			}
 			fams[c.Family]++
 			for _, cl := range Classes(c) {
 				counts[cl]++
@@ -40,7 +44,8 @@ func TestClassCoverage(t *testing.T) {
 			}
 		}
 		var b strings.Builder
-		fmt.Fprintf(&b, "seed %d: edge classes in the first %d cases of CaseAt (%d sparse, %d window):\n", seed, n, fams[problem.Sparse], fams[problem.Window])
+		fmt.Fprintf(&b, "seed %d: edge classes in the first %d cases of CaseAt and %d dense (%d sparse, %d window, %d dense):\n",
+			seed, n, nDense, fams[problem.Sparse], fams[problem.Window], fams[problem.Dense])
 		for _, cl := range ClassNames() {
 			fmt.Fprintf(&b, "  %-24s %4d\n", cl, counts[cl])
 			if counts[cl] == 0 {
@@ -74,7 +79,7 @@ func TestCaseAtDeterministic(t *testing.T) {
 	if CaseAt(7, 0, "").String() == CaseAt(7, 1, "").String() || CaseAt(7, 0, "").String() == CaseAt(8, 0, "").String() {
 		t.Fatal("different (seed, i) drew the same case")
 	}
-	for _, fam := range []problem.Family{problem.Sparse, problem.Window} {
+	for _, fam := range problem.Families() {
 		for i := range 50 {
 			if c := CaseAt(3, i, fam); c.Family != fam {
 				t.Fatalf("CaseAt(…, %q) drew family %q", fam, c.Family)

@@ -81,7 +81,7 @@ func Complexity(c cases.Case) []int {
 		keys += n
 	}
 	hkv, dv := 1, c.D
-	if c.Family == problem.Window {
+	if c.Family != problem.Sparse {
 		hkv = c.H
 		if c.Hkv > 0 {
 			hkv = c.Hkv
@@ -120,8 +120,15 @@ func Complexity(c cases.Case) []int {
 	if c.Family == problem.Window && window == 0 {
 		window = c.T // full causal is the widest window
 	}
+	win := func(p *int) int { // a bounded side is simpler than none: fewer keys
+		if p == nil {
+			return 0
+		}
+		return 1 + *p
+	}
 	return []int{
-		c.Tokens(), keys, c.H, hkv, c.D, dv,
+		c.Tokens(), keys, len(c.Sq), sumInts(c.Sk), c.H, hkv, c.D, dv,
+		b2i(c.Softcap != 0), b2i(c.Alibi != nil), b2i(c.LSE != nil), b2i(c.Causal), win(c.WindowLeft), win(c.WindowRight),
 		c.B, useq, c.Win + c.IdxTopK, c.Win, window,
 		len(c.Plant), len(c.Specials), specialPos,
 		b2i(c.Poison), b2i(c.Indices != ""), b2i(c.BlockTable != ""), b2i(c.BlockSize != 0),
@@ -174,6 +181,8 @@ func Candidates(c cases.Case) []cases.Case {
 		for _, v := range smaller(c.Win) {
 			add(func(d *cases.Case) { d.Win = v })
 		}
+	} else if c.Family == problem.Dense {
+		denseCandidates(c, add, smaller)
 	} else {
 		for _, v := range smaller(c.T) {
 			add(func(d *cases.Case) { d.T = v })
@@ -196,7 +205,7 @@ func Candidates(c cases.Case) []cases.Case {
 			}
 		})
 	}
-	if c.Family == problem.Window {
+	if c.Family != problem.Sparse {
 		for _, v := range smaller(c.Hkv) {
 			if v > 0 {
 				add(func(d *cases.Case) { d.Hkv = gcd(c.H, v) })
@@ -209,7 +218,7 @@ func Candidates(c cases.Case) []cases.Case {
 	for _, v := range smaller(c.D) {
 		add(func(d *cases.Case) { d.D = v })
 	}
-	if c.Family == problem.Window {
+	if c.Family != problem.Sparse {
 		dv := c.Dv
 		if dv == 0 {
 			dv = c.D
@@ -262,6 +271,16 @@ func Candidates(c cases.Case) []cases.Case {
 // clone deep-copies the slices of c.
 func clone(c cases.Case) cases.Case {
 	c.Seqused = slices.Clone(c.Seqused)
+	c.Sq, c.Sk = slices.Clone(c.Sq), slices.Clone(c.Sk)
+	if c.Alibi != nil {
+		a := *c.Alibi
+		a.Values = slices.Clone(a.Values)
+		c.Alibi = &a
+	}
+	if c.LSE != nil {
+		l := *c.LSE
+		c.LSE = &l
+	}
 	c.Plant = slices.Clone(c.Plant)
 	c.Specials = slices.Clone(c.Specials)
 	if c.Sink != nil {
@@ -330,7 +349,11 @@ func fixup(d *cases.Case) {
 	clamp := func(x, n int) int { return max(0, min(x, n-1)) }
 	t := max(d.Tokens(), 1)
 	hkv, dv := 1, d.D
-	if d.Family == problem.Window {
+	nk := t
+	if d.Family == problem.Dense {
+		nk = max(sumInts(d.Sk), 1)
+	}
+	if d.Family != problem.Sparse {
 		hkv = d.H
 		if d.Hkv > 0 {
 			hkv = d.Hkv
@@ -348,16 +371,28 @@ func fixup(d *cases.Case) {
 		case "kv":
 			s.Key, s.Dim = clamp(s.Key, max(d.Win+d.IdxTopK, 1)), clamp(s.Dim, d.D)
 		case "k":
-			s.Key, s.Head, s.Dim = clamp(s.Key, t), clamp(s.Head, hkv), clamp(s.Dim, d.D)
+			s.Key, s.Head, s.Dim = clamp(s.Key, nk), clamp(s.Head, hkv), clamp(s.Dim, d.D)
 		case "v":
-			s.Key, s.Head, s.Dim = clamp(s.Key, t), clamp(s.Head, hkv), clamp(s.Dim, dv)
+			s.Key, s.Head, s.Dim = clamp(s.Key, nk), clamp(s.Head, hkv), clamp(s.Dim, dv)
 		}
 	}
-	if d.Family == problem.Window && d.Hkv == d.H {
+	if d.Family != problem.Sparse && d.Hkv == d.H {
 		d.Hkv = 0 // the default: one KV head per query head
 	}
-	if d.Family == problem.Window && d.Dv == d.D {
+	if d.Family != problem.Sparse && d.Dv == d.D {
 		d.Dv = 0
+	}
+	if d.Alibi != nil && d.Alibi.Values != nil && len(d.Alibi.Values) != d.H {
+		vs := make([]cases.Float, d.H)
+		for h := range vs {
+			vs[h] = d.Alibi.Values[min(h, len(d.Alibi.Values)-1)]
+		}
+		d.Alibi.Values = vs
+	}
+	if d.LSE != nil && (d.Sink == nil || d.Sink.Kind == "none") {
+		d.LSE.Sink = ""
+	} else if d.LSE != nil && d.LSE.Sink == "" {
+		d.LSE.Sink = "excluded"
 	}
 	if d.Sink != nil && d.Sink.Values != nil && len(d.Sink.Values) != d.H {
 		vs := make([]cases.Float, d.H)
@@ -391,5 +426,49 @@ func (g Gen) Gopter(adapt func(cases.Case) cases.Case) gopter.Gen {
 				return cands[i-1], true
 			}
 		})
+	}
+}
+
+// denseCandidates are the dense family's simplifications: fewer sequences,
+// shorter ones, no modifier, no window, no lse.
+func denseCandidates(c cases.Case, add func(func(d *cases.Case)), smaller func(int) []int) {
+	if len(c.Sq) > 1 {
+		for b := range c.Sq { // keep one sequence, then drop one
+			add(func(d *cases.Case) { d.Sq, d.Sk = []int{c.Sq[b]}, []int{c.Sk[b]}; d.Specials = nil })
+		}
+		for b := range c.Sq {
+			add(func(d *cases.Case) {
+				d.Sq, d.Sk = slices.Delete(d.Sq, b, b+1), slices.Delete(d.Sk, b, b+1)
+				d.Specials = nil
+			})
+		}
+	}
+	for b := range c.Sq {
+		for _, v := range smaller(c.Sq[b]) {
+			add(func(d *cases.Case) { d.Sq[b] = v })
+		}
+		for _, v := range smaller(c.Sk[b]) {
+			add(func(d *cases.Case) { d.Sk[b] = v })
+		}
+	}
+	add(func(d *cases.Case) { d.Softcap = 0 })
+	add(func(d *cases.Case) { d.Alibi = nil })
+	add(func(d *cases.Case) { d.LSE = nil })
+	add(func(d *cases.Case) { d.Causal = false })
+	add(func(d *cases.Case) { d.WindowLeft = nil })
+	add(func(d *cases.Case) { d.WindowRight = nil })
+	for _, p := range []**int{&c.WindowLeft, &c.WindowRight} {
+		if *p != nil && **p > 0 {
+			left := p == &c.WindowLeft
+			for _, v := range smaller(**p) {
+				add(func(d *cases.Case) {
+					if left {
+						d.WindowLeft = &v
+					} else {
+						d.WindowRight = &v
+					}
+				})
+			}
+		}
 	}
 }

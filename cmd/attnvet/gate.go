@@ -468,10 +468,12 @@ func familyFlag(s string) (problem.Family, error) {
 	switch s {
 	case "", "both", "all":
 		return "", nil
-	case string(problem.Sparse), string(problem.Window):
-		return problem.Family(s), nil
 	}
-	return "", usagef("--family %q: want sparse or window", s)
+	f, err := problem.ParseFamily(s)
+	if err != nil {
+		return "", usagef("--family %q: want sparse, window or dense (default: sparse and window)", s)
+	}
+	return f, nil
 }
 
 func criterionFlag(s string) (tolerance.Criterion, error) {

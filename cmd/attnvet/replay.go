@@ -131,9 +131,33 @@ func parseErr(name string, err error) error {
 func caseShape(c *cases.Case) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s", c.Family)
-	if c.Family == problem.Sparse {
+	switch c.Family {
+	case problem.Sparse:
 		fmt.Fprintf(&b, " b=%d s=%d win=%d idx_topk=%d seqused=%v", c.B, max(c.S, 1), c.Win, c.IdxTopK, c.Seqused)
-	} else {
+	case problem.Dense:
+		fmt.Fprintf(&b, " sq=%v sk=%v", c.Sq, c.Sk)
+		if c.Causal {
+			b.WriteString(" causal")
+		}
+		if c.WindowLeft != nil || c.WindowRight != nil {
+			w := func(p *int) int {
+				if p == nil {
+					return -1
+				}
+				return *p
+			}
+			fmt.Fprintf(&b, " window=(%d, %d)", w(c.WindowLeft), w(c.WindowRight))
+		}
+		if c.Softcap > 0 {
+			fmt.Fprintf(&b, " softcap=%g", c.Softcap)
+		}
+		if c.Alibi != nil {
+			b.WriteString(" alibi")
+		}
+		if c.LSE != nil {
+			b.WriteString(" lse")
+		}
+	default:
 		fmt.Fprintf(&b, " t=%d window=%d", c.T, c.Window)
 	}
 	fmt.Fprintf(&b, " h=%d d=%d", c.H, c.D)
