@@ -18,7 +18,7 @@ type Family string
 const (
 	Sparse Family = "sparse" // sparse decode attention with sink (SPEC.md §1)
 	Window Family = "window" // causal sliding-window prefill attention (SPEC.md §2)
-	Dense  Family = "dense"  // FlashAttention's conventions: batch or varlen, causal, windows, softcap, ALiBi (docs/kernels.md §4)
+	Dense  Family = "dense"  // FlashAttention's conventions: batch or varlen, causal, windows, softcap, ALiBi (docs/kernels.md §5)
 )
 
 // Families lists every family, in a fixed order.
