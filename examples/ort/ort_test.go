@@ -394,3 +394,51 @@ var pinned = []struct {
 	{"attention_fp32_masked_key_inf.json", "attention", "fp32", attentionMaskAdd, 1, -0.76824784, math.NaN()},
 	{"attention_fp16_masked_key_leak.json", "attention", "fp16", attentionMaskAdd, 2, -1.7490234, 0.388427734375},
 }
+
+// TestORTClassify classifies the failures of campaign results made
+// elsewhere (a longer fuzz run, say) the way the CI test does:
+//
+//	ATTNVET_ORT_CLASSIFY='fuzz.json=gqa:fp16 other.json=attention:fp32' go test ./examples/ort -run Classify -v
+//
+// Without the variable it is skipped. Only the failures a result lists
+// (the first 100) are re-checked.
+func TestORTClassify(t *testing.T) {
+	spec := os.Getenv("ATTNVET_ORT_CLASSIFY")
+	if spec == "" {
+		t.Skip("ATTNVET_ORT_CLASSIFY not set")
+	}
+	root := repoRoot(t)
+	node := need(t, root)
+	worker := filepath.Join(root, "examples", "ort", "worker.js")
+	for _, item := range strings.Fields(spec) {
+		file, cfgName, _ := strings.Cut(item, "=")
+		op, dtype, _ := strings.Cut(cfgName, ":")
+		naive := strings.HasSuffix(dtype, ":naive")
+		dtype = strings.TrimSuffix(dtype, ":naive")
+		var cfg config
+		for _, c := range configs {
+			if c.op == op && c.dtype == dtype {
+				cfg = c
+			}
+		}
+		cfg.naive = naive
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			cmd := fmt.Sprintf("%s %s --op %s --dtype %s", node, worker, op, dtype)
+			if naive {
+				cmd += " --naive"
+			}
+			tg, err := targets.Resolve("exec:"+cmd, targets.Options{CaseTimeout: time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tg.Close()
+			r := readResult(t, file)
+			omitted := r.FailuresOmitted
+			r.FailuresOmitted = 0
+			tl := &tally{found: map[string]int{}}
+			classify(t, cfg, tg, r, file, tl)
+			t.Logf("%s: %d cases, %d judged; %d listed failures classified (%d more not listed): %v; %d fp16-sink refusals listed",
+				file, tl.cases, tl.checks, tl.numerical, omitted, tl.found, tl.refused)
+		})
+	}
+}
