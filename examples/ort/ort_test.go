@@ -9,8 +9,10 @@ package ort_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -121,10 +123,10 @@ func (c config) name() string {
 }
 
 var configs = []config{
-	{op: "gqa", dtype: "fp32", defects: []defect{gqaSinkPosInf}, seed: 1, cases: 500, gateCases: 60},
-	{op: "gqa", dtype: "fp16", defects: []defect{gqaSinkPosInf}, seed: 1, cases: 500, gateCases: 60},
-	{op: "attention", dtype: "fp32", defects: []defect{attentionMaskAdd}, seed: 2, cases: 500, gateCases: 60},
-	{op: "attention", dtype: "fp16", defects: []defect{attentionMaskAdd}, seed: 2, cases: 500, gateCases: 60},
+	{op: "gqa", dtype: "fp32", defects: []defect{gqaSinkPosInf}, seed: 1, cases: 450, gateCases: 60},
+	{op: "gqa", dtype: "fp16", defects: []defect{gqaSinkPosInf}, seed: 1, cases: 450, gateCases: 60},
+	{op: "attention", dtype: "fp32", defects: []defect{attentionMaskAdd}, seed: 2, cases: 450, gateCases: 60},
+	{op: "attention", dtype: "fp16", defects: []defect{attentionMaskAdd}, seed: 2, cases: 450, gateCases: 60},
 }
 
 // refusal is the v1 worker's answer to a sink fp16 cannot hold (both
@@ -224,7 +226,8 @@ func classify(t *testing.T, cfg config, tg targets.Target, r *campaign.Result, w
 	t.Helper()
 	fp16 := cfg.dtype == "fp16"
 	if r.FailuresOmitted > 0 {
-		t.Fatalf("%s: %d failures not listed in the JSON; lower the case budget so each is classified", what, r.FailuresOmitted)
+		// More failures than the documented defects give at this budget.
+		defer t.Errorf("%s: %d failures not listed in the JSON, so not classified (the listed ones are above)", what, r.FailuresOmitted)
 	}
 	for _, w := range r.WorkerFailures {
 		if fp16 && w.Kind == "reported" && strings.Contains(w.Error, refusal) {
@@ -345,7 +348,7 @@ func TestORTPinnedDefects(t *testing.T) {
 	node := need(t, root)
 	worker := filepath.Join(root, "examples", "ort", "worker.js")
 	for _, p := range pinned {
-		t.Run(p.file, func(t *testing.T) {
+		t.Run(p.op+"-"+p.dtype+"/"+p.file, func(t *testing.T) {
 			b, err := os.ReadFile(filepath.Join("testdata", p.file))
 			if err != nil {
 				t.Fatal(err)
@@ -440,5 +443,63 @@ func TestORTClassify(t *testing.T) {
 			t.Logf("%s: %d cases, %d judged; %d listed failures classified (%d more not listed): %v; %d fp16-sink refusals listed",
 				file, tl.cases, tl.checks, tl.numerical, omitted, tl.found, tl.refused)
 		})
+	}
+}
+
+// hello sends one hello frame (docs/worker.md) and returns the reply's metadata.
+func hello(t *testing.T, node, worker string, meta map[string]string, args ...string) map[string]string {
+	t.Helper()
+	cmd := exec.Command(node, append([]string{worker}, args...)...)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer stdin.Close()
+	hdr, _ := json.Marshal(map[string]any{"__metadata__": meta})
+	frame := binary.LittleEndian.AppendUint64(nil, uint64(8+len(hdr)))
+	frame = binary.LittleEndian.AppendUint64(frame, uint64(len(hdr)))
+	if _, err := stdin.Write(append(frame, hdr...)); err != nil {
+		t.Fatal(err)
+	}
+	var n [8]byte
+	if _, err := io.ReadFull(stdout, n[:]); err != nil {
+		t.Fatal(err)
+	}
+	payload := make([]byte, binary.LittleEndian.Uint64(n[:]))
+	if _, err := io.ReadFull(stdout, payload); err != nil {
+		t.Fatal(err)
+	}
+	h := binary.LittleEndian.Uint64(payload)
+	var reply struct {
+		Meta map[string]string `json:"__metadata__"`
+	}
+	if err := json.Unmarshal(payload[8:8+h], &reply); err != nil {
+		t.Fatal(err)
+	}
+	return reply.Meta
+}
+
+// TestORTWorkerHello: a v1 hello gets a v1 answer (the profile only); a
+// hello offering protocol v2 gets the v2 declarations, the sink in the
+// operator's dtype.
+func TestORTWorkerHello(t *testing.T) {
+	root := repoRoot(t)
+	node := need(t, root)
+	worker := filepath.Join(root, "examples", "ort", "worker.js")
+	v1 := hello(t, node, worker, map[string]string{"request": "hello", "protocol": "1"}, "--op", "gqa", "--dtype", "fp16")
+	if v1["protocol"] != "" || v1["dtype.attn_sink"] != "" || v1["score_dtype"] != "fp32" || v1["p_dtype"] != "fp32" || v1["in_dtype"] != "fp16" {
+		t.Errorf("v1 hello of gqa fp16: %v", v1)
+	}
+	v2 := hello(t, node, worker, map[string]string{"request": "hello", "protocol": "1", "protocol_max": "2"}, "--op", "attention", "--dtype", "fp16")
+	want := map[string]string{"protocol": "2", "families": "window", "dtype.q": "F16", "dtype.attn_sink": "F16", "score_dtype": "fp16", "p_dtype": "fp16"}
+	for k, v := range want {
+		if v2[k] != v {
+			t.Errorf("v2 hello of attention fp16: %s = %q, want %q (%v)", k, v2[k], v, v2)
+		}
+	}
+	if v := hello(t, node, worker, map[string]string{"request": "hello", "protocol": "1", "protocol_max": "2"}, "--op", "gqa", "--dtype", "fp32"); v["profile"] != "fp32" || v["dtype.attn_sink"] != "F32" {
+		t.Errorf("v2 hello of gqa fp32: %v", v)
 	}
 }
