@@ -189,36 +189,41 @@ async function runGQA(c) {
   return o;
 }
 
-// ONNX Attention has no window and no sink: the window is a float attn_mask
-// (0 visible, the lowest finite value, ORT's own masked-lane value, hidden); a
-// sink σ_h is one extra key of zeros with value zeros whose mask entry is σ_h,
-// so its score is exactly 0·scale + σ_h and it enters only the denominator.
-// A +∞ sink masks every real key (o = 0 exactly); a −∞ sink is no sink.
+// ONNX Attention has no window and no sink. The window is an attn_mask:
+// without a sink a boolean one (true = attend), which ORT itself turns into
+// an additive mask; with a sink a float one, −∞ on hidden keys (the ONNX
+// reference implementation's value for a false entry). A sink σ_h is one
+// extra key of zeros with value zeros whose mask entry is σ_h, so its score
+// is exactly 0·scale + σ_h and it enters only the denominator. A +∞ sink
+// masks every real key and gets score 0 (o = 0 exactly); a −∞ sink is no
+// sink. docs/interop.md says why the two mask kinds matter.
 async function runAttention(c) {
   const { T, H, Hkv, D, Dv, W } = c;
   const sinkCol = !!c.sink && Array.from(c.sinkF32).some((s) => s !== -Infinity);
   const Tk = T + (sinkCol ? 1 : 0);
-  const sess = await session(['att', H, Hkv, D, Dv, c.scale], () => ({
+  const maskElt = sinkCol ? ELT : 'bool';
+  const sess = await session(['att', H, Hkv, D, Dv, c.scale, maskElt], () => ({
     opType: 'Attention', domain: '', opset: 23,
     inputs: [
       ['Q', ELT, [1, 'T', H * D]], ['K', ELT, [1, 'TK', Hkv * D]], ['V', ELT, [1, 'TK', Hkv * Dv]],
-      ['attn_mask', ELT, [1, H, 'T', 'TK']],
+      ['attn_mask', maskElt, [1, H, 'T', 'TK']],
     ],
     nodeOutputs: ['Y'],
     outputs: [['Y', ELT, [1, 'T', H * Dv]]],
     attrs: { q_num_heads: { i: H }, kv_num_heads: { i: Hkv }, scale: { f: c.scale } },
   }));
-  const LOW = DTYPE === 'fp16' ? 0xfbff : -3.4028234663852886e38;
-  const ZERO = 0;
-  const mask = new TYPED(H * T * Tk).fill(LOW);
+  // Boolean: 0 hidden, 1 visible. Float: −∞ hidden, 0 visible (fp16 bits 0xfc00, 0).
+  const HIDE = sinkCol ? (DTYPE === 'fp16' ? 0xfc00 : -Infinity) : 0;
+  const SHOW = sinkCol ? 0 : 1;
+  const mask = sinkCol ? new TYPED(H * T * Tk).fill(HIDE) : new Uint8Array(H * T * Tk);
   for (let h = 0; h < H; h++) {
     const sg = c.sink ? c.sinkF32[h] : -Infinity;
     for (let t = 0; t < T; t++) {
       const row = (h * T + t) * Tk;
       if (sg !== Infinity) {
-        for (let j = W === 0 ? 0 : Math.max(0, t - W + 1); j <= t; j++) mask[row + j] = ZERO;
+        for (let j = W === 0 ? 0 : Math.max(0, t - W + 1); j <= t; j++) mask[row + j] = SHOW;
       }
-      if (sinkCol) mask[row + T] = sg === Infinity ? ZERO : sg === -Infinity ? LOW : c.sink[h];
+      if (sinkCol) mask[row + T] = sg === Infinity ? 0 : sg === -Infinity ? HIDE : c.sink[h];
     }
   }
   let k = c.k, v = c.v;
@@ -230,7 +235,7 @@ async function runAttention(c) {
     Q: new ort.Tensor(ELT, c.q, [1, T, H * D]),
     K: new ort.Tensor(ELT, k, [1, Tk, Hkv * D]),
     V: new ort.Tensor(ELT, v, [1, Tk, Hkv * Dv]),
-    attn_mask: new ort.Tensor(ELT, mask, [1, H, T, Tk]),
+    attn_mask: new ort.Tensor(maskElt, mask, [1, H, T, Tk]),
   };
   const s = await sess;
   return (await s.run(feeds, ['Y'])).Y.data;
