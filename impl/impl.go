@@ -315,7 +315,7 @@ func (s *state) lseBase(x float32) float32 {
 // softcap c·tanh(x/c), then the ALiBi bias slope·dist, each op rounded to
 // the accumulator, then the storage rounding of scores.
 func (s *state) keyScore(k problem.Key) float32 {
-	if s.softcap == 0 && s.slope == 0 {
+	if s.softcap == 0 && s.slope == 0 && k.Bias == 0 {
 		return s.score(k.K)
 	}
 	ar := &s.ar
@@ -328,6 +328,9 @@ func (s *state) keyScore(k problem.Key) float32 {
 	}
 	if s.slope != 0 {
 		x = ar.ra(x + ar.ra(float32(s.slope*k.Dist)))
+	}
+	if k.Bias != 0 {
+		x = ar.ra(x + ar.ra(float32(k.Bias)))
 	}
 	return ar.rs(x)
 }

@@ -61,6 +61,7 @@ const (
 	ClassZeroLenSeq   = "zero_length_sequence"     // a sequence with no queries or no keys
 	ClassLSE          = "lse_output"               // the kernel returns lse
 	ClassLSESink      = "lse_sink_included"        // the lse holds the sink
+	ClassEmptyStates  = "empty_states"             // combine: partial states equal to lse_empty
 )
 
 // ClassNames lists every edge class, in the order Classes reports them.
@@ -73,6 +74,7 @@ func ClassNames() []string {
 		ClassSignedZero, ClassSubnormal, ClassMaxFinite, ClassNonfinite, ClassExpOverflow, ClassEqual, ClassDominant,
 		ClassSinkPosInf, ClassSinkNegInf, ClassSinkHuge, ClassSinkTiny, ClassPoison, ClassGQA, ClassWinBoundary, ClassFP16,
 		ClassCausalEmpty, ClassWinLeftEdge, ClassWinRightEdge, ClassSoftcapSat, ClassAlibiLarge, ClassZeroLenSeq, ClassLSE, ClassLSESink,
+		ClassEmptyStates,
 	}
 }
 
@@ -128,6 +130,9 @@ func ClassesOf(c cases.Case, in *problem.Inputs, vs []problem.Violation) []strin
 	case problem.Dense:
 		hit[ClassGQA] = in.Hkv < in.H
 		denseClasses(c, in, hit)
+	case problem.Combine:
+		hit[ClassLSE] = true
+		hit[ClassEmptyStates] = c.Empty > 0 && c.States > 0
 	default:
 		sparseClasses(c, in, hit)
 	}

@@ -81,8 +81,10 @@ func (g Gen) String() string {
 func (g Gen) Draw(r *rand.Rand) cases.Case {
 	switch g.Family {
 	case "", problem.Sparse, problem.Window, problem.Dense:
+	case problem.Combine:
+		return drawCombine(r, g.Size.limits())
 	default:
-		panic(fmt.Sprintf("props: Gen.Family %q: want sparse, window, dense or empty", g.Family))
+		panic(fmt.Sprintf("props: Gen.Family %q: want sparse, window, dense, combine or empty", g.Family))
 	}
 	lim := g.Size.limits()
 	fam := g.Family
@@ -299,6 +301,13 @@ func gcd(a, b int) int {
 // rowKeys returns the number of keys each query row attends (per token;
 // every head of a token sees the same count).
 func rowKeys(c cases.Case) []int {
+	if c.Family == problem.Combine { // an upper bound: empty states are not counted out
+		ns := make([]int, c.T)
+		for t := range ns {
+			ns[t] = c.States
+		}
+		return ns
+	}
 	if c.Family == problem.Dense {
 		in := denseOnly(c)
 		ns := make([]int, in.T)

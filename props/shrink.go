@@ -90,7 +90,10 @@ func Complexity(c cases.Case) []int {
 			dv = c.Dv
 		}
 	}
-	useq := 0
+	useq := c.States // combine: fewer states first
+	if c.Empty > 0 {
+		useq++
+	}
 	for _, u := range c.Seqused {
 		useq += u
 	}
@@ -183,6 +186,14 @@ func Candidates(c cases.Case) []cases.Case {
 		}
 	} else if c.Family == problem.Dense {
 		denseCandidates(c, add, smaller)
+	} else if c.Family == problem.Combine {
+		for _, v := range smaller(c.T) {
+			add(func(d *cases.Case) { d.T = v })
+		}
+		for _, v := range smaller(c.States) {
+			add(func(d *cases.Case) { d.States = v })
+		}
+		add(func(d *cases.Case) { d.Empty = 0 })
 	} else {
 		for _, v := range smaller(c.T) {
 			add(func(d *cases.Case) { d.T = v })
@@ -205,7 +216,7 @@ func Candidates(c cases.Case) []cases.Case {
 			}
 		})
 	}
-	if c.Family != problem.Sparse {
+	if c.Family == problem.Window || c.Family == problem.Dense {
 		for _, v := range smaller(c.Hkv) {
 			if v > 0 {
 				add(func(d *cases.Case) { d.Hkv = gcd(c.H, v) })
@@ -218,7 +229,7 @@ func Candidates(c cases.Case) []cases.Case {
 	for _, v := range smaller(c.D) {
 		add(func(d *cases.Case) { d.D = v })
 	}
-	if c.Family != problem.Sparse {
+	if c.Family == problem.Window || c.Family == problem.Dense {
 		dv := c.Dv
 		if dv == 0 {
 			dv = c.D
@@ -376,10 +387,10 @@ func fixup(d *cases.Case) {
 			s.Key, s.Head, s.Dim = clamp(s.Key, nk), clamp(s.Head, hkv), clamp(s.Dim, dv)
 		}
 	}
-	if d.Family != problem.Sparse && d.Hkv == d.H {
+	if (d.Family == problem.Window || d.Family == problem.Dense) && d.Hkv == d.H {
 		d.Hkv = 0 // the default: one KV head per query head
 	}
-	if d.Family != problem.Sparse && d.Dv == d.D {
+	if (d.Family == problem.Window || d.Family == problem.Dense) && d.Dv == d.D {
 		d.Dv = 0
 	}
 	if d.Alibi != nil && d.Alibi.Values != nil && len(d.Alibi.Values) != d.H {

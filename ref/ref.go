@@ -345,7 +345,8 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 }
 
 // modify applies the score modifiers in their order after the scale:
-// softcap x ← c·tanh(x/c), then the ALiBi bias x ← x + slope_h·dist. a_i,
+// softcap x ← c·tanh(x/c), then the ALiBi bias x ← x + slope_h·dist, then
+// the key's own bias. a_i,
 // the magnitude the score error is proportional to, becomes
 // scale·Σ|q k| + |slope_h·dist| (|c·tanh(s/c)| ≤ |s| ≤ scale·Σ|q k|). It
 // returns the new max.
@@ -359,6 +360,10 @@ func modify(in *problem.Inputs, h int, keys []problem.Key, x, a []float64) float
 		}
 		if slope != 0 {
 			b := float64(slope * float64(keys[i].Dist))
+			x[i] += b
+			a[i] += math.Abs(b)
+		}
+		if b := keys[i].Bias; b != 0 {
 			x[i] += b
 			a[i] += math.Abs(b)
 		}

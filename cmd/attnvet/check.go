@@ -272,8 +272,11 @@ func checkBundle(path string, override map[string]string, gating []string) (r ch
 	r.Problem, r.Profile, r.Warnings = interop.Describe(in), &b.Profile, b.Warnings
 	if b.O == nil {
 		name := interop.TO
-		if in.Family == problem.Dense {
+		switch in.Family {
+		case problem.Dense:
 			name = interop.TOut
+		case problem.Combine:
+			name = interop.TVMerged
 		}
 		r.Status, r.Error = "invalid", "tensor "+name+": missing (the kernel's output [T, H, Dv] to judge)"
 		return r

@@ -72,6 +72,12 @@ type Case struct {
 	Alibi       *Alibi   `json:"alibi,omitempty"`
 	LSE         *LSESpec `json:"lse,omitempty"` // the kernel returns lse in this convention
 
+	// Family combine: t rows of h heads merging States partial states of
+	// width d (docs/kernels.md §6); Empty is the fraction of states set to
+	// lse_empty; values.scale spreads their lse.
+	States int     `json:"states,omitempty"`
+	Empty  float64 `json:"empty,omitempty"`
+
 	Values   Values    `json:"values"`
 	Sink     *Sink     `json:"sink,omitempty"`
 	Scale    float64   `json:"softmax_scale,omitempty"` // 0: D^-0.5
@@ -301,8 +307,10 @@ func (c Case) Validate() error {
 		err = c.validateWindow()
 	case problem.Dense:
 		err = c.validateDense()
+	case problem.Combine:
+		err = c.validateCombine()
 	default:
-		return fmt.Errorf("family %q: want sparse, window or dense", c.Family)
+		return fmt.Errorf("family %q: want sparse, window, dense or combine", c.Family)
 	}
 	if err != nil {
 		return err
@@ -490,7 +498,7 @@ func (c Case) hkv() int {
 	if c.Family == problem.Sparse {
 		return 1
 	}
-	if c.Hkv == 0 {
+	if c.Hkv == 0 || c.Family == problem.Combine {
 		return c.H
 	}
 	return c.Hkv

@@ -81,12 +81,16 @@ func Generate(c Case, kernelFormat num.Format) (*problem.Inputs, error) {
 		in.Scale = 1 / math.Sqrt(float64(c.D))
 	}
 	vg := valueGen{r: r, v: c.Values, f: f}
-	in.Q = vg.fill(in.T*in.H*in.D, vg.qScale(), true)
+	if c.Family != problem.Combine {
+		in.Q = vg.fill(in.T*in.H*in.D, vg.qScale(), true)
+	}
 	switch c.Family {
 	case problem.Sparse:
 		c.sparse(in, r, &vg)
 	case problem.Dense:
 		c.dense(in, r, &vg)
+	case problem.Combine:
+		c.combine(in, r, &vg)
 	default:
 		in.W = c.Window
 		in.K = vg.fill(in.T*in.Hkv*in.D, vg.scale(), false)
@@ -108,7 +112,7 @@ func Generate(c Case, kernelFormat num.Format) (*problem.Inputs, error) {
 			in.Sink[h] = float32(num.Round64(num.FP32, v, num.RNE))
 		}
 	}
-	if c.LSE != nil {
+	if c.LSE != nil && in.LSE == nil {
 		conv, _ := c.LSE.Conv(in.Sink != nil) // checked by Validate
 		in.LSE = &conv
 	}

@@ -163,6 +163,9 @@ func (d *decoder) family() (problem.Family, error) {
 	if q := d.f.Tensors[TQ]; (q != nil && len(q.Shape) == 4) || d.f.Tensors[TCuQ] != nil {
 		return problem.Dense, nil
 	}
+	if d.f.Tensors[TQ] == nil && d.f.Tensors[TStates] != nil {
+		return problem.Combine, nil
+	}
 	_, sp := d.f.Tensors[TOriKV]
 	_, wk := d.f.Tensors[TK]
 	switch {
@@ -191,6 +194,9 @@ func (d *decoder) decode() (*Bundle, error) {
 	fam, err := d.family()
 	if err != nil {
 		return nil, err
+	}
+	if fam == problem.Combine {
+		return d.combine()
 	}
 	dense := fam == problem.Dense
 	qt, err := d.tensor(TQ, true, "[T, H, D]", 3)

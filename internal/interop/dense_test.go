@@ -37,10 +37,16 @@ func denseRoundTrip(t *testing.T, f *bundle.File) *Bundle {
 // lse conventions survive Encode + AddLSE + Decode, and the decoded bundle
 // gets the verdict the in-memory problem gets.
 func TestDenseRoundTrip(t *testing.T) {
+	for _, fam := range []problem.Family{problem.Dense, problem.Combine} {
+		t.Run(string(fam), func(t *testing.T) { familyRoundTrip(t, fam) })
+	}
+}
+
+func familyRoundTrip(t *testing.T, fam problem.Family) {
 	k, _ := impl.Lookup("tiled/bc16/bf16")
 	seen := 0
 	for i := 0; seen < 40 && i < 400; i++ {
-		c := props.CaseAt(7, i, problem.Dense)
+		c := props.CaseAt(7, i, fam)
 		in, err := cases.Generate(c, num.BF16)
 		if err != nil {
 			t.Fatal(err)
@@ -65,6 +71,9 @@ func TestDenseRoundTrip(t *testing.T) {
 		b := denseRoundTrip(t, f)
 		got := b.Inputs
 		sameInputs(t, in, got)
+		if !sameBits(in.CombV, got.CombV) || !sameBits(in.CombS, got.CombS) || in.States != got.States {
+			t.Fatalf("case %d: combine states differ after the round trip: %s", i, c)
+		}
 		if !reflect.DeepEqual([]any{in.CuQ, in.CuK, in.WinLeft, in.WinRight, in.Softcap, in.Alibi, in.AlibiForm, in.LSE},
 			[]any{got.CuQ, got.CuK, got.WinLeft, got.WinRight, got.Softcap, got.Alibi, got.AlibiForm, got.LSE}) {
 			t.Fatalf("case %d: dense fields differ after the round trip: %s", i, c)

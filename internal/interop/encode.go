@@ -45,8 +45,10 @@ func Encode(in *problem.Inputs, p profile.Profile, o []float32) (*bundle.File, e
 		f.Add(t)
 		return nil
 	}
-	if err := add(TQ, []int{in.T, in.H, in.D}, in.Q, dt); err != nil {
-		return nil, err
+	if in.Family != problem.Combine {
+		if err := add(TQ, []int{in.T, in.H, in.D}, in.Q, dt); err != nil {
+			return nil, err
+		}
 	}
 	m := f.Metadata
 	m[KeyVersion] = Version
@@ -81,6 +83,10 @@ func Encode(in *problem.Inputs, p profile.Profile, o []float32) (*bundle.File, e
 		if err := encodeDense(f, in, add); err != nil {
 			return nil, err
 		}
+	case problem.Combine:
+		if err := encodeCombine(f, in, add); err != nil {
+			return nil, err
+		}
 	}
 	if in.Sink != nil {
 		name := TSink
@@ -102,8 +108,11 @@ func Encode(in *problem.Inputs, p profile.Profile, o []float32) (*bundle.File, e
 			return nil, fmt.Errorf("interop: %d output values, want T·H·Dv = %d", len(o), in.OutLen())
 		}
 		name := TO
-		if in.Family == problem.Dense {
+		switch in.Family {
+		case problem.Dense:
 			name = TOut
+		case problem.Combine:
+			name = TVMerged
 		}
 		if err := add(name, []int{in.T, in.H, in.Dv}, o, DType(p.Out)); err != nil {
 			return nil, err
@@ -162,10 +171,18 @@ func lseMeta(c problem.LSEConv) map[string]string {
 }
 
 // AddLSE stores a kernel's lse (rows t·H + h) as softmax_lse [H, total_q],
-// FlashAttention's varlen layout, in F32.
+// FlashAttention's varlen layout (combine: s_merged [n, H]), in F32.
 func AddLSE(f *bundle.File, in *problem.Inputs, lse []float32) error {
 	if len(lse) != in.T*in.H {
 		return fmt.Errorf("interop: %d lse values, want T·H = %d", len(lse), in.T*in.H)
+	}
+	if in.Family == problem.Combine {
+		t, err := bundle.NewFloat32(TSMerged, bundle.F32, []int{in.T, in.H}, lse)
+		if err != nil {
+			return err
+		}
+		f.Add(t)
+		return nil
 	}
 	v := make([]float32, len(lse))
 	for t := 0; t < in.T; t++ {
@@ -201,6 +218,9 @@ func Describe(in *problem.Inputs) string {
 	sink := "no sink"
 	if in.Sink != nil {
 		sink = "sink"
+	}
+	if in.Family == problem.Combine {
+		return fmt.Sprintf("combine n=%d H=%d D=%d states=%d %s, %s", in.T, in.H, in.Dv, in.States, in.LSE, in.Format)
 	}
 	if in.Family == problem.Dense {
 		return fmt.Sprintf("dense T=%d in %d sequences, H=%d Hkv=%d D=%d Dv=%d window (%d, %d), softcap %g, alibi %v, %s, %s",

@@ -50,6 +50,15 @@ func (in *Inputs) Violations() []Violation {
 			break
 		}
 	}
+	if in.Family == Combine {
+		empty := in.LSE.Empty()
+		for i, s := range in.CombS {
+			if x := float64(s); math.IsNaN(x) || (math.IsInf(x, 1) && x != empty) {
+				add(VNonFinite, i/(in.States*in.H), "s[%d] = %v: a partial state's lse must be finite, −inf or lse_empty", i, s)
+				break
+			}
+		}
+	}
 	if in.Family == Sparse {
 		for b, u := range in.Seqused {
 			if int(u) < in.S-1 {

@@ -168,7 +168,7 @@ func (in *Inputs) AlibiSlope(h int) float32 {
 }
 
 // HasMods reports whether scores carry a modifier after the scale.
-func (in *Inputs) HasMods() bool { return in.Softcap > 0 || in.Alibi != nil }
+func (in *Inputs) HasMods() bool { return in.Softcap > 0 || in.Alibi != nil || in.Biased() }
 
 func (in *Inputs) checkMods() error {
 	if in.Softcap < 0 || math.IsNaN(in.Softcap) || math.IsInf(in.Softcap, 0) {

@@ -19,10 +19,12 @@ const (
 	Sparse Family = "sparse" // sparse decode attention with sink (SPEC.md §1)
 	Window Family = "window" // causal sliding-window prefill attention (SPEC.md §2)
 	Dense  Family = "dense"  // FlashAttention's conventions: batch or varlen, causal, windows, softcap, ALiBi (docs/kernels.md §5)
+	// Combine is a split-KV state merge judged on its own (docs/kernels.md §6).
+	Combine Family = "combine"
 )
 
 // Families lists every family, in a fixed order.
-func Families() []Family { return []Family{Sparse, Window, Dense} }
+func Families() []Family { return []Family{Sparse, Window, Dense, Combine} }
 
 // ParseFamily checks a family name.
 func ParseFamily(s string) (Family, error) {
@@ -31,7 +33,7 @@ func ParseFamily(s string) (Family, error) {
 			return f, nil
 		}
 	}
-	return "", fmt.Errorf("unknown family %q (want sparse, window or dense)", s)
+	return "", fmt.Errorf("unknown family %q (want sparse, window, dense or combine)", s)
 }
 
 // Inputs are the tensors of one problem. Float tensors hold values exactly
@@ -78,15 +80,24 @@ type Inputs struct {
 	// LSE is the convention of the kernel's lse output; nil = o only.
 	LSE *LSEConv
 
+	// combine: row t (of n) and head h merge K partial states, values
+	// CombV [n][K][H][Dv] and lse CombS [n][K][H] in the convention LSE
+	// (which the merged lse shares). T = n, Hkv = H, D = 0 (no query).
+	States       int
+	CombV, CombS []float32
+
 	poison []float32 // NaN row returned for unreadable kernel reads
 }
 
 // Key is one key/value pair a query attends: views into the input tensors.
 // Dist is the ALiBi distance term of the key for its query (the bias is
-// slope_h·Dist), 0 without ALiBi.
+// slope_h·Dist), 0 without ALiBi. Bias is an additive score term of the
+// key itself (combine: a partial state's lse in natural units; its score
+// is the bias alone, K being empty).
 type Key struct {
 	K, V []float32
 	Dist float32
+	Bias float64
 }
 
 // Lens are the per-token lengths of the sparse family (SPEC.md §1).
@@ -159,6 +170,8 @@ func (in *Inputs) RefKeys(t, g int, dst []Key) []Key {
 		return in.windowKeys(t, g, dst)
 	case Dense:
 		return in.denseKeys(t, g, dst)
+	case Combine:
+		return in.combineKeys(t, g, dst)
 	}
 	l := in.TokenLens(t)
 	for _, r := range in.Idx[t*in.TopK : (t+1)*in.TopK] {
@@ -191,6 +204,8 @@ func (in *Inputs) KernelKeys(t, g int, dst []Key) []Key {
 		return in.windowKeys(t, g, dst)
 	case Dense:
 		return in.denseKeys(t, g, dst)
+	case Combine:
+		return in.combineKeys(t, g, dst)
 	}
 	l := in.TokenLens(t)
 	row := in.Idx[t*in.TopK : (t+1)*in.TopK]
@@ -242,6 +257,9 @@ func (in *Inputs) OutLen() int { return in.T * in.H * in.Dv }
 // the inputs cannot be interpreted at all (exit 2); contract violations of
 // well-formed inputs are Violations.
 func (in *Inputs) Check() error {
+	if in.Family == Combine {
+		return in.checkCombine()
+	}
 	if in.T < 0 || in.H < 1 || in.Hkv < 1 || in.D < 1 || in.Dv < 1 {
 		return fmt.Errorf("bad shape: T=%d H=%d Hkv=%d D=%d Dv=%d", in.T, in.H, in.Hkv, in.D, in.Dv)
 	}

@@ -86,7 +86,7 @@ type Model struct {
 	accNarrow      bool    // accumulator narrower than FP32 (results pass through FP32 first)
 	maxAcc         float64
 	maxScore       float64
-	softcap, alibi bool // score modifiers after the scale (dense)
+	softcap, alibi bool // score modifiers after the scale (dense); alibi: any additive bias (combine's too)
 	lse            *problem.LSEConv
 }
 
@@ -120,7 +120,7 @@ func NewModel(p profile.Profile, sh Shape, in *problem.Inputs, mode Mode) *Model
 	if narrower(p.Out, accFmt) {
 		m.uo, m.eo = num.UnitRoundoff(p.Out), half(p.Out)
 	}
-	m.softcap, m.alibi, m.lse = in.Softcap > 0, in.Alibi != nil, in.LSE
+	m.softcap, m.alibi, m.lse = in.Softcap > 0, in.Alibi != nil || in.Biased(), in.LSE
 	m.scale = in.Scale
 	m.scaleErr = math.Abs(float64(float32(in.Scale))-in.Scale) / in.Scale
 	inPrec := -math.Log2(num.UnitRoundoff(in.Format))
