@@ -370,6 +370,11 @@ func TestDequantize(t *testing.T) {
 	if got := Dequantize(FP32, 1.5, s); got != 1.5*s {
 		t.Errorf("fp32: %v", got)
 	}
+	// The scale is rounded to BF16 before the product: 1+2^-8+2^-12 → 1+2^-7,
+	// so 1.875 × it gives 1.890625, where the unrounded product gives 1.8828125.
+	if got := Dequantize(BF16, 1.875, 1+0x1p-8+0x1p-12); got != 1.890625 {
+		t.Errorf("bf16 with a rounded scale: %v", got)
+	}
 	// BF16 product rounding: 1.875 × 1.0078125 = 1.8896484375 (needs 11 bits) → bf16 1.890625.
 	if got := Dequantize(BF16, 1.875, 1.0078125); got != 1.890625 {
 		t.Errorf("bf16 product: %v", got)

@@ -73,6 +73,8 @@ type refTable struct {
 	f    refFormat
 	vals []float64 // codes 0 … maxCode, then the virtual maxCode+1
 	mids []float64 // mids[i] = (vals[i] + vals[i+1]) / 2, exact
+
+	ratVals, ratMids []*big.Rat
 }
 
 func newRefTable(f refFormat) *refTable {
@@ -87,6 +89,10 @@ func newRefTable(f refFormat) *refTable {
 	}
 	for i := 0; i+1 < len(t.vals); i++ {
 		t.mids = append(t.mids, (t.vals[i]+t.vals[i+1])/2) // exact: a few bits
+		t.ratMids = append(t.ratMids, new(big.Rat).SetFloat64(t.mids[i]))
+	}
+	for _, v := range t.vals {
+		t.ratVals = append(t.ratVals, new(big.Rat).SetFloat64(v))
 	}
 	return t
 }
@@ -129,20 +135,18 @@ func cmpF(a, b float64) int {
 	return 0
 }
 
-// nearestRat is nearest for an exact rational r ≥ 0.
+// nearestRat is nearest for an exact rational r ≥ 0 (binary search over
+// the exact values, then the exact midpoint).
 func (t *refTable) nearestRat(r *big.Rat) uint32 {
 	last := len(t.vals) - 1
-	if r.Cmp(new(big.Rat).SetFloat64(t.vals[last])) >= 0 {
+	if r.Cmp(t.ratVals[last]) >= 0 {
 		return uint32(last)
 	}
-	lo := 0
-	for lo+1 <= last && new(big.Rat).SetFloat64(t.vals[lo+1]).Cmp(r) <= 0 {
-		lo++
+	i := sort.Search(len(t.vals), func(i int) bool { return t.ratVals[i].Cmp(r) >= 0 })
+	if t.ratVals[i].Cmp(r) == 0 {
+		return uint32(i)
 	}
-	if new(big.Rat).SetFloat64(t.vals[lo]).Cmp(r) == 0 {
-		return uint32(lo)
-	}
-	return t.pick(lo, r.Cmp(new(big.Rat).SetFloat64(t.mids[lo])))
+	return t.pick(i-1, r.Cmp(t.ratMids[i-1]))
 }
 
 // refEncode8 is the reference 8-bit encoder for e4m3fn and e5m2.
