@@ -27,16 +27,16 @@ func TestFlashMLAScale(t *testing.T) {
 			t.Errorf("FlashMLAScale(%v) = %v want %v", c.amax, got, c.want)
 		}
 	}
-	// FP32 division first: amax = 448·(1+2^-23)·... rounds to a power of two
-	// in FP32 before the ceil, as torch's .float() / 448.0 does.
-	amax := math.Nextafter32(448, 0) // 448 − 2^−16: a rounds to 1 − 2^-24·… or 1
-	a := amax / 448
-	want := float32(1)
-	if a > 1 {
-		want = 2
-	}
-	if got := FlashMLAScale(amax); got != want {
-		t.Errorf("FlashMLAScale(%v) = %v want %v (a = %v)", amax, got, want, a)
+	// The FP32 quotient decides: (448 + 2^−15)/448 = 1 + 2^−23.8 rounds in
+	// FP32 to 1 + 2^−23 > 1 (inv 2), and amax just below 448·2 gives a < 2.
+	for _, c := range []struct{ amax, want float32 }{
+		{448 + 0x1p-15, 2},
+		{math.Nextafter32(896, 0), 2},
+		{math.Nextafter32(448, 0), 1},
+	} {
+		if got := FlashMLAScale(c.amax); got != c.want {
+			t.Errorf("FlashMLAScale(%v) = %v want %v", c.amax, got, c.want)
+		}
 	}
 }
 

@@ -112,7 +112,7 @@ func TestRoundExhaustive(t *testing.T) {
 				}
 				checkMagnitudes(uint32(ch*per), uint32((ch+1)*per), report)
 				if done := done.Add(1); done%32 == 0 {
-					t.Logf("%d/%d chunks after %v", done, chunks, time.Since(start).Round(time.Second))
+					t.Logf("%d/%d chunks of [%d, %d) after %v", done, last-first, first, last, time.Since(start).Round(time.Second))
 				}
 			}
 		})
