@@ -57,11 +57,12 @@ type layoutInfo struct {
 	nope, rope    int // NoPE and RoPE columns
 	tile          int // NoPE columns per scale
 	dv            int
+	scaleBytes    int // scale bytes the kernel reads (MODEL1's pad excluded)
 }
 
 var infos = [...]layoutInfo{
-	V32:    {"fp8_v32", 656, 512, 64, 128, 512},
-	Model1: {"fp8_model1", 584, 448, 64, 64, 512},
+	V32:    {"fp8_v32", 656, 512, 64, 128, 512, 16},
+	Model1: {"fp8_model1", 584, 448, 64, 64, 512, 7},
 }
 
 func (l Layout) valid() bool { return l == V32 || l == Model1 }
@@ -210,16 +211,9 @@ func (c *Cache) Token(s int) (Token, error) {
 	}
 	l := c.layout
 	tk := Token{NoPE: c.data[n : n+l.NoPE()], Scales: make([]float64, l.Scales()), RoPE: make([]uint16, l.RoPE())}
-	if l == V32 {
-		tk.Raw = c.data[sc : sc+16]
-		for i := range tk.Scales {
-			tk.Scales[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(tk.Raw[4*i:])))
-		}
-	} else {
-		tk.Raw = c.data[sc : sc+7]
-		for i := range tk.Scales {
-			tk.Scales[i] = quant.UE8M0ToF64(tk.Raw[i])
-		}
+	tk.Raw = c.data[sc : sc+infos[l].scaleBytes]
+	for i := range tk.Scales {
+		tk.Scales[i] = c.scale(sc, i)
 	}
 	for i := range tk.RoPE {
 		tk.RoPE[i] = binary.LittleEndian.Uint16(c.data[r+2*i:])
@@ -236,18 +230,30 @@ func (c *Cache) Row(dst []float64, s int, d quant.Dequant) error {
 	if d > quant.FP32 {
 		return fmt.Errorf("kvlayout: invalid dequant %v", d)
 	}
-	tk, err := c.Token(s)
+	n, sc, r, err := c.offsets(s)
 	if err != nil {
 		return err
 	}
-	tile := c.layout.Tile()
-	for j, code := range tk.NoPE {
-		dst[j] = quant.Dequantize(d, quant.E4M3ToF64(code), tk.Scales[j/tile])
+	l := c.layout
+	tile := l.Tile()
+	for t := range l.Scales() {
+		scale := c.scale(sc, t)
+		for j := t * tile; j < (t+1)*tile; j++ {
+			dst[j] = quant.Dequantize(d, quant.E4M3ToF64(c.data[n+j]), scale)
+		}
 	}
-	for j, h := range tk.RoPE {
-		dst[len(tk.NoPE)+j] = float64(num.BF16ToF32(h))
+	for j := range l.RoPE() {
+		dst[l.NoPE()+j] = float64(num.BF16ToF32(binary.LittleEndian.Uint16(c.data[r+2*j:])))
 	}
 	return nil
+}
+
+// scale decodes scale t of the token whose scales start at byte sc.
+func (c *Cache) scale(sc, t int) float64 {
+	if c.layout == V32 {
+		return float64(math.Float32frombits(binary.LittleEndian.Uint32(c.data[sc+4*t:])))
+	}
+	return quant.UE8M0ToF64(c.data[sc+t])
 }
 
 // RowF32 is Row into float32. The BF16 and FP32 modes always fit; Exact

@@ -447,3 +447,23 @@ func TestPythonCache(t *testing.T) {
 		})
 	}
 }
+
+// FuzzCache: any bytes and geometry give a view or an error, and reading
+// any slot of a view gives a row or an error, never a panic.
+func FuzzCache(f *testing.F) {
+	f.Add(uint8(1), make([]byte, 656), 1, 1, 0, 0)
+	f.Add(uint8(2), make([]byte, 2*584), 1, 2, 0, 1)
+	f.Add(uint8(2), make([]byte, 1728), 1, 2, 1728, 1)
+	f.Fuzz(func(t *testing.T, l uint8, data []byte, nb, pbs, stride, slot int) {
+		c, err := NewCache(Layout(l), data, nb, pbs, stride)
+		if err != nil {
+			return
+		}
+		row := make([]float64, c.Layout().DQK())
+		for _, d := range []quant.Dequant{quant.Exact, quant.BF16, quant.FP32} {
+			if err := c.Row(row, slot, d); err != nil && !errors.Is(err, ErrSlot) {
+				t.Fatal(err)
+			}
+		}
+	})
+}
