@@ -79,11 +79,12 @@ func QuantizeTileFlashMLA(codes []uint8, x []float32) (inv float32, err error) {
 	return inv, nil
 }
 
-// MXBlock is the MX block size (OCP MX v1.0 §5: k = 32).
+// MXBlock is the MX block size (OCP MX v1.0: k = 32).
 const MXBlock = 32
 
 // QuantizeMXFP4 quantizes x (len a multiple of 32) to MXFP4 with the OCP MX
-// v1.0 §6.3 reference algorithm, per block of 32 values:
+// v1.0 conversion algorithm (scalar floats to an MX block), per block of 32
+// values:
 //
 //	shared = ⌊log2 max|V_i|⌋ − emax_elem     emax_elem = 2 for e2m1
 //	X      = 2^shared, clamped to [2^−127, 2^127] (UE8M0)

@@ -93,7 +93,7 @@ func TestQuantizeTileFlashMLA(t *testing.T) {
 	}
 }
 
-// refMXFP4 is the OCP MX §6.3 algorithm with math/big: the shared exponent
+// refMXFP4 is the OCP MX v1.0 conversion algorithm with math/big: the shared exponent
 // found by comparing amax with powers of two, elements rounded as exact
 // rationals.
 func refMXFP4(x []float32) (codes []uint8, scales []uint8) {

@@ -19,8 +19,8 @@
 // these formats is a float32).
 //
 // Sources: OCP 8-bit Floating Point Specification (OFP8) rev. 1.0 (2023) for
-// e4m3fn/e5m2; OCP Microscaling Formats (MX) v1.0 (2023) §5 for E8M0 and
-// FP4 e2m1, §6.3 for the MX quantizer; NVIDIA PTX ISA "cvt" (satfinite) and
+// e4m3fn/e5m2; OCP Microscaling Formats (MX) v1.0 (2023) for E8M0, FP4
+// e2m1 and the MX quantizer; NVIDIA PTX ISA "cvt" (satfinite) and
 // the CUDA Math API __nv_cvt_float_to_fp8 for the saturation modes; the
 // e4m3fnuz layout from Graphcore/AMD's proposal as in LLVM's APFloat
 // Float8E4M3FNUZ (bias 8, NaN = 0x80, no infinities, no -0).
@@ -161,7 +161,7 @@ func E5M2FromF64(x float64, ov Overflow) uint8 {
 func E5M2FromF32(x float32, ov Overflow) uint8 { return E5M2FromF64(float64(x), ov) }
 
 // E2M1FromF64 rounds x to FP4 e2m1 (RNE) and returns its 4-bit code (sign
-// in bit 3). e2m1 has no NaN and no infinity (OCP MX §5.3.3): NaN gives
+// in bit 3). e2m1 has no NaN and no infinity (OCP MX v1.0): NaN gives
 // ok = false; beyond ±6 (and ±Inf) Saturate clamps to ±6 and NoSaturate
 // gives ok = false.
 func E2M1FromF64(x float64, ov Overflow) (code uint8, ok bool) {
@@ -280,7 +280,7 @@ func E2M1ToF64(c uint8) float64 { return e2m1Table16[c&0xf] }
 // E2M1ToF32 decodes the low 4 bits of c as e2m1.
 func E2M1ToF32(c uint8) float32 { return float32(e2m1Table16[c&0xf]) }
 
-// UE8M0ToF64 decodes a UE8M0 scale byte: 2^(c−127); 0xFF → NaN (OCP MX §5.4).
+// UE8M0ToF64 decodes a UE8M0 scale byte: 2^(c−127); 0xFF → NaN (OCP MX v1.0 E8M0).
 func UE8M0ToF64(c uint8) float64 { return ue8m0Table[c] }
 
 // UE8M0ToF32 decodes a UE8M0 byte (2^−127 is a float32 subnormal, exact).
