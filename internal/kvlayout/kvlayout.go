@@ -67,6 +67,14 @@ var infos = [...]layoutInfo{
 
 func (l Layout) valid() bool { return l == V32 || l == Model1 }
 
+// info is the layout's geometry; zero for an invalid layout (no panic).
+func (l Layout) info() layoutInfo {
+	if l.valid() {
+		return infos[l]
+	}
+	return layoutInfo{}
+}
+
 func (l Layout) String() string {
 	if l.valid() {
 		return infos[l].name
@@ -86,25 +94,30 @@ func ParseLayout(s string) (Layout, error) {
 }
 
 // BytesPerToken is 656 (V32) or 584 (MODEL1).
-func (l Layout) BytesPerToken() int { return infos[l].bytesPerToken }
+func (l Layout) BytesPerToken() int { return l.info().bytesPerToken }
 
 // DQK is the K row width: 576 (V32) or 512 (MODEL1).
-func (l Layout) DQK() int { return infos[l].nope + infos[l].rope }
+func (l Layout) DQK() int { return l.info().nope + l.info().rope }
 
 // DV is the V width (the first DV columns of the K row): 512.
-func (l Layout) DV() int { return infos[l].dv }
+func (l Layout) DV() int { return l.info().dv }
 
 // NoPE is the number of e4m3 columns: 512 (V32) or 448 (MODEL1).
-func (l Layout) NoPE() int { return infos[l].nope }
+func (l Layout) NoPE() int { return l.info().nope }
 
 // RoPE is the number of BF16 columns after the NoPE part: 64.
-func (l Layout) RoPE() int { return infos[l].rope }
+func (l Layout) RoPE() int { return l.info().rope }
 
 // Tile is the number of NoPE columns per scale: 128 (V32) or 64 (MODEL1).
-func (l Layout) Tile() int { return infos[l].tile }
+func (l Layout) Tile() int { return l.info().tile }
 
 // Scales is the number of scales per token: 4 (V32) or 7 (MODEL1).
-func (l Layout) Scales() int { return infos[l].nope / infos[l].tile }
+func (l Layout) Scales() int {
+	if !l.valid() {
+		return 0
+	}
+	return infos[l].nope / infos[l].tile
+}
 
 // Cache is a read-only view of a raw FP8 KV cache tensor [NB, pbs, 1, bpt].
 type Cache struct {

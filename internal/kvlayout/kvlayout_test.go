@@ -467,3 +467,11 @@ func FuzzCache(f *testing.F) {
 		}
 	})
 }
+
+func TestInvalidLayoutNoPanic(t *testing.T) {
+	for _, l := range []Layout{0, 3, 255} {
+		if l.BytesPerToken() != 0 || l.DQK() != 0 || l.Scales() != 0 || l.Tile() != 0 || l.String() == "" {
+			t.Errorf("Layout(%d): nonzero geometry", l)
+		}
+	}
+}
