@@ -397,3 +397,20 @@ func TestDequantize(t *testing.T) {
 		t.Error("ParseDequant(fp8) must fail")
 	}
 }
+
+func BenchmarkE4M3FromF32(b *testing.B) {
+	x := float32(0.3)
+	var s uint8
+	for i := 0; b.Loop(); i++ {
+		s += E4M3FromF32(x+float32(i&1023)*0x1p-12, Saturate)
+	}
+	_ = s
+}
+
+func BenchmarkE4M3ToF64(b *testing.B) {
+	var s float64
+	for i := 0; b.Loop(); i++ {
+		s += E4M3ToF64(uint8(i))
+	}
+	_ = s
+}
