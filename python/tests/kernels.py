@@ -7,7 +7,7 @@ import numpy as np
 def window_f64(q, k, v, sink, W, scale):
     """The window family in float64: query i attends keys max(0, i-W+1)..i
     (W = 0: all of 0..i), head h reads KV head h // (H / Hkv), the sink adds
-    e^sink to the denominator."""
+    e^sink to the denominator (+inf: all of it, o = 0)."""
     T, H, _ = q.shape
     G = H // k.shape[1]
     o = np.zeros((T, H, v.shape[2]))
@@ -17,6 +17,8 @@ def window_f64(q, k, v, sink, W, scale):
             x = scale * (k[lo:i + 1, h // G].astype(np.float64) @ q[i, h].astype(np.float64))
             s = -np.inf if sink is None else float(sink[h])
             m = max(x.max(), s)
+            if m == np.inf:
+                continue  # a +inf sink takes all the weight: o = 0
             e = np.exp(x - m)
             o[i, h] = e @ v[lo:i + 1, h // G].astype(np.float64) / (e.sum() + np.exp(s - m))
     return o

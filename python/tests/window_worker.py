@@ -13,7 +13,8 @@ from kernels import window_f64  # noqa: E402
 def kernel(case):
     if os.environ.get("WORKER_FAIL_SEQ") == str(case.seq):
         raise RuntimeError("unsupported shape")
-    print("a stray print on stdout")  # must not corrupt the frames
+    if case.seq == 1:
+        print("a stray print on stdout")  # must not corrupt the frames
     return window_f64(case.q, case.k, case.v, case.attn_sink, case.window, case.softmax_scale).astype("float32")
 
 
