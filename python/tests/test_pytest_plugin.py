@@ -30,6 +30,8 @@ def test_dropped_key(attnvet_check):
 
 
 def test_fixture_fails_with_message_and_replay(pytester, tmp_path, monkeypatch):
+    # Loaded by -p alone, whether or not an installed copy's entry point would load it too.
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     monkeypatch.setenv("PYTHONPATH", os.path.dirname(HERE) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     pytester.makepyfile(INNER.format(here=HERE))
     dump = tmp_path / "dumps"
