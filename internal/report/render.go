@@ -158,22 +158,22 @@ func (r *Report) escapes(p TolPoint, prof, base string) (missed []string, ran, q
 
 func (r *Report) missText(p TolPoint, prof, base string) string {
 	if len(r.Mutants) == 0 {
-		return "n/a (no mutant ran)"
+		return "n/a (no known-bug kernel ran)"
 	}
 	missed, ran, quiet := r.escapes(p, prof, base)
 	q := ""
 	if quiet > 0 {
-		q = fmt.Sprintf(" (%d more not triggered by a typical case)", quiet)
+		q = fmt.Sprintf(" (%d more not exercised by a unit-scale case)", quiet)
 	}
 	switch {
 	case ran == 0 && quiet == 0:
-		return "no mutant of this kernel"
+		return "no known bug modelled for it"
 	case ran == 0:
-		return "none triggered" + q
+		return "none exercised" + q
 	case len(missed) == 0:
-		return fmt.Sprintf("none of %d%s", ran, q)
+		return fmt.Sprintf("none of the %d known bugs%s", ran, q)
 	}
-	return fmt.Sprintf("%d of %d: %s%s", len(missed), ran, strings.Join(missed, "; "), q)
+	return fmt.Sprintf("%d of %d known bugs: %s%s", len(missed), ran, strings.Join(missed, "; "), q)
 }
 
 func (r *Report) profiles() []string {
@@ -279,7 +279,11 @@ func (r *Report) build(plots bool) (*doc, error) {
 			if kernels == 0 {
 				continue
 			}
-			verdict := fmt.Sprintf("PASS: %d kernels × %d cases within the bound", kernels, cases/int64(kernels))
+			kw := "kernels"
+			if kernels == 1 {
+				kw = "kernel"
+			}
+			verdict := fmt.Sprintf("PASS: %d %s × %d cases within the bound", kernels, kw, cases/int64(kernels))
 			switch {
 			case len(failing) > 0:
 				verdict = fmt.Sprintf("**FAIL: %s exceeded the bound in %d cases** (the bound or the emulation is wrong)", strings.Join(failing, ", "), failCases)
