@@ -218,7 +218,11 @@ func headroomPlot(fam string, es []*Entry, profiles []string) ([]byte, error) {
 		}
 		q.rows = append(q.rows, r)
 	}
-	q.top = math.Pow(10, math.Ceil(math.Log10(q.top)+1e-9)) // Inf clamps here
+	if q.top <= 1 {
+		q.top = 2 // within the bound: the axis ends just past the line at 1
+	} else {
+		q.top = math.Pow(10, math.Ceil(math.Log10(q.top)+1e-9)) // Inf clamps here
+	}
 	p.Add(plotter.NewGrid())
 	p.Add(q)
 	one, err := plotter.NewLine(plotter.XYs{{X: 1, Y: -0.6}, {X: 1, Y: float64(len(prs)) - 0.4}})
