@@ -58,7 +58,7 @@ const Version = 1
 
 // DefaultCases is the default number of cases per family: the default
 // report (every correct emulation and the mutant catalog, both families)
-// takes about 27 CPU-seconds (200 cases took 53), under 30 s on two
+// takes about 24 CPU-seconds (200 cases took 53), about 12 s on two idle
 // cores; --cases 400 for a more thorough one.
 const DefaultCases = 100
 
