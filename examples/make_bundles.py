@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Make attnvet bundles with torch, independently of attnvet's code: the
-inputs are built here (SPEC.md's layout: paged pools, block tables, index
-rows, S tokens per batch entry), o is computed by examples/torch_worker.py's
-attention, and the files are written by a small safetensors writer of our
-own (padded header, as the safetensors library writes it) and numpy.savez.
+"""Make attnvet bundles with torch, independently of attnvet's Go code: the
+inputs are built here (the kernels' layout, docs/kernels.md: paged pools,
+block tables, index rows, S tokens per batch entry), o is computed by
+examples/torch_worker.py's attention, and the files are written by the
+Python package's writer (python/attnvet: attnvet.dump, pure Python, padded
+header as the safetensors library writes it) and numpy.savez.
 
     /usr/bin/python3 examples/make_bundles.py OUTDIR
 
@@ -25,31 +26,14 @@ and manifest.json: {file: {"exit": code, "args": [flags]}}.
 
 import json
 import os
-import struct
 import sys
 
 import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_worker import attention, PROFILE  # noqa: E402
-
-NAMES = {torch.bfloat16: "BF16", torch.float16: "F16", torch.float32: "F32",
-         torch.float64: "F64", torch.int32: "I32", torch.int64: "I64"}
-
-
-def write_safetensors(path, tensors, meta):
-    header, blobs, off = {"__metadata__": {k: str(v) for k, v in meta.items()}}, [], 0
-    for name, t in tensors.items():
-        t = t.contiguous()
-        raw = (t.view(torch.int16) if t.dtype == torch.bfloat16 else t).numpy().tobytes()
-        header[name] = {"dtype": NAMES[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+from torch_worker import attention, PROFILE  # noqa: E402 (also puts python/ on sys.path)
+import attnvet  # noqa: E402
 
 
 def bf16(shape, g, scale=1.0):
@@ -57,7 +41,7 @@ def bf16(shape, g, scale=1.0):
 
 
 def sparse_inputs(g, B=2, S=2, H=8, D=64, win=16, idx_topk=24, BS=16, seqused=(21, 70)):
-    """SPEC.md §1: ring window slots in ori_kv, compressed slots in cmp_kv,
+    """docs/kernels.md §1: ring window slots in ori_kv, compressed slots in cmp_kv,
     permuted block tables, index rows following the contract."""
     T, topk = B * S, win + idx_topk
     mb_ori = -(-win // BS)
@@ -105,7 +89,7 @@ def main(out):
         if npz:
             np.savez(path, **{k: v.float().numpy() if v.dtype == torch.bfloat16 else v.numpy() for k, v in tensors.items()})
         else:
-            write_safetensors(path, tensors, meta)
+            attnvet.dump(path, tensors=tensors, metadata=meta)
         manifest[name] = {"exit": code, "args": list(args)}
         return path
 

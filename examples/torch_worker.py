@@ -35,17 +35,16 @@ Requires torch (Debian: python3-torch). Logs go to stderr: stdout carries
 frames only.
 """
 
-import json
-import struct
+import os
 import sys
 
 import torch
 
-DTYPES = {
-    "BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32,
-    "F64": torch.float64, "I32": torch.int32, "I64": torch.int64,
-}
-NAMES = {v: k for k, v in DTYPES.items()}
+# The attnvet package from this checkout (python/), or an installed one.
+_PY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python")
+if os.path.isdir(os.path.join(_PY, "attnvet")):
+    sys.path.insert(0, _PY)
+import attnvet.worker  # noqa: E402
 
 PROFILE = {
     "in_dtype": "bf16", "score_dtype": "bf16", "p_dtype": "bf16",
@@ -55,49 +54,6 @@ PROFILE = {
 
 def log(*a):
     print("torch_worker:", *a, file=sys.stderr, flush=True)
-
-
-# ---- safetensors, minimally ----
-
-def parse_safetensors(buf):
-    """Returns (metadata, {name: tensor}) from a safetensors payload."""
-    (n,) = struct.unpack_from("<Q", buf, 0)
-    header = json.loads(bytes(buf[8:8 + n]))
-    meta = header.pop("__metadata__", {}) or {}
-    data = memoryview(buf)[8 + n:]
-    tensors = {}
-    for name, info in header.items():
-        dt = DTYPES[info["dtype"]]
-        start, end = info["data_offsets"]
-        shape = info["shape"]
-        if end == start:
-            tensors[name] = torch.empty(shape, dtype=dt)
-        else:
-            t = torch.frombuffer(bytearray(data[start:end]), dtype=dt)
-            tensors[name] = t.reshape(shape)
-    return meta, tensors
-
-
-def tensor_bytes(t):
-    t = t.contiguous()
-    if t.dtype == torch.bfloat16:
-        t = t.view(torch.int16)  # numpy has no bfloat16
-    return t.numpy().tobytes()
-
-
-def dump_safetensors(tensors, meta):
-    header, blobs, off = {}, [], 0
-    if meta:
-        header["__metadata__"] = {k: str(v) for k, v in meta.items()}
-    for name in sorted(tensors):
-        t = tensors[name]
-        b = tensor_bytes(t)
-        header[name] = {"dtype": NAMES[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    return struct.pack("<Q", len(h)) + h + b"".join(blobs)
 
 
 # ---- attention ----
@@ -276,35 +232,14 @@ def declared_profile(naive):
     return dict(PROFILE)
 
 
-# ---- the protocol ----
-
-def read_exact(f, n):
-    b = f.read(n)
-    return b if b is not None and len(b) == n else None
-
+# ---- the protocol: attnvet.worker handles it ----
 
 def serve(naive):
-    inp, out = sys.stdin.buffer, sys.stdout.buffer
     prof = declared_profile(naive)
     how = "naive p @ v" if naive else "column-major matmuls"
     log(f"torch {torch.__version__}, {how}, oneDNN {'on' if torch.backends.mkldnn.enabled else 'off'}, profile {prof}")
-    while True:
-        hdr = read_exact(inp, 8)
-        if hdr is None:
-            return  # stdin closed: attnvet is done
-        payload = read_exact(inp, struct.unpack("<Q", hdr)[0])
-        if payload is None:
-            return
-        meta, tensors = parse_safetensors(payload)
-        if meta.get("request") == "hello":
-            reply = dump_safetensors({}, dict(prof, name="torch-bf16" + ("-naive" if naive else "")))
-        else:
-            try:
-                reply = dump_safetensors({"o": attention(meta, tensors, naive)}, {})
-            except Exception as e:  # the case is reported as the worker's error
-                reply = dump_safetensors({}, {"error": f"{type(e).__name__}: {e}"})
-        out.write(struct.pack("<Q", len(reply)) + reply)
-        out.flush()
+    attnvet.worker.serve(lambda case: attention(case.meta, case.tensors, naive), profile=prof,
+                         name="torch-bf16" + ("-naive" if naive else ""), arrays="torch")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"flag"
@@ -17,6 +16,7 @@ import (
 	"github.com/attnvet/attnvet/internal/bundle"
 	"github.com/attnvet/attnvet/internal/campaign"
 	"github.com/attnvet/attnvet/internal/interop"
+	"github.com/attnvet/attnvet/internal/jsonout"
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/profile"
 	"github.com/attnvet/attnvet/internal/targets"
@@ -176,7 +176,7 @@ func runCheck(e *env, args []string) int {
 			len(paths), n["pass"], n["fail"], n["contract"], n["invalid"])
 	}
 	if *jsonOut != "" {
-		b, err := json.MarshalIndent(doc, "", "  ")
+		b, err := jsonout.MarshalIndent(doc, "", "  ")
 		if err != nil {
 			return e.exitFor("check", fmt.Errorf("encoding JSON: %v", err))
 		}

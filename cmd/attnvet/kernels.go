@@ -1,12 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"path"
 	"text/tabwriter"
 
 	"github.com/attnvet/attnvet/internal/campaign"
+	"github.com/attnvet/attnvet/internal/jsonout"
 	"github.com/attnvet/attnvet/internal/targets"
 	"github.com/attnvet/attnvet/internal/tolerance"
 )
@@ -85,7 +85,7 @@ func runKernels(e *env, args []string) int {
 		doc.Criteria = append(doc.Criteria, criterionEntry{Name: c.Name(), Doc: c.Doc()})
 	}
 	if *asJSON {
-		b, _ := json.MarshalIndent(doc, "", "  ")
+		b, _ := jsonout.MarshalIndent(doc, "", "  ")
 		fmt.Fprintf(e.stdout, "%s\n", b)
 		return exitPass
 	}

@@ -1,12 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/attnvet/attnvet/impl/mutant"
 	"github.com/attnvet/attnvet/internal/atomicfile"
+	"github.com/attnvet/attnvet/internal/jsonout"
 	"github.com/attnvet/attnvet/internal/mutscore"
 	"github.com/attnvet/attnvet/internal/tolerance"
 )
@@ -98,7 +98,7 @@ func runMutants(e *env, args []string) int {
 		return e.exitFor(name, err)
 	}
 	if *jsonOut != "" {
-		b, err := json.MarshalIndent(res, "", "  ")
+		b, err := jsonout.MarshalIndent(res, "", "  ")
 		if err != nil {
 			return e.exitFor(name, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -28,7 +29,7 @@ const defaultReportDir = "attnvet-report"
 
 func runReport(e *env, args []string) int {
 	fs := newFlags("report")
-	n := fs.Int("cases", report.DefaultCases, "cases per family: case indices 0..N-1 of props.CaseAt (split among shards)")
+	n := fs.Int("cases", report.DefaultCases, "cases per family: the generated cases 0..N-1 of the seed (split among shards)")
 	seed := fs.Uint64("seed", 1, "seed of the cases")
 	kernels := fs.String("kernels", "all", "correct kernels to measure: comma-separated globs over the names 'attnvet kernels' lists")
 	fam := fs.String("family", "", "family sparse or window (default both)")
@@ -102,7 +103,13 @@ func runReport(e *env, args []string) int {
 	fmt.Fprintf(e.stdout, "attnvet report: %d kernels × %d families × %d cases (shard %s), %d mutants, seed %d\n",
 		len(opt.Kernels), len(opt.Families), opt.Cases, sh, len(opt.Mutants), opt.Seed)
 	start := time.Now()
+	ctx, stop := signalContext() // Ctrl-C: finish the cases running, write what was measured
+	defer stop()
+	opt.Context = ctx
+	pp := newReportProgress(e.stderr, start)
+	opt.Progress = pp.update
 	rep, err := report.Run(opt)
+	pp.finish()
 	if err != nil {
 		return e.exitFor("report", err)
 	}
@@ -112,7 +119,63 @@ func runReport(e *env, args []string) int {
 		return e.exitFor("report", usagef("--out: %v", err))
 	}
 	fmt.Fprintf(e.stdout, "measured in %s\n", elapsed.Round(time.Millisecond))
-	return reportDone(e, rep, paths)
+	code := reportDone(e, rep, paths)
+	if rep.Partial {
+		fmt.Fprintf(e.stderr, "attnvet report: interrupted after %d of %d (case, family) pairs: the report written is partial (marked so); not a complete run\n",
+			rep.PartialJobs, pp.total)
+		if code == exitPass {
+			code = exitInternal // as gate: an interrupted run is not a pass
+		}
+	}
+	return code
+}
+
+// reportProgress shows how far a report run is: a live line on a
+// terminal, else a line every reportProgressEvery (stderr either way).
+type reportProgress struct {
+	w           io.Writer
+	tty         bool
+	start, last time.Time
+	done, total int
+	drawn       bool
+}
+
+const reportProgressEvery = 5 * time.Second
+
+func newReportProgress(w io.Writer, start time.Time) *reportProgress {
+	return &reportProgress{w: w, tty: isTerminal(w), start: start, last: start}
+}
+
+// update is report.Options.Progress: called one at a time.
+func (p *reportProgress) update(done, total int) {
+	p.done, p.total = done, total
+	now := time.Now()
+	every := reportProgressEvery
+	if p.tty {
+		every = 250 * time.Millisecond
+	}
+	if now.Sub(p.last) < every && done < total {
+		return
+	}
+	p.last = now
+	el := now.Sub(p.start)
+	line := fmt.Sprintf("attnvet report: %d/%d (case, family) pairs  %3.0f%%  %s", done, total, 100*float64(done)/float64(max(total, 1)), el.Round(time.Second))
+	if done > 0 && done < total {
+		eta := time.Duration(float64(el) * float64(total-done) / float64(done))
+		line += fmt.Sprintf("  ETA %s", eta.Round(time.Second))
+	}
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[K%s", line)
+		p.drawn = true
+	} else if done < total {
+		fmt.Fprintln(p.w, line)
+	}
+}
+
+func (p *reportProgress) finish() {
+	if p.drawn {
+		fmt.Fprintln(p.w)
+	}
 }
 
 // reportDone prints what was written and the findings that set the exit
@@ -189,6 +252,9 @@ func mergeReports(e *env, files []string, data [][]byte, out string, jsonOnly bo
 		r, err := report.Parse(data[i])
 		if err != nil {
 			return e.exitFor("report", usagef("%s: %v", f, err))
+		}
+		if r.Partial {
+			return e.exitFor("report", usagef("%s: a partial report (interrupted after %d (case, family) pairs): rerun that shard to merge it", f, r.PartialJobs))
 		}
 		rs = append(rs, r)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
@@ -10,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/attnvet/attnvet/internal/atomicfile"
+	"github.com/attnvet/attnvet/internal/jsonout"
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/validate"
 )
@@ -74,7 +74,7 @@ func runValidate(e *env, args []string) int {
 		}
 	}
 	if *jsonOut != "" {
-		b, _ := json.MarshalIndent(res, "", "  ")
+		b, _ := jsonout.MarshalIndent(res, "", "  ")
 		if err := atomicfile.Write(*jsonOut, append(b, '\n')); err != nil {
 			return e.exitFor("validate", usagef("%v", err))
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/jsonfloat"
+	"github.com/attnvet/attnvet/internal/jsonout"
 	"github.com/attnvet/attnvet/internal/worker"
 )
 
@@ -219,7 +220,7 @@ func greater(a, b float64) bool {
 func (r *Result) Marshal() []byte {
 	c := *r
 	c.normalize()
-	b, err := json.MarshalIndent(&c, "", "  ")
+	b, err := jsonout.MarshalIndent(&c, "", "  ")
 	if err != nil {
 		panic("campaign: " + err.Error()) // every field is marshalable
 	}

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/attnvet/attnvet/internal/jsonout"
 	"github.com/attnvet/attnvet/internal/num"
 	"github.com/attnvet/attnvet/internal/problem"
 )
@@ -251,7 +252,7 @@ func Parse(b []byte) (Case, error) {
 // Marshal encodes c as indented JSON with a version.
 func (c Case) Marshal() []byte {
 	c.Version = Version
-	b, err := json.MarshalIndent(c, "", "  ")
+	b, err := jsonout.MarshalIndent(c, "", "  ")
 	if err != nil {
 		// Only non-finite plain float fields fail, and Validate rejects
 		// those: a case reaching here unvalidated is a programming error.
@@ -263,7 +264,7 @@ func (c Case) Marshal() []byte {
 // String is the compact JSON of c.
 func (c Case) String() string {
 	c.Version = Version
-	b, _ := json.Marshal(c)
+	b, _ := jsonout.Marshal(c)
 	return string(b)
 }
 

@@ -10,6 +10,7 @@ import (
 	"sort"
 
 	"github.com/attnvet/attnvet/internal/atomicfile"
+	"github.com/attnvet/attnvet/internal/jsonout"
 )
 
 // Merge combines reports of disjoint shards of one run (same version,
@@ -151,7 +152,7 @@ func Load(path string) (*Report, error) {
 // JSON is the report.json encoding of r: one top-level field per line,
 // one entry or mutant per line.
 func (r *Report) JSON() []byte {
-	b, err := json.Marshal(r)
+	b, err := jsonout.Marshal(r)
 	if err != nil {
 		panic("report: " + err.Error()) // every field is marshalable
 	}

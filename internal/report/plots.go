@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 
+	"gonum.org/v1/gonum/floats"
+	"gonum.org/v1/gonum/stat"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
@@ -159,30 +161,56 @@ func (q quantRows) DataRange() (xmin, xmax, ymin, ymax float64) {
 	return q.floor, q.top, -0.6, float64(len(q.rows)) - 0.4
 }
 
-// headroomPlot is the err/bound distribution per kernel of one family.
+// Plot sizes in points (1 pt = 4/3 CSS px): a wide plot spans the 1368 px
+// page, a narrow one half of it.
+const (
+	wideWidth   = vg.Length(1020)
+	narrowWidth = vg.Length(500)
+)
+
+// headroomPlot is the err/bound distribution per profile of one family,
+// over the profile's kernels.
 func headroomPlot(fam string, es []*Entry, profiles []string) ([]byte, error) {
 	if len(es) == 0 {
 		return nil, nil
 	}
+	type prow struct {
+		name string
+		s    Stat
+	}
+	var prs []prow
+	for _, pn := range profiles {
+		pr := prow{name: pn}
+		seen := false
+		for _, e := range es {
+			if e.Profile == pn {
+				pr.s.Merge(&e.Ratio)
+				seen = true
+			}
+		}
+		if seen {
+			prs = append(prs, pr)
+		}
+	}
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("%s: error / rigorous bound per element", fam)
-	p.X.Label.Text = "|a − o| / bound   (box p50–p99, ▲ p99.9, whisker to max; 1 = at the bound)"
+	p.Title.Text = fmt.Sprintf("%s: error / bound per element (1 = at the bound)", fam)
+	p.X.Label.Text = "|a − o| / bound"
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = decadeTicks{}
 	var p50s []float64
-	for _, e := range es {
-		if e.Ratio.N() > 0 {
-			p50s = append(p50s, e.Ratio.Quantile(0.5))
+	for _, pr := range prs {
+		if pr.s.N() > 0 {
+			p50s = append(p50s, pr.s.Quantile(0.5))
 		}
 	}
 	q := quantRows{floor: math.Max(logFloor(p50s, 1e-4), 1e-8), top: 1}
-	names := make([]string, len(es))
-	for i := range es {
-		e := es[len(es)-1-i] // first kernel on top
-		names[i] = e.Kernel
-		r := qrow{p50: e.Ratio.Quantile(0.5), p99: e.Ratio.Quantile(0.99), p999: e.Ratio.Quantile(0.999),
-			max: float64(e.Ratio.Max), color: profileColor(profiles, e.Profile)}
-		if e.Ratio.N() == 0 {
+	names := make([]string, len(prs))
+	for i := range prs {
+		pr := prs[len(prs)-1-i] // first profile on top
+		names[i] = pr.name
+		r := qrow{p50: pr.s.Quantile(0.5), p99: pr.s.Quantile(0.99), p999: pr.s.Quantile(0.999),
+			max: float64(pr.s.Max), color: profileColor(profiles, pr.name)}
+		if pr.s.N() == 0 {
 			r = qrow{p50: math.NaN(), p99: math.NaN(), p999: math.NaN(), max: math.NaN()}
 		}
 		if !math.IsInf(r.max, 1) && r.max > q.top {
@@ -190,28 +218,25 @@ func headroomPlot(fam string, es []*Entry, profiles []string) ([]byte, error) {
 		}
 		q.rows = append(q.rows, r)
 	}
-	q.top = math.Pow(10, math.Ceil(math.Log10(q.top)+1e-9)) // Inf clamps here
+	if q.top <= 1 {
+		q.top = 2 // within the bound: the axis ends just past the line at 1
+	} else {
+		q.top = math.Pow(10, math.Ceil(math.Log10(q.top)+1e-9)) // Inf clamps here
+	}
 	p.Add(plotter.NewGrid())
 	p.Add(q)
-	one, err := plotter.NewLine(plotter.XYs{{X: 1, Y: -0.6}, {X: 1, Y: float64(len(es)) - 0.4}})
+	one, err := plotter.NewLine(plotter.XYs{{X: 1, Y: -0.6}, {X: 1, Y: float64(len(prs)) - 0.4}})
 	if err != nil {
 		return nil, err
 	}
 	one.LineStyle.Color = color.RGBA{R: 200, A: 255}
+	one.LineStyle.Width = vg.Points(1.5)
 	one.LineStyle.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 	p.Add(one)
-	leg := plot.NewLegend()
-	seen := map[string]bool{}
-	for _, e := range es {
-		if !seen[e.Profile] {
-			seen[e.Profile] = true
-			leg.Add(e.Profile, swatch{profileColor(profiles, e.Profile)})
-		}
-	}
-	sans(p, &leg)
+	sans(p, nil)
 	p.NominalY(names...)
-	h := vg.Points(float64(12*len(es) + 90))
-	return svgOf(p, &leg, vg.Points(700), h)
+	h := vg.Points(float64(22*len(prs) + 80))
+	return svgOf(p, nil, wideWidth, h)
 }
 
 // scatterPoint is one case of one profile.
@@ -269,13 +294,53 @@ var glyphs = [...]draw.GlyphDrawer{
 	draw.PyramidGlyph{}, draw.BoxGlyph{}, draw.CrossGlyph{}, draw.PlusGlyph{},
 }
 
+// xCap is where a scatter's x axis ends: the decade above the 90th
+// percentile of xs when the outliers lie more than two decades beyond it
+// (scores of 1e37 from values at the format's maximum would otherwise
+// squeeze every other case into the left edge), else +Inf (no clipping).
+func xCap(xs []float64) float64 {
+	var fin []float64
+	for _, x := range xs {
+		if x > 0 && !math.IsInf(x, 0) && !math.IsNaN(x) {
+			fin = append(fin, x)
+		}
+	}
+	if len(fin) < 20 {
+		return math.Inf(1)
+	}
+	sort.Float64s(fin)
+	p90 := stat.Quantile(0.9, stat.Empirical, fin, nil)
+	capX := math.Pow(10, math.Ceil(math.Log10(p90)+1e-9))
+	if fin[len(fin)-1] <= 100*capX {
+		return math.Inf(1)
+	}
+	return capX
+}
+
 // scatterPlot is a log-log scatter of the norm error per case against x,
 // one series per profile. Errors of 0 are drawn on the lower edge, x below
-// xFloor on the left edge; points whose x is NaN are left out.
-func scatterPlot(title, xlabel string, es []*Entry, profiles []string, xFloor float64, xOf func(Point) float64) ([]byte, error) {
+// xFloor on the left edge, x beyond xCap on the right edge (note says how
+// many); points whose x is NaN are left out.
+func scatterPlot(title, xlabel string, es []*Entry, profiles []string, xFloor float64, xOf func(Point) float64) (svg []byte, note string, err error) {
 	pts := profilePoints(es, xOf)
 	if len(pts) == 0 {
-		return nil, nil
+		return nil, "", nil
+	}
+	var xs []float64
+	for _, ps := range pts {
+		for _, q := range ps {
+			xs = append(xs, q.x)
+		}
+	}
+	xc := xCap(xs)
+	clipped := 0
+	for _, x := range xs {
+		if x > xc {
+			clipped++
+		}
+	}
+	if clipped > 0 {
+		note = fmt.Sprintf(" %d of %d cases lie beyond %s (up to %s, from values near the format's largest): drawn on the right edge.", clipped, len(xs), g(xc), g(floats.Max(xs)))
 	}
 	var ys []float64
 	for _, ps := range pts {
@@ -294,7 +359,7 @@ func scatterPlot(title, xlabel string, es []*Entry, profiles []string, xFloor fl
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = xlabel
-	p.Y.Label.Text = "max |a − o| / Σp|v| in the case"
+	p.Y.Label.Text = "|a − o| / Σp|v|"
 	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
 	p.X.Tick.Marker, p.Y.Tick.Marker = decadeTicks{}, decadeTicks{}
 	p.Add(plotter.NewGrid())
@@ -307,7 +372,7 @@ func scatterPlot(title, xlabel string, es []*Entry, profiles []string, xFloor fl
 		var xy plotter.XYs
 		for _, q := range ps {
 			if !math.IsNaN(q.x) {
-				xy = append(xy, plotter.XY{X: math.Max(q.x, xf), Y: math.Min(math.Max(q.y, yf), ytop)})
+				xy = append(xy, plotter.XY{X: math.Min(math.Max(q.x, xf), xc), Y: math.Min(math.Max(q.y, yf), ytop)})
 			}
 		}
 		if len(xy) == 0 {
@@ -315,7 +380,7 @@ func scatterPlot(title, xlabel string, es []*Entry, profiles []string, xFloor fl
 		}
 		s, err := plotter.NewScatter(xy)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		s.GlyphStyle.Color = profileColor(profiles, prof)
 		s.GlyphStyle.Shape = glyphs[i%len(glyphs)]
@@ -324,16 +389,15 @@ func scatterPlot(title, xlabel string, es []*Entry, profiles []string, xFloor fl
 		leg.Add(prof, s)
 	}
 	sans(p, &leg)
-	return svgOf(p, &leg, vg.Points(700), vg.Points(380))
+	svg, err = svgOf(p, &leg, narrowWidth, vg.Points(330))
+	return svg, note, err
 }
 
-// familyPlots are the three plots of one family.
-func familyPlots(fam string, es []*Entry, profiles []string) (head, vsN, vsX []byte, err error) {
-	if head, err = headroomPlot(fam, es, profiles); err != nil {
-		return
-	}
-	if vsN, err = scatterPlot(fam+": error against the key count n",
-		"n, keys attended by the worst row (log)", es, profiles, 1,
+// familyScatters are the two scatters of one family, with the notes of
+// their captions (clipped outliers).
+func familyScatters(fam string, es []*Entry, profiles []string) (vsN, vsX []byte, notes [2]string, err error) {
+	if vsN, notes[0], err = scatterPlot(fam+": error against the key count n",
+		"n, keys of the row", es, profiles, 1,
 		func(p Point) float64 {
 			if p.N < 1 {
 				return math.NaN() // no key: o = 0, nothing to plot
@@ -342,8 +406,8 @@ func familyPlots(fam string, es []*Entry, profiles []string) (head, vsN, vsX []b
 		}); err != nil {
 		return
 	}
-	vsX, err = scatterPlot(fam+": error against the score range",
-		"max |x_i| = max |scale·q·k_i| of the worst row (log; below 0.001 on the left edge)", es, profiles, 1e-3,
+	vsX, notes[1], err = scatterPlot(fam+": error against the score range",
+		"largest |score| of the row", es, profiles, 1e-3,
 		func(p Point) float64 { return float64(p.MaxAbsX) })
 	return
 }

@@ -34,6 +34,7 @@
 package report
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -57,9 +58,9 @@ const Version = 1
 
 // DefaultCases is the default number of cases per family: the default
 // report (every correct emulation and the mutant catalog, both families)
-// takes about 36 CPU-seconds, 20 s on two idle cores and well under two
-// minutes on two busy ones.
-const DefaultCases = 200
+// takes about 24 CPU-seconds (200 cases took 53), about 12 s on two idle
+// cores; --cases 400 for a more thorough one.
+const DefaultCases = 100
 
 // Mutant is a known defect to score tolerances against: a kernel that
 // computes attention wrongly in the way bug class BugClass (SPEC.md §3)
@@ -88,6 +89,13 @@ type Options struct {
 	Mutants []Mutant
 	// CaseAt gives the i-th case of family fam (props.CaseAt by default).
 	CaseAt func(seed uint64, i int, fam problem.Family) cases.Case
+	// Progress, if set, is called after each (case, family) pair with the
+	// pairs done and the total, one call at a time.
+	Progress func(done, total int)
+	// Context stops the run when done (nil: never): the pairs already
+	// started finish, and Run returns what they measured as a report
+	// marked Partial.
+	Context context.Context
 }
 
 // DefaultOptions: seed 1, DefaultCases cases of both families, every
@@ -116,6 +124,11 @@ type Report struct {
 	// Entries are per kernel × family, in kernel then family order.
 	Entries []*Entry       `json:"entries"`
 	Mutants []*MutantEntry `json:"mutants"`
+	// Partial marks a run stopped before every case ran (Ctrl-C): it
+	// covers the first PartialJobs (case, family) pairs in case order,
+	// families interleaved.
+	Partial     bool `json:"partial,omitempty"`
+	PartialJobs int  `json:"partial_jobs,omitempty"`
 }
 
 // Entry is one kernel on one family.
@@ -275,8 +288,20 @@ func Run(opt Options) (*Report, error) {
 	parts := make([]*Report, w)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	next := 0
+	next, done := 0, 0
 	var failed error // the first panic, which stops the run
+	var stopped <-chan struct{}
+	if opt.Context != nil {
+		stopped = opt.Context.Done()
+	}
+	interrupted := func() bool {
+		select {
+		case <-stopped:
+			return true
+		default:
+			return false
+		}
+	}
 	for k := range w {
 		parts[k] = newReport(opt)
 		wg.Add(1)
@@ -285,9 +310,11 @@ func Run(opt Options) (*Report, error) {
 			rn := &runner{opt: opt, rep: acc, grid: acc.RTols}
 			for {
 				mu.Lock()
+				stop := failed != nil || interrupted()
 				j := next
-				next++
-				stop := failed != nil
+				if !stop && j < len(jobs) {
+					next++
+				}
 				mu.Unlock()
 				if j >= len(jobs) || stop {
 					return
@@ -300,6 +327,12 @@ func Run(opt Options) (*Report, error) {
 					mu.Unlock()
 					return
 				}
+				mu.Lock()
+				done++
+				if opt.Progress != nil {
+					opt.Progress(done, len(jobs))
+				}
+				mu.Unlock()
 			}
 		}(parts[k])
 	}
@@ -311,6 +344,11 @@ func Run(opt Options) (*Report, error) {
 		if err := r.add(p); err != nil {
 			return nil, err
 		}
+	}
+	if next < len(jobs) {
+		// Every job below next finished (a worker stops only between
+		// jobs), so the report covers a prefix of the job order.
+		r.Partial, r.PartialJobs = true, next
 	}
 	r.sortPoints()
 	return r, nil
@@ -457,10 +495,14 @@ func (rn *runner) runCase(fam, i int) {
 			SamePrec: p.samePrec(pf)}
 		outs[impl.ConfigName(cfg)] = out.O
 		e.Cases++
-		if !judge(x, e.Criteria) {
+		// The rigorous bounds serve both the bound verdict and the
+		// measurements: computed once (they cost as much as the kernel).
+		allowed, _, skip := tolerance.Bounds(x, tolerance.Rigorous)
+		bv := boundVerdict(x, allowed, skip)
+		if !judge(x, e.Criteria, &bv) {
 			e.Fails = append(e.Fails, i)
 		}
-		measure(x, e, i, typical, rn.grid)
+		measure(x, e, i, typical, rn.grid, allowed, skip)
 	}
 	for mi, m := range rn.opt.Mutants {
 		pf := m.Kernel.Profile()
@@ -495,7 +537,7 @@ func (rn *runner) runCase(fam, i int) {
 		if typical {
 			me.TriggeredTypical++
 		}
-		judge(x, me.Criteria)
+		judge(x, me.Criteria, nil)
 		var skip []bool // computed at the first finiteness mismatch
 		for e, o := range p.ref.O {
 			err, mis, both := elemErr(out.O[e], o)
@@ -553,11 +595,17 @@ func addSkip(m *map[string]int64, why string) {
 }
 
 // judge applies every criterion, recording each verdict; it reports
-// whether the rigorous bound passed.
-func judge(x *tolerance.Input, cs map[string]*Crit) bool {
+// whether the rigorous bound passed. bound, if not nil, is the bound
+// criterion's verdict, already computed.
+func judge(x *tolerance.Input, cs map[string]*Crit, bound *tolerance.Verdict) bool {
 	ok := true
 	for _, c := range tolerance.All() {
-		v := c.Judge(x)
+		var v tolerance.Verdict
+		if bound != nil && c.Name() == tolerance.NameBound {
+			v = *bound
+		} else {
+			v = c.Judge(x)
+		}
 		r := cs[c.Name()]
 		if v.Pass {
 			r.Pass++
@@ -572,6 +620,13 @@ func judge(x *tolerance.Input, cs map[string]*Crit) bool {
 		}
 	}
 	return ok
+}
+
+// boundVerdict is tolerance.BoundCriterion{Mode: Rigorous}.Judge from
+// bounds already computed by tolerance.Bounds(x, Rigorous) (one judging
+// path; TestBoundVerdictMatches holds the two equal).
+func boundVerdict(x *tolerance.Input, allowed []float64, skip []bool) tolerance.Verdict {
+	return tolerance.BoundCriterion{Mode: tolerance.Rigorous}.JudgeWith(x, allowed, skip)
 }
 
 // elemErr is |a − o|, or whether they differ (mis) or agree (both) in
@@ -592,12 +647,11 @@ func elemErr(a float32, o float64) (err float64, mis, both bool) {
 // minNormal is the smallest positive normal number of f.
 func minNormal(f num.Format) float64 { return num.MinSubnormal(f) / (2 * num.UnitRoundoff(f)) }
 
-// measure records every element of one case.
-func measure(x *tolerance.Input, e *Entry, caseIdx int, typical bool, grid []Float) {
+// measure records every element of one case, given its rigorous bounds.
+func measure(x *tolerance.Input, e *Entry, caseIdx int, typical bool, grid []Float, allowed []float64, skip []bool) {
 	if typical {
 		e.Typical++
 	}
-	allowed, _, skip := tolerance.Bounds(x, tolerance.Rigorous)
 	outF := x.Profile.Out
 	tiny := minNormal(outF)
 	rf := x.Ref

@@ -358,10 +358,19 @@ func TestRunWriteMerge(t *testing.T) {
 		}
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, FileMarkdown))
-	for _, want := range []string{"| stream/bf16 |", "| test-scaled | test | stream/bf16 |", "not triggered"} {
+	for _, want := range []string{"| stream/bf16 |", "| test-scaled | test | stream/bf16 |", "not exercised", "## Verdict", "PASS: 1 kernel × ", "<details><summary>"} {
 		if !bytes.Contains(md, []byte(want)) {
 			t.Errorf("report.md lacks %q", want)
 		}
+	}
+	// No internal names for the reader: say what they mean.
+	for _, bad := range []string{"props.CaseAt", "SPEC.md", "§"} {
+		if bytes.Contains(md, []byte(bad)) || bytes.Contains(htm, []byte(bad)) {
+			t.Errorf("the report names %q", bad)
+		}
+	}
+	if !bytes.Contains(htm, []byte("<details><summary>")) || !bytes.Contains(htm, []byte(`<figure class="wide">`)) {
+		t.Errorf("report.html: want collapsed details and page-wide figures")
 	}
 
 	// Shards 0/2 and 1/2 merge to the unsharded run.
