@@ -387,13 +387,24 @@ func TestFuzzKilledThenResumedEqualsUninterrupted(t *testing.T) {
 	}
 	t.Logf("killed after %d cases journaled, %d case files saved", j.Done, len(savedCases(t, killed)))
 
+	// report --merge reads the journal: the failures so far, and the gap.
+	kj := filepath.Join(killed, campaign.JournalFile)
+	code, out, errs := cli(t, "report", "--merge", kj, "--json", filepath.Join(base, "so-far.json"))
+	if code != exitMismatch || !strings.Contains(out, "GAP         fuzz seed 5: shard 0/1 stopped early: indices ") ||
+		!strings.Contains(out, "replay: attnvet replay "+killed) || !strings.Contains(errs, "1 gaps") {
+		t.Errorf("merge of the killed journal: exit %d\n%s\n%s", code, out, errs)
+	}
+	if r, err := campaign.LoadResult(filepath.Join(base, "so-far.json")); err != nil || r.Complete || r.Cases != j.Done || r.Runs[0].Stopped != "killed" {
+		t.Errorf("merged killed journal: %v %+v", err, r)
+	}
+
 	// A fresh campaign does not overwrite the killed one's journal.
 	if code, _, errs := cli(t, append([]string{"fuzz", "--out", killed}, flags...)...); code != exitUsage || !strings.Contains(errs, "--resume "+killed) {
 		t.Errorf("fresh fuzz over a killed journal: exit %d %q", code, errs)
 	}
 
 	rjs, wjs, junit := filepath.Join(base, "resumed.json"), filepath.Join(base, "whole.json"), filepath.Join(base, "resumed.xml")
-	code, out, errs := cli(t, "fuzz", "--resume", killed, "--json", rjs, "--junit", junit, "--workers", "1")
+	code, out, errs = cli(t, "fuzz", "--resume", killed, "--json", rjs, "--junit", junit, "--workers", "1")
 	if code != exitMismatch || !strings.Contains(out, "resuming "+filepath.Join(killed, campaign.JournalFile)) || !strings.Contains(out, "(killed)") ||
 		!strings.Contains(out, "resumed     ") {
 		t.Fatalf("resume: exit %d\n%s\n%s", code, out, errs)
@@ -425,6 +436,12 @@ func TestFuzzKilledThenResumedEqualsUninterrupted(t *testing.T) {
 	}
 	if got, want := savedCases(t, killed), savedCases(t, whole); !reflect.DeepEqual(got, want) || len(want) != 3 {
 		t.Errorf("saved files differ: %d resumed, %d uninterrupted", len(got), len(want))
+	}
+	// Merging the finished journal is the resumed result.
+	if code, _, errs := cli(t, "report", "--merge", kj, "--json", filepath.Join(base, "journal.json")); code != exitMismatch {
+		t.Errorf("merge of the finished journal: exit %d %s", code, errs)
+	} else if jr, err := campaign.LoadResult(filepath.Join(base, "journal.json")); err != nil || !jr.Complete || !reflect.DeepEqual(mergeCounts(jr), mergeCounts(w)) {
+		t.Errorf("merged finished journal: %v, %v, want %v", err, mergeCounts(jr), mergeCounts(w))
 	}
 	x, err := os.ReadFile(junit)
 	if err != nil || !bytes.Contains(x, []byte(`type="mismatch"`)) || bytes.Contains(x, []byte(`type="incomplete"`)) {

@@ -27,8 +27,19 @@ const mergedCampaignFile = "campaign.json"
 func mergeCampaigns(e *env, files []string, data [][]byte, out string, outSet bool, jsonOut string, verbose bool) int {
 	var rs []*campaign.Result
 	for i, f := range files {
-		r, err := campaign.ParseResult(data[i])
-		if err != nil {
+		var r *campaign.Result
+		var err error
+		if campaign.IsJournal(data[i]) {
+			// A journal (of a killed campaign, say): its result so far,
+			// incomplete unless its search ended.
+			var j *campaign.Journal
+			if j, err = campaign.LoadJournalFile(f); err == nil {
+				r, err = campaign.Rebuild(j)
+			}
+			if err != nil {
+				return e.exitFor("report", usagef("--merge: %v", err))
+			}
+		} else if r, err = campaign.ParseResult(data[i]); err != nil {
 			return e.exitFor("report", usagef("--merge: %s: %v", f, err))
 		}
 		rs = append(rs, r)

@@ -256,13 +256,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	}
 	defer cancel()
 
-	itemAt := func(seq int) item {
-		if seq < len(corpus) {
-			return item{seq: seq, global: opt.Shard.Index + seq*opt.Shard.Count, name: corpus[seq].Name, path: corpus[seq].Path, index: -1, c: corpus[seq].Case}
-		}
-		idx := opt.Shard.Index + (seq-len(corpus))*opt.Shard.Count
-		return item{seq: seq, global: len(opt.Corpus) + idx, name: fmt.Sprintf("seed %d index %d", opt.Seed, idx), index: idx}
-	}
+	itemAt := opt.itemAt(corpus)
 
 	var jw *journalWriter
 	if opt.Journal && opt.OutDir != "" {
@@ -314,13 +308,8 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 
 	agg := newAggregator(&opt)
 	if j != nil {
-		for i := range j.cases {
-			jc := &j.cases[i]
-			it := itemAt(jc.Seq)
-			if it.index >= 0 {
-				it.c = caseAt(opt.Seed, it.index, opt.Family)
-			}
-			agg.add(outcome{item: it, caseOut: fromJournal(jc, opt.Criterion.Name())})
+		if err := agg.replay(j, itemAt); err != nil {
+			return nil, fmt.Errorf("results journal: %v", err)
 		}
 	}
 	progress := func(phase string, shrinking int) {
@@ -343,7 +332,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	// The finished prefix of the case order: journaled in batches, and its
 	// failures that are among the first Save of their target saved at
 	// once (unshrunk; replaced when shrunk), so a kill loses neither.
-	fl := &flusher{opt: &opt, agg: agg, jw: jw, done: first, pend: map[int]outcome{}, elapsed: elapsed, saved: map[[2]int]bool{}}
+	fl := &flusher{opt: &opt, agg: agg, jw: jw, done: first, pend: map[int]outcome{}, batch: []journalCase{}, elapsed: elapsed, saved: map[[2]int]bool{}}
 	var flushTick <-chan time.Time
 	if fl.active() {
 		t := time.NewTicker(flushEvery)
@@ -429,6 +418,133 @@ loop:
 	return res, nil
 }
 
+// itemAt is the item at position seq of the case order of a run whose
+// shard owns corpus.
+func (opt *Options) itemAt(corpus []NamedCase) func(seq int) item {
+	return func(seq int) item {
+		if seq < len(corpus) {
+			return item{seq: seq, global: opt.Shard.Index + seq*opt.Shard.Count, name: corpus[seq].Name, path: corpus[seq].Path, index: -1, c: corpus[seq].Case}
+		}
+		idx := opt.Shard.Index + (seq-len(corpus))*opt.Shard.Count
+		return item{seq: seq, global: len(opt.Corpus) + idx, name: fmt.Sprintf("seed %d index %d", opt.Seed, idx), index: idx}
+	}
+}
+
+// replay adds the outcomes j journaled.
+func (a *aggregator) replay(j *Journal, itemAt func(int) item) error {
+	opt := a.opt
+	return j.replay(func(b *journalBatch) {
+		for i := range b.Cases {
+			jc := &b.Cases[i]
+			it := itemAt(jc.Seq)
+			if it.index >= 0 {
+				it.c = caseAt(opt.Seed, it.index, opt.Family)
+			}
+			a.add(outcome{item: it, caseOut: fromJournal(jc, opt.Criterion.Name())})
+		}
+		if b.Plain != nil {
+			a.addPlain(b.Plain, itemAt)
+		}
+	})
+}
+
+// Rebuild is the result of the campaign j journaled, as far as it got,
+// without running anything (report --merge of a journal): no case is run
+// or shrunk, and failures saved in the journal's directory are named with
+// their replay commands. A journal whose search did not end is
+// incomplete: its run is stopped "killed" (no end record) or "signal",
+// with what it did not run as missing. ts are the targets by name
+// (Kernel may be nil: nothing runs).
+func Rebuild(j *Journal) (*Result, error) {
+	opt, err := j.Options(DefaultOptions())
+	if err != nil {
+		return nil, err
+	}
+	var ts []targets.Target
+	for _, name := range j.Header.Targets {
+		t := targets.Target{Name: name, Kind: targets.Exec}
+		if !targets.IsExec(name) { // a registry kernel or a mutant: only its kind and bug class are needed
+			if t, err = targets.Resolve(name, targets.Options{}); err != nil {
+				return nil, fmt.Errorf("%s: %v", j.Path, err)
+			}
+		}
+		ts = append(ts, t)
+	}
+	opt.Resume, opt.Targets = nil, ts
+	if err := j.matches(&opt); err != nil {
+		return nil, err
+	}
+	var corpus []NamedCase
+	for i, nc := range opt.Corpus {
+		if opt.Shard.Owns(i) {
+			corpus = append(corpus, nc)
+		}
+	}
+	agg := newAggregator(&opt)
+	if err := agg.replay(j, opt.itemAt(corpus)); err != nil {
+		return nil, err
+	}
+	genBudget := -1
+	switch {
+	case opt.Cases > 0:
+		genBudget = max(0, (opt.Cases-opt.Shard.Index+opt.Shard.Count-1)/opt.Shard.Count)
+	case opt.Time <= 0:
+		genBudget = 0
+	}
+	res := agg.result()
+	stopped, complete := "killed", j.Finished()
+	switch {
+	case j.End != nil:
+		stopped = j.End.Stopped
+	case genBudget >= 0 && agg.done >= len(corpus)+genBudget:
+		stopped, complete = "cases", true // killed after its last case, before its end record
+	}
+	res.Complete = complete
+	res.Passed = res.Passed && res.Complete
+	// The failures saved as found (or shrunk, if the campaign got there).
+	for _, l := range agg.perT {
+		for _, p := range l {
+			f := p.f
+			if f.Index < 0 && f.Replay != "" {
+				continue
+			}
+			path := filepath.Join(opt.OutDir, fileName(f.Target, f.Case, f.Seed, f.Index))
+			if c, err := cases.Load(path); err == nil {
+				f.File, f.Replay = path, ReplayCommand(path, f.Target, f.Criterion, opt.replayFlagsFor(f.Target)...)
+				if c.Description != "" && !caseEqual(c, f.Input) {
+					f.Shrunk = &c
+				}
+			}
+		}
+	}
+	res.Failures = agg.listed()
+	res.WorkerFailures = agg.listedWorker()
+	for i := range ts {
+		if i < len(j.Worker) && ts[i].Kind == targets.Exec {
+			st := j.Worker[i]
+			res.Targets[i].Worker = &st
+		}
+	}
+	run := RunInfo{
+		Command: opt.Command, Seed: opt.Seed, Shard: opt.Shard.String(), Family: string(opt.Family),
+		Criterion: opt.Criterion.Name(), Targets: targetNames(opt.Targets),
+		CaseBudget: opt.Cases, TimeBudget: opt.Time.Seconds(), Corpus: min(len(corpus), agg.done),
+		Generated: max(0, agg.done-len(corpus)), Stopped: stopped, Started: j.Header.Started, Elapsed: j.Elapsed,
+	}
+	if !res.Complete {
+		run.Missing = missingOf(&opt, len(corpus), agg.done, genBudget)
+	}
+	res.Runs = []RunInfo{run}
+	return res, nil
+}
+
+// caseEqual compares two cases, descriptions aside.
+func caseEqual(a, b cases.Case) bool {
+	a.Description, b.Description = "", ""
+	a.Version, b.Version = 0, 0
+	return string(a.Marshal()) == string(b.Marshal())
+}
+
 // flushEvery is how often the finished prefix is journaled and its
 // failures saved: what a SIGKILL can lose.
 const flushEvery = 500 * time.Millisecond
@@ -444,7 +560,9 @@ type flusher struct {
 	jw      *journalWriter
 	done    int // positions 0..done-1 have finished
 	pend    map[int]outcome
-	batch   []journalCase
+	batch   []journalCase // the cases of the next batch that are not plain
+	plain   *journalPlain // and the plain ones
+	batched int           // cases in the next batch
 	elapsed func() time.Duration
 	saved   map[[2]int]bool
 }
@@ -463,11 +581,23 @@ func (f *flusher) add(o outcome) {
 		}
 		delete(f.pend, f.done)
 		if f.jw != nil {
-			f.batch = append(f.batch, toJournal(p.seq, &p.caseOut))
+			if !f.opt.Record && p.plain() {
+				if f.plain == nil {
+					f.plain = newPlain(len(f.opt.Targets))
+				}
+				f.plain.add(p.seq, p.index < 0, &p.caseOut)
+			} else {
+				jc := toJournal(p.seq, &p.caseOut)
+				if !f.opt.Record && len(jc.Violations) > 0 && f.agg.examplesFullBefore(p.seq) {
+					jc.Violations = violationNames(jc.Violations) // only counted now: the names do
+				}
+				f.batch = append(f.batch, jc)
+			}
+			f.batched++
 		}
 		f.done++
 	}
-	if len(f.batch) >= flushBatch {
+	if f.batched >= flushBatch {
 		f.flush()
 	}
 }
@@ -476,10 +606,10 @@ func (f *flusher) add(o outcome) {
 // failures of the finished prefix that are among the first Save of their
 // target: no case before them is still running, so they stay saved.
 func (f *flusher) flush() {
-	if f.jw != nil && len(f.batch) > 0 {
-		f.jw.write(&journalBatch{Kind: "batch", From: f.done - len(f.batch), To: f.done, Elapsed: f.elapsed().Seconds(),
-			Worker: f.jw.workerTotals(workerStats(f.opt.Targets)), Cases: f.batch})
-		f.batch = nil
+	if f.jw != nil && f.batched > 0 {
+		f.jw.write(&journalBatch{Kind: "batch", From: f.done - f.batched, To: f.done, Elapsed: f.elapsed().Seconds(),
+			Worker: f.workers(), Cases: f.batch, Plain: f.plain})
+		f.batch, f.plain, f.batched = []journalCase{}, nil, 0
 	}
 	if f.opt.OutDir == "" {
 		return
@@ -497,6 +627,37 @@ func (f *flusher) flush() {
 			}
 		}
 	}
+}
+
+// workers are the worker counts so far, over every part of the
+// campaign; nil when no target is an exec worker.
+func (f *flusher) workers() []worker.Stats {
+	for _, t := range f.opt.Targets {
+		if _, ok := t.WorkerStats(); ok {
+			return f.jw.workerTotals(workerStats(f.opt.Targets))
+		}
+	}
+	return nil
+}
+
+// violationNames keeps one violation per name, without its detail.
+func violationNames(vs []problem.Violation) []problem.Violation {
+	seen := map[string]bool{}
+	var out []problem.Violation
+	for _, v := range vs {
+		if !seen[v.Name] {
+			seen[v.Name] = true
+			out = append(out, problem.Violation{Name: v.Name, Token: -1})
+		}
+	}
+	return out
+}
+
+// examplesFullBefore reports whether the contract examples are the
+// first maxExamples and all precede position seq: no case from seq on can
+// be one.
+func (a *aggregator) examplesFullBefore(seq int) bool {
+	return len(a.examples) >= maxExamples && a.examples[maxExamples-1].seq < seq
 }
 
 // workerStats are the exec targets' worker counts (zero for the others).
@@ -744,19 +905,12 @@ func (a *aggregator) add(o outcome) {
 			r.SkippedElements += int64(ch.v.Skipped)
 			ts.Elements += int64(ch.v.Checked)
 			ts.SkippedElements += int64(ch.v.Skipped)
-			key := [2]int{o.seq, ti}
 			w := ch.v.Worst
 			if ch.err != "" {
 				w = math.Inf(1)
 			}
 			if ch.v.WorstElem >= 0 || ch.err != "" {
-				if greater(w, float64(ts.Worst)) || (same(w, float64(ts.Worst)) && ts.WorstCase != "" && less(key, a.tWorstAt[ti])) || ts.WorstCase == "" {
-					ts.Worst, ts.WorstCase, ts.WorstSeq, a.tWorstAt[ti] = Ratio(w), o.name, o.global, key
-				}
-				if a.worst == nil || greater(w, float64(a.worst.Ratio)) || (same(w, float64(a.worst.Ratio)) && less(key, a.worstKey)) {
-					a.worst = &Worst{Ratio: Ratio(w), Target: t.Name, Case: o.name, Elem: ch.v.WorstElem, Seq: o.global}
-					a.worstKey = key
-				}
+				a.offerWorst(ti, w, ch.v.WorstElem, &o.item)
 			}
 			if ch.status == Fail {
 				caseFailed = true
@@ -792,6 +946,48 @@ func (a *aggregator) add(o outcome) {
 	}
 	if caseFailed {
 		r.FailedCases++
+	}
+}
+
+// offerWorst makes ratio w of target ti on case it (element elem) the
+// worst, of the target and of the campaign, if it is larger than the
+// worst so far or ties it on an earlier (case, target).
+func (a *aggregator) offerWorst(ti int, w float64, elem int, it *item) {
+	ts := &a.res.Targets[ti]
+	key := [2]int{it.seq, ti}
+	if greater(w, float64(ts.Worst)) || (same(w, float64(ts.Worst)) && ts.WorstCase != "" && less(key, a.tWorstAt[ti])) || ts.WorstCase == "" {
+		ts.Worst, ts.WorstCase, ts.WorstSeq, a.tWorstAt[ti] = Ratio(w), it.name, it.global, key
+	}
+	if a.worst == nil || greater(w, float64(a.worst.Ratio)) || (same(w, float64(a.worst.Ratio)) && less(key, a.worstKey)) {
+		a.worst = &Worst{Ratio: Ratio(w), Target: a.opt.Targets[ti].Name, Case: it.name, Elem: elem, Seq: it.global}
+		a.worstKey = key
+	}
+}
+
+// addPlain adds a journal's summary of plain cases, as add would have
+// added each of them (itemAt names the positions).
+func (a *aggregator) addPlain(p *journalPlain, itemAt func(int) item) {
+	r := a.res
+	a.done += p.Cases
+	r.Cases += p.Cases
+	r.CorpusCases += p.Corpus
+	for c, n := range p.Classes {
+		r.EdgeClasses[c] += n
+	}
+	for ti, pt := range p.Targets {
+		ts := &r.Targets[ti]
+		r.Checks += pt.Checks
+		ts.Checks += pt.Checks
+		r.IncompatibleChecks += pt.Incompatible
+		ts.IncompatibleChecks += pt.Incompatible
+		r.Elements += pt.Elements
+		ts.Elements += pt.Elements
+		r.SkippedElements += pt.Skipped
+		ts.SkippedElements += pt.Skipped
+		if pt.WorstSeq >= 0 {
+			it := itemAt(pt.WorstSeq)
+			a.offerWorst(ti, float64(pt.Worst), pt.WorstElem, &it)
+		}
 	}
 }
 

@@ -80,7 +80,81 @@ type journalBatch struct {
 	To      int            `json:"to"`
 	Elapsed float64        `json:"elapsed_s"` // campaign time so far, over every resumed part
 	Worker  []worker.Stats `json:"worker,omitempty"`
-	Cases   []journalCase  `json:"cases"`
+	// Cases are the outcomes of the batch's cases that are not plain, in
+	// order; Plain sums up the plain ones (all of them plain: Cases
+	// empty). A campaign that records every check (Options.Record, for
+	// JUnit) journals every case in Cases.
+	Cases []journalCase `json:"cases"`
+	Plain *journalPlain `json:"plain,omitempty"`
+}
+
+// journalPlain sums up plain cases: no class error, not invalid, no
+// contract violation, every check a pass or incompatible. That is all
+// the result keeps of them (counts, classes, the worst ratio), so a
+// campaign of a correct kernel journals a few hundred bytes per batch.
+type journalPlain struct {
+	Cases   int                  `json:"cases"`
+	Corpus  int                  `json:"corpus_cases,omitempty"`
+	Classes map[string]int       `json:"classes"`
+	Targets []journalPlainTarget `json:"targets"`
+}
+
+type journalPlainTarget struct {
+	Checks       int   `json:"checks,omitempty"`
+	Incompatible int   `json:"incompatible,omitempty"`
+	Elements     int64 `json:"elements,omitempty"`
+	Skipped      int64 `json:"skipped,omitempty"`
+	// The largest ratio of the target's checks (the first on ties), at
+	// position WorstSeq (−1: none had a worst element).
+	Worst     Ratio `json:"worst"`
+	WorstElem int   `json:"worst_elem"`
+	WorstSeq  int   `json:"worst_seq"`
+}
+
+func newPlain(targets int) *journalPlain {
+	p := &journalPlain{Classes: map[string]int{}, Targets: make([]journalPlainTarget, targets)}
+	for i := range p.Targets {
+		p.Targets[i].WorstSeq = -1
+	}
+	return p
+}
+
+// plain reports whether co is a plain case (journalPlain).
+func (co *caseOut) plain() bool {
+	if co.classErr != nil || co.invalid != nil || len(co.violations) > 0 {
+		return false
+	}
+	for _, ch := range co.checks {
+		if ch.status != Pass && ch.status != Incompatible {
+			return false
+		}
+	}
+	return true
+}
+
+// add sums up the plain case at position seq, as aggregator.add would
+// count it.
+func (p *journalPlain) add(seq int, corpus bool, co *caseOut) {
+	p.Cases++
+	if corpus {
+		p.Corpus++
+	}
+	for _, c := range co.classes {
+		p.Classes[c]++
+	}
+	for ti, ch := range co.checks {
+		t := &p.Targets[ti]
+		if ch.status == Incompatible {
+			t.Incompatible++
+			continue
+		}
+		t.Checks++
+		t.Elements += int64(ch.v.Checked)
+		t.Skipped += int64(ch.v.Skipped)
+		if ch.v.WorstElem >= 0 && (t.WorstSeq < 0 || greater(ch.v.Worst, float64(t.Worst))) {
+			t.Worst, t.WorstElem, t.WorstSeq = Ratio(ch.v.Worst), ch.v.WorstElem, seq
+		}
+	}
 }
 
 type journalEnd struct {
@@ -156,8 +230,7 @@ type Journal struct {
 	Elapsed float64     // campaign seconds at the last record
 	Worker  []worker.Stats
 
-	cases []journalCase
-	size  int64 // bytes of whole, valid records
+	size int64 // bytes of whole, valid records
 }
 
 // Finished reports whether the journaled search ran to its end (a case or
@@ -183,11 +256,23 @@ var ErrNoJournal = errors.New("no campaign journal")
 
 // LoadJournal reads dir/journal.jsonl up to its last whole record.
 func LoadJournal(dir string) (*Journal, error) {
-	path := filepath.Join(dir, JournalFile)
-	f, err := os.Open(path)
+	j, err := LoadJournalFile(filepath.Join(dir, JournalFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", dir, ErrNoJournal)
 	}
+	return j, err
+}
+
+// IsJournal reports whether b starts with a journal's header record.
+func IsJournal(b []byte) bool {
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	kind, _, ok := decodeRecord(line)
+	return ok && kind == "header"
+}
+
+// LoadJournalFile reads a journal file up to its last whole record.
+func LoadJournalFile(path string) (*Journal, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -200,6 +285,9 @@ func LoadJournal(dir string) (*Journal, error) {
 		return nil, fmt.Errorf("%s: not a regular file", path)
 	}
 	j, err := readJournal(f)
+	if errors.Is(err, ErrNoJournal) {
+		return nil, fmt.Errorf("%s: %w (no whole header record)", path, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -207,7 +295,12 @@ func LoadJournal(dir string) (*Journal, error) {
 	return j, nil
 }
 
-func readJournal(r io.Reader) (*Journal, error) {
+func readJournal(r io.Reader) (*Journal, error) { return scanJournal(r, nil) }
+
+// scanJournal reads a journal, passing each valid batch to batch (if not
+// nil): the batches are not kept, so a resumed campaign's memory does not
+// grow with its journal.
+func scanJournal(r io.Reader, batch func(*journalBatch)) (*Journal, error) {
 	br := bufio.NewReaderSize(r, 1<<20)
 	j := &Journal{}
 	first := true
@@ -234,15 +327,12 @@ func readJournal(r io.Reader) (*Journal, error) {
 		switch kind {
 		case "batch":
 			var b journalBatch
-			if json.Unmarshal(payload, &b) != nil || b.From != j.Done || b.To != b.From+len(b.Cases) {
+			if json.Unmarshal(payload, &b) != nil || !j.validBatch(&b) {
 				return j.done(first)
 			}
-			for i := range b.Cases {
-				if b.Cases[i].Seq != b.From+i || len(b.Cases[i].Checks) != len(j.Header.Targets) {
-					return j.done(first)
-				}
+			if batch != nil {
+				batch(&b)
 			}
-			j.cases = append(j.cases, b.Cases...)
 			j.Done, j.Elapsed, j.Worker, j.End = b.To, b.Elapsed, b.Worker, nil
 		case "end":
 			var e journalEnd
@@ -256,6 +346,54 @@ func readJournal(r io.Reader) (*Journal, error) {
 		j.size += int64(len(line))
 	}
 	return j.done(first)
+}
+
+// validBatch checks that b continues the journal: it starts where the
+// last ended, and its cases and summary account for its positions once.
+func (j *Journal) validBatch(b *journalBatch) bool {
+	n := len(j.Header.Targets)
+	plain := 0
+	if b.Plain != nil {
+		plain = b.Plain.Cases
+		if len(b.Plain.Targets) != n || b.Plain.Corpus < 0 || plain < 0 {
+			return false
+		}
+		for _, t := range b.Plain.Targets {
+			if t.WorstSeq >= b.To || (t.WorstSeq < b.From && t.WorstSeq != -1) {
+				return false
+			}
+		}
+	}
+	if b.From != j.Done || b.To != b.From+len(b.Cases)+plain {
+		return false
+	}
+	prev := b.From - 1
+	for i := range b.Cases {
+		c := &b.Cases[i]
+		if c.Seq <= prev || c.Seq >= b.To || len(c.Checks) != n {
+			return false
+		}
+		prev = c.Seq
+	}
+	return true
+}
+
+// replay reads j's file again up to its last valid record, passing each
+// batch to fn.
+func (j *Journal) replay(fn func(*journalBatch)) error {
+	f, err := os.Open(j.Path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	again, err := scanJournal(io.LimitReader(f, j.size), fn)
+	if err != nil {
+		return err
+	}
+	if again.Done != j.Done {
+		return fmt.Errorf("%s changed while it was read", j.Path)
+	}
+	return nil
 }
 
 func (j *Journal) done(noHeader bool) (*Journal, error) {

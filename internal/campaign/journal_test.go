@@ -25,6 +25,7 @@ func journalOpts(t *testing.T, dir string, n int) Options {
 		{Name: "c1", Case: cases.Case{Family: problem.Window, Seed: 2, H: 1, D: 8, T: 5, Window: 2}},
 	}
 	o.OutDir, o.Journal = dir, true
+	o.Record = false // plain cases are summed up in the journal (Record journals each)
 	o.Save, o.ShrinkBudget = 2, 30
 	o.Workers = 2
 	return o
@@ -60,9 +61,17 @@ func stableIn(r *Result, dir string) string {
 // reads as the campaign up to its last whole record, and resuming it
 // gives the uninterrupted campaign's result and saved files exactly.
 func TestJournalCutAnywhereResumesToTheSameResult(t *testing.T) {
-	const n = 90
+	// Plain cases summed up per batch, and (Record, for JUnit) each case
+	// journaled.
+	t.Run("summed", func(t *testing.T) { testJournalCuts(t, 90, false) })
+	t.Run("each", func(t *testing.T) { testJournalCuts(t, 40, true) })
+}
+
+func testJournalCuts(t *testing.T, n int, record bool) {
 	wholeDir := filepath.Join(t.TempDir(), "whole")
-	whole := run(t, journalOpts(t, wholeDir, n))
+	wo := journalOpts(t, wholeDir, n)
+	wo.Record = record
+	whole := run(t, wo)
 	if whole.FailedChecks < 10 || !whole.Complete {
 		t.Fatalf("want a complete campaign with failures: %d failed, complete %v", whole.FailedChecks, whole.Complete)
 	}
@@ -129,6 +138,18 @@ func TestJournalCutAnywhereResumesToTheSameResult(t *testing.T) {
 		t.Fatalf("damaged second record: %v, %+v", err, j)
 	}
 
+	// Rebuilt without running (report --merge of a journal), the whole
+	// journal is the campaign's result; a cut one is its part so far,
+	// incomplete.
+	if j, err := LoadJournal(wholeDir); err != nil {
+		t.Fatal(err)
+	} else if r, err := Rebuild(j); err != nil || !reflect.DeepEqual(counts(r), counts(whole)) || !reflect.DeepEqual(failureKeys(r), failureKeys(whole)) ||
+		!reflect.DeepEqual(r.Worst, whole.Worst) || !reflect.DeepEqual(r.EdgeClasses, whole.EdgeClasses) || !r.Complete || r.Passed != whole.Passed {
+		t.Errorf("rebuilt from the journal: %v, counts %v, want %v", err, counts(r), counts(whole))
+	} else if r.Failures[0].File == "" || r.Failures[0].Shrunk == nil {
+		t.Errorf("rebuilt failure does not name its saved, shrunk file: %+v", r.Failures[0])
+	}
+
 	// Resume from cuts: inside the header's successor, mid-journal, just
 	// before the end record, and after it (only the shrinking left).
 	for _, cut := range []int{ends[0] + 7, (ends[0] + ends[len(ends)-1]) / 2, ends[len(ends)-2], len(jb)} {
@@ -143,8 +164,11 @@ func TestJournalCutAnywhereResumesToTheSameResult(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if r, err := Rebuild(j); err != nil || r.Cases != j.Done || (r.Complete != (j.Done == n+2)) || (!r.Complete && (r.Passed || r.Runs[0].Missing == nil || r.Runs[0].Stopped != "killed")) {
+			t.Errorf("cut at %d: rebuilt: %v, %d cases (journal %d), complete %v, run %+v", cut, err, r.Cases, j.Done, r.Complete, r.Runs)
+		}
 		base := DefaultOptions()
-		base.Workers, base.Record = 3, true
+		base.Workers, base.Record = 3, record
 		o, err := j.Options(base)
 		if err != nil {
 			t.Fatal(err)
