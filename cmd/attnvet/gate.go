@@ -132,7 +132,7 @@ func campaignExit(e *env, cmd string, ctx context.Context, res *campaign.Result)
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	incomplete := !res.Complete || ctx.Err() != nil
+	incomplete := !res.Complete // a signal after the last case (while shrinking) leaves it complete
 	if incomplete {
 		fmt.Fprintf(e.stderr, "attnvet %s: %s\n", cmd, incompleteWhy(cmd, res))
 	}

@@ -359,7 +359,7 @@ loop:
 	switch {
 	case j != nil && j.Finished():
 		stopped = j.End.Stopped
-	case ctx.Err() != nil:
+	case ctx.Err() != nil && (total < 0 || next < total): // a signal after the last case stops nothing
 		stopped = "signal"
 	case runCtx.Err() != nil && (total < 0 || next < total):
 		stopped = "time"
@@ -453,8 +453,7 @@ func (a *aggregator) replay(j *Journal, itemAt func(int) item) error {
 // or shrunk, and failures saved in the journal's directory are named with
 // their replay commands. A journal whose search did not end is
 // incomplete: its run is stopped "killed" (no end record) or "signal",
-// with what it did not run as missing. ts are the targets by name
-// (Kernel may be nil: nothing runs).
+// with what it did not run as missing.
 func Rebuild(j *Journal) (*Result, error) {
 	opt, err := j.Options(DefaultOptions())
 	if err != nil {
