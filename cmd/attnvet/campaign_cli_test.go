@@ -1,14 +1,22 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"sort"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/attnvet/attnvet/internal/campaign"
 	"github.com/attnvet/attnvet/internal/cases"
@@ -245,6 +253,13 @@ func TestBadInputs(t *testing.T) {
 		{"fuzz shard without seed", []string{"fuzz", "--shard", "0/2"}, "explicit --seed"},
 		{"fuzz negative time", []string{"fuzz", "--time", "-1s"}, "--time"},
 		{"fuzz bad duration", []string{"fuzz", "--time", "soon"}, "invalid value"},
+		{"fuzz duration without unit", []string{"fuzz", "--time", "10"}, "a duration needs a unit, e.g. 10s or 10m"},
+		{"fuzz progress without unit", []string{"fuzz", "--progress", "2"}, "needs a unit"},
+		{"gate case timeout without unit", []string{"gate", "--case-timeout", "30"}, "needs a unit"},
+		{"fuzz out is a file", []string{"fuzz", "--cases", "1", "--out", good}, "not a directory"},
+		{"fuzz junit dir missing", []string{"fuzz", "--cases", "1", "--junit", filepath.Join(dir, "no", "x.xml")}, "does not exist"},
+		{"fuzz resume without journal", []string{"fuzz", "--resume", emptyCorpus}, "no campaign journal there"},
+		{"fuzz resume with campaign flags", []string{"fuzz", "--resume", emptyCorpus, "--seed", "3", "--cases", "9"}, "--cases, --seed cannot change them"},
 		{"fuzz no budget", []string{"fuzz", "--time", "0", "--cases", "0"}, "give a budget"},
 		{"fuzz negative cases", []string{"fuzz", "--cases", "-4"}, "--cases"},
 		{"fuzz negative save", []string{"fuzz", "--save", "-1", "--cases", "1"}, "--save"},
@@ -295,5 +310,235 @@ func TestHelpForCampaignCommands(t *testing.T) {
 		if code != exitPass || !strings.Contains(out, "usage: attnvet "+c) || !strings.Contains(out, "-") {
 			t.Errorf("help %s: exit %d\n%s", c, code, out)
 		}
+	}
+}
+
+// TestAttnvetProcess is not a test: with ATTNVET_TEST_CLI set it is the
+// attnvet process (its arguments tab-separated in the variable) for the
+// tests that signal or kill a campaign.
+func TestAttnvetProcess(t *testing.T) {
+	args := os.Getenv("ATTNVET_TEST_CLI")
+	if args == "" {
+		t.Skip("the attnvet process of the signal tests")
+	}
+	os.Exit(run(strings.Split(args, "\t"), os.Stdout, os.Stderr))
+}
+
+func attnvetProcess(args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestAttnvetProcess$")
+	cmd.Env = append(os.Environ(), "ATTNVET_TEST_CLI="+strings.Join(args, "\t"))
+	return cmd
+}
+
+// savedCases maps each case file in dir to its content.
+func savedCases(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	paths, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	out := map[string]string{}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[filepath.Base(p)] = string(b)
+	}
+	return out
+}
+
+// The acceptance of issue 14, item 6: a fuzz campaign killed with SIGKILL
+// has its failures on disk (the first of them saved, every one in the
+// journal), and --resume finishes it with the failures, counts and saved
+// files of an uninterrupted run of the same seed and --cases budget.
+func TestFuzzKilledThenResumedEqualsUninterrupted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs three campaigns of 1200 cases")
+	}
+	base := t.TempDir()
+	killed, whole := filepath.Join(base, "killed"), filepath.Join(base, "whole")
+	flags := []string{"--target", "mutant:pr301-n1-stale-state", "--seed", "5", "--cases", "1200", "--save", "3", "--shrink-budget", "40", "--progress", "0"}
+	cmd := attnvetProcess(append([]string{"fuzz", "--out", killed, "--json", filepath.Join(base, "never.json")}, flags...)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill it once it has journaled some cases and saved a failure.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		j, err := campaign.LoadJournal(killed)
+		if err == nil && j.Done > 0 && len(savedCases(t, killed)) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("the campaign journaled nothing in 2 minutes")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	j, err := campaign.LoadJournal(killed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.End != nil || j.Done >= 1200 {
+		t.Fatalf("the campaign ended before the kill (%d cases journaled): the test proves nothing", j.Done)
+	}
+	if _, err := os.Stat(filepath.Join(base, "never.json")); err == nil {
+		t.Errorf("a killed campaign wrote its JSON")
+	}
+	t.Logf("killed after %d cases journaled, %d case files saved", j.Done, len(savedCases(t, killed)))
+
+	// report --merge reads the journal: the failures so far, and the gap.
+	kj := filepath.Join(killed, campaign.JournalFile)
+	code, out, errs := cli(t, "report", "--merge", kj, "--json", filepath.Join(base, "so-far.json"))
+	if code != exitMismatch || !strings.Contains(out, "GAP         fuzz seed 5: shard 0/1 stopped early: indices ") ||
+		!strings.Contains(out, "replay: attnvet replay "+killed) || !strings.Contains(errs, "1 gaps") {
+		t.Errorf("merge of the killed journal: exit %d\n%s\n%s", code, out, errs)
+	}
+	if r, err := campaign.LoadResult(filepath.Join(base, "so-far.json")); err != nil || r.Complete || r.Cases != j.Done || r.Runs[0].Stopped != "killed" {
+		t.Errorf("merged killed journal: %v %+v", err, r)
+	}
+
+	// A fresh campaign does not overwrite the killed one's journal.
+	if code, _, errs := cli(t, append([]string{"fuzz", "--out", killed}, flags...)...); code != exitUsage || !strings.Contains(errs, "--resume "+killed) {
+		t.Errorf("fresh fuzz over a killed journal: exit %d %q", code, errs)
+	}
+
+	rjs, wjs, junit := filepath.Join(base, "resumed.json"), filepath.Join(base, "whole.json"), filepath.Join(base, "resumed.xml")
+	code, out, errs = cli(t, "fuzz", "--resume", killed, "--json", rjs, "--junit", junit, "--workers", "1")
+	if code != exitMismatch || !strings.Contains(out, "resuming "+filepath.Join(killed, campaign.JournalFile)) || !strings.Contains(out, "(killed)") ||
+		!strings.Contains(out, "resumed     ") {
+		t.Fatalf("resume: exit %d\n%s\n%s", code, out, errs)
+	}
+	if code, out, errs := cli(t, append([]string{"fuzz", "--out", whole, "--json", wjs}, flags...)...); code != exitMismatch {
+		t.Fatalf("uninterrupted: exit %d\n%s\n%s", code, out, errs)
+	}
+	r, err1 := campaign.LoadResult(rjs)
+	w, err2 := campaign.LoadResult(wjs)
+	if err := errors.Join(err1, err2); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := mergeCounts(r), mergeCounts(w); !reflect.DeepEqual(got, want) {
+		t.Errorf("resumed counts %v, uninterrupted %v", got, want)
+	}
+	if !reflect.DeepEqual(r.EdgeClasses, w.EdgeClasses) || !reflect.DeepEqual(r.Worst, w.Worst) || r.Passed || !r.Complete {
+		t.Errorf("resumed edge classes, worst or verdict differ: %+v vs %+v", r.Worst, w.Worst)
+	}
+	failed := func(r *campaign.Result) []string {
+		var ks []string
+		for _, f := range r.Failures {
+			ks = append(ks, f.Case+" "+filepath.Base(f.File))
+		}
+		sort.Strings(ks)
+		return ks
+	}
+	if got, want := failed(r), failed(w); !reflect.DeepEqual(got, want) {
+		t.Errorf("resumed failures %v, uninterrupted %v", got, want)
+	}
+	if got, want := savedCases(t, killed), savedCases(t, whole); !reflect.DeepEqual(got, want) || len(want) != 3 {
+		t.Errorf("saved files differ: %d resumed, %d uninterrupted", len(got), len(want))
+	}
+	// Merging the finished journal is the resumed result.
+	if code, _, errs := cli(t, "report", "--merge", kj, "--json", filepath.Join(base, "journal.json")); code != exitMismatch {
+		t.Errorf("merge of the finished journal: exit %d %s", code, errs)
+	} else if jr, err := campaign.LoadResult(filepath.Join(base, "journal.json")); err != nil || !jr.Complete || !reflect.DeepEqual(mergeCounts(jr), mergeCounts(w)) {
+		t.Errorf("merged finished journal: %v, %v, want %v", err, mergeCounts(jr), mergeCounts(w))
+	}
+	x, err := os.ReadFile(junit)
+	if err != nil || !bytes.Contains(x, []byte(`type="mismatch"`)) || bytes.Contains(x, []byte(`type="incomplete"`)) {
+		t.Errorf("resumed JUnit: %v", err)
+	}
+}
+
+// Issue 14, item 7: a campaign stopped by SIGTERM is not a pass: exit 2,
+// "passed": false and "complete": false in its JSON, an error in its
+// JUnit, and a merge of it with the other shards names the gap and exits
+// 2 (and --resume completes it).
+func TestInterruptedFuzzAndGateAreNotPasses(t *testing.T) {
+	dir := t.TempDir()
+	start := func(args ...string) (*exec.Cmd, *bufio.Reader) {
+		cmd := attnvetProcess(args...)
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd, bufio.NewReader(stderr)
+	}
+	exitOf := func(cmd *exec.Cmd) int {
+		err := cmd.Wait()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0
+	}
+	// A fuzz shard: SIGTERM after its first progress line (the signal
+	// handler is in place by then).
+	shard := func(i string) string { return filepath.Join(dir, "shard-"+i+".json") }
+	fz := []string{"--target", "stream/bf16", "--seed", "3", "--cases", "1500"}
+	cmd, stderr := start(append([]string{"fuzz", "--shard", "1/3", "--progress", "50ms", "--json", shard("1"), "--junit", filepath.Join(dir, "f.xml"),
+		"--out", filepath.Join(dir, "out-1")}, fz...)...)
+	if _, err := stderr.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	io.Copy(io.Discard, stderr) // to EOF: the process has exited
+	if code := exitOf(cmd); code != exitUsage {
+		t.Errorf("fuzz stopped by SIGTERM: exit %d, want 2", code)
+	}
+	r, err := campaign.LoadResult(shard("1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Passed || r.Complete || r.Runs[0].Missing == nil || r.Runs[0].Stopped != "signal" {
+		t.Fatalf("interrupted fuzz JSON: passed %v complete %v missing %+v", r.Passed, r.Complete, r.Runs[0].Missing)
+	}
+	if x, _ := os.ReadFile(filepath.Join(dir, "f.xml")); !bytes.Contains(x, []byte(`type="incomplete"`)) {
+		t.Errorf("interrupted fuzz JUnit has no incomplete error:\n%s", x)
+	}
+	for _, i := range []string{"0", "2"} {
+		if code, out, errs := cli(t, append([]string{"fuzz", "--shard", i + "/3", "--json", shard(i), "--progress", "0", "--out", filepath.Join(dir, "out-"+i)}, fz...)...); code != exitPass {
+			t.Fatalf("shard %s: exit %d\n%s\n%s", i, code, out, errs)
+		}
+	}
+	m := r.Runs[0].Missing
+	code, out, errs := cli(t, "report", "--merge", shard("0"), shard("1"), shard("2"), "--json", filepath.Join(dir, "m.json"))
+	wantGap := "GAP         fuzz seed 3: shard 1/3 stopped early: " + missingString(m)
+	if code != exitUsage || !strings.Contains(out, wantGap) || !strings.Contains(out, "INCOMPLETE: ") || strings.Contains(out, "PASS") ||
+		!strings.Contains(errs, "gaps") || strings.Count(errs, "\n") != 1 {
+		t.Errorf("merge with a gap: exit %d, want 2 and %q\n%s\n%s", code, wantGap, out, errs)
+	}
+	if mr, err := campaign.LoadResult(filepath.Join(dir, "m.json")); err != nil || mr.Passed || mr.Complete || len(mr.Gaps) != 1 || mr.Gaps[0].Cases != m.Cases {
+		t.Errorf("merged JSON: %v %+v", err, mr)
+	}
+	// Resumed, the shard completes and the merge passes.
+	if code, out, errs := cli(t, "fuzz", "--resume", filepath.Join(dir, "out-1"), "--json", shard("1"), "--progress", "0"); code != exitPass || !strings.Contains(out, "(interrupted)") {
+		t.Fatalf("resume of the interrupted shard: exit %d\n%s\n%s", code, out, errs)
+	}
+	if code, out, errs := cli(t, "report", "--merge", shard("0"), shard("1"), shard("2"), "--json", filepath.Join(dir, "m.json")); code != exitPass || !strings.Contains(out, "PASS: no failure in 1,500 cases") {
+		t.Errorf("merge after the resume: exit %d\n%s\n%s", code, out, errs)
+	}
+
+	// gate: SIGTERM once it is running.
+	gj, gx := filepath.Join(dir, "gate.json"), filepath.Join(dir, "gate.xml")
+	cmd, stderr = start("gate", "--corpus", "none", "--cases", "1000000", "--kernels", "stream/bf16", "--json", gj, "--junit", gx, "--out", dir)
+	time.Sleep(3 * time.Second)
+	cmd.Process.Signal(syscall.SIGTERM)
+	errb, _ := io.ReadAll(stderr)
+	if code := exitOf(cmd); code != exitUsage || !strings.Contains(string(errb), "interrupted before every case ran: not a pass") {
+		t.Errorf("gate stopped by SIGTERM: exit %d, want 2; stderr %q", code, errb)
+	}
+	g, err := campaign.LoadResult(gj)
+	if err != nil || g.Passed || g.Complete {
+		t.Errorf("interrupted gate JSON: %v, passed %v complete %v", err, g.Passed, g.Complete)
+	}
+	var doc campaign.JUnitSuites
+	if x, err := os.ReadFile(gx); err != nil || xml.Unmarshal(x, &doc) != nil || doc.Errors == 0 || !bytes.Contains(x, []byte(`type="incomplete"`)) {
+		t.Errorf("interrupted gate JUnit: %v, errors %d", err, doc.Errors)
 	}
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -8,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,13 +19,14 @@ import (
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/targets"
 	"github.com/attnvet/attnvet/internal/tolerance"
+	"github.com/attnvet/attnvet/internal/worker"
 )
 
 func init() {
 	register(command{
 		name:    "fuzz",
 		summary: "search for inputs that break a kernel or mutant; failures are shrunk and saved with a replay command",
-		usage:   "[--time D | --cases N] [--workers K] [--shard i/n] [--seed S] [--target NAME] [--out DIR] [--json FILE] [--case-timeout D] [--worker-profile NAME]",
+		usage:   "[--time D | --cases N] [--workers K] [--shard i/n] [--seed S] [--target NAME] [--out DIR] [--json FILE] [--junit FILE] [--case-timeout D] [--worker-profile NAME] | --resume DIR",
 		run:     runFuzz,
 	})
 }
@@ -32,19 +36,21 @@ const defaultFuzzTarget = "tiled/bc128/bf16"
 
 func runFuzz(e *env, args []string) int {
 	fs := newFlags("fuzz")
-	dur := fs.Duration("time", 0, "stop issuing new cases after D (e.g. 60s, 10m); default 60s unless --cases is given")
+	dur := durationFlag(fs, "time", 0, "stop issuing new cases after `D` (e.g. 60s, 10m); default 60s unless --cases is given")
 	n := fs.Int("cases", 0, "size of the case space: case indices 0..N-1 (split among shards)")
 	workers := fs.Int("workers", 0, "parallel workers (default: all cores); results do not depend on it")
 	shardS := fs.String("shard", "0/1", "run shard i of n: case indices ≡ i (mod n); needs an explicit --seed")
 	seed := fs.Uint64("seed", 0, "campaign seed (default: from the clock, printed)")
 	target := fs.String("target", defaultFuzzTarget, "kernel under test: a registry kernel, mutant:NAME (or a bare mutant name), or exec:'CMD' (docs/worker.md); see 'attnvet kernels'")
-	out := fs.String("out", defaultOutDir, "directory for shrunk failing cases")
+	out := fs.String("out", defaultOutDir, "directory for failing cases (each saved when found, replaced when shrunk) and the results journal journal.jsonl")
+	resume := fs.String("resume", "", "continue the killed or interrupted campaign whose journal is in `DIR` (its --out): the journaled cases are not run again; the campaign's settings come from the journal")
 	jsonOut := fs.String("json", "", "write the result as JSON (docs/json.md) to FILE")
+	junit := fs.String("junit", "", "write JUnit XML (one test case per case) to `FILE`")
 	critName := fs.String("criterion", tolerance.NameBound, "pass/fail criterion: "+strings.Join(tolerance.Names(), ", "))
 	fam := fs.String("family", "", "cases of family sparse or window (default both)")
 	save := fs.Int("save", campaign.DefaultSave, "failures to shrink and save (the first in case order)")
 	shrink := fs.Int("shrink-budget", campaign.DefaultShrinkBudget, "candidate evaluations per shrink (0: save unshrunk)")
-	every := fs.Duration("progress", 10*time.Second, "interval of progress lines when stderr is not a terminal (0: none)")
+	every := durationFlag(fs, "progress", 10*time.Second, "interval of progress lines when stderr is not a terminal (0: none)")
 	wf := addWorkerFlags(fs)
 	if printFlags(e, fs, args) {
 		return exitPass
@@ -55,8 +61,22 @@ func runFuzz(e *env, args []string) int {
 	if fs.NArg() > 0 {
 		return e.exitFor("fuzz", usagef("unexpected argument %q (fuzz takes only flags)", fs.Arg(0)))
 	}
+	if *every < 0 {
+		return e.exitFor("fuzz", usagef("--progress %v: want 0 or a positive duration", *every))
+	}
+	for _, f := range []struct{ flag, path string }{{"json", *jsonOut}, {"junit", *junit}} {
+		if err := outputFileFlag(f.flag, f.path); err != nil {
+			return e.exitFor("fuzz", err)
+		}
+	}
+	if flagSet(fs, "resume") {
+		return resumeFuzz(e, fs, *resume, *workers, *every, *jsonOut, *junit)
+	}
 	opt := campaign.DefaultOptions()
-	opt.Command, opt.OutDir = "fuzz", *out
+	opt.Command, opt.OutDir, opt.Journal = "fuzz", *out, true
+	if err := outDirFlag(*out); err != nil {
+		return e.exitFor("fuzz", err)
+	}
 	var err error
 	if opt.Cases, err = countFlag("cases", *n); err != nil {
 		return e.exitFor("fuzz", err)
@@ -94,17 +114,16 @@ func runFuzz(e *env, args []string) int {
 		return e.exitFor("fuzz", usagef("--save and --shrink-budget want 0 or more"))
 	}
 	opt.Save, opt.ShrinkBudget = *save, *shrink
-	if *every < 0 {
-		return e.exitFor("fuzz", usagef("--progress %v: want 0 or a positive duration", *every))
-	}
-	if err := outputFileFlag("json", *jsonOut); err != nil {
-		return e.exitFor("fuzz", err)
+	if j, err := campaign.LoadJournal(*out); err == nil && j.End == nil {
+		return e.exitFor("fuzz", usagef("--out %s holds the journal of a campaign that was killed or is still running (seed %d, shard %s, %s cases journaled): continue it with 'attnvet fuzz --resume %s', or remove %s",
+			*out, j.Header.Seed, j.Header.Shard, commas(j.Done), campaign.ShellQuote(*out), j.Path))
 	}
 	topt, err := wf.options(fs, targets.IsExec(*target))
 	if err != nil {
 		return e.exitFor("fuzz", err)
 	}
 	opt.ReplayFlags = wf.replayFlags(fs)
+	opt.CaseTimeout, opt.WorkerProfile = topt.CaseTimeout, topt.Profile
 	t, err := targets.Resolve(*target, topt)
 	if err != nil {
 		return e.exitFor("fuzz", usagef("--target: %v", err))
@@ -112,27 +131,129 @@ func runFuzz(e *env, args []string) int {
 	defer t.Close()
 	opt.Targets = []targets.Target{t}
 	opt.Corpus = savedFailures(opt.OutDir, t.Name)
-
-	tuneGC(e)
-	pr := newProgressPrinter(e.stderr, *every, t.Name)
-	opt.Progress, opt.ProgressEvery = pr.update, pr.interval
+	opt.Record = *junit != ""
 	fmt.Fprintf(e.stdout, "attnvet fuzz: target %s, seed %d, shard %s, criterion %s, %s\n",
 		t.Name, opt.Seed, opt.Shard, opt.Criterion.Name(), budgetString(&opt))
+	return fuzzRun(e, opt, *every, *jsonOut, *junit)
+}
+
+// resumeFuzz continues the campaign journaled in dir (fuzz --resume DIR):
+// the campaign's settings come from the journal, so only the flags that
+// do not change its result may be given.
+func resumeFuzz(e *env, fs *flag.FlagSet, dir string, workers int, every time.Duration, jsonOut, junit string) int {
+	var fixed []string
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "resume", "workers", "progress", "json", "junit":
+		default:
+			fixed = append(fixed, "--"+f.Name)
+		}
+	})
+	if len(fixed) > 0 {
+		return e.exitFor("fuzz", usagef("--resume takes the campaign's settings from its journal: %s cannot change them (allowed: --workers, --progress, --json, --junit)", strings.Join(fixed, ", ")))
+	}
+	j, err := campaign.LoadJournal(dir)
+	if errors.Is(err, campaign.ErrNoJournal) {
+		return e.exitFor("fuzz", usagef("--resume %s: no campaign journal there (fuzz writes %s into its --out directory)", dir, campaign.JournalFile))
+	}
+	if err != nil {
+		return e.exitFor("fuzz", usagef("--resume: %v", err))
+	}
+	h := &j.Header
+	if h.Command != "fuzz" || len(h.Targets) != 1 {
+		return e.exitFor("fuzz", usagef("--resume: %s is not a fuzz campaign's journal", j.Path))
+	}
+	base := campaign.DefaultOptions()
+	if base.Workers, err = workersFlag(workers); err != nil {
+		return e.exitFor("fuzz", err)
+	}
+	base.Record = junit != ""
+	opt, err := j.Options(base)
+	if err != nil {
+		return e.exitFor("fuzz", usagef("--resume: %v", err))
+	}
+	topt := targets.Options{CaseTimeout: opt.CaseTimeout, Profile: opt.WorkerProfile}
+	if topt.CaseTimeout <= 0 {
+		topt.CaseTimeout = worker.DefaultCaseTimeout
+	}
+	t, err := targets.Resolve(h.Targets[0], topt)
+	if err != nil {
+		return e.exitFor("fuzz", usagef("--resume: target %s: %v", h.Targets[0], err))
+	}
+	defer t.Close()
+	opt.Targets = []targets.Target{t}
+	state := "killed"
+	switch {
+	case j.Finished():
+		state = "finished its search"
+	case j.End != nil:
+		state = "interrupted"
+	}
+	fmt.Fprintf(e.stdout, "attnvet fuzz: resuming %s: target %s, seed %d, shard %s, criterion %s, %s; %s cases journaled (%s)\n",
+		j.Path, t.Name, opt.Seed, opt.Shard, opt.Criterion.Name(), budgetString(&opt), commas(j.Done), state)
+	return fuzzRun(e, opt, every, jsonOut, junit)
+}
+
+// fuzzRun runs a fuzz campaign and reports it.
+func fuzzRun(e *env, opt campaign.Options, every time.Duration, jsonOut, junit string) int {
+	tuneGC(e)
+	pr := newProgressPrinter(e.stderr, every, opt.Targets[0].Name)
+	opt.Progress, opt.ProgressEvery = pr.update, pr.interval
 	ctx, stop := signalContext()
 	defer stop()
+	start := time.Now()
 	res, err := campaign.Run(ctx, opt)
 	pr.finish()
 	if err != nil {
 		return e.exitFor("fuzz", usagef("%v", err))
 	}
 	printFuzzSummary(e.stdout, &opt, res)
-	if *jsonOut != "" {
-		if err := atomicfile.Write(*jsonOut, res.Marshal()); err != nil {
+	if jsonOut != "" {
+		if err := atomicfile.Write(jsonOut, res.Marshal()); err != nil {
 			return e.exitFor("fuzz", usagef("--json: %v", err))
+		}
+	}
+	if junit != "" {
+		if err := atomicfile.Write(junit, campaign.JUnit(res, "attnvet fuzz", time.Since(start))); err != nil {
+			return e.exitFor("fuzz", usagef("--junit: %v", err))
 		}
 	}
 	return campaignExit(e, "fuzz", ctx, res)
 }
+
+// outDirFlag refuses an --out that exists and is not a directory up
+// front, before a campaign that could not save what it finds.
+func outDirFlag(dir string) error {
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		return usagef("--out %s: not a directory (fuzz saves failing cases and its journal there)", dir)
+	}
+	return nil
+}
+
+// durationValue is a flag.Duration whose error says what a duration
+// looks like: "10" is the usual mistake (a unit is needed).
+type durationValue time.Duration
+
+func durationFlag(fs *flag.FlagSet, name string, def time.Duration, usage string) *time.Duration {
+	p := new(time.Duration)
+	*p = def
+	fs.Var((*durationValue)(p), name, usage)
+	return p
+}
+
+func (d *durationValue) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		if _, nerr := strconv.ParseFloat(s, 64); nerr == nil {
+			return fmt.Errorf("a duration needs a unit, e.g. %ss or %sm", s, s)
+		}
+		return fmt.Errorf("want a duration with a unit, e.g. 10s, 5m or 1h30m")
+	}
+	*d = durationValue(v)
+	return nil
+}
+
+func (d *durationValue) String() string { return (*time.Duration)(d).String() }
 
 // savedFailures are the cases an earlier campaign saved in dir for target:
 // a campaign replays them first, so a fixed bug shows as fixed and an
@@ -185,6 +306,12 @@ func printFuzzSummary(w io.Writer, opt *campaign.Options, res *campaign.Result) 
 		last := opt.Shard.Index + (run.Generated-1)*opt.Shard.Count
 		fmt.Fprintf(w, "  indices     %d..%d step %d (seed %d)\n", opt.Shard.Index, last, opt.Shard.Count, opt.Seed)
 	}
+	if run.Resumed > 0 {
+		fmt.Fprintf(w, "  resumed     %s cases from the journal, %s run now\n", commas(run.Resumed), commas(res.Cases-run.Resumed))
+	}
+	if run.Missing != nil {
+		fmt.Fprintf(w, "  missing     %s\n", missingString(run.Missing))
+	}
 	fmt.Fprintf(w, "  judged      %s cases, %s elements", commas(res.Checks), commas64(res.Elements))
 	if res.SkippedElements > 0 {
 		fmt.Fprintf(w, " (%s outside the profile's range, not judged)", commas64(res.SkippedElements))
@@ -227,9 +354,12 @@ func printFuzzSummary(w io.Writer, opt *campaign.Options, res *campaign.Result) 
 		printFailures(w, res, 5)
 	}
 	printWorkerFailures(w, res, 5, true)
-	if res.Passed {
+	switch verdictWord(res) {
+	case "PASS":
 		fmt.Fprintf(w, "PASS: no failure in %s cases\n", commas(res.Cases))
-	} else {
+	case "INCOMPLETE":
+		fmt.Fprintf(w, "INCOMPLETE: no failure in the %s cases run, but the campaign was interrupted (%s): not a pass\n", commas(res.Cases), missingString(run.Missing))
+	default:
 		fmt.Fprintf(w, "FAIL: %s failing cases of %s", commas(res.FailedCases), commas(res.Cases))
 		if res.WorkerFailedChecks > 0 {
 			fmt.Fprintf(w, " (%s numerical, %s worker failures)", commas(res.FailedChecks), commas(res.WorkerFailedChecks))

@@ -122,27 +122,59 @@ func runGate(e *env, args []string) int {
 }
 
 // campaignExit turns a result into the exit code: 1 on a failure (a
-// mismatch, a kernel error or a worker failure), 3 when cases could not be
-// built (an internal error), 0 otherwise. ctx is the campaign's (nil: none
-// ran here, as in a merge).
+// mismatch, a kernel error or a worker failure: verified, even when the
+// run is incomplete), 3 when cases could not be built (an internal
+// error), 2 when the result is incomplete (a run stopped by a signal, a
+// shard missing from a merge: no verdict on the cases not run, so not a
+// pass, and not a mismatch either; docs/json.md), 0 otherwise. ctx is
+// the campaign's (nil: none ran here, as in a merge).
 func campaignExit(e *env, cmd string, ctx context.Context, res *campaign.Result) int {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	incomplete := !res.Complete // a signal after the last case (while shrinking) leaves it complete
+	if incomplete {
+		fmt.Fprintf(e.stderr, "attnvet %s: %s\n", cmd, incompleteWhy(cmd, res))
+	}
 	switch {
-	case !res.Passed || res.FailedChecks > 0 || res.WorkerFailedChecks > 0:
+	case res.FailedChecks > 0 || res.WorkerFailedChecks > 0:
 		return exitMismatch
 	case len(res.InvalidExamples) > 0:
 		fmt.Fprintf(e.stderr, "attnvet %s: %s: %s (please report it)\n", cmd,
 			res.InvalidExamples[0].Case, oneLine(strings.Join(res.InvalidExamples[0].Violations, "; ")))
 		return exitInternal
-	case ctx.Err() != nil && cmd == "gate":
-		fmt.Fprintf(e.stderr, "attnvet gate: interrupted before every case ran: not a pass (the results above cover the cases run)\n")
-		return exitInternal
-	case ctx.Err() != nil:
-		fmt.Fprintf(e.stderr, "attnvet %s: interrupted; the results above cover the cases run before the signal\n", cmd)
+	case incomplete:
+		return exitUsage
+	case !res.Passed:
+		return exitMismatch
 	}
 	return exitPass
+}
+
+// incompleteWhy is the one line an incomplete result exits 2 with.
+func incompleteWhy(cmd string, res *campaign.Result) string {
+	if cmd == "report" {
+		return fmt.Sprintf("the merged results miss cases of their campaigns (%d gaps, listed above and in \"gaps\"): not a pass", len(res.Gaps))
+	}
+	s := "interrupted before every case ran: not a pass (the results above cover the cases run)"
+	if cmd == "fuzz" && len(res.Runs) > 0 {
+		s += "; continue it with 'attnvet fuzz --resume DIR' (DIR: its --out)"
+	}
+	return s
+}
+
+// verdictWord is the summary's verdict: PASS, FAIL, or INCOMPLETE (no
+// failure in the cases run, but not every case ran).
+func verdictWord(res *campaign.Result) string {
+	switch {
+	case res.FailedChecks > 0 || res.WorkerFailedChecks > 0 || len(res.InvalidExamples) > 0:
+		return "FAIL"
+	case !res.Complete:
+		return "INCOMPLETE"
+	case !res.Passed:
+		return "FAIL"
+	}
+	return "PASS"
 }
 
 // signalContext is cancelled by the first SIGINT or SIGTERM: the campaign
@@ -168,10 +200,7 @@ func printGateSummary(w io.Writer, opt *campaign.Options, res *campaign.Result, 
 	printWorkerStats(w, res)
 	printFailures(w, res, 20)
 	printWorkerFailures(w, res, 20, false)
-	verdict := "PASS"
-	if !res.Passed {
-		verdict = "FAIL"
-	}
+	verdict := verdictWord(res)
 	fmt.Fprintf(w, "%s: %s of %s checks passed (%d cases × %d kernels) in %.1fs", verdict,
 		commas(res.Checks-res.FailedChecks), commas(res.Checks), res.Cases, len(opt.Targets), elapsed.Seconds())
 	if res.WorkerFailedChecks > 0 {
@@ -188,7 +217,7 @@ type workerFlags struct {
 
 func addWorkerFlags(fs *flag.FlagSet) workerFlags {
 	return workerFlags{
-		timeout: fs.Duration("case-timeout", worker.DefaultCaseTimeout, "exec: targets: a worker that does not answer one case within D is killed and restarted, and the case is a timeout failure"),
+		timeout: durationFlag(fs, "case-timeout", worker.DefaultCaseTimeout, "exec: targets: a worker that does not answer one case within D is killed and restarted, and the case is a timeout failure"),
 		profile: fs.String("worker-profile", "", "exec: targets: judge the worker under this built-in precision profile instead of the one its hello declares (default: as declared; none declared is bf16): "+strings.Join(profile.Names(), ", ")),
 	}
 }

@@ -22,12 +22,24 @@ const mergedCampaignFile = "campaign.json"
 // the shards of one campaign) with campaign.Merge, writes the merged
 // document and prints a summary. Exit 1 when the merged result has
 // failures (mismatches or worker failures), 3 when a part recorded an
-// internal error, 0 otherwise.
+// internal error, 2 when a case of a campaign is in no part (a gap: a
+// shard missing or interrupted; each is listed), 0 otherwise.
 func mergeCampaigns(e *env, files []string, data [][]byte, out string, outSet bool, jsonOut string, verbose bool) int {
 	var rs []*campaign.Result
 	for i, f := range files {
-		r, err := campaign.ParseResult(data[i])
-		if err != nil {
+		var r *campaign.Result
+		var err error
+		if campaign.IsJournal(data[i]) {
+			// A journal (of a killed campaign, say): its result so far,
+			// incomplete unless its search ended.
+			var j *campaign.Journal
+			if j, err = campaign.LoadJournalFile(f); err == nil {
+				r, err = campaign.Rebuild(j)
+			}
+			if err != nil {
+				return e.exitFor("report", usagef("--merge: %v", err))
+			}
+		} else if r, err = campaign.ParseResult(data[i]); err != nil {
 			return e.exitFor("report", usagef("--merge: %s: %v", f, err))
 		}
 		rs = append(rs, r)
@@ -62,6 +74,13 @@ func printMergeSummary(w io.Writer, n int, m *campaign.Result, verbose bool) {
 	for _, note := range shardNotes(m.Runs) {
 		fmt.Fprintf(w, "  note        %s\n", note)
 	}
+	for _, g := range m.Gaps {
+		what := "stopped early"
+		if g.Absent {
+			what = "is missing (no result of it merged)"
+		}
+		fmt.Fprintf(w, "  GAP         %s: shard %s %s: %s\n", g.Campaign, g.Shard, what, missingString(&g.Missing))
+	}
 	gen := m.Cases - m.CorpusCases
 	fmt.Fprintf(w, "  cases       %s (%s corpus, %s generated)\n", commas(m.Cases), commas(m.CorpusCases), commas(gen))
 	printTotals(w, m)
@@ -71,11 +90,37 @@ func printMergeSummary(w io.Writer, n int, m *campaign.Result, verbose bool) {
 	printWorkerStats(w, m)
 	printMergedFailures(w, m, 20)
 	printWorkerFailures(w, m, 20, true)
-	if m.Passed {
+	switch verdictWord(m) {
+	case "PASS":
 		fmt.Fprintf(w, "PASS: no failure in %s cases\n", commas(m.Cases))
-	} else {
+	case "INCOMPLETE":
+		fmt.Fprintf(w, "INCOMPLETE: no failure in the %s cases merged, but %d gaps (above): not a pass\n", commas(m.Cases), len(m.Gaps))
+	default:
 		fmt.Fprintf(w, "FAIL: %s failing cases of %s (%s)\n", commas(m.FailedCases), commas(m.Cases), failureCounts(m))
 	}
+}
+
+// missingString says which cases a run (or an absent shard) did not run.
+func missingString(m *campaign.Missing) string {
+	if m == nil {
+		return "no case missing"
+	}
+	var parts []string
+	switch {
+	case m.Cases > 0 && m.From == m.To:
+		parts = append(parts, fmt.Sprintf("index %d not run", m.From))
+	case m.Cases > 0:
+		parts = append(parts, fmt.Sprintf("indices %d..%d step %d (%s cases) not run", m.From, m.To, m.Step, commas(m.Cases)))
+	case m.Cases < 0:
+		parts = append(parts, fmt.Sprintf("indices from %d step %d not run (no case budget: the rest of the time budget)", m.From, m.Step))
+	}
+	if m.Corpus > 0 {
+		parts = append(parts, fmt.Sprintf("%s corpus cases not run", commas(m.Corpus)))
+	}
+	if len(parts) == 0 {
+		return "no case missing"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // failureCounts says how the failed checks split into numerical
@@ -198,20 +243,11 @@ func describeRuns(runs []campaign.RunInfo) []string {
 	return out
 }
 
-// shardNotes warns about shards of one campaign that are missing or
-// merged more than once (counted twice).
+// shardNotes warns about shards of one campaign merged more than once
+// (counted twice); missing ones are gaps (campaign.Gaps).
 func shardNotes(runs []campaign.RunInfo) []string {
 	var notes []string
 	for _, g := range groupRuns(runs) {
-		var missing []string
-		for i := 0; i < g.count; i++ {
-			if g.shards[i] == 0 {
-				missing = append(missing, fmt.Sprintf("%d/%d", i, g.count))
-			}
-		}
-		if len(missing) > 0 {
-			notes = append(notes, fmt.Sprintf("%s: shards %s are missing: the merged counts cover part of the case space", g.label, strings.Join(missing, ", ")))
-		}
 		var ids []int
 		for i, k := range g.shards {
 			if k > 1 {

@@ -86,10 +86,12 @@ func TestReportMergeCampaignShards(t *testing.T) {
 	if _, err := os.Stat(defaultReportDir); err == nil {
 		t.Errorf("merge --json also wrote %s/", defaultReportDir)
 	}
-	// A missing shard is noted.
-	_, stdout, _ = cli(t, "report", "--merge", "--json", js, filepath.Join(dir, "shard-1.json"))
-	if !strings.Contains(stdout, "shards 0/2 are missing") {
-		t.Errorf("missing shard not noted:\n%s", stdout)
+	// A missing shard is a gap, named with its index range (the failures
+	// found still make it exit 1).
+	code, stdout, errs = cli(t, "report", "--merge", "--json", js, filepath.Join(dir, "shard-1.json"))
+	if code != exitMismatch || !strings.Contains(stdout, "GAP         fuzz seed 7: shard 0/2 is missing (no result of it merged): indices 0..22 step 2 (12 cases) not run") ||
+		!strings.Contains(errs, "1 gaps") {
+		t.Errorf("missing shard: exit %d\n%s\n%s", code, stdout, errs)
 	}
 }
 

@@ -204,6 +204,9 @@ const (
 // mergeKind tells a campaign result from a report.json by its top-level
 // keys (docs/json.md; internal/report).
 func mergeKind(path string, b []byte) (string, error) {
+	if campaign.IsJournal(b) { // a fuzz campaign's journal.jsonl: merged as its result so far
+		return kindCampaign, nil
+	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(b, &top); err != nil {
 		return "", fmt.Errorf("%s: not a JSON object: %v", path, err)

@@ -41,6 +41,7 @@ import (
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/targets"
 	"github.com/attnvet/attnvet/internal/tolerance"
+	"github.com/attnvet/attnvet/internal/worker"
 	"github.com/attnvet/attnvet/props"
 )
 
@@ -111,6 +112,19 @@ type Options struct {
 	ShrinkBudget int // candidate evaluations per shrink
 	MaxFailures  int // failures listed in the result (the rest are counted)
 	Record       bool
+	// Journal, with OutDir, keeps the results journal OutDir/journal.jsonl
+	// (journal.go): a record per batch of finished cases, so a killed
+	// campaign keeps what it found and Resume can continue it.
+	Journal bool
+	// Resume, if set, continues the campaign of this journal (LoadJournal):
+	// the cases it covers are taken from it, not run again, and new
+	// batches are appended to it. The options must be those of its header
+	// (Journal.Options).
+	Resume *Journal
+	// CaseTimeout and WorkerProfile are the exec targets' options, recorded
+	// in the journal header for Resume.
+	CaseTimeout   time.Duration
+	WorkerProfile string
 	// ReplayFlags are appended to the replay commands of exec targets:
 	// the flags that built them and change the verdict or its
 	// reproduction ("--worker-profile", "fp32", "--case-timeout", "2m0s").
@@ -171,11 +185,12 @@ func (p Progress) ETA() (time.Duration, bool) {
 
 // item is one position of the campaign's case order.
 type item struct {
-	seq   int // position in this run's order
-	name  string
-	path  string
-	index int // generated index, −1 for corpus
-	c     cases.Case
+	seq    int // position in this run's order
+	global int // position in the unsharded campaign's order (ties break on it across shards)
+	name   string
+	path   string
+	index  int // generated index, −1 for corpus
+	c      cases.Case
 }
 
 type outcome struct {
@@ -189,11 +204,22 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if err := opt.validate(); err != nil {
 		return nil, err
 	}
+	j := opt.Resume
+	if j != nil {
+		if err := j.matches(&opt); err != nil {
+			return nil, err
+		}
+	}
 	now := opt.Now
 	if now == nil {
 		now = time.Now
 	}
 	start := now()
+	var prior time.Duration // campaign time of the journaled parts
+	if j != nil {
+		prior = time.Duration(j.Elapsed * float64(time.Second))
+	}
+	elapsed := func() time.Duration { return prior + now().Sub(start) }
 	workers := opt.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -216,24 +242,39 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if genBudget >= 0 {
 		total = len(corpus) + genBudget
 	}
+	first := 0 // the first position this part runs
+	if j != nil {
+		first = j.Done
+		if j.Finished() {
+			total = first // the search ran to its end: only the shrinking is left
+		}
+	}
 	runCtx := ctx
 	var cancel context.CancelFunc = func() {}
 	if opt.Time > 0 {
-		runCtx, cancel = context.WithTimeout(ctx, opt.Time)
+		runCtx, cancel = context.WithTimeout(ctx, max(opt.Time-prior, 0))
 	}
 	defer cancel()
 
-	itemAt := func(seq int) item {
-		if seq < len(corpus) {
-			return item{seq: seq, name: corpus[seq].Name, path: corpus[seq].Path, index: -1, c: corpus[seq].Case}
+	itemAt := opt.itemAt(corpus)
+
+	var jw *journalWriter
+	if opt.Journal && opt.OutDir != "" {
+		var err error
+		if j != nil {
+			jw, err = appendJournal(j)
+		} else {
+			jw, err = createJournal(opt.OutDir, opt.journalHeader(start))
 		}
-		idx := opt.Shard.Index + (seq-len(corpus))*opt.Shard.Count
-		return item{seq: seq, name: fmt.Sprintf("seed %d index %d", opt.Seed, idx), index: idx}
+		if err != nil {
+			return nil, fmt.Errorf("results journal: %v", err)
+		}
+		defer jw.close()
 	}
 
 	ev := &evaluator{targets: opt.Targets, crit: opt.Criterion}
 	var mu sync.Mutex
-	next := 0
+	next := first
 	take := func() (int, bool) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -266,12 +307,17 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	go func() { wg.Wait(); close(results) }()
 
 	agg := newAggregator(&opt)
+	if j != nil {
+		if err := agg.replay(j, itemAt); err != nil {
+			return nil, fmt.Errorf("results journal: %v", err)
+		}
+	}
 	progress := func(phase string, shrinking int) {
 		if opt.Progress == nil {
 			return
 		}
 		p := agg.progress()
-		p.Phase, p.Elapsed, p.Time, p.Shrinking = phase, now().Sub(start), opt.Time, shrinking
+		p.Phase, p.Elapsed, p.Time, p.Shrinking = phase, elapsed(), opt.Time, shrinking
 		if genBudget >= 0 {
 			p.Budget = total
 		}
@@ -283,6 +329,17 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 		defer t.Stop()
 		tick = t.C
 	}
+	// The finished prefix of the case order: journaled in batches, and its
+	// failures that are among the first Save of their target saved at
+	// once (unshrunk; replaced when shrunk), so a kill loses neither.
+	fl := &flusher{opt: &opt, agg: agg, jw: jw, done: first, pend: map[int]outcome{}, batch: []journalCase{}, elapsed: elapsed, saved: map[[2]int]bool{}}
+	var flushTick <-chan time.Time
+	if fl.active() {
+		t := time.NewTicker(flushEvery)
+		defer t.Stop()
+		flushTick = t.C
+		fl.flush() // a resumed campaign's journaled failures
+	}
 loop:
 	for {
 		select {
@@ -291,21 +348,32 @@ loop:
 				break loop
 			}
 			agg.add(o)
+			fl.add(o)
 		case <-tick:
 			progress("search", 0)
+		case <-flushTick:
+			fl.flush()
 		}
 	}
 	stopped := "done"
 	switch {
-	case ctx.Err() != nil:
+	case j != nil && j.Finished():
+		stopped = j.End.Stopped
+	case ctx.Err() != nil && (total < 0 || next < total): // a signal after the last case stops nothing
 		stopped = "signal"
 	case runCtx.Err() != nil && (total < 0 || next < total):
 		stopped = "time"
 	case opt.Cases > 0:
 		stopped = "cases"
 	}
+	fl.flush()
+	if jw != nil {
+		jw.write(&journalEnd{Kind: "end", Stopped: stopped, Cases: fl.done, Elapsed: elapsed().Seconds()})
+	}
 
 	res := agg.result()
+	res.Complete = stopped != "signal"
+	res.Passed = res.Passed && res.Complete
 	saves := agg.toSave()
 	if len(saves) > 0 {
 		progress("shrink", len(saves))
@@ -316,23 +384,318 @@ loop:
 	}
 	res.Failures = agg.listed()
 	res.WorkerFailures = agg.listedWorker()
+	stats := workerStats(opt.Targets)
+	if jw != nil {
+		stats = jw.workerTotals(stats)
+	}
 	for i, t := range opt.Targets {
-		if st, ok := t.WorkerStats(); ok {
+		if _, ok := t.WorkerStats(); ok {
+			st := stats[i]
 			res.Targets[i].Worker = &st
 		}
 	}
-	res.Runs = []RunInfo{{
+	run := RunInfo{
 		Command: opt.Command, Seed: opt.Seed, Shard: opt.Shard.String(), Family: string(opt.Family),
 		Criterion: opt.Criterion.Name(), Targets: targetNames(opt.Targets),
 		CaseBudget: opt.Cases, TimeBudget: opt.Time.Seconds(), Corpus: min(len(corpus), agg.done),
 		Generated: max(0, agg.done-len(corpus)), Stopped: stopped, Workers: workers,
-		Started: start.UTC().Format(time.RFC3339), Elapsed: now().Sub(start).Seconds(),
-	}}
+		Started: start.UTC().Format(time.RFC3339), Elapsed: elapsed().Seconds(),
+	}
+	if j != nil {
+		run.Started, run.Resumed = j.Header.Started, j.Done
+	}
+	if stopped == "signal" {
+		run.Missing = missingOf(&opt, len(corpus), agg.done, genBudget)
+	}
+	if jw != nil && jw.err != nil {
+		run.JournalError = jw.err.Error()
+	}
+	res.Runs = []RunInfo{run}
 	if opt.Record {
 		res.Records = agg.records()
 	}
 	progress("done", 0)
 	return res, nil
+}
+
+// itemAt is the item at position seq of the case order of a run whose
+// shard owns corpus.
+func (opt *Options) itemAt(corpus []NamedCase) func(seq int) item {
+	return func(seq int) item {
+		if seq < len(corpus) {
+			return item{seq: seq, global: opt.Shard.Index + seq*opt.Shard.Count, name: corpus[seq].Name, path: corpus[seq].Path, index: -1, c: corpus[seq].Case}
+		}
+		idx := opt.Shard.Index + (seq-len(corpus))*opt.Shard.Count
+		return item{seq: seq, global: len(opt.Corpus) + idx, name: fmt.Sprintf("seed %d index %d", opt.Seed, idx), index: idx}
+	}
+}
+
+// replay adds the outcomes j journaled.
+func (a *aggregator) replay(j *Journal, itemAt func(int) item) error {
+	opt := a.opt
+	return j.replay(func(b *journalBatch) {
+		for i := range b.Cases {
+			jc := &b.Cases[i]
+			it := itemAt(jc.Seq)
+			if it.index >= 0 {
+				it.c = caseAt(opt.Seed, it.index, opt.Family)
+			}
+			a.add(outcome{item: it, caseOut: fromJournal(jc, opt.Criterion.Name())})
+		}
+		if b.Plain != nil {
+			a.addPlain(b.Plain, itemAt)
+		}
+	})
+}
+
+// Rebuild is the result of the campaign j journaled, as far as it got,
+// without running anything (report --merge of a journal): no case is run
+// or shrunk, and failures saved in the journal's directory are named with
+// their replay commands. A journal whose search did not end is
+// incomplete: its run is stopped "killed" (no end record) or "signal",
+// with what it did not run as missing.
+func Rebuild(j *Journal) (*Result, error) {
+	opt, err := j.Options(DefaultOptions())
+	if err != nil {
+		return nil, err
+	}
+	var ts []targets.Target
+	for _, name := range j.Header.Targets {
+		t := targets.Target{Name: name, Kind: targets.Exec}
+		if !targets.IsExec(name) { // a registry kernel or a mutant: only its kind and bug class are needed
+			if t, err = targets.Resolve(name, targets.Options{}); err != nil {
+				return nil, fmt.Errorf("%s: %v", j.Path, err)
+			}
+		}
+		ts = append(ts, t)
+	}
+	opt.Resume, opt.Targets = nil, ts
+	if err := j.matches(&opt); err != nil {
+		return nil, err
+	}
+	var corpus []NamedCase
+	for i, nc := range opt.Corpus {
+		if opt.Shard.Owns(i) {
+			corpus = append(corpus, nc)
+		}
+	}
+	agg := newAggregator(&opt)
+	if err := agg.replay(j, opt.itemAt(corpus)); err != nil {
+		return nil, err
+	}
+	genBudget := -1
+	switch {
+	case opt.Cases > 0:
+		genBudget = max(0, (opt.Cases-opt.Shard.Index+opt.Shard.Count-1)/opt.Shard.Count)
+	case opt.Time <= 0:
+		genBudget = 0
+	}
+	res := agg.result()
+	stopped, complete := "killed", j.Finished()
+	switch {
+	case j.End != nil:
+		stopped = j.End.Stopped
+	case genBudget >= 0 && agg.done >= len(corpus)+genBudget:
+		stopped, complete = "cases", true // killed after its last case, before its end record
+	}
+	res.Complete = complete
+	res.Passed = res.Passed && res.Complete
+	// The failures saved as found (or shrunk, if the campaign got there).
+	for _, l := range agg.perT {
+		for _, p := range l {
+			f := p.f
+			if f.Index < 0 && f.Replay != "" {
+				continue
+			}
+			path := filepath.Join(opt.OutDir, fileName(f.Target, f.Case, f.Seed, f.Index))
+			if c, err := cases.Load(path); err == nil {
+				f.File, f.Replay = path, ReplayCommand(path, f.Target, f.Criterion, opt.replayFlagsFor(f.Target)...)
+				if c.Description != "" && !caseEqual(c, f.Input) {
+					f.Shrunk = &c
+				}
+			}
+		}
+	}
+	res.Failures = agg.listed()
+	res.WorkerFailures = agg.listedWorker()
+	for i := range ts {
+		if i < len(j.Worker) && ts[i].Kind == targets.Exec {
+			st := j.Worker[i]
+			res.Targets[i].Worker = &st
+		}
+	}
+	run := RunInfo{
+		Command: opt.Command, Seed: opt.Seed, Shard: opt.Shard.String(), Family: string(opt.Family),
+		Criterion: opt.Criterion.Name(), Targets: targetNames(opt.Targets),
+		CaseBudget: opt.Cases, TimeBudget: opt.Time.Seconds(), Corpus: min(len(corpus), agg.done),
+		Generated: max(0, agg.done-len(corpus)), Stopped: stopped, Started: j.Header.Started, Elapsed: j.Elapsed,
+	}
+	if !res.Complete {
+		run.Missing = missingOf(&opt, len(corpus), agg.done, genBudget)
+	}
+	res.Runs = []RunInfo{run}
+	return res, nil
+}
+
+// caseEqual compares two cases, descriptions aside.
+func caseEqual(a, b cases.Case) bool {
+	a.Description, b.Description = "", ""
+	a.Version, b.Version = 0, 0
+	return string(a.Marshal()) == string(b.Marshal())
+}
+
+// flushEvery is how often the finished prefix is journaled and its
+// failures saved: what a SIGKILL can lose.
+const flushEvery = 500 * time.Millisecond
+
+// flushBatch is the most cases one journal record holds.
+const flushBatch = 4096
+
+// flusher tracks the finished prefix of the case order (outcomes arrive
+// in any order) for the journal and the early saves.
+type flusher struct {
+	opt     *Options
+	agg     *aggregator
+	jw      *journalWriter
+	done    int // positions 0..done-1 have finished
+	pend    map[int]outcome
+	batch   []journalCase // the cases of the next batch that are not plain
+	plain   *journalPlain // and the plain ones
+	batched int           // cases in the next batch
+	elapsed func() time.Duration
+	saved   map[[2]int]bool
+}
+
+func (f *flusher) active() bool { return f.jw != nil || f.opt.OutDir != "" }
+
+func (f *flusher) add(o outcome) {
+	if !f.active() {
+		return
+	}
+	f.pend[o.seq] = o
+	for {
+		p, ok := f.pend[f.done]
+		if !ok {
+			break
+		}
+		delete(f.pend, f.done)
+		if f.jw != nil {
+			if !f.opt.Record && p.plain() {
+				if f.plain == nil {
+					f.plain = newPlain(len(f.opt.Targets))
+				}
+				f.plain.add(p.seq, p.index < 0, &p.caseOut)
+			} else {
+				jc := toJournal(p.seq, &p.caseOut)
+				if !f.opt.Record && len(jc.Violations) > 0 && f.agg.examplesFullBefore(p.seq) {
+					jc.Violations = violationNames(jc.Violations) // only counted now: the names do
+				}
+				f.batch = append(f.batch, jc)
+			}
+			f.batched++
+		}
+		f.done++
+	}
+	if f.batched >= flushBatch {
+		f.flush()
+	}
+}
+
+// flush journals the finished cases not yet journaled, then saves the
+// failures of the finished prefix that are among the first Save of their
+// target: no case before them is still running, so they stay saved.
+func (f *flusher) flush() {
+	if f.jw != nil && f.batched > 0 {
+		f.jw.write(&journalBatch{Kind: "batch", From: f.done - f.batched, To: f.done, Elapsed: f.elapsed().Seconds(),
+			Worker: f.workers(), Cases: f.batch, Plain: f.plain})
+		f.batch, f.plain, f.batched = []journalCase{}, nil, 0
+	}
+	if f.opt.OutDir == "" {
+		return
+	}
+	for ti := range f.agg.perT {
+		for _, p := range f.agg.perT[ti] {
+			if k := [2]int{p.seq, p.target}; p.seq < f.done && !f.saved[k] {
+				f.saved[k] = true
+				saveUnshrunk(f.opt, p.f)
+			}
+		}
+		for _, p := range f.agg.wperT[ti] {
+			if p.seq < f.done && p.w.Replay == "" {
+				saveWorkerFailure(f.opt, p.w)
+			}
+		}
+	}
+}
+
+// workers are the worker counts so far, over every part of the
+// campaign; nil when no target is an exec worker.
+func (f *flusher) workers() []worker.Stats {
+	for _, t := range f.opt.Targets {
+		if _, ok := t.WorkerStats(); ok {
+			return f.jw.workerTotals(workerStats(f.opt.Targets))
+		}
+	}
+	return nil
+}
+
+// violationNames keeps one violation per name, without its detail.
+func violationNames(vs []problem.Violation) []problem.Violation {
+	seen := map[string]bool{}
+	var out []problem.Violation
+	for _, v := range vs {
+		if !seen[v.Name] {
+			seen[v.Name] = true
+			out = append(out, problem.Violation{Name: v.Name, Token: -1})
+		}
+	}
+	return out
+}
+
+// examplesFullBefore reports whether the contract examples are the
+// first maxExamples and all precede position seq: no case from seq on can
+// be one.
+func (a *aggregator) examplesFullBefore(seq int) bool {
+	return len(a.examples) >= maxExamples && a.examples[maxExamples-1].seq < seq
+}
+
+// workerStats are the exec targets' worker counts (zero for the others).
+func workerStats(ts []targets.Target) []worker.Stats {
+	out := make([]worker.Stats, len(ts))
+	for i, t := range ts {
+		out[i], _ = t.WorkerStats()
+	}
+	return out
+}
+
+// missingOf is what an interrupted run was asked for and did not run:
+// the rest of its corpus and of its index sequence.
+func missingOf(opt *Options, corpus, done, genBudget int) *Missing {
+	gen := max(0, done-corpus)
+	m := &Missing{Corpus: max(0, corpus-done), From: opt.Shard.Index + gen*opt.Shard.Count, To: -1, Step: opt.Shard.Count, Cases: -1}
+	if genBudget >= 0 {
+		m.Cases = genBudget - gen
+		m.To = opt.Shard.Index + (genBudget-1)*opt.Shard.Count
+		if m.Cases == 0 {
+			m.From, m.To = 0, -1
+		}
+	}
+	if m.Cases == 0 && m.Corpus == 0 {
+		return nil
+	}
+	return m
+}
+
+func (opt *Options) journalHeader(start time.Time) *JournalHeader {
+	h := &JournalHeader{Kind: "header", Version: JournalVersion, Command: opt.Command, Seed: opt.Seed, Shard: opt.Shard.String(),
+		Family: string(opt.Family), Criterion: opt.Criterion.Name(), Targets: targetNames(opt.Targets), Cases: opt.Cases,
+		TimeBudget: opt.Time.Seconds(), Save: opt.Save, Shrink: opt.ShrinkBudget, MaxFailures: opt.MaxFailures,
+		CaseTimeout: opt.CaseTimeout.Seconds(), WorkerProfile: opt.WorkerProfile, ReplayFlags: opt.ReplayFlags,
+		Corpus: []JournalCorpus{}, Started: start.UTC().Format(time.RFC3339)}
+	for _, nc := range opt.Corpus {
+		h.Corpus = append(h.Corpus, JournalCorpus{Name: nc.Name, Path: nc.Path, Case: nc.Case.Marshal()})
+	}
+	return h
 }
 
 // caseAt is props.CaseAt, with a panic in the generator kept from the
@@ -541,19 +904,12 @@ func (a *aggregator) add(o outcome) {
 			r.SkippedElements += int64(ch.v.Skipped)
 			ts.Elements += int64(ch.v.Checked)
 			ts.SkippedElements += int64(ch.v.Skipped)
-			key := [2]int{o.seq, ti}
 			w := ch.v.Worst
 			if ch.err != "" {
 				w = math.Inf(1)
 			}
 			if ch.v.WorstElem >= 0 || ch.err != "" {
-				if greater(w, float64(ts.Worst)) || (w == float64(ts.Worst) && ts.WorstCase != "" && less(key, a.tWorstAt[ti])) || ts.WorstCase == "" {
-					ts.Worst, ts.WorstCase, a.tWorstAt[ti] = Ratio(w), o.name, key
-				}
-				if a.worst == nil || greater(w, float64(a.worst.Ratio)) || (w == float64(a.worst.Ratio) && less(key, a.worstKey)) {
-					a.worst = &Worst{Ratio: Ratio(w), Target: t.Name, Case: o.name, Elem: ch.v.WorstElem}
-					a.worstKey = key
-				}
+				a.offerWorst(ti, w, ch.v.WorstElem, &o.item)
 			}
 			if ch.status == Fail {
 				caseFailed = true
@@ -589,6 +945,48 @@ func (a *aggregator) add(o outcome) {
 	}
 	if caseFailed {
 		r.FailedCases++
+	}
+}
+
+// offerWorst makes ratio w of target ti on case it (element elem) the
+// worst, of the target and of the campaign, if it is larger than the
+// worst so far or ties it on an earlier (case, target).
+func (a *aggregator) offerWorst(ti int, w float64, elem int, it *item) {
+	ts := &a.res.Targets[ti]
+	key := [2]int{it.seq, ti}
+	if greater(w, float64(ts.Worst)) || (same(w, float64(ts.Worst)) && ts.WorstCase != "" && less(key, a.tWorstAt[ti])) || ts.WorstCase == "" {
+		ts.Worst, ts.WorstCase, ts.WorstSeq, a.tWorstAt[ti] = Ratio(w), it.name, it.global, key
+	}
+	if a.worst == nil || greater(w, float64(a.worst.Ratio)) || (same(w, float64(a.worst.Ratio)) && less(key, a.worstKey)) {
+		a.worst = &Worst{Ratio: Ratio(w), Target: a.opt.Targets[ti].Name, Case: it.name, Elem: elem, Seq: it.global}
+		a.worstKey = key
+	}
+}
+
+// addPlain adds a journal's summary of plain cases, as add would have
+// added each of them (itemAt names the positions).
+func (a *aggregator) addPlain(p *journalPlain, itemAt func(int) item) {
+	r := a.res
+	a.done += p.Cases
+	r.Cases += p.Cases
+	r.CorpusCases += p.Corpus
+	for c, n := range p.Classes {
+		r.EdgeClasses[c] += n
+	}
+	for ti, pt := range p.Targets {
+		ts := &r.Targets[ti]
+		r.Checks += pt.Checks
+		ts.Checks += pt.Checks
+		r.IncompatibleChecks += pt.Incompatible
+		ts.IncompatibleChecks += pt.Incompatible
+		r.Elements += pt.Elements
+		ts.Elements += pt.Elements
+		r.SkippedElements += pt.Skipped
+		ts.SkippedElements += pt.Skipped
+		if pt.WorstSeq >= 0 {
+			it := itemAt(pt.WorstSeq)
+			a.offerWorst(ti, float64(pt.Worst), pt.WorstElem, &it)
+		}
 	}
 }
 
@@ -719,7 +1117,7 @@ func shrinkAndSave(ctx context.Context, opt *Options, ev *evaluator, saves []pen
 
 func shrinkOne(ctx context.Context, opt *Options, ev *evaluator, p pending) {
 	f := p.f
-	if f.Index < 0 && f.Replay != "" {
+	if f.Index < 0 && f.Replay != "" && f.File == "" {
 		return // a corpus file: replay it as it is
 	}
 	c := f.Input
@@ -739,6 +1137,23 @@ func shrinkOne(ctx context.Context, opt *Options, ev *evaluator, p pending) {
 	if err != nil {
 		f.Error = strings.TrimSpace(f.Error + "; could not save: " + err.Error())
 		return
+	}
+	f.File = path
+	f.Replay = ReplayCommand(path, f.Target, f.Criterion, opt.replayFlagsFor(f.Target)...)
+}
+
+// saveUnshrunk saves a failure as it ran, before it is shrunk (shrinkOne
+// replaces the file), so a campaign killed while searching or shrinking
+// leaves its first failures on disk.
+func saveUnshrunk(opt *Options, f *Failure) {
+	if opt.OutDir == "" || (f.Index < 0 && f.Replay != "") {
+		return // a corpus file: replay it as it is
+	}
+	c := f.Input
+	c.Description = describe(opt.Command+" failure", f.Target, f.Criterion, f.Case, f.Seed, f.Index)
+	path, err := saveCase(opt.OutDir, fileName(f.Target, f.Case, f.Seed, f.Index), c)
+	if err != nil {
+		return // shrinkOne tries again and records the error
 	}
 	f.File = path
 	f.Replay = ReplayCommand(path, f.Target, f.Criterion, opt.replayFlagsFor(f.Target)...)
@@ -820,6 +1235,9 @@ func ReplayCommand(path, target, criterion string, extra ...string) string {
 }
 
 var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_./:=@%+,-]+$`)
+
+// ShellQuote quotes s for a POSIX shell (as the replay commands are).
+func ShellQuote(s string) string { return shellQuote(s) }
 
 func shellQuote(s string) string {
 	if shellSafe.MatchString(s) {

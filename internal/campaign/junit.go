@@ -104,6 +104,28 @@ func JUnit(r *Result, name string, elapsed time.Duration) []byte {
 		s.Tests++
 		s.Cases = append(s.Cases, tc)
 	}
+	if !r.Complete {
+		// A stopped run is never a pass: the cases it did not run are an
+		// error of every suite, not silence.
+		msg := "the campaign was interrupted before every case ran: not a pass"
+		for _, run := range r.Runs {
+			if run.Missing != nil {
+				msg += fmt.Sprintf("; shard %s did not run %s", run.Shard, missingText(run.Missing))
+			}
+		}
+		for _, g := range r.Gaps {
+			if g.Absent {
+				msg += fmt.Sprintf("; shard %s of %s is missing", g.Shard, g.Campaign)
+			}
+		}
+		for i := range doc.Suites {
+			s := &doc.Suites[i]
+			s.Cases = append(s.Cases, JUnitCase{Name: "campaign incomplete", Classname: "attnvet." + s.Name,
+				Error: &JUnitMessage{Message: clip(msg, 2000), Type: "incomplete"}})
+			s.Tests++
+			s.Errors++
+		}
+	}
 	for _, s := range doc.Suites {
 		doc.Tests += s.Tests
 		doc.Failures += s.Failures
@@ -166,6 +188,21 @@ func workerMessage(rec *Record) *JUnitMessage {
 	fmt.Fprintf(&body, "%s\ncase: %s\n", w.Error, w.Input.String())
 	m.Body = body.String()
 	return m
+}
+
+// missingText is a Missing for a message.
+func missingText(m *Missing) string {
+	var parts []string
+	switch {
+	case m.Cases > 0:
+		parts = append(parts, fmt.Sprintf("indices %d..%d step %d (%d cases)", m.From, m.To, m.Step, m.Cases))
+	case m.Cases < 0:
+		parts = append(parts, fmt.Sprintf("indices from %d step %d", m.From, m.Step))
+	}
+	if m.Corpus > 0 {
+		parts = append(parts, fmt.Sprintf("%d corpus cases", m.Corpus))
+	}
+	return strings.Join(parts, " and ")
 }
 
 func clip(s string, n int) string {

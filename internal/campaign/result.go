@@ -22,7 +22,12 @@ const Version = 1
 // docs/json.md describes; results of shards merge without loss (Merge).
 type Result struct {
 	Version int  `json:"version"`
-	Passed  bool `json:"passed"` // no check failed
+	Passed  bool `json:"passed"` // no check failed, and Complete
+	// Complete is false when some case the campaign was asked for did not
+	// run: a run stopped by a signal, or (merged) a shard missing or
+	// interrupted; Gaps lists them. An incomplete result never passed.
+	Complete bool  `json:"complete"`
+	Gaps     []Gap `json:"gaps,omitempty"`
 
 	Cases        int `json:"cases"`         // cases run (corpus + generated)
 	CorpusCases  int `json:"corpus_cases"`  // of which from the corpus
@@ -72,6 +77,10 @@ type Worst struct {
 	Target string `json:"target"`
 	Case   string `json:"case"`
 	Elem   int    `json:"elem"`
+	// Seq is the case's position in the unsharded campaign's order (the
+	// corpus, then the generated indices): Merge breaks ties on it, so
+	// shards merge to the unsharded run's worst.
+	Seq int `json:"seq"`
 }
 
 // TargetStats are one target's counts.
@@ -87,6 +96,7 @@ type TargetStats struct {
 	SkippedElements    int64  `json:"skipped_elements"`
 	Worst              Ratio  `json:"worst"`
 	WorstCase          string `json:"worst_case,omitempty"`
+	WorstSeq           int    `json:"worst_seq"` // as Worst.Seq
 	WorkerFailedChecks int    `json:"worker_failed_checks"`
 	// Worker counts an exec target's processes and failures (worker.Stats:
 	// starts, crashes, timeouts, malformed, reported, retried).
@@ -156,6 +166,35 @@ type RunInfo struct {
 	Workers   int     `json:"workers"`
 	Started   string  `json:"started"`   // RFC 3339
 	Elapsed   float64 `json:"elapsed_s"` // seconds
+	// Resumed is how many cases came from the journal of a killed or
+	// interrupted run (fuzz --resume); 0 for a run in one piece.
+	Resumed int `json:"resumed_cases,omitempty"`
+	// Missing is what a run stopped by a signal was asked for and did not
+	// run.
+	Missing *Missing `json:"missing,omitempty"`
+	// JournalError is why the results journal stopped being written.
+	JournalError string `json:"journal_error,omitempty"`
+}
+
+// Missing is the part of a run's case space it did not run: generated
+// indices From, From+Step, …, To (To −1: open-ended, a time budget) and
+// the last Corpus corpus entries of the shard.
+type Missing struct {
+	From   int `json:"from"`
+	To     int `json:"to"`
+	Step   int `json:"step"`
+	Cases  int `json:"cases"` // generated cases missing, −1 unknown (no case budget)
+	Corpus int `json:"corpus_cases"`
+}
+
+// Gap is a part of a campaign's case space that no merged run covered:
+// a shard whose result is missing, or the rest of an interrupted one.
+type Gap struct {
+	Campaign string `json:"campaign"` // "fuzz seed 7 family window"
+	Shard    string `json:"shard"`    // i/n
+	// Absent: no result of the shard was merged (Corpus is then unknown).
+	Absent bool `json:"absent,omitempty"`
+	Missing
 }
 
 // Record is one check's outcome (Options.Record).
@@ -266,6 +305,18 @@ func ParseResult(b []byte) (*Result, error) {
 	if r.Version < 1 || r.Version > Version {
 		return nil, fmt.Errorf("campaign result version %d: want 1..%d", r.Version, Version)
 	}
+	var probe struct {
+		Complete *bool `json:"complete"`
+	}
+	if json.Unmarshal(b, &probe) == nil && probe.Complete == nil {
+		// Written before "complete" existed: incomplete if a run was stopped.
+		r.Complete = true
+		for _, run := range r.Runs {
+			if run.Stopped == "signal" {
+				r.Complete, r.Passed = false, false
+			}
+		}
+	}
 	r.normalize()
 	return &r, nil
 }
@@ -287,15 +338,18 @@ func LoadResult(path string) (*Result, error) {
 // loss: counts add, failures, contract examples and runs concatenate in
 // argument order, edge-class and violation counts add, per-target counts
 // add (targets in order of first appearance), the worst ratio is the
-// largest (the first on ties), and the merge passed when every part did.
+// largest (on ties the first in the unsharded case order, then in target
+// order, whatever the order of the arguments), and the merge passed when
+// every part did and no case of a campaign is missing (Gaps).
 func Merge(results ...*Result) *Result {
-	m := &Result{Version: Version, Passed: true, EdgeClasses: map[string]int{}, Violations: map[string]int{}, WorkerFailureKinds: map[string]int{}}
+	m := &Result{Version: Version, Passed: true, Complete: true, EdgeClasses: map[string]int{}, Violations: map[string]int{}, WorkerFailureKinds: map[string]int{}}
 	idx := map[string]int{}
 	for _, r := range results {
 		if r == nil {
 			continue
 		}
 		m.Passed = m.Passed && r.Passed
+		m.Complete = m.Complete && r.Complete
 		m.Cases += r.Cases
 		m.CorpusCases += r.CorpusCases
 		m.InvalidCases += r.InvalidCases
@@ -310,10 +364,6 @@ func Merge(results ...*Result) *Result {
 		m.IncompatibleChecks += r.IncompatibleChecks
 		m.Elements += r.Elements
 		m.SkippedElements += r.SkippedElements
-		if r.Worst != nil && (m.Worst == nil || greater(float64(r.Worst.Ratio), float64(m.Worst.Ratio))) {
-			w := *r.Worst
-			m.Worst = &w
-		}
 		for _, t := range r.Targets {
 			i, ok := idx[t.Name]
 			if !ok {
@@ -333,8 +383,9 @@ func Merge(results ...*Result) *Result {
 			s.Elements += t.Elements
 			s.SkippedElements += t.SkippedElements
 			s.WorkerFailedChecks += t.WorkerFailedChecks
-			if greater(float64(t.Worst), float64(s.Worst)) {
-				s.Worst, s.WorstCase = t.Worst, t.WorstCase
+			if t.WorstCase != "" && (s.WorstCase == "" || greater(float64(t.Worst), float64(s.Worst)) ||
+				(same(float64(t.Worst), float64(s.Worst)) && t.WorstSeq < s.WorstSeq)) {
+				s.Worst, s.WorstCase, s.WorstSeq = t.Worst, t.WorstCase, t.WorstSeq
 			}
 			if t.Worker != nil {
 				if s.Worker == nil {
@@ -342,6 +393,11 @@ func Merge(results ...*Result) *Result {
 				}
 				addStats(s.Worker, t.Worker)
 			}
+		}
+		if w := r.Worst; w != nil && (m.Worst == nil || greater(float64(w.Ratio), float64(m.Worst.Ratio)) ||
+			(same(float64(w.Ratio), float64(m.Worst.Ratio)) && less([2]int{w.Seq, idx[w.Target]}, [2]int{m.Worst.Seq, idx[m.Worst.Target]}))) {
+			c := *w
+			m.Worst = &c
 		}
 		for k, v := range r.EdgeClasses {
 			m.EdgeClasses[k] += v
@@ -357,9 +413,77 @@ func Merge(results ...*Result) *Result {
 		m.Runs = append(m.Runs, r.Runs...)
 		m.Records = append(m.Records, r.Records...)
 	}
-	m.Passed = m.Passed && m.FailedChecks == 0 && m.WorkerFailedChecks == 0
+	m.Gaps = Gaps(m.Runs)
+	m.Complete = m.Complete && len(m.Gaps) == 0
+	m.Passed = m.Passed && m.Complete && m.FailedChecks == 0 && m.WorkerFailedChecks == 0
 	m.normalize()
 	return m
+}
+
+// same is ratio equality with NaN equal to NaN (a tie).
+func same(a, b float64) bool { return a == b || (math.IsNaN(a) && math.IsNaN(b)) }
+
+// Gaps lists, for each campaign among runs (runs of one command, seed,
+// family, criterion, targets, case budget and shard count split one case
+// space), the shards no run covers and the cases each interrupted run did
+// not run, in order of first appearance, then by shard.
+func Gaps(runs []RunInfo) []Gap {
+	type group struct {
+		label      string
+		n, budget  int
+		covered    map[int]bool
+		interrupts map[int][]Missing
+	}
+	var gs []*group
+	byKey := map[string]*group{}
+	for _, r := range runs {
+		sh, err := ParseShard(r.Shard)
+		if err != nil {
+			continue
+		}
+		key := fmt.Sprintf("%s|%d|%s|%s|%q|%d|%d", r.Command, r.Seed, r.Family, r.Criterion, r.Targets, r.CaseBudget, sh.Count)
+		g := byKey[key]
+		if g == nil {
+			g = &group{label: CampaignLabel(r), n: sh.Count, budget: r.CaseBudget, covered: map[int]bool{}, interrupts: map[int][]Missing{}}
+			byKey[key] = g
+			gs = append(gs, g)
+		}
+		g.covered[sh.Index] = true
+		if r.Missing != nil {
+			g.interrupts[sh.Index] = append(g.interrupts[sh.Index], *r.Missing)
+		}
+	}
+	var out []Gap
+	for _, g := range gs {
+		for i := 0; i < g.n; i++ {
+			shard := Shard{i, g.n}.String()
+			if !g.covered[i] {
+				m := Missing{From: i, To: -1, Step: g.n, Cases: -1}
+				if g.budget > 0 {
+					m.Cases = max(0, (g.budget-i+g.n-1)/g.n)
+					m.To = i + (m.Cases-1)*g.n
+				}
+				if m.Cases != 0 {
+					out = append(out, Gap{Campaign: g.label, Shard: shard, Absent: true, Missing: m})
+				}
+				continue
+			}
+			for _, m := range g.interrupts[i] {
+				out = append(out, Gap{Campaign: g.label, Shard: shard, Missing: m})
+			}
+		}
+	}
+	return out
+}
+
+// CampaignLabel names a run's campaign for people: "fuzz seed 7", with
+// its family when restricted.
+func CampaignLabel(r RunInfo) string {
+	s := fmt.Sprintf("%s seed %d", r.Command, r.Seed)
+	if r.Family != "" {
+		s += " family " + r.Family
+	}
+	return s
 }
 
 func addStats(a, b *worker.Stats) {
