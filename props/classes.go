@@ -62,6 +62,9 @@ const (
 	ClassLSE          = "lse_output"               // the kernel returns lse
 	ClassLSESink      = "lse_sink_included"        // the lse holds the sink
 	ClassEmptyStates  = "empty_states"             // combine: partial states equal to lse_empty
+	ClassExtraScope   = "extra_scope"              // mla: an extra index scope
+	ClassTopkLength   = "topk_length"              // mla: topk_length cuts the read entries
+	ClassAllInvalid   = "all_indices_invalid"      // mla: a token's read entries are all −1
 )
 
 // ClassNames lists every edge class, in the order Classes reports them.
@@ -74,7 +77,7 @@ func ClassNames() []string {
 		ClassSignedZero, ClassSubnormal, ClassMaxFinite, ClassNonfinite, ClassExpOverflow, ClassEqual, ClassDominant,
 		ClassSinkPosInf, ClassSinkNegInf, ClassSinkHuge, ClassSinkTiny, ClassPoison, ClassGQA, ClassWinBoundary, ClassFP16,
 		ClassCausalEmpty, ClassWinLeftEdge, ClassWinRightEdge, ClassSoftcapSat, ClassAlibiLarge, ClassZeroLenSeq, ClassLSE, ClassLSESink,
-		ClassEmptyStates,
+		ClassEmptyStates, ClassExtraScope, ClassTopkLength, ClassAllInvalid,
 	}
 }
 
@@ -130,6 +133,19 @@ func ClassesOf(c cases.Case, in *problem.Inputs, vs []problem.Violation) []strin
 	case problem.Dense:
 		hit[ClassGQA] = in.Hkv < in.H
 		denseClasses(c, in, hit)
+	case problem.MLA:
+		hit[ClassLSE] = in.LSE != nil
+		hit[ClassPoison] = c.Poison
+		hit[ClassExtraScope] = c.ExtraTopK > 0
+		hit[ClassTopkLength] = c.TopkLength != nil || c.ExtraTopkLength != nil
+		for t := 0; t < in.T; t++ {
+			idx, n, _ := in.MLAScope(t, false)
+			all := n > 0
+			for _, x := range idx[:n] {
+				all = all && x == -1
+			}
+			hit[ClassAllInvalid] = hit[ClassAllInvalid] || all
+		}
 	case problem.Combine:
 		hit[ClassLSE] = true
 		hit[ClassEmptyStates] = c.Empty > 0 && c.States > 0

@@ -83,6 +83,8 @@ func (g Gen) Draw(r *rand.Rand) cases.Case {
 	case "", problem.Sparse, problem.Window, problem.Dense:
 	case problem.Combine:
 		return drawCombine(r, g.Size.limits())
+	case problem.MLA:
+		return drawMLA(r, g.Size.limits())
 	default:
 		panic(fmt.Sprintf("props: Gen.Family %q: want sparse, window, dense, combine or empty", g.Family))
 	}
@@ -301,6 +303,17 @@ func gcd(a, b int) int {
 // rowKeys returns the number of keys each query row attends (per token;
 // every head of a token sees the same count).
 func rowKeys(c cases.Case) []int {
+	if c.Family == problem.MLA { // an upper bound: −1 entries are not counted out
+		ns := make([]int, c.Tokens())
+		for t := range ns {
+			ns[t] = c.TopK + c.ExtraTopK
+			b := t / max(c.S, 1)
+			if c.TopkLength != nil {
+				ns[t] = min(c.TopK, c.TopkLength[b]) + c.ExtraTopK
+			}
+		}
+		return ns
+	}
 	if c.Family == problem.Combine { // an upper bound: empty states are not counted out
 		ns := make([]int, c.T)
 		for t := range ns {

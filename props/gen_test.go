@@ -16,17 +16,19 @@ import (
 )
 
 // TestClassCoverage draws the first 1,000 cases of a campaign (and 500 of
-// the dense family and 100 of combine, which the default mix leaves out) and requires every
+// the dense family, 100 of combine and 200 of mla, which the default mix leaves out) and requires every
 // edge class to be hit; it prints the counts.
 func TestClassCoverage(t *testing.T) {
-	const n, nDense, nCombine = 1000, 500, 100
+	const n, nDense, nCombine, nMLA = 1000, 500, 100, 200
 	for _, seed := range []uint64{1, 2} {
 		counts := map[string]int{}
 		tiles := map[string]int{}
 		fams := map[problem.Family]int{}
-		for i := range n + nDense + nCombine {
+		for i := range n + nDense + nCombine + nMLA {
 			c := CaseAt(seed, i, "")
 			switch {
+			case i >= n+nDense+nCombine:
+				c = CaseAt(seed, i-n-nDense-nCombine, problem.MLA)
 			case i >= n+nDense:
 				c = CaseAt(seed, i-n-nDense, problem.Combine)
 			case i >= n:

@@ -90,7 +90,7 @@ func Complexity(c cases.Case) []int {
 			dv = c.Dv
 		}
 	}
-	useq := c.States // combine: fewer states first
+	useq := c.States + c.TopK + c.ExtraTopK // combine, mla: fewer states and indices first
 	if c.Empty > 0 {
 		useq++
 	}
@@ -186,6 +186,26 @@ func Candidates(c cases.Case) []cases.Case {
 		}
 	} else if c.Family == problem.Dense {
 		denseCandidates(c, add, smaller)
+	} else if c.Family == problem.MLA {
+		if c.B > 1 {
+			add(func(d *cases.Case) {
+				d.B = 1
+				d.TopkLength, d.ExtraTopkLength = first(d.TopkLength), first(d.ExtraTopkLength)
+			})
+		}
+		if c.S == 2 {
+			add(func(d *cases.Case) { d.S = 0 })
+		}
+		for _, v := range smaller(c.TopK) {
+			add(func(d *cases.Case) { d.TopK = v })
+		}
+		for _, v := range smaller(c.ExtraTopK) {
+			add(func(d *cases.Case) { d.ExtraTopK = v })
+		}
+		add(func(d *cases.Case) { d.TopkLength = nil })
+		add(func(d *cases.Case) { d.ExtraTopkLength = nil })
+		add(func(d *cases.Case) { d.Invalid = 0 })
+		add(func(d *cases.Case) { d.LSE = nil })
 	} else if c.Family == problem.Combine {
 		for _, v := range smaller(c.T) {
 			add(func(d *cases.Case) { d.T = v })
@@ -283,6 +303,7 @@ func Candidates(c cases.Case) []cases.Case {
 func clone(c cases.Case) cases.Case {
 	c.Seqused = slices.Clone(c.Seqused)
 	c.Sq, c.Sk = slices.Clone(c.Sq), slices.Clone(c.Sk)
+	c.TopkLength, c.ExtraTopkLength = slices.Clone(c.TopkLength), slices.Clone(c.ExtraTopkLength)
 	if c.Alibi != nil {
 		a := *c.Alibi
 		a.Values = slices.Clone(a.Values)
@@ -482,4 +503,12 @@ func denseCandidates(c cases.Case, add func(func(d *cases.Case)), smaller func(i
 			}
 		}
 	}
+}
+
+// first keeps a per-batch list's first entry (nil stays nil).
+func first(l []int) []int {
+	if l == nil {
+		return nil
+	}
+	return l[:1]
 }

@@ -155,8 +155,13 @@ func (s *scratch) release() {
 
 // estKeys is a rough count of keys per token, for the parallelism decision.
 func estKeys(in *problem.Inputs) int {
-	if in.Family == problem.Sparse {
+	switch in.Family {
+	case problem.Sparse:
 		return in.TopK
+	case problem.MLA:
+		return in.TopK + in.ExtraTopK
+	case problem.Combine:
+		return in.States
 	}
 	if in.W > 0 {
 		return min(in.W, in.T)

@@ -273,7 +273,7 @@ func checkBundle(path string, override map[string]string, gating []string) (r ch
 	if b.O == nil {
 		name := interop.TO
 		switch in.Family {
-		case problem.Dense:
+		case problem.Dense, problem.MLA:
 			name = interop.TOut
 		case problem.Combine:
 			name = interop.TVMerged

@@ -79,6 +79,17 @@ type Case struct {
 	States int     `json:"states,omitempty"`
 	Empty  float64 `json:"empty,omitempty"`
 
+	// Family mla (FlashMLA sparse decode, docs/kernels.md §7): b batches of
+	// s query tokens, topk indices per token into a cache of block_size-row
+	// pages, a fraction Invalid of them −1; optional per-batch topk_length
+	// and an extra scope; dv is d_v (default d); poison fills unreferenced
+	// cache rows with NaN.
+	TopK            int     `json:"topk,omitempty"`
+	TopkLength      []int   `json:"topk_length,omitempty"`
+	ExtraTopK       int     `json:"extra_topk,omitempty"`
+	ExtraTopkLength []int   `json:"extra_topk_length,omitempty"`
+	Invalid         float64 `json:"invalid,omitempty"`
+
 	Values   Values    `json:"values"`
 	Sink     *Sink     `json:"sink,omitempty"`
 	Scale    float64   `json:"softmax_scale,omitempty"` // 0: D^-0.5
@@ -310,8 +321,10 @@ func (c Case) Validate() error {
 		err = c.validateDense()
 	case problem.Combine:
 		err = c.validateCombine()
+	case problem.MLA:
+		err = c.validateMLA()
 	default:
-		return fmt.Errorf("family %q: want sparse, window, dense or combine", c.Family)
+		return fmt.Errorf("family %q: want sparse, window, dense, combine or mla", c.Family)
 	}
 	if err != nil {
 		return err
@@ -465,7 +478,7 @@ func (c Case) validateSpecial(s Special) error {
 // Tokens is T.
 func (c Case) Tokens() int {
 	switch c.Family {
-	case problem.Sparse:
+	case problem.Sparse, problem.MLA:
 		return c.B * c.tokensPerBatch()
 	case problem.Dense:
 		return sum(c.Sq)
@@ -496,7 +509,7 @@ func (c Case) blockSize() int {
 }
 
 func (c Case) hkv() int {
-	if c.Family == problem.Sparse {
+	if c.Family == problem.Sparse || c.Family == problem.MLA {
 		return 1
 	}
 	if c.Hkv == 0 || c.Family == problem.Combine {

@@ -91,6 +91,8 @@ func Generate(c Case, kernelFormat num.Format) (*problem.Inputs, error) {
 		c.dense(in, r, &vg)
 	case problem.Combine:
 		c.combine(in, r, &vg)
+	case problem.MLA:
+		c.mla(in, r, &vg)
 	default:
 		in.W = c.Window
 		in.K = vg.fill(in.T*in.Hkv*in.D, vg.scale(), false)

@@ -160,6 +160,9 @@ func (d *decoder) family() (problem.Family, error) {
 		}
 		return f, nil
 	}
+	if d.f.Tensors[TKCache] != nil && d.f.Tensors[TIndices] != nil {
+		return problem.MLA, nil
+	}
 	if q := d.f.Tensors[TQ]; (q != nil && len(q.Shape) == 4) || d.f.Tensors[TCuQ] != nil {
 		return problem.Dense, nil
 	}
@@ -198,16 +201,19 @@ func (d *decoder) decode() (*Bundle, error) {
 	if fam == problem.Combine {
 		return d.combine()
 	}
-	dense := fam == problem.Dense
+	dense, mla := fam == problem.Dense, fam == problem.MLA
 	qt, err := d.tensor(TQ, true, "[T, H, D]", 3)
-	if dense {
+	switch {
+	case dense:
 		qt, err = d.tensor(TQ, true, "[B, Sq, H, D] or [total_q, H, D]", 3, 4)
+	case mla:
+		qt, err = d.tensor(TQ, true, "[b, s_q, H, d_qk]", 4)
 	}
 	if err != nil {
 		return nil, err
 	}
 	outName := TO
-	if dense {
+	if dense || mla {
 		outName = TOut
 	}
 	ot, err := d.tensor(outName, false, "[T, H, Dv]", 3, 4)
@@ -229,9 +235,13 @@ func (d *decoder) decode() (*Bundle, error) {
 	why := "the declared in_dtype"
 	in := &problem.Inputs{Family: fam, Format: p.In}
 	batch, sq := -1, -1
-	if dense {
+	switch {
+	case dense:
 		batch, sq = d.denseQ(in, qt)
-	} else {
+	case mla:
+		batch, sq, in.H, in.D = qt.Shape[0], qt.Shape[1], qt.Shape[2], qt.Shape[3]
+		in.T = batch * sq
+	default:
 		in.T, in.H, in.D = qt.Shape[0], qt.Shape[1], qt.Shape[2]
 	}
 	if in.Q, err = d.floats(qt, p.In, why); err != nil {
@@ -245,6 +255,8 @@ func (d *decoder) decode() (*Bundle, error) {
 		err = d.sparse(in, p)
 	case problem.Dense:
 		err = d.dense(in, p, batch, sq)
+	case problem.MLA:
+		_, _, err = d.mla(in, p, qt)
 	default:
 		err = d.window(in, p)
 	}
@@ -277,15 +289,19 @@ func (d *decoder) decode() (*Bundle, error) {
 		in.Scale = v
 	}
 	b := &Bundle{Inputs: in, Profile: p}
-	if dense {
-		if err := d.denseOutputs(b, p, batch, sq); err != nil {
-			return nil, err
-		}
+	switch {
+	case dense:
+		err = d.denseOutputs(b, p, batch, sq)
+	case mla:
+		err = d.mlaOutputs(b, p, batch, sq)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if err := in.Check(); err != nil {
 		return nil, err
 	}
-	if ot != nil && !dense {
+	if ot != nil && !dense && !mla {
 		want := []int{in.T, in.H, in.Dv}
 		if !sameShape(ot.Shape, want) {
 			return nil, fmt.Errorf("tensor o: shape %v, want [T, H, Dv] = %v", ot.Shape, want)

@@ -37,7 +37,7 @@ func denseRoundTrip(t *testing.T, f *bundle.File) *Bundle {
 // lse conventions survive Encode + AddLSE + Decode, and the decoded bundle
 // gets the verdict the in-memory problem gets.
 func TestDenseRoundTrip(t *testing.T) {
-	for _, fam := range []problem.Family{problem.Dense, problem.Combine} {
+	for _, fam := range []problem.Family{problem.Dense, problem.Combine, problem.MLA} {
 		t.Run(string(fam), func(t *testing.T) { familyRoundTrip(t, fam) })
 	}
 }
@@ -71,6 +71,10 @@ func familyRoundTrip(t *testing.T, fam problem.Family) {
 		b := denseRoundTrip(t, f)
 		got := b.Inputs
 		sameInputs(t, in, got)
+		if !sameBits(in.Cache, got.Cache) || !sameBits(in.ExtraCache, got.ExtraCache) || !reflect.DeepEqual(in.Idx, got.Idx) ||
+			!reflect.DeepEqual(in.TopkLen, got.TopkLen) || in.ExtraTopK != got.ExtraTopK {
+			t.Fatalf("case %d: mla scopes differ after the round trip: %s", i, c)
+		}
 		if !sameBits(in.CombV, got.CombV) || !sameBits(in.CombS, got.CombS) || in.States != got.States {
 			t.Fatalf("case %d: combine states differ after the round trip: %s", i, c)
 		}

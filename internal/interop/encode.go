@@ -45,7 +45,13 @@ func Encode(in *problem.Inputs, p profile.Profile, o []float32) (*bundle.File, e
 		f.Add(t)
 		return nil
 	}
-	if in.Family != problem.Combine {
+	switch in.Family {
+	case problem.Combine:
+	case problem.MLA:
+		if err := add(TQ, []int{in.B, in.S, in.H, in.D}, in.Q, dt); err != nil {
+			return nil, err
+		}
+	default:
 		if err := add(TQ, []int{in.T, in.H, in.D}, in.Q, dt); err != nil {
 			return nil, err
 		}
@@ -87,6 +93,10 @@ func Encode(in *problem.Inputs, p profile.Profile, o []float32) (*bundle.File, e
 		if err := encodeCombine(f, in, add); err != nil {
 			return nil, err
 		}
+	case problem.MLA:
+		if err := encodeMLA(f, in, add); err != nil {
+			return nil, err
+		}
 	}
 	if in.Sink != nil {
 		name := TSink
@@ -109,12 +119,16 @@ func Encode(in *problem.Inputs, p profile.Profile, o []float32) (*bundle.File, e
 		}
 		name := TO
 		switch in.Family {
-		case problem.Dense:
+		case problem.Dense, problem.MLA:
 			name = TOut
 		case problem.Combine:
 			name = TVMerged
 		}
-		if err := add(name, []int{in.T, in.H, in.Dv}, o, DType(p.Out)); err != nil {
+		shape := []int{in.T, in.H, in.Dv}
+		if in.Family == problem.MLA {
+			shape = []int{in.B, in.S, in.H, in.Dv}
+		}
+		if err := add(name, shape, o, DType(p.Out)); err != nil {
 			return nil, err
 		}
 	}
@@ -175,6 +189,20 @@ func lseMeta(c problem.LSEConv) map[string]string {
 func AddLSE(f *bundle.File, in *problem.Inputs, lse []float32) error {
 	if len(lse) != in.T*in.H {
 		return fmt.Errorf("interop: %d lse values, want T·H = %d", len(lse), in.T*in.H)
+	}
+	if in.Family == problem.MLA { // FlashMLA's [b, H, s_q]
+		v := make([]float32, len(lse))
+		for t := 0; t < in.T; t++ {
+			for h := 0; h < in.H; h++ {
+				v[(t/in.S*in.H+h)*in.S+t%in.S] = lse[t*in.H+h]
+			}
+		}
+		x, err := bundle.NewFloat32(TLSE, bundle.F32, []int{in.B, in.H, in.S}, v)
+		if err != nil {
+			return err
+		}
+		f.Add(x)
+		return nil
 	}
 	if in.Family == problem.Combine {
 		t, err := bundle.NewFloat32(TSMerged, bundle.F32, []int{in.T, in.H}, lse)

@@ -50,6 +50,9 @@ func (in *Inputs) Violations() []Violation {
 			break
 		}
 	}
+	if in.Family == MLA {
+		in.mlaViolations(add)
+	}
 	if in.Family == Combine {
 		empty := in.LSE.Empty()
 		for i, s := range in.CombS {

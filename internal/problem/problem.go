@@ -21,10 +21,13 @@ const (
 	Dense  Family = "dense"  // FlashAttention's conventions: batch or varlen, causal, windows, softcap, ALiBi (docs/kernels.md §5)
 	// Combine is a split-KV state merge judged on its own (docs/kernels.md §6).
 	Combine Family = "combine"
+	// MLA is FlashMLA's sparse decode: indices into a paged cache of one KV
+	// head, V the first d_v columns of K (docs/kernels.md §7).
+	MLA Family = "mla"
 )
 
 // Families lists every family, in a fixed order.
-func Families() []Family { return []Family{Sparse, Window, Dense, Combine} }
+func Families() []Family { return []Family{Sparse, Window, Dense, Combine, MLA} }
 
 // ParseFamily checks a family name.
 func ParseFamily(s string) (Family, error) {
@@ -33,7 +36,7 @@ func ParseFamily(s string) (Family, error) {
 			return f, nil
 		}
 	}
-	return "", fmt.Errorf("unknown family %q (want sparse, window, dense or combine)", s)
+	return "", fmt.Errorf("unknown family %q (want sparse, window, dense, combine or mla)", s)
 }
 
 // Inputs are the tensors of one problem. Float tensors hold values exactly
@@ -85,6 +88,15 @@ type Inputs struct {
 	// (which the merged lse shares). T = n, Hkv = H, D = 0 (no query).
 	States       int
 	CombV, CombS []float32
+
+	// mla: T = B·S query tokens; token t of batch t/S reads the main scope
+	// (Idx [T][TopK] into Cache, rows of width D; the first TopkLen[b]
+	// entries where TopkLen is given) and the extra scope (ExtraIdx
+	// [T][ExtraTopK] into ExtraCache, ExtraTopkLen likewise). −1 is invalid.
+	Cache, ExtraCache     []float32
+	ExtraIdx              []int32
+	ExtraTopK             int
+	TopkLen, ExtraTopkLen []int32
 
 	poison []float32 // NaN row returned for unreadable kernel reads
 }
@@ -172,6 +184,8 @@ func (in *Inputs) RefKeys(t, g int, dst []Key) []Key {
 		return in.denseKeys(t, g, dst)
 	case Combine:
 		return in.combineKeys(t, g, dst)
+	case MLA:
+		return in.mlaKeys(t, dst, false)
 	}
 	l := in.TokenLens(t)
 	for _, r := range in.Idx[t*in.TopK : (t+1)*in.TopK] {
@@ -206,6 +220,8 @@ func (in *Inputs) KernelKeys(t, g int, dst []Key) []Key {
 		return in.denseKeys(t, g, dst)
 	case Combine:
 		return in.combineKeys(t, g, dst)
+	case MLA:
+		return in.mlaKeys(t, dst, true)
 	}
 	l := in.TokenLens(t)
 	row := in.Idx[t*in.TopK : (t+1)*in.TopK]
@@ -283,6 +299,8 @@ func (in *Inputs) Check() error {
 	switch in.Family {
 	case Dense:
 		return in.checkDense()
+	case MLA:
+		return in.checkMLA()
 	case Window:
 		if in.W < 0 {
 			return fmt.Errorf("window %d is negative", in.W)

@@ -1,0 +1,157 @@
+package interop
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/attnvet/attnvet/internal/bundle"
+	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/profile"
+)
+
+// Tensor and metadata names of the mla family (FlashMLA's sparse decode).
+const (
+	TKCache          = "k_cache"
+	TIndices         = "indices"
+	TTopkLength      = "topk_length"
+	TExtraKCache     = "extra_k_cache"
+	TExtraIndices    = "extra_indices"
+	TExtraTopkLength = "extra_topk_length"
+
+	KeyDV = "d_v"
+)
+
+// mlaDefaultDV is FlashMLA's d_v (CONTRACTS.md: the default).
+const mlaDefaultDV = 512
+
+// mla decodes q [b, s_q, H, d_qk], the BF16 cache pages [NB, pbs, 1, d_qk]
+// (or [NB, pbs, d_qk]), indices [b, s_q, topk], the optional topk_length
+// and extra scope; then out [b, s_q, H, d_v] and softmax_lse [b, H, s_q].
+func (d *decoder) mla(in *problem.Inputs, p profile.Profile, qt *bundle.Tensor) (batch, sq int, err error) {
+	batch, sq = qt.Shape[0], qt.Shape[1]
+	in.B, in.S, in.T, in.H, in.D, in.Hkv = batch, sq, batch*sq, qt.Shape[2], qt.Shape[3], 1
+	dv, _, err := d.intMeta(KeyDV, min(mlaDefaultDV, in.D), 1)
+	if err != nil {
+		return 0, 0, err
+	}
+	if dv > in.D {
+		return 0, 0, metaErr(KeyDV, "%d is wider than d_qk = %d (V is the first d_v columns of K)", dv, in.D)
+	}
+	in.Dv = dv
+	read := func(cacheName, idxName, lenName string) (cache []float32, idx []int32, topk int, lens []int32, err error) {
+		ct, err := d.tensor(cacheName, cacheName == TKCache, "[NB, page_block_size, 1, d_qk]", 3, 4)
+		if err != nil || ct == nil {
+			return nil, nil, 0, nil, err
+		}
+		if ct.Shape[len(ct.Shape)-1] != in.D || (len(ct.Shape) == 4 && ct.Shape[2] != 1) {
+			return nil, nil, 0, nil, fmt.Errorf("tensor %s: shape %v, want [NB, page_block_size, 1, %d] (one KV head, d_qk from q)", cacheName, ct.Shape, in.D)
+		}
+		if cache, err = d.floats(ct, p.In, "the declared in_dtype"); err != nil {
+			return nil, nil, 0, nil, err
+		}
+		it, err := d.tensor(idxName, true, "[b, s_q, topk]", 3)
+		if err != nil {
+			return nil, nil, 0, nil, err
+		}
+		if it.Shape[0] != batch || it.Shape[1] != sq {
+			return nil, nil, 0, nil, fmt.Errorf("tensor %s: shape %v, want [b, s_q, topk] = [%d, %d, topk] (from q)", idxName, it.Shape, batch, sq)
+		}
+		if idx, err = d.ints(it); err != nil {
+			return nil, nil, 0, nil, err
+		}
+		lt, err := d.tensor(lenName, false, "[b]", 1)
+		if err != nil {
+			return nil, nil, 0, nil, err
+		}
+		if lt != nil {
+			if lt.Shape[0] != batch {
+				return nil, nil, 0, nil, fmt.Errorf("tensor %s: shape %v, want [b] = [%d]", lenName, lt.Shape, batch)
+			}
+			if lens, err = d.ints(lt); err != nil {
+				return nil, nil, 0, nil, err
+			}
+		}
+		return cache, idx, it.Shape[2], lens, nil
+	}
+	if in.Cache, in.Idx, in.TopK, in.TopkLen, err = read(TKCache, TIndices, TTopkLength); err != nil {
+		return 0, 0, err
+	}
+	if in.ExtraCache, in.ExtraIdx, in.ExtraTopK, in.ExtraTopkLen, err = read(TExtraKCache, TExtraIndices, TExtraTopkLength); err != nil {
+		return 0, 0, err
+	}
+	if in.ExtraIdx == nil {
+		in.ExtraIdx = []int32{}
+	}
+	return batch, sq, nil
+}
+
+// mlaOutputs decodes out [b, s_q, H, d_v] and softmax_lse [b, H, s_q].
+func (d *decoder) mlaOutputs(b *Bundle, p profile.Profile, batch, sq int) error {
+	in := b.Inputs
+	ot, err := d.tensor(TOut, false, "[b, s_q, H, d_v]", 4)
+	if err != nil {
+		return err
+	}
+	if ot != nil {
+		if want := []int{batch, sq, in.H, in.Dv}; !sameShape(ot.Shape, want) {
+			return fmt.Errorf("tensor out: shape %v, want [b, s_q, H, d_v] = %v", ot.Shape, want)
+		}
+		if b.O, err = d.floats(ot, p.Out, "the declared out_dtype"); err != nil {
+			return err
+		}
+	}
+	lt, err := d.tensor(TLSE, false, "[b, H, s_q]", 3)
+	if err != nil || lt == nil {
+		return err
+	}
+	conv, err := problem.ParseLSEConv(strings.TrimSpace(d.meta[KeyLSEBase]), strings.TrimSpace(d.meta[KeyLSEEmpty]),
+		strings.TrimSpace(d.meta[KeyLSESink]), in.Sink != nil)
+	if err != nil {
+		return fmt.Errorf("metadata: %v", err)
+	}
+	in.LSE = &conv
+	if want := []int{batch, in.H, sq}; !sameShape(lt.Shape, want) {
+		return fmt.Errorf("tensor softmax_lse: shape %v, want [b, H, s_q] = %v", lt.Shape, want)
+	}
+	v, err := lt.Float32s()
+	if err != nil {
+		return err
+	}
+	b.LSE = make([]float32, in.T*in.H)
+	for t := 0; t < in.T; t++ {
+		for h := 0; h < in.H; h++ {
+			b.LSE[t*in.H+h] = v[(t/sq*in.H+h)*sq+t%sq]
+		}
+	}
+	return nil
+}
+
+// encodeMLA writes the mla tensors (pages of one row each: [rows, 1, 1, d_qk]).
+func encodeMLA(f *bundle.File, in *problem.Inputs, add func(string, []int, []float32, bundle.DType) error) error {
+	dt := DType(in.Format)
+	scope := func(cache []float32, idx []int32, topk int, lens []int32, cn, in_, ln string) error {
+		if err := add(cn, []int{len(cache) / in.D, 1, 1, in.D}, cache, dt); err != nil {
+			return err
+		}
+		f.Add(bundle.NewInt32(in_, []int{in.B, in.S, topk}, idx))
+		if lens != nil {
+			f.Add(bundle.NewInt32(ln, []int{in.B}, lens))
+		}
+		return nil
+	}
+	if err := scope(in.Cache, in.Idx, in.TopK, in.TopkLen, TKCache, TIndices, TTopkLength); err != nil {
+		return err
+	}
+	if in.ExtraTopK > 0 {
+		if err := scope(in.ExtraCache, in.ExtraIdx, in.ExtraTopK, in.ExtraTopkLen, TExtraKCache, TExtraIndices, TExtraTopkLength); err != nil {
+			return err
+		}
+	}
+	f.Metadata[KeyDV] = fmt.Sprint(in.Dv)
+	if c := in.LSE; c != nil {
+		for k, v := range lseMeta(*c) {
+			f.Metadata[k] = v
+		}
+	}
+	return nil
+}
