@@ -101,4 +101,3 @@ func (in *Inputs) mlaViolations(add func(string, int, string, ...any)) {
 		}
 	}
 }
-
