@@ -243,7 +243,7 @@ func TestBadInputs(t *testing.T) {
 		{"gate json is a dir", []string{"gate", "--json", dir}, "is a directory"},
 		{"gate extra argument", []string{"gate", "now"}, "unexpected argument"},
 		{"gate bad workers", []string{"gate", "--workers", "-2"}, "--workers"},
-		{"gate bad family", []string{"gate", "--family", "dense"}, "--family"},
+		{"gate bad family", []string{"gate", "--family", "bogus"}, "--family"},
 		{"gate nothing to run", []string{"gate", "--cases", "0", "--corpus", "none"}, "nothing to run"},
 		{"fuzz unknown target", []string{"fuzz", "--target", "tiled/bc7/bf16"}, "unknown target"},
 		{"fuzz exec target not found", []string{"fuzz", "--target", "exec:./no-such-kernel"}, "no-such-kernel"},

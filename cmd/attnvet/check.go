@@ -79,6 +79,9 @@ type checkResult struct {
 	Violations []checkViolation `json:"violations,omitempty"`
 	Verdicts   []checkVerdict   `json:"verdicts,omitempty"`
 	Worst      []checkElem      `json:"worst,omitempty"` // by err/bound (rigorous), largest first
+	// Hints name declarations under which a failing bundle would pass bound
+	// (a likely misdeclaration); never a pass.
+	Hints []string `json:"hints,omitempty"`
 	Seconds    float64          `json:"seconds"`
 	detail     *campaign.Detail // for the failure printout
 	verdicts   map[string]*checkVerdict
@@ -122,6 +125,7 @@ func runCheck(e *env, args []string) int {
 	jsonOut := fs.String("json", "", "write the results as JSON to FILE")
 	junitOut := fs.String("junit", "", "write JUnit XML to FILE (one test per bundle and gating criterion)")
 	top := fs.Int("top", 5, "worst elements to show per bundle")
+	assume := fs.Bool("assume-defaults", false, "judge bundles that leave a semantics-defining key (window, causal, d_v, in_dtype of an F32 dump of bf16 values) to its default, instead of refusing them")
 	meta := map[string]*string{}
 	for _, m := range metaFlags {
 		meta[m.key] = fs.String(flagName(m.key), "", "metadata "+m.key+": "+m.usage)
@@ -162,7 +166,7 @@ func runCheck(e *env, args []string) int {
 		if i > 0 {
 			fmt.Fprintln(e.stdout)
 		}
-		r := checkBundle(path, override, gating)
+		r := checkBundle(path, override, gating, *assume)
 		printCheck(e.stdout, &r, *top)
 		doc.Bundles = append(doc.Bundles, r)
 	}
@@ -249,7 +253,7 @@ func (k bundleKernel) Run(*problem.Inputs) (*impl.Output, error) {
 }
 
 // checkBundle reads, decodes and judges one bundle.
-func checkBundle(path string, override map[string]string, gating []string) (r checkResult) {
+func checkBundle(path string, override map[string]string, gating []string, assumeDefaults bool) (r checkResult) {
 	start := time.Now()
 	r = checkResult{Path: path, verdicts: map[string]*checkVerdict{}}
 	defer func() {
@@ -262,6 +266,12 @@ func checkBundle(path string, override map[string]string, gating []string) (r ch
 	if err != nil {
 		r.Status, r.Error = "invalid", strings.TrimPrefix(err.Error(), path+": ")
 		return r
+	}
+	if !assumeDefaults {
+		if err := interop.Unstated(f, override); err != nil {
+			r.Status, r.Error = "invalid", err.Error()
+			return r
+		}
 	}
 	b, err := interop.Decode(f, override)
 	if err != nil {
@@ -311,6 +321,9 @@ func checkBundle(path string, override map[string]string, gating []string) (r ch
 	}
 	for i := range r.Verdicts {
 		r.verdicts[r.Verdicts[i].Criterion] = &r.Verdicts[i]
+	}
+	if r.Status == "fail" {
+		r.Hints = misdeclarationHints(f, override, b)
 	}
 	r.Worst = worstElems(x, 20)
 	crit, _ := tolerance.Lookup(gating[0])
@@ -438,6 +451,9 @@ func printCheck(w io.Writer, r *checkResult, top int) {
 		if l := v.LSE; l != nil && v.Gating {
 			fmt.Fprintf(w, "  lse (%s)   %d rows judged, %d beyond the allowance, worst err/allowed %s\n", v.Criterion, l.Checked, l.Failed, campaign.Ratio(l.Worst))
 		}
+	}
+	for _, h := range r.Hints {
+		fmt.Fprintf(w, "  hint        %s\n", h)
 	}
 	if r.Status == "fail" {
 		fmt.Fprintf(w, "FAIL %s: %s\n", r.Path, strings.Join(failed, "; "))

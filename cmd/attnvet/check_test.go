@@ -314,3 +314,47 @@ func TestExport(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckUnstatedSemantics: a window bundle without `window`, and an F32
+// dump of bf16 values without in_dtype, are refused (exit 2, naming the
+// key) instead of judged under a guessed default; --assume-defaults judges
+// them; a wrongly declared window fails with a hint naming the window that
+// passes.
+func TestCheckUnstatedSemantics(t *testing.T) {
+	dir := t.TempDir()
+	c := cases.Case{Family: problem.Window, Seed: 4, T: 12, H: 2, D: 8, Window: 3, Sink: &cases.Sink{Kind: "random", Scale: 1}}
+	in, err := cases.Generate(c, num.BF16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := impl.Lookup("tiled/bc16/bf16rne")
+	out, _ := k.Run(in)
+	write := func(name string, edit func(f *bundle.File)) string {
+		f, err := interop.Encode(in, k.Profile(), out.O)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edit(f)
+		p := filepath.Join(dir, name)
+		if err := bundle.WriteFileAtomic(p, func(w io.Writer) error { return f.WriteSafetensors(w) }); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	noWindow := write("nowindow.safetensors", func(f *bundle.File) { delete(f.Metadata, interop.KeyWindow) })
+	offByOne := write("offbyone.safetensors", func(f *bundle.File) { f.Metadata[interop.KeyWindow] = "2" })
+	var so, se bytes.Buffer
+	if code := run([]string{"check", noWindow}, &so, &se); code != exitUsage || !strings.Contains(se.String(), "metadata window is missing") {
+		t.Errorf("no window: exit %d, stderr %q", code, se.String())
+	}
+	so.Reset()
+	se.Reset()
+	if code := run([]string{"check", "--assume-defaults", noWindow}, &so, &se); code != exitMismatch {
+		t.Errorf("no window, --assume-defaults (judged full causal): exit %d, want 1", code)
+	}
+	so.Reset()
+	se.Reset()
+	if code := run([]string{"check", offByOne}, &so, &se); code != exitMismatch || !strings.Contains(so.String(), "hint        with window=3") {
+		t.Errorf("window 2 for a window-3 kernel: exit %d, output lacks the window=3 hint:\n%s", code, so.String())
+	}
+}
