@@ -2,7 +2,10 @@
 
 package worker
 
-import "os/exec"
+import (
+	"os"
+	"os/exec"
+)
 
 // shellCommand runs line through cmd.exe.
 func shellCommand(line string) *exec.Cmd { return exec.Command("cmd", "/C", line) }
@@ -13,3 +16,7 @@ func killGroup(c *exec.Cmd) {
 		_ = c.Process.Kill()
 	}
 }
+
+// outsideSignal: without unix signals, no death is known to come from
+// outside.
+func outsideSignal(*os.ProcessState, bool) (string, bool) { return "", false }

@@ -3,9 +3,15 @@
 package worker
 
 import (
+	"os"
 	"os/exec"
 	"syscall"
 )
+
+var outsideSignals = map[syscall.Signal]string{
+	syscall.SIGKILL: "SIGKILL", syscall.SIGTERM: "SIGTERM", syscall.SIGINT: "SIGINT",
+	syscall.SIGHUP: "SIGHUP", syscall.SIGQUIT: "SIGQUIT",
+}
 
 // shellCommand runs line through /bin/sh, in a process group of its own so
 // that a timeout kills the worker and everything it started. A simple
@@ -24,4 +30,27 @@ func killGroup(c *exec.Cmd) {
 	}
 	_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
 	_ = c.Process.Kill()
+}
+
+// outsideSignal reports whether ps is a death by a signal that another
+// process sends (SIGKILL, SIGTERM, SIGINT, SIGHUP, SIGQUIT), as opposed
+// to a fault of the worker's own (SIGSEGV, SIGABRT, …) or an exit. With
+// shell, an exit status 128+n counts as signal n (the shell reports its
+// child's death so).
+func outsideSignal(ps *os.ProcessState, shell bool) (string, bool) {
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	if !ok {
+		return "", false
+	}
+	var sig syscall.Signal
+	switch {
+	case ws.Signaled():
+		sig = ws.Signal()
+	case shell && ws.Exited() && ws.ExitStatus() > 128:
+		sig = syscall.Signal(ws.ExitStatus() - 128)
+	default:
+		return "", false
+	}
+	name, ok := outsideSignals[sig]
+	return name, ok
 }
