@@ -3,8 +3,11 @@
 package worker
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -53,4 +56,30 @@ func outsideSignal(ps *os.ProcessState, shell bool) (string, bool) {
 	}
 	name, ok := outsideSignals[sig]
 	return name, ok
+}
+
+// reportedStatus describes a supervisor's status line ("exit N",
+// "signal N") as outsideSignal would the process state.
+func reportedStatus(line string, shell bool) (string, bool) {
+	kind, n, _ := strings.Cut(line, " ")
+	code, err := strconv.Atoi(n)
+	if err != nil {
+		return "status " + strconv.Quote(line), false
+	}
+	if kind == "signal" {
+		sig := syscall.Signal(code)
+		if name, outside := outsideSignals[sig]; outside {
+			return fmt.Sprintf("signal: %v: killed by %s, a signal from outside", sig, name), true
+		}
+		return fmt.Sprintf("signal: %v", sig), false
+	}
+	if code == 0 {
+		return "it exited with status 0", false
+	}
+	if shell && code > 128 {
+		if name, outside := outsideSignals[syscall.Signal(code-128)]; outside {
+			return fmt.Sprintf("exit status %d: killed by %s, a signal from outside", code, name), true
+		}
+	}
+	return fmt.Sprintf("exit status %d", code), false
 }

@@ -602,23 +602,30 @@ type proc struct {
 	stderr *tail
 	done   chan struct{} // closed when the process has been waited for
 	err    error         // Wait's result, valid after done
+	status *os.File      // the supervisor's status pipe (nil: no supervisor)
+	exit   string        // the supervisor's status line ("exit N", "signal N"), valid after done
 	shell  bool          // the command line keeps the shell (its exit status 128+n is signal n)
 }
 
 func launch(line string, opt Options) (*proc, error) {
-	c := shellCommand(line)
+	c, status, err := command(line)
+	if err != nil {
+		return nil, err
+	}
 	c.Dir = opt.Dir
 	inR, inW, err := os.Pipe()
 	if err != nil {
+		closeStatus(c, status)
 		return nil, err
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		inR.Close()
 		inW.Close()
+		closeStatus(c, status)
 		return nil, err
 	}
-	p := &proc{cmd: c, stdin: inW, stdout: outR, stderr: &tail{max: stderrTail}, done: make(chan struct{}), shell: execPrefix(line) == ""}
+	p := &proc{cmd: c, stdin: inW, stdout: outR, stderr: &tail{max: stderrTail}, done: make(chan struct{}), shell: execPrefix(line) == "", status: status}
 	c.Stdin, c.Stdout = inR, outW
 	c.Stderr = p.stderr
 	if opt.Stderr != nil {
@@ -628,13 +635,25 @@ func launch(line string, opt Options) (*proc, error) {
 	err = c.Start()
 	inR.Close()
 	outW.Close()
+	for _, f := range c.ExtraFiles {
+		f.Close() // the status pipe's write end: the supervisor's now
+	}
 	if err != nil {
 		inW.Close()
 		outR.Close()
+		if status != nil {
+			status.Close()
+		}
 		return nil, err
 	}
 	go func() {
 		p.err = c.Wait()
+		if status != nil {
+			status.SetReadDeadline(time.Now().Add(time.Second))
+			b, _ := io.ReadAll(io.LimitReader(status, 64))
+			status.Close()
+			p.exit = strings.TrimSpace(string(b))
+		}
 		close(p.done)
 	}()
 	return p, nil
@@ -719,6 +738,9 @@ func (p *proc) deathMessage(err error) (error, bool) {
 // exitStatus describes how the process ended (valid after done) and
 // whether a signal from outside ended it.
 func (p *proc) exitStatus() (string, bool) {
+	if p.exit != "" { // the supervisor's report of the worker
+		return reportedStatus(p.exit, p.shell)
+	}
 	if p.err == nil {
 		return "it exited with status 0", false
 	}
@@ -736,7 +758,9 @@ func (p *proc) exitStatus() (string, bool) {
 // kill kills the process group. The group outlives its leader while any
 // member runs (say a worker the shell started), and its id is not reused
 // while it exists.
-func (p *proc) kill() { killGroup(p.cmd) }
+// Under a supervisor (Linux) it asks the supervisor, which kills the
+// worker's whole tree, setsid'd descendants included.
+func (p *proc) kill() { terminate(p.cmd, p.status != nil) }
 
 // stop closes stdin, gives the process a moment to exit and kills it.
 func (p *proc) stop() {
@@ -745,9 +769,23 @@ func (p *proc) stop() {
 	case <-p.done:
 	case <-time.After(2 * time.Second):
 	}
-	p.kill() // what is left of the group
+	p.kill() // what is left of the tree
+	select {
+	case <-p.done:
+	case <-time.After(2 * time.Second):
+		killGroup(p.cmd) // a supervisor that did not answer
+	}
 	<-p.done
 	p.stdout.Close()
+}
+
+func closeStatus(c *exec.Cmd, status *os.File) {
+	if status != nil {
+		status.Close()
+	}
+	for _, f := range c.ExtraFiles {
+		f.Close()
+	}
 }
 
 // execPrefix is "exec " for a simple command line (one program and its

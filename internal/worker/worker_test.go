@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -95,6 +94,9 @@ func fakeWorker(mode string, stdin io.Reader, stdout io.Writer) int {
 			return 2
 		}
 		if f.Metadata[KeyRequest] == "hello" {
+			if h := fakeOnHello[what]; h != nil {
+				h()
+			}
 			switch what {
 			case "hellohang":
 				time.Sleep(time.Hour)
@@ -161,10 +163,9 @@ func fakeWorker(mode string, stdin io.Reader, stdout io.Writer) int {
 				// Go's runtime turns a SIGSEGV into exit 2: let a shell take
 				// over the process and die of the signal.
 				fmt.Fprintln(os.Stderr, "fake worker: a real SIGSEGV")
-				syscall.Exec("/bin/sh", []string{"sh", "-c", "kill -SEGV $$"}, os.Environ())
+				dieBySignal("SEGV")
 			case "term-once":
-				syscall.Kill(os.Getpid(), syscall.SIGTERM)
-				time.Sleep(time.Hour)
+				dieBySignal("TERM")
 			case "forkexit":
 				c := exec.Command("sleep", "30")
 				c.Stdout = os.Stdout
@@ -225,6 +226,9 @@ func fakeWorker(mode string, stdin io.Reader, stdout io.Writer) int {
 		reply(g)
 	}
 }
+
+// fakeOnHello holds platform-specific fake modes' actions at the hello.
+var fakeOnHello = map[string]func(){}
 
 func fakeCmd(t *testing.T, mode string) string {
 	t.Helper()
