@@ -370,10 +370,16 @@ func (w *Worker) Run(in *problem.Inputs) (*impl.Output, error) {
 	defer func() { w.slots <- p }()
 	var own *Error // the first crash on this request that was the worker's own doing
 	for attempt := 0; ; attempt++ {
-		if p == nil {
+		for p == nil {
 			var serr error
 			if p, serr = w.restart(); serr != nil {
-				return nil, &Error{Kind: Crash, Worker: w.cmd, Request: seq, Case: interop.Describe(in), Msg: serr.Error()}
+				w.logf("worker: %v", serr)
+				if w.isBroken() {
+					return nil, &Error{Kind: Crash, Worker: w.cmd, Request: seq, Case: interop.Describe(in), Msg: serr.Error()}
+				}
+				// A start that failed (killed during its hello, say) is tried
+				// again: the request did not cause it; three failed starts
+				// in a row break the worker.
 			}
 		}
 		reply, kind, outside, err := p.exchange(payload, w.opt.CaseTimeout, limit, limitMsg)
@@ -478,6 +484,12 @@ func (w *Worker) decode(reply []byte, in *problem.Inputs, seq int64) (*impl.Outp
 		return nil, Malformed, err
 	}
 	return &impl.Output{O: o}, "", nil
+}
+
+func (w *Worker) isBroken() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.broken != nil || w.closed
 }
 
 // restart starts a fresh process for a slot, unless starting has failed

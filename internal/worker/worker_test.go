@@ -97,6 +97,14 @@ func fakeWorker(mode string, stdin io.Reader, stdout io.Writer) int {
 			if h := fakeOnHello[what]; h != nil {
 				h()
 			}
+			if what == "restartfail" {
+				dir := os.Getenv("ATTNVET_FAKE_DIR")
+				_, crashed := os.Stat(filepath.Join(dir, "crashed"))
+				if _, err := os.Stat(filepath.Join(dir, "hellofailed")); crashed == nil && err != nil {
+					os.WriteFile(filepath.Join(dir, "hellofailed"), nil, 0o644)
+					return 1
+				}
+			}
 			switch what {
 			case "hellohang":
 				time.Sleep(time.Hour)
@@ -146,7 +154,7 @@ func fakeWorker(mode string, stdin io.Reader, stdout io.Writer) int {
 				panic("a v2 request without protocol=2")
 			}
 		}
-		if (what == "crash-once" || what == "term-once" || what == "segv-once") && hit {
+		if (what == "crash-once" || what == "term-once" || what == "segv-once" || what == "restartfail") && hit {
 			marker := filepath.Join(os.Getenv("ATTNVET_FAKE_DIR"), "crashed")
 			if _, err := os.Stat(marker); err == nil {
 				hit = false
@@ -164,7 +172,7 @@ func fakeWorker(mode string, stdin io.Reader, stdout io.Writer) int {
 				// over the process and die of the signal.
 				fmt.Fprintln(os.Stderr, "fake worker: a real SIGSEGV")
 				dieBySignal("SEGV")
-			case "term-once":
+			case "term-once", "restartfail":
 				dieBySignal("TERM")
 			case "forkexit":
 				c := exec.Command("sleep", "30")
@@ -425,6 +433,21 @@ func TestWorkerCrashEveryThird(t *testing.T) {
 	s := w.Stats()
 	if failed == 0 || int64(failed) != s.Crashes || s.CrashRetried != s.Crashes {
 		t.Errorf("%d crash_retried failures, stats %+v", failed, s)
+	}
+}
+
+// Killed from outside, and the first restart dies in its hello: the
+// request is served by the next start, not reported.
+func TestWorkerRestartFailsOnce(t *testing.T) {
+	w := newWorker(t, "restartfail@2", DefaultOptions())
+	in := inputs(t, 2)
+	for i := 0; i < 3; i++ {
+		if _, err := w.Run(in); err != nil {
+			t.Fatalf("request %d: %v", i+1, err)
+		}
+	}
+	if s := w.Stats(); s.Starts != 3 || s.Killed != 1 || s.Retried != 1 || s.CrashRetried != 0 {
+		t.Errorf("stats %+v", s)
 	}
 }
 
