@@ -256,7 +256,7 @@ func printWorkerStats(w io.Writer, res *campaign.Result) {
 				}
 			}
 		}
-		restarts := max(s.Starts-int64(max(runs, 1)), 0)
+		restarts := max(s.Starts-max(s.Procs, int64(max(runs, 1))), 0) // Procs: the processes started at once (--procs)
 		fmt.Fprintf(w, "  worker      %s: %s requests, %d restarts (%d crashes, %d timeouts, %d malformed replies), %d reported errors, %d requests retried after a crash\n",
 			t.Name, commas64(s.Requests), restarts, s.Crashes, s.Timeouts, s.Malformed, s.Reported, s.Retried)
 	}

@@ -142,6 +142,9 @@ func DefaultOptions() Options {
 
 // Stats count what happened over a Worker's life.
 type Stats struct {
+	// Procs is how many processes the worker runs at once (Options.Procs;
+	// summed by Add): Starts − Procs are restarts.
+	Procs     int64 `json:"procs,omitempty"`
 	Requests  int64 `json:"requests"`
 	Starts    int64 `json:"starts"`
 	Crashes   int64 `json:"crashes"`
@@ -164,6 +167,7 @@ type Stats struct {
 
 // Add adds the counts of b to s (merging shards' results).
 func (s *Stats) Add(b Stats) {
+	s.Procs += b.Procs
 	s.Requests += b.Requests
 	s.Starts += b.Starts
 	s.Crashes += b.Crashes
@@ -243,11 +247,52 @@ func New(cmd string, opt Options) (*Worker, error) {
 		p.stop()
 		return nil, err
 	}
+	w.count(func(s *Stats) { s.Procs = int64(opt.Procs) })
+	// The other processes start now, in parallel, so that a worker that
+	// cannot run twice fails here and Starts − Procs counts restarts.
+	others := make([]*proc, opt.Procs-1)
+	errs := make([]error, opt.Procs-1)
+	var wg sync.WaitGroup
+	for i := range others {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			q, meta, err := w.start(opt.Deadline)
+			if err == nil {
+				if err = w.sameDeclaration(meta); err != nil {
+					q.stop()
+				}
+			}
+			others[i], errs[i] = q, err
+		}(i)
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		p.stop()
+		for _, q := range others {
+			if q != nil {
+				q.stop()
+			}
+		}
+		return nil, err
+	}
 	w.slots <- p
-	for i := 1; i < opt.Procs; i++ {
-		w.slots <- nil
+	for _, q := range others {
+		w.slots <- q
 	}
 	return w, nil
+}
+
+// sameDeclaration checks that a further process's hello declares what
+// the first one did.
+func (w *Worker) sameDeclaration(meta map[string]string) error {
+	if d := profileMeta(meta); !sameMeta(d, w.declare) {
+		return fmt.Errorf("worker %s: a further process declares profile %v, the first one declared %v", w.cmd, d, w.declare)
+	}
+	if d, err := parseDecl(meta); err != nil || d.v2 != w.decl.v2 || !sameMeta(d.raw, w.decl.raw) {
+		return fmt.Errorf("worker %s: a further process declares protocol %q and %v, the first one declared protocol %d and %v", w.cmd, meta[KeyProtocol], d.raw, w.ProtocolVersion(), w.decl.raw)
+	}
+	return nil
 }
 
 // adopt takes the profile the first hello declared (or Options.Profile).
@@ -507,12 +552,8 @@ func (w *Worker) restart() (*proc, error) {
 	w.mu.Unlock()
 	p, meta, err := w.start(time.Time{})
 	if err == nil {
-		if d := profileMeta(meta); !sameMeta(d, w.declare) {
+		if err = w.sameDeclaration(meta); err != nil {
 			p.stop()
-			err = fmt.Errorf("the restarted worker declares profile %v, the first one declared %v", d, w.declare)
-		} else if d, derr := parseDecl(meta); derr != nil || d.v2 != w.decl.v2 || !sameMeta(d.raw, w.decl.raw) {
-			p.stop()
-			err = fmt.Errorf("the restarted worker declares protocol %q and %v, the first one declared protocol %d and %v", meta[KeyProtocol], d.raw, w.ProtocolVersion(), w.decl.raw)
 		}
 	}
 	w.mu.Lock()

@@ -340,12 +340,12 @@ func TestWorkerFailures(t *testing.T) {
 		stats   Stats
 		timeout time.Duration
 	}{
-		{"crash@2", Crash, "it died on this request 2 times", Stats{Requests: 3, Starts: 3, Crashes: 2}, 0},
-		{"hang@2", Timeout, "no reply within 300ms; killed", Stats{Requests: 3, Starts: 2, Timeouts: 1}, 300 * time.Millisecond},
-		{"garbage@2", Malformed, "the worker must write only frames to stdout", Stats{Requests: 3, Starts: 2, Malformed: 1}, 0},
-		{"huge@2", Malformed, "length prefix 2147483648 exceeds the largest valid reply to this case", Stats{Requests: 3, Starts: 2, Malformed: 1}, 0},
-		{"error@2", Reported, "the worker reported: unsupported head count", Stats{Requests: 3, Starts: 1, Reported: 1}, 0},
-		{"shape@2", Malformed, "tensor o: shape", Stats{Requests: 3, Starts: 2, Malformed: 1}, 0},
+		{"crash@2", Crash, "it died on this request 2 times", Stats{Procs: 1, Requests: 3, Starts: 3, Crashes: 2}, 0},
+		{"hang@2", Timeout, "no reply within 300ms; killed", Stats{Procs: 1, Requests: 3, Starts: 2, Timeouts: 1}, 300 * time.Millisecond},
+		{"garbage@2", Malformed, "the worker must write only frames to stdout", Stats{Procs: 1, Requests: 3, Starts: 2, Malformed: 1}, 0},
+		{"huge@2", Malformed, "length prefix 2147483648 exceeds the largest valid reply to this case", Stats{Procs: 1, Requests: 3, Starts: 2, Malformed: 1}, 0},
+		{"error@2", Reported, "the worker reported: unsupported head count", Stats{Procs: 1, Requests: 3, Starts: 1, Reported: 1}, 0},
+		{"shape@2", Malformed, "tensor o: shape", Stats{Procs: 1, Requests: 3, Starts: 2, Malformed: 1}, 0},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			opt := DefaultOptions()
