@@ -22,7 +22,11 @@ const (
 	KeyHeadDims    = "head_dims"
 	KeyDvEqualsD   = "dv_equals_d"
 	KeySink        = "sink"
+	KeyMaxInflight = "max_inflight"
 )
+
+// MaxInflight bounds max_inflight.
+const MaxInflight = 64
 
 // ProtocolMax is the highest protocol version attnvet speaks.
 const ProtocolMax = "2"
@@ -30,7 +34,7 @@ const ProtocolMax = "2"
 var (
 	floatInputs = []string{interop.TQ, interop.TK, interop.TV, interop.TOriKV, interop.TCmpKV, interop.TSink}
 	intInputs   = []string{interop.TOriBT, interop.TCmpBT, interop.TIdx, interop.TSeqused}
-	v2Keys      = []string{KeyFamilies, KeyMaxTokens, KeyMaxHeads, KeyMaxHeadDim, KeyHeadDims, KeyDvEqualsD, KeySink}
+	v2Keys      = []string{KeyFamilies, KeyMaxTokens, KeyMaxHeads, KeyMaxHeadDim, KeyHeadDims, KeyDvEqualsD, KeySink, KeyMaxInflight}
 )
 
 // decl is what a hello declares beyond the profile: v2's input dtypes
@@ -48,6 +52,7 @@ type decl struct {
 	hdList    string
 	dvEqD     bool
 	noSink    bool
+	inflight  int               // requests in flight per process (0, 1: one)
 	raw       map[string]string // the v2 keys as declared, to compare restarts
 }
 
@@ -116,6 +121,12 @@ func parseDecl(meta map[string]string) (decl, error) {
 				names = append(names, f)
 			}
 			d.famList = strings.Join(names, ",")
+		case KeyMaxInflight:
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > MaxInflight {
+				return d, bad("want an integer from 1 to %d", MaxInflight)
+			}
+			d.inflight = n
 		case KeyMaxTokens, KeyMaxHeads, KeyMaxHeadDim:
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {

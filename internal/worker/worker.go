@@ -156,6 +156,9 @@ type Stats struct {
 	// failures (the worker died on them by itself); the rest of Retried
 	// died of a signal from outside (Killed).
 	CrashRetried int64 `json:"crash_retried"`
+	// Resent counts requests sent again because the process failed on an
+	// earlier request in flight with them (max_inflight > 1).
+	Resent int64 `json:"resent,omitempty"`
 	// Killed counts crashes by a signal from outside (SIGKILL, SIGTERM,
 	// SIGINT, SIGHUP, SIGQUIT): not the worker's doing when a retry succeeds.
 	Killed int64 `json:"killed"`
@@ -176,6 +179,7 @@ func (s *Stats) Add(b Stats) {
 	s.Reported += b.Reported
 	s.Retried += b.Retried
 	s.CrashRetried += b.CrashRetried
+	s.Resent += b.Resent
 	s.Killed += b.Killed
 	s.Skipped += b.Skipped
 	for k, v := range b.SkipReasons {
@@ -205,6 +209,12 @@ type Worker struct {
 	declare map[string]string // the profile metadata of the first hello
 	decl    decl              // its v2 declarations
 	slots   chan *proc        // idle processes; nil = not running
+	// With max_inflight > 1 (protocol 2): pipes instead of slots, and sem
+	// bounding the requests in flight to Procs × max_inflight.
+	pipes   []*pipe
+	sem     chan struct{}
+	pmu     sync.Mutex
+	closing chan struct{} // closed by Close
 	seq     atomic.Int64
 
 	mu        sync.Mutex
@@ -235,7 +245,7 @@ func New(cmd string, opt Options) (*Worker, error) {
 	if opt.MaxFrame <= 0 {
 		opt.MaxFrame = def.MaxFrame
 	}
-	w := &Worker{cmd: cmd, opt: opt, name: opt.Name, slots: make(chan *proc, opt.Procs)}
+	w := &Worker{cmd: cmd, opt: opt, name: opt.Name, slots: make(chan *proc, opt.Procs), closing: make(chan struct{})}
 	if w.name == "" {
 		w.name = "exec:" + cmd
 	}
@@ -275,6 +285,15 @@ func New(cmd string, opt Options) (*Worker, error) {
 			}
 		}
 		return nil, err
+	}
+	if k := w.decl.inflight; k > 1 {
+		w.sem = make(chan struct{}, opt.Procs*k)
+		for _, q := range append([]*proc{p}, others...) {
+			pp := &pipe{w: w}
+			pp.attach(q)
+			w.pipes = append(w.pipes, pp)
+		}
+		return w, nil
 	}
 	w.slots <- p
 	for _, q := range others {
@@ -407,6 +426,9 @@ func (w *Worker) Run(in *problem.Inputs) (*impl.Output, error) {
 		limitMsg = fmt.Sprintf("the largest valid reply to this case, %d bytes (o [%d, %d, %d] in F64 plus %d bytes of header)", limit, in.T, in.H, in.Dv, replyHeader)
 	}
 	w.count(func(s *Stats) { s.Requests++ })
+	if w.pipes != nil {
+		return w.runPipelined(in, seq, payload, limit, limitMsg)
+	}
 
 	p, ok := <-w.slots
 	if !ok {
@@ -432,18 +454,7 @@ func (w *Worker) Run(in *problem.Inputs) (*impl.Output, error) {
 			var out *impl.Output
 			out, kind, err = w.decode(reply, in, seq)
 			if err == nil {
-				if attempt > 0 {
-					w.count(func(s *Stats) { s.Retried++ })
-					if own != nil {
-						w.count(func(s *Stats) { s.CrashRetried++ })
-						own.Kind = CrashRetried
-						own.Msg += fmt.Sprintf("; a fresh process answered it on retry %d, but a crash that a retry survives is still a defect of the kernel or its harness (a race, a leak, state carried between requests)", attempt)
-						w.logf("worker: %v", own)
-						return nil, own
-					}
-					w.logf("worker: request %d succeeded on a fresh process after the worker was killed by a signal from outside; the case did not cause the death", seq)
-				}
-				return out, nil
+				return out, w.answered(seq, attempt, own)
 			}
 		}
 		e := &Error{Kind: kind, Worker: w.cmd, Request: seq, Case: interop.Describe(in), Msg: err.Error()}
@@ -455,33 +466,62 @@ func (w *Worker) Run(in *problem.Inputs) (*impl.Output, error) {
 		p.stop()
 		e.Stderr = p.stderr.String() // complete: stop waited for the process
 		p = nil
-		w.count(func(s *Stats) {
-			switch kind {
-			case Crash:
-				s.Crashes++
-				if outside {
-					s.Killed++
-				}
-			case Timeout:
-				s.Timeouts++
-			default:
-				s.Malformed++
-			}
-		})
-		if kind == Crash && !outside && own == nil {
-			c := *e
-			own = &c
-		}
-		if kind == Crash && attempt < w.opt.Retries {
-			w.logf("worker: %v; restarting it and retrying the request", e)
+		if w.failedAttempt(e, outside, attempt, &own) {
 			continue
 		}
-		if kind == Crash && attempt > 0 {
-			e.Msg += fmt.Sprintf(" (it died on this request %d times)", attempt+1)
-		}
-		w.logf("worker: %v; it will be restarted for the next request", e)
 		return nil, e
 	}
+}
+
+// answered is the error of a request answered on attempt (nil, unless
+// the worker died on an earlier attempt by itself: crash_retried).
+func (w *Worker) answered(seq int64, attempt int, own *Error) error {
+	if attempt == 0 {
+		return nil
+	}
+	w.count(func(s *Stats) { s.Retried++ })
+	if own != nil {
+		w.count(func(s *Stats) { s.CrashRetried++ })
+		own.Kind = CrashRetried
+		own.Msg += fmt.Sprintf("; a fresh process answered it on retry %d, but a crash that a retry survives is still a defect of the kernel or its harness (a race, a leak, state carried between requests)", attempt)
+		w.logf("worker: %v", own)
+		return own
+	}
+	w.logf("worker: request %d succeeded on a fresh process after the worker was killed by a signal from outside; the case did not cause the death", seq)
+	return nil
+}
+
+// failedAttempt counts a crash, timeout or malformed reply on attempt
+// (its process is gone) and says whether to retry the request; own keeps
+// the first crash that was the worker's own doing.
+func (w *Worker) failedAttempt(e *Error, outside bool, attempt int, own **Error) (retry bool) {
+	kind := e.Kind
+	w.count(func(s *Stats) {
+		switch kind {
+		case Crash:
+			s.Crashes++
+			if outside {
+				s.Killed++
+			}
+		case Timeout:
+			s.Timeouts++
+		default:
+			s.Malformed++
+		}
+	})
+	if kind == Crash && !outside && *own == nil {
+		c := *e
+		*own = &c
+	}
+	if kind == Crash && attempt < w.opt.Retries {
+		w.logf("worker: %v; restarting it and retrying the request", e)
+		return true
+	}
+	if kind == Crash && attempt > 0 {
+		e.Msg += fmt.Sprintf(" (it died on this request %d times)", attempt+1)
+	}
+	w.logf("worker: %v; it will be restarted for the next request", e)
+	return false
 }
 
 // skip counts a case the declarations exclude.
@@ -637,6 +677,16 @@ func (w *Worker) Close() error {
 		w.mu.Lock()
 		w.closed = true
 		w.mu.Unlock()
+		close(w.closing)
+		if w.pipes != nil {
+			for i := 0; i < cap(w.sem); i++ {
+				w.sem <- struct{}{} // requests in flight finish first
+			}
+			for _, pp := range w.pipes {
+				pp.stop()
+			}
+			return
+		}
 		for i := 0; i < w.opt.Procs; i++ {
 			if p := <-w.slots; p != nil {
 				p.stop()
@@ -765,6 +815,16 @@ func (p *proc) exchange(payload []byte, timeout time.Duration, max int64, limit 
 			}
 			return nil, Timeout, false, fmt.Errorf("no reply within %v; killed", timeout)
 		}
+	}
+}
+
+// exited reports whether the process has been waited for.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -812,3 +812,110 @@ func TestWorkerProtocol2Seq(t *testing.T) {
 		t.Errorf("%s %v", kind, err)
 	}
 }
+
+// runConcurrently runs n requests from g goroutines and returns the
+// errors by request number (seq order is the order of Run calls).
+func runConcurrently(t *testing.T, w *Worker, g, n int) map[int64]error {
+	t.Helper()
+	var mu sync.Mutex
+	errs := map[int64]error{}
+	var wg sync.WaitGroup
+	em, _ := impl.Lookup("tiled/bc32/bf16")
+	for k := 0; k < g; k++ {
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			for i := k; i < n; i += g {
+				in := inputs(t, i)
+				out, err := w.Run(in)
+				if err != nil {
+					var we *Error
+					if errors.As(err, &we) {
+						mu.Lock()
+						errs[we.Request] = err
+						mu.Unlock()
+						continue
+					}
+					t.Error(err)
+					continue
+				}
+				want, _ := em.Run(in)
+				for j := range want.O {
+					if num.Round32(num.BF16, want.O[j], num.RNE) != out.O[j] && out.O[j] == out.O[j] {
+						t.Errorf("case %d: element %d = %v, want %v", i, j, out.O[j], want.O[j])
+						break
+					}
+				}
+			}
+		}(k)
+	}
+	wg.Wait()
+	return errs
+}
+
+// Protocol 2 max_inflight: several requests in flight on one process,
+// answered in order.
+func TestWorkerInflight(t *testing.T) {
+	w, err := New(fakeV2(t, "ok", map[string]string{"protocol": "2", "max_inflight": "4"}), DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if errs := runConcurrently(t, w, 4, 40); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	s := w.Stats()
+	if s.Starts != 1 || s.Requests != 40 || s.Crashes+s.Timeouts+s.Malformed+s.Resent != 0 {
+		t.Errorf("stats %+v", s)
+	}
+	if m := w.pipes[0].maxPending; m < 2 || m > 4 {
+		t.Errorf("at most %d requests were in flight, want 2 to 4", m)
+	}
+	w.Close()
+	if _, err := w.Run(inputs(t, 0)); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Errorf("Run after Close: %v", err)
+	}
+}
+
+// With requests in flight, a failure goes to the request the worker was
+// answering; the requests behind it are sent again and succeed.
+func TestWorkerInflightFailures(t *testing.T) {
+	for _, tc := range []struct {
+		mode string
+		kind string
+		msg  string
+	}{
+		{"crash@5", Crash, "it died on this request 2 times"},
+		{"hang@5", Timeout, "no reply within 3s"},
+		{"garbage@5", Malformed, "the worker must write only frames"},
+		{"big@5", Malformed, "exceeds the largest valid reply to this case"},
+		{"shape@5", Malformed, "tensor o: shape"},
+		{"error@5", Reported, "unsupported head count"},
+		{"crash-once@5", CrashRetried, "a fresh process answered it"},
+		{"forkexit@5", Crash, "exit status 3"},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			opt := DefaultOptions()
+			opt.CaseTimeout = 3 * time.Second
+			if tc.mode != "hang@5" {
+				opt.CaseTimeout = 20 * time.Second
+			}
+			opt.Procs = 2
+			w, err := New(fakeV2(t, tc.mode, map[string]string{"protocol": "2", "max_inflight": "3"}), opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			start := time.Now()
+			errs := runConcurrently(t, w, 5, 30)
+			if d := time.Since(start); d > 15*time.Second {
+				t.Errorf("took %v", d)
+			}
+			var we *Error
+			if len(errs) != 1 || !errors.As(errs[5], &we) || we.Kind != tc.kind || !strings.Contains(we.Error(), tc.msg) {
+				t.Fatalf("errors %v, want request 5 only, %s with %q", errs, tc.kind, tc.msg)
+			}
+			t.Logf("stats %+v", w.Stats())
+		})
+	}
+}
