@@ -259,6 +259,14 @@ func printWorkerStats(w io.Writer, res *campaign.Result) {
 		restarts := max(s.Starts-max(s.Procs, int64(max(runs, 1))), 0) // Procs: the processes started at once (--procs)
 		fmt.Fprintf(w, "  worker      %s: %s requests, %d restarts (%d crashes, %d timeouts, %d malformed replies), %d reported errors, %d requests retried after a crash\n",
 			t.Name, commas64(s.Requests), restarts, s.Crashes, s.Timeouts, s.Malformed, s.Reported, s.Retried)
+		if s.Skipped > 0 { // protocol 2 declarations (docs/worker.md)
+			var rs []string
+			for r, n := range s.SkipReasons {
+				rs = append(rs, fmt.Sprintf("%s %s", r, commas64(n)))
+			}
+			sort.Strings(rs)
+			fmt.Fprintf(w, "  skipped     %s cases the worker's hello excludes, not sent: %s\n", commas64(s.Skipped), strings.Join(rs, ", "))
+		}
 	}
 }
 
