@@ -628,7 +628,7 @@ func (w *Worker) start(deadline time.Time) (*proc, map[string]string, error) {
 	timeout, why := w.opt.StartTimeout, ""
 	if !deadline.IsZero() {
 		if d := time.Until(deadline); d < timeout {
-			timeout, why = max(d, time.Millisecond), " (the run's time budget)"
+			timeout, why = max(d, time.Millisecond), " (the run's time budget, --time, ended first: a worker that starts slowly needs a longer --time)"
 		}
 	}
 	w.count(func(s *Stats) { s.Starts++ })

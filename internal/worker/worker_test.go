@@ -660,7 +660,7 @@ func TestWorkerHelloDeadline(t *testing.T) {
 	opt.Deadline = time.Now().Add(500 * time.Millisecond)
 	start := time.Now()
 	_, err := New(fakeCmd(t, "hellohang"), opt)
-	if err == nil || !strings.Contains(err.Error(), "no hello reply (timeout)") || !strings.Contains(err.Error(), "time budget") {
+	if err == nil || !strings.Contains(err.Error(), "no hello reply (timeout)") || !strings.Contains(err.Error(), "time budget, --time, ended first") {
 		t.Fatalf("%v, want a hello timeout at the deadline", err)
 	}
 	if d := time.Since(start); d > 10*time.Second {
