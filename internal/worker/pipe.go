@@ -46,7 +46,8 @@ type callResult struct {
 	outside bool
 	err     error
 	stderr  string
-	resend  bool // an earlier request's failure ended the process: send it again
+	resend  bool  // an earlier request's failure ended the process: send it again
+	p       *proc // the process that answered (reply)
 }
 
 // submit writes c to the pipe's process (starting one if needed); its
@@ -83,9 +84,10 @@ func (pp *pipe) submit(c *call) error {
 			p.stdout.SetReadDeadline(time.Now().Add(pp.w.opt.CaseTimeout))
 		}
 		pp.mu.Unlock()
-		if err := WriteFrame(p.stdin, c.payload); err != nil {
-			pp.fail(p, Crash, fmt.Errorf("writing the request: %w", err))
-		}
+		// A failed write means the process is dying: its reader settles
+		// the requests, once it has read the replies already written (the
+		// one being answered is at fault, not the oldest unread).
+		_ = WriteFrame(p.stdin, c.payload)
 		return nil
 	}
 }
@@ -113,6 +115,10 @@ func (pp *pipe) read(p *proc, leaderGone *atomic.Bool) {
 		_, err := io.ReadFull(p.stdout, hdr[:])
 		if err == nil {
 			pp.mu.Lock()
+			if pp.p != p { // p was failed meanwhile: its requests are settled
+				pp.mu.Unlock()
+				return
+			}
 			var head *call
 			if len(pp.pending) > 0 {
 				head = pp.pending[0]
@@ -131,6 +137,10 @@ func (pp *pipe) read(p *proc, leaderGone *atomic.Bool) {
 			b := make([]byte, n)
 			if _, err = io.ReadFull(p.stdout, b); err == nil {
 				pp.mu.Lock()
+				if pp.p != p || len(pp.pending) == 0 || pp.pending[0] != head {
+					pp.mu.Unlock()
+					return // p was failed meanwhile (its requests settled; a newer process's are not ours)
+				}
 				pp.pending = pp.pending[1:]
 				if len(pp.pending) > 0 {
 					p.stdout.SetReadDeadline(time.Now().Add(pp.w.opt.CaseTimeout))
@@ -138,7 +148,7 @@ func (pp *pipe) read(p *proc, leaderGone *atomic.Bool) {
 					p.stdout.SetReadDeadline(time.Time{})
 				}
 				pp.mu.Unlock()
-				head.res <- callResult{reply: b}
+				head.res <- callResult{reply: b, p: p}
 				continue
 			}
 			if err == io.EOF {
@@ -253,7 +263,7 @@ func (w *Worker) runPipelined(in *problem.Inputs, seq int64, payload []byte, lim
 				return out, w.answered(seq, attempt, own)
 			}
 			if kind != Reported { // a bad reply: this process is done
-				r.stderr = pp.failMalformed()
+				r.stderr = pp.failMalformed(r.p)
 			}
 		}
 		e := &Error{Kind: kind, Worker: w.cmd, Request: seq, Case: interop.Describe(in), Msg: err.Error(), Stderr: r.stderr}
@@ -272,15 +282,15 @@ func (w *Worker) runPipelined(in *problem.Inputs, seq int64, payload []byte, lim
 // failMalformed ends the pipe's process after a reply that was read
 // whole but is not a valid one; the requests behind it are sent again.
 // It returns the process's stderr.
-func (pp *pipe) failMalformed() string {
+func (pp *pipe) failMalformed(p *proc) string {
 	pp.mu.Lock()
-	p := pp.p
+	if pp.p != p { // already failed: its stderr is what it was
+		pp.mu.Unlock()
+		return p.stderr.String()
+	}
 	calls := pp.pending
 	pp.p, pp.pending = nil, nil
 	pp.mu.Unlock()
-	if p == nil {
-		return ""
-	}
 	p.kill()
 	p.stop()
 	for _, c := range calls {
