@@ -122,6 +122,9 @@ func runFuzz(e *env, args []string) int {
 	if err != nil {
 		return e.exitFor("fuzz", err)
 	}
+	if opt.Time > 0 {
+		topt.Deadline = time.Now().Add(opt.Time) // a silent worker's hello does not outlast --time
+	}
 	opt.ReplayFlags = wf.replayFlags(fs)
 	opt.CaseTimeout, opt.WorkerProfile = topt.CaseTimeout, topt.Profile
 	t, err := targets.Resolve(*target, topt)

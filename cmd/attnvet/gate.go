@@ -213,21 +213,26 @@ func printGateSummary(w io.Writer, opt *campaign.Options, res *campaign.Result, 
 type workerFlags struct {
 	timeout *time.Duration
 	profile *string
+	procs   *int
 }
 
 func addWorkerFlags(fs *flag.FlagSet) workerFlags {
 	return workerFlags{
 		timeout: durationFlag(fs, "case-timeout", worker.DefaultCaseTimeout, "exec: targets: a worker that does not answer one case within D is killed and restarted, and the case is a timeout failure"),
 		profile: fs.String("worker-profile", "", "exec: targets: judge the worker under this built-in precision profile instead of the one its hello declares (default: as declared; none declared is bf16): "+strings.Join(profile.Names(), ", ")),
+		procs:   fs.Int("procs", 1, "exec: targets: worker processes serving cases in parallel (docs/worker.md)"),
 	}
 }
 
 // options checks the flags; exec says whether any target is an exec:
 // one (--worker-profile changes the verdict, so it must not be ignored).
 func (w workerFlags) options(fs *flag.FlagSet, exec bool) (targets.Options, error) {
-	o := targets.Options{CaseTimeout: *w.timeout, Profile: *w.profile}
+	o := targets.Options{CaseTimeout: *w.timeout, Profile: *w.profile, Procs: *w.procs}
 	if o.CaseTimeout <= 0 {
 		return o, usagef("--case-timeout %v: want a positive duration", o.CaseTimeout)
+	}
+	if o.Procs < 1 || o.Procs > targets.MaxProcs {
+		return o, usagef("--procs %d: want 1 to %d worker processes", o.Procs, targets.MaxProcs)
 	}
 	if o.Profile != "" {
 		if _, err := profile.Lookup(o.Profile); err != nil {
@@ -280,9 +285,17 @@ func printWorkerStats(w io.Writer, res *campaign.Result) {
 				}
 			}
 		}
-		restarts := max(s.Starts-int64(max(runs, 1)), 0)
+		restarts := max(s.Starts-max(s.Procs, int64(max(runs, 1))), 0) // Procs: the processes started at once (--procs)
 		fmt.Fprintf(w, "  worker      %s: %s requests, %d restarts (%d crashes, %d timeouts, %d malformed replies), %d reported errors, %d requests retried after a crash\n",
 			t.Name, commas64(s.Requests), restarts, s.Crashes, s.Timeouts, s.Malformed, s.Reported, s.Retried)
+		if s.Skipped > 0 { // protocol 2 declarations (docs/worker.md)
+			var rs []string
+			for r, n := range s.SkipReasons {
+				rs = append(rs, fmt.Sprintf("%s %s", r, commas64(n)))
+			}
+			sort.Strings(rs)
+			fmt.Fprintf(w, "  skipped     %s cases the worker's hello excludes, not sent: %s\n", commas64(s.Skipped), strings.Join(rs, ", "))
+		}
 	}
 }
 
@@ -296,7 +309,7 @@ func printWorkerFailures(w io.Writer, res *campaign.Result, limit int, savedOnly
 		return
 	}
 	var kinds []string
-	for _, k := range []string{worker.Crash, worker.Timeout, worker.Malformed, worker.Reported} {
+	for _, k := range []string{worker.Crash, worker.CrashRetried, worker.Timeout, worker.Malformed, worker.Reported} {
 		if n := res.WorkerFailureKinds[k]; n > 0 {
 			kinds = append(kinds, fmt.Sprintf("%s %d", k, n))
 		}

@@ -193,7 +193,7 @@ func printReplay(w io.Writer, file string, d *campaign.Detail, top int) {
 	fmt.Fprintf(w, "  kernel      %s (profile %s: %s)\n", d.Target.Name, p.Name, p.Describe())
 	fmt.Fprintf(w, "  criterion   %s\n", d.Criterion.Name())
 	switch d.Status {
-	case campaign.Incompatible:
+	case campaign.Incompatible, campaign.Skipped: // Skipped: the worker's hello excludes the case (exit 0)
 		fmt.Fprintf(w, "SKIP: %v\n", d.Err)
 		return
 	case campaign.Contract:

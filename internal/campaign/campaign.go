@@ -868,6 +868,16 @@ func (a *aggregator) add(o outcome) {
 		case Incompatible:
 			r.IncompatibleChecks++
 			ts.IncompatibleChecks++
+		case Skipped:
+			r.SkippedChecks++
+			ts.SkippedChecks++
+			if r.SkipReasons == nil {
+				r.SkipReasons = map[string]int{}
+			}
+			r.SkipReasons[ch.err]++
+			if a.opt.Record {
+				rec.Detail = ch.err
+			}
 		case Contract:
 			ts.ContractCases++
 			if a.opt.Record {

@@ -38,6 +38,15 @@ func (d *Detail) Failed() bool { return d.Status == Fail }
 // timeout, malformed reply or reported error), else nil.
 func (d *Detail) WorkerError() *worker.Error { return asWorkerError(d.Err) }
 
+// asSkip is the reason an exec worker's hello excludes the case, or "".
+func asSkip(err error) string {
+	var se *worker.SkipError
+	if errors.As(err, &se) {
+		return se.Reason
+	}
+	return ""
+}
+
 func asWorkerError(err error) *worker.Error {
 	var we *worker.Error
 	if errors.As(err, &we) {
@@ -75,7 +84,9 @@ func Check(c cases.Case, t targets.Target, crit tolerance.Criterion) (d *Detail,
 	}
 	d.Out, d.Verdict, d.Err = runAndJudge(t, crit, in, d.Ref, false)
 	d.Status = Pass
-	if d.Err != nil || !d.Verdict.Pass {
+	if asSkip(d.Err) != "" {
+		d.Status = Skipped
+	} else if d.Err != nil || !d.Verdict.Pass {
 		d.Status = Fail
 	}
 	return d, nil
@@ -282,7 +293,9 @@ func (ev *evaluator) eval(c cases.Case) caseOut {
 			t := ev.targets[i]
 			_, v, err := runAndJudge(t, ev.crit, in, r, len(g.idx) > 1 && !t.Trusted())
 			ch := checkOut{status: Pass, v: v}
-			if we := asWorkerError(err); we != nil {
+			if r := asSkip(err); r != "" {
+				ch.status, ch.err = Skipped, r
+			} else if we := asWorkerError(err); we != nil {
 				ch.status, ch.err, ch.kind = WorkerFailed, err.Error(), we.Kind
 			} else if err != nil {
 				ch.status, ch.err = Fail, err.Error()
@@ -330,7 +343,7 @@ func (ev *evaluator) fails(c cases.Case, ti int) bool {
 		return false
 	}
 	_, v, err := runAndJudge(t, ev.crit, in, r, false)
-	if asWorkerError(err) != nil {
+	if asWorkerError(err) != nil || asSkip(err) != "" {
 		return false
 	}
 	return err != nil || !v.Pass

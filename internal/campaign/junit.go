@@ -91,8 +91,11 @@ func JUnit(r *Result, name string, elapsed time.Duration) []byte {
 		case WorkerFailed:
 			tc.Failure = workerMessage(&rec)
 			s.Failures++
-		case Contract, Incompatible:
+		case Contract, Incompatible, Skipped:
 			tc.Skipped = &JUnitMessage{Message: clip(rec.Detail, 500)}
+			if rec.Status == Skipped {
+				tc.Skipped.Message = "the worker's hello excludes this case: " + clip(rec.Detail, 400)
+			}
 			if rec.Status == Incompatible {
 				tc.Skipped.Message = "the case pins an input dtype this kernel does not take"
 			}

@@ -46,9 +46,15 @@ type Result struct {
 	FailedCases        int            `json:"failed_cases"`         // cases where some target failed (mismatch or worker failure)
 	// IncompatibleChecks are pairs skipped because the case pins a dtype
 	// the kernel does not take.
-	IncompatibleChecks int   `json:"incompatible_checks"`
-	Elements           int64 `json:"elements"`         // output elements judged
-	SkippedElements    int64 `json:"skipped_elements"` // outside a profile's range: not judged
+	IncompatibleChecks int `json:"incompatible_checks"`
+	// SkippedChecks are pairs an exec worker's hello excludes (protocol 2:
+	// a family or shape it does not take, a value its declared input dtype
+	// cannot hold): not sent, not judged, not failures; SkipReasons
+	// counts them by the declaration that excludes them.
+	SkippedChecks   int            `json:"skipped_checks"`
+	SkipReasons     map[string]int `json:"skip_reasons,omitempty"`
+	Elements        int64          `json:"elements"`         // output elements judged
+	SkippedElements int64          `json:"skipped_elements"` // outside a profile's range: not judged
 
 	Worst       *Worst         `json:"worst,omitempty"` // largest err/allowed over all checks
 	Targets     []TargetStats  `json:"targets"`
@@ -98,6 +104,7 @@ type TargetStats struct {
 	WorstCase          string `json:"worst_case,omitempty"`
 	WorstSeq           int    `json:"worst_seq"` // as Worst.Seq
 	WorkerFailedChecks int    `json:"worker_failed_checks"`
+	SkippedChecks      int    `json:"skipped_checks"`
 	// Worker counts an exec target's processes and failures (worker.Stats:
 	// starts, crashes, timeouts, malformed, reported, retried).
 	Worker *worker.Stats `json:"worker,omitempty"`
@@ -219,6 +226,7 @@ const (
 	Fail         Status = "fail"
 	Contract     Status = "contract"     // inputs break the contract: not judged
 	Incompatible Status = "incompatible" // case dtype the kernel does not take
+	Skipped      Status = "skipped"      // the exec worker's hello excludes the case (worker.SkipError)
 	Invalid      Status = "invalid"      // the case could not be built
 	WorkerFailed Status = "worker"       // the external worker failed (crash, timeout, malformed, reported)
 )
@@ -362,6 +370,13 @@ func Merge(results ...*Result) *Result {
 			m.WorkerFailureKinds[k] += v
 		}
 		m.IncompatibleChecks += r.IncompatibleChecks
+		m.SkippedChecks += r.SkippedChecks
+		for k, v := range r.SkipReasons {
+			if m.SkipReasons == nil {
+				m.SkipReasons = map[string]int{}
+			}
+			m.SkipReasons[k] += v
+		}
 		m.Elements += r.Elements
 		m.SkippedElements += r.SkippedElements
 		for _, t := range r.Targets {
@@ -369,7 +384,7 @@ func Merge(results ...*Result) *Result {
 			if !ok {
 				idx[t.Name] = len(m.Targets)
 				if t.Worker != nil {
-					s := *t.Worker
+					s := t.Worker.Clone()
 					t.Worker = &s
 				}
 				m.Targets = append(m.Targets, t)
@@ -383,6 +398,7 @@ func Merge(results ...*Result) *Result {
 			s.Elements += t.Elements
 			s.SkippedElements += t.SkippedElements
 			s.WorkerFailedChecks += t.WorkerFailedChecks
+			s.SkippedChecks += t.SkippedChecks
 			if t.WorstCase != "" && (s.WorstCase == "" || greater(float64(t.Worst), float64(s.Worst)) ||
 				(same(float64(t.Worst), float64(s.Worst)) && t.WorstSeq < s.WorstSeq)) {
 				s.Worst, s.WorstCase, s.WorstSeq = t.Worst, t.WorstCase, t.WorstSeq
@@ -486,15 +502,7 @@ func CampaignLabel(r RunInfo) string {
 	return s
 }
 
-func addStats(a, b *worker.Stats) {
-	a.Requests += b.Requests
-	a.Starts += b.Starts
-	a.Crashes += b.Crashes
-	a.Timeouts += b.Timeouts
-	a.Malformed += b.Malformed
-	a.Reported += b.Reported
-	a.Retried += b.Retried
-}
+func addStats(a, b *worker.Stats) { a.Add(*b) }
 
 // SortedClasses returns the edge classes by name with their counts.
 func (r *Result) SortedClasses() []string {

@@ -80,6 +80,14 @@ type Options struct {
 	// worker is judged under, overriding the one its hello declares
 	// ("": as declared; a worker that declares nothing is bf16).
 	Profile string
+	// Procs is how many worker processes serve an exec target's requests
+	// in parallel (--procs N; 0: 1). Each says hello and must declare
+	// what the first declared.
+	Procs int
+	// Deadline, if set, is when the run's time budget (--time) ends: a
+	// worker that has not answered its hello by then is an error, even
+	// within the start timeout.
+	Deadline time.Time
 	// Logf receives the worker's restart and retry messages (nil: stderr,
 	// prefixed "attnvet: ").
 	Logf func(format string, args ...any)
@@ -90,6 +98,9 @@ func (o Options) Validate() error {
 	if o.CaseTimeout < 0 {
 		return fmt.Errorf("case timeout %v is negative", o.CaseTimeout)
 	}
+	if o.Procs < 0 || o.Procs > MaxProcs {
+		return fmt.Errorf("--procs %d: want 1 to %d worker processes", o.Procs, MaxProcs)
+	}
 	if o.Profile != "" {
 		if _, err := profile.Lookup(o.Profile); err != nil {
 			return err
@@ -97,6 +108,9 @@ func (o Options) Validate() error {
 	}
 	return nil
 }
+
+// MaxProcs bounds Options.Procs.
+const MaxProcs = 256
 
 // IsExec reports whether name (a target name or a Select item) names an
 // external worker.
@@ -146,6 +160,10 @@ func resolveExec(cmd string, o Options) (Target, error) {
 		p := profile.MustLookup(o.Profile) // Validate checked it
 		opt.Profile = &p
 	}
+	if o.Procs > 0 {
+		opt.Procs = o.Procs
+	}
+	opt.Deadline = o.Deadline
 	opt.Logf = o.Logf
 	if opt.Logf == nil {
 		opt.Logf = func(format string, a ...any) { fmt.Fprintf(os.Stderr, "attnvet: "+format+"\n", a...) }

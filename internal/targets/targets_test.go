@@ -98,6 +98,8 @@ func TestOptions(t *testing.T) {
 	}{
 		{Options{Profile: "bf17"}, "unknown precision profile"},
 		{Options{CaseTimeout: -1}, "negative"},
+		{Options{Procs: -1}, "want 1 to 256 worker processes"},
+		{Options{Procs: 257}, "want 1 to 256 worker processes"},
 	} {
 		if _, err := Resolve("exec:/no/such/worker", tc.opt); err == nil || !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("Resolve(exec, %+v): %v, want %q", tc.opt, err, tc.err)

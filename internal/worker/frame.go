@@ -31,14 +31,22 @@ func WriteFrame(w io.Writer, payload []byte) error {
 // length beyond max is an error wrapping errFrameTooLarge that shows the
 // prefix bytes (text a worker printed to stdout shows as such).
 func ReadFrame(r io.Reader, max int64) ([]byte, error) {
+	return readFrame(r, max, "")
+}
+
+// readFrame is ReadFrame with what the limit is, for its error message.
+func readFrame(r io.Reader, max int64, limit string) ([]byte, error) {
+	if limit == "" {
+		limit = fmt.Sprintf("the %d-byte limit", max)
+	}
 	var hdr [8]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, err
 	}
 	n := binary.LittleEndian.Uint64(hdr[:])
 	if n > uint64(max) {
-		return nil, fmt.Errorf("%w: length prefix %d exceeds the %d-byte limit (prefix bytes %q: the worker must write only frames to stdout; logs go to stderr)",
-			errFrameTooLarge, n, max, hdr[:])
+		return nil, fmt.Errorf("%w: length prefix %d exceeds %s (rejected unread; prefix bytes %q: the worker must write only frames to stdout; logs go to stderr)",
+			errFrameTooLarge, n, limit, hdr[:])
 	}
 	b := make([]byte, n)
 	if _, err := io.ReadFull(r, b); err != nil {

@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,7 +43,16 @@ func TestMain(m *testing.M) {
 // fakeWorker modes: ok; crash@N (exit on request N); crash-once@N (only
 // in the first process: a marker file in ATTNVET_FAKE_DIR); hang@N;
 // garbage@N (text on stdout); error@N; shape@N (o of the wrong shape);
-// nohello; badhello; huge@N (a length prefix of 2 GiB); noprofile.
+// nohello; badhello; huge@N (a length prefix of 2 GiB); noprofile;
+// big@N (a length prefix of 64 MiB, within the frame limit, then a
+// hang); every@N (crash on every N-th request of each process);
+// segv-once@N (a real SIGSEGV, first process only); term-once@N (SIGTERM to itself, first process
+// only: a kill from outside); forkexit@N (start a child that holds
+// stdout, then exit); hellohang; deaf (ignore stdin's end). The hello
+// reply also carries the JSON object in ATTNVET_FAKE_HELLO; with a
+// protocol 2 hello every request's tensors must come in the declared
+// dtypes (else the reply is an error). ATTNVET_FAKE_PID names a file
+// the worker writes its pid to.
 func fakeWorker(mode string, stdin io.Reader, stdout io.Writer) int {
 	what, at := mode, int64(-1)
 	if i := strings.IndexByte(mode, '@'); i >= 0 {
@@ -58,9 +70,22 @@ func fakeWorker(mode string, stdin io.Reader, stdout io.Writer) int {
 		w.Flush()
 	}
 	em, _ := impl.Lookup("tiled/bc32/bf16")
+	extra := map[string]string{}
+	if h := os.Getenv("ATTNVET_FAKE_HELLO"); h != "" {
+		if err := json.Unmarshal([]byte(h), &extra); err != nil {
+			panic(err)
+		}
+	}
+	if pf := os.Getenv("ATTNVET_FAKE_PID"); pf != "" {
+		os.WriteFile(pf, []byte(strconv.Itoa(os.Getpid())), 0o644)
+	}
+	served := int64(0)
 	for {
 		payload, err := ReadFrame(r, 1<<30)
 		if err != nil {
+			if what == "deaf" {
+				time.Sleep(time.Hour)
+			}
 			return 0 // stdin closed
 		}
 		f, err := bundle.Parse(payload)
@@ -69,7 +94,20 @@ func fakeWorker(mode string, stdin io.Reader, stdout io.Writer) int {
 			return 2
 		}
 		if f.Metadata[KeyRequest] == "hello" {
+			if h := fakeOnHello[what]; h != nil {
+				h()
+			}
+			if what == "restartfail" {
+				dir := os.Getenv("ATTNVET_FAKE_DIR")
+				_, crashed := os.Stat(filepath.Join(dir, "crashed"))
+				if _, err := os.Stat(filepath.Join(dir, "hellofailed")); crashed == nil && err != nil {
+					os.WriteFile(filepath.Join(dir, "hellofailed"), nil, 0o644)
+					return 1
+				}
+			}
 			switch what {
+			case "hellohang":
+				time.Sleep(time.Hour)
 			case "nohello":
 				fmt.Fprintln(os.Stderr, "fake worker: I do not speak hello")
 				return 1
@@ -85,12 +123,38 @@ func fakeWorker(mode string, stdin io.Reader, stdout io.Writer) int {
 					g.Metadata[k] = v
 				}
 			}
+			for k, v := range extra {
+				g.Metadata[k] = v
+			}
 			reply(g)
 			continue
 		}
 		seq, _ := strconv.ParseInt(f.Metadata[KeySeq], 10, 64)
+		served++
 		hit := seq == at
-		if what == "crash-once" && hit {
+		if what == "every" {
+			hit = served%at == 0
+		}
+		if extra[KeyProtocol] == "2" {
+			bad := ""
+			for k, v := range extra {
+				if name, ok := strings.CutPrefix(k, KeyDTypePrefix); ok {
+					if t, ok := f.Tensors[name]; ok && string(t.DType) != v {
+						bad = fmt.Sprintf("%s came as %s, declared %s", name, t.DType, v)
+					}
+				}
+			}
+			if bad != "" {
+				g := bundle.NewFile()
+				g.Metadata["error"] = bad
+				reply(g)
+				continue
+			}
+			if f.Metadata[KeyProtocol] != "2" {
+				panic("a v2 request without protocol=2")
+			}
+		}
+		if (what == "crash-once" || what == "term-once" || what == "segv-once" || what == "restartfail") && hit {
 			marker := filepath.Join(os.Getenv("ATTNVET_FAKE_DIR"), "crashed")
 			if _, err := os.Stat(marker); err == nil {
 				hit = false
@@ -100,9 +164,32 @@ func fakeWorker(mode string, stdin io.Reader, stdout io.Writer) int {
 		}
 		if hit {
 			switch what {
-			case "crash", "crash-once":
+			case "crash", "crash-once", "every":
 				fmt.Fprintln(os.Stderr, "fake worker: segmentation fault (pretend)")
 				return 139
+			case "segv-once":
+				// Go's runtime turns a SIGSEGV into exit 2: let a shell take
+				// over the process and die of the signal.
+				fmt.Fprintln(os.Stderr, "fake worker: a real SIGSEGV")
+				dieBySignal("SEGV")
+			case "term-once", "restartfail":
+				dieBySignal("TERM")
+			case "forkexit":
+				c := exec.Command("sleep", "30")
+				c.Stdout = os.Stdout
+				if err := c.Start(); err != nil {
+					panic(err)
+				}
+				if pf := os.Getenv("ATTNVET_FAKE_PID"); pf != "" {
+					os.WriteFile(pf+".child", []byte(strconv.Itoa(c.Process.Pid)), 0o644)
+				}
+				return 3
+			case "big":
+				var h [8]byte
+				binary.LittleEndian.PutUint64(h[:], 64<<20)
+				w.Write(h[:])
+				w.Flush()
+				time.Sleep(time.Hour)
 			case "hang":
 				time.Sleep(time.Hour)
 			case "garbage":
@@ -147,6 +234,9 @@ func fakeWorker(mode string, stdin io.Reader, stdout io.Writer) int {
 		reply(g)
 	}
 }
+
+// fakeOnHello holds platform-specific fake modes' actions at the hello.
+var fakeOnHello = map[string]func(){}
 
 func fakeCmd(t *testing.T, mode string) string {
 	t.Helper()
@@ -250,12 +340,12 @@ func TestWorkerFailures(t *testing.T) {
 		stats   Stats
 		timeout time.Duration
 	}{
-		{"crash@2", Crash, "it died on this request 2 times", Stats{Requests: 3, Starts: 3, Crashes: 2}, 0},
-		{"hang@2", Timeout, "no reply within 300ms; killed", Stats{Requests: 3, Starts: 2, Timeouts: 1}, 300 * time.Millisecond},
-		{"garbage@2", Malformed, "the worker must write only frames to stdout", Stats{Requests: 3, Starts: 2, Malformed: 1}, 0},
-		{"huge@2", Malformed, "length prefix 2147483648 exceeds the 1073741824-byte limit", Stats{Requests: 3, Starts: 2, Malformed: 1}, 0},
-		{"error@2", Reported, "the worker reported: unsupported head count", Stats{Requests: 3, Starts: 1, Reported: 1}, 0},
-		{"shape@2", Malformed, "tensor o: shape", Stats{Requests: 3, Starts: 2, Malformed: 1}, 0},
+		{"crash@2", Crash, "it died on this request 2 times", Stats{Procs: 1, Requests: 3, Starts: 3, Crashes: 2}, 0},
+		{"hang@2", Timeout, "no reply within 300ms; killed", Stats{Procs: 1, Requests: 3, Starts: 2, Timeouts: 1}, 300 * time.Millisecond},
+		{"garbage@2", Malformed, "the worker must write only frames to stdout", Stats{Procs: 1, Requests: 3, Starts: 2, Malformed: 1}, 0},
+		{"huge@2", Malformed, "length prefix 2147483648 exceeds the largest valid reply to this case", Stats{Procs: 1, Requests: 3, Starts: 2, Malformed: 1}, 0},
+		{"error@2", Reported, "the worker reported: unsupported head count", Stats{Procs: 1, Requests: 3, Starts: 1, Reported: 1}, 0},
+		{"shape@2", Malformed, "tensor o: shape", Stats{Procs: 1, Requests: 3, Starts: 2, Malformed: 1}, 0},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			opt := DefaultOptions()
@@ -285,7 +375,7 @@ func TestWorkerFailures(t *testing.T) {
 			if _, err := w.Run(in); err != nil {
 				t.Fatalf("request 3 after the failure: %v", err)
 			}
-			if s := w.Stats(); s != tc.stats {
+			if s := w.Stats(); !reflect.DeepEqual(s, tc.stats) {
 				t.Errorf("stats %+v, want %+v", s, tc.stats)
 			}
 			if tc.kind != Reported && len(logs) == 0 {
@@ -295,17 +385,83 @@ func TestWorkerFailures(t *testing.T) {
 	}
 }
 
-// A worker killed from outside mid-run: the request is retried on a fresh
-// process and succeeds; no failure is reported.
-func TestWorkerCrashOnceRetried(t *testing.T) {
-	w := newWorker(t, "crash-once@2", DefaultOptions())
+// A worker that dies on a request by itself (exit 139, or a real
+// SIGSEGV) and answers it on a fresh process: a crash_retried failure,
+// not a pass (issue 14, defect 5).
+func TestWorkerCrashRetried(t *testing.T) {
+	for _, mode := range []string{"crash-once@2", "segv-once@2"} {
+		t.Run(mode, func(t *testing.T) {
+			w := newWorker(t, mode, DefaultOptions())
+			in := inputs(t, 2)
+			if _, err := w.Run(in); err != nil {
+				t.Fatalf("request 1: %v", err)
+			}
+			_, err := w.Run(in)
+			var we *Error
+			if !errors.As(err, &we) || we.Kind != CrashRetried || we.Request != 2 || !strings.Contains(we.Msg, "a fresh process answered it") {
+				t.Fatalf("request 2: %v, want a crash_retried failure", err)
+			}
+			if mode == "segv-once@2" && !strings.Contains(we.Msg, "segmentation fault") {
+				t.Errorf("no signal in %q", we.Msg)
+			}
+			if _, err := w.Run(in); err != nil {
+				t.Fatalf("request 3: %v", err)
+			}
+			if s := w.Stats(); s.Crashes < 1 || s.Retried < 1 || s.CrashRetried < 1 || s.Killed != 0 {
+				t.Errorf("stats %+v", s)
+			}
+		})
+	}
+}
+
+// A worker that crashes on every third request of each process: every
+// one of those crashes is counted and reported (issue 14, defect 5: 165
+// crashes passed as a clean run).
+func TestWorkerCrashEveryThird(t *testing.T) {
+	w := newWorker(t, "every@3", DefaultOptions())
+	in := inputs(t, 2)
+	failed := 0
+	for i := 0; i < 12; i++ {
+		_, err := w.Run(in)
+		var we *Error
+		if errors.As(err, &we) && we.Kind == CrashRetried {
+			failed++
+		} else if err != nil {
+			t.Fatalf("request %d: %v", i+1, err)
+		}
+	}
+	s := w.Stats()
+	if failed == 0 || int64(failed) != s.Crashes || s.CrashRetried != s.Crashes {
+		t.Errorf("%d crash_retried failures, stats %+v", failed, s)
+	}
+}
+
+// Killed from outside, and the first restart dies in its hello: the
+// request is served by the next start, not reported.
+func TestWorkerRestartFailsOnce(t *testing.T) {
+	w := newWorker(t, "restartfail@2", DefaultOptions())
 	in := inputs(t, 2)
 	for i := 0; i < 3; i++ {
 		if _, err := w.Run(in); err != nil {
 			t.Fatalf("request %d: %v", i+1, err)
 		}
 	}
-	if s := w.Stats(); s.Crashes != 1 || s.Retried != 1 || s.Starts != 2 {
+	if s := w.Stats(); s.Starts != 3 || s.Killed != 1 || s.Retried != 1 || s.CrashRetried != 0 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+// A signal from outside (SIGTERM) is not the worker's doing: the retry's
+// result stands.
+func TestWorkerTerminatedFromOutside(t *testing.T) {
+	w := newWorker(t, "term-once@2", DefaultOptions())
+	in := inputs(t, 2)
+	for i := 0; i < 3; i++ {
+		if _, err := w.Run(in); err != nil {
+			t.Fatalf("request %d: %v", i+1, err)
+		}
+	}
+	if s := w.Stats(); s.Crashes != 1 || s.Killed != 1 || s.Retried != 1 || s.CrashRetried != 0 || s.Starts != 2 {
 		t.Errorf("stats %+v", s)
 	}
 }
@@ -323,7 +479,7 @@ func TestWorkerKilledFromOutside(t *testing.T) {
 	if _, err := w.Run(in); err != nil {
 		t.Fatalf("after kill: %v", err)
 	}
-	if s := w.Stats(); s.Crashes != 1 || s.Retried != 1 {
+	if s := w.Stats(); s.Crashes != 1 || s.Retried != 1 || s.Killed != 1 || s.CrashRetried != 0 {
 		t.Errorf("stats %+v", s)
 	}
 }
@@ -442,5 +598,324 @@ func TestWorkerCompoundCommand(t *testing.T) {
 	}
 	if _, err := w2.Run(inputs(t, 0)); err != nil {
 		t.Fatalf("after the timeout: %v", err)
+	}
+}
+
+// A length prefix within the frame limit but beyond the largest valid
+// reply to the case (64 MiB for a tiny o) is rejected unread, at once
+// (issue 14, defect 8: 1 GiB replies took 6.4 GB RSS).
+func TestWorkerOversizeReply(t *testing.T) {
+	opt := DefaultOptions()
+	opt.CaseTimeout = 20 * time.Second
+	w := newWorker(t, "big@1", opt)
+	in := inputs(t, 1)
+	start := time.Now()
+	_, err := w.Run(in)
+	var we *Error
+	if !errors.As(err, &we) || we.Kind != Malformed || !strings.Contains(we.Msg, "length prefix 67108864 exceeds the largest valid reply to this case") {
+		t.Fatalf("%v, want a malformed reply rejected from its length prefix", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %v: the reply was read, not rejected from its prefix", d)
+	}
+	if want := int64(8*in.T*in.H*in.Dv + replyHeader); replyLimit(in, DefaultMaxFrame) != want {
+		t.Errorf("replyLimit %d, want %d", replyLimit(in, DefaultMaxFrame), want)
+	}
+	if got := replyLimit(&problem.Inputs{T: 1 << 20, H: 1 << 10, Dv: 1 << 10}, DefaultMaxFrame); got != DefaultMaxFrame {
+		t.Errorf("replyLimit of a huge case %d, want the frame limit", got)
+	}
+}
+
+// A worker that exits while a process it started keeps its stdout open
+// is a crash when it exits, not a timeout at the end of the case timeout
+// (issue 14, defect 13).
+func TestWorkerLeaderExitsChildHoldsStdout(t *testing.T) {
+	opt := DefaultOptions()
+	opt.CaseTimeout = 20 * time.Second
+	opt.Retries = -1
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	w, err := New("ATTNVET_FAKE_PID='"+pidFile+"' "+fakeCmd(t, "forkexit@1"), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	start := time.Now()
+	_, err = w.Run(inputs(t, 1))
+	var we *Error
+	if !errors.As(err, &we) || we.Kind != Crash {
+		t.Fatalf("%v, want a crash", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("reported after %v", d)
+	}
+	if !strings.Contains(we.Msg, "exit status 3") {
+		t.Errorf("no exit status in %q", we.Msg)
+	}
+}
+
+// A hello with no answer gives up at the run's deadline when that comes
+// before the start timeout.
+func TestWorkerHelloDeadline(t *testing.T) {
+	opt := DefaultOptions()
+	opt.Deadline = time.Now().Add(500 * time.Millisecond)
+	start := time.Now()
+	_, err := New(fakeCmd(t, "hellohang"), opt)
+	if err == nil || !strings.Contains(err.Error(), "no hello reply (timeout)") || !strings.Contains(err.Error(), "time budget, --time, ended first") {
+		t.Fatalf("%v, want a hello timeout at the deadline", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %v with a 500ms deadline", d)
+	}
+}
+
+func fakeV2(t *testing.T, mode string, hello map[string]string) string {
+	t.Helper()
+	b, err := json.Marshal(hello)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "ATTNVET_FAKE_HELLO='" + string(b) + "' " + fakeCmd(t, mode)
+}
+
+// findCase returns the first generated case (seed 11) that keeps the
+// contract and satisfies ok.
+func findCase(t *testing.T, ok func(*problem.Inputs) bool) *problem.Inputs {
+	t.Helper()
+	for i := 0; i < 1000; i++ {
+		in := inputs(t, i)
+		if len(in.Violations()) == 0 && ok(in) {
+			return in
+		}
+	}
+	t.Fatal("no such case in 1000")
+	return nil
+}
+
+// Protocol 2: inputs come in the declared dtypes; a case a declaration
+// cannot represent exactly, or outside the declared families and limits,
+// is not sent and is a *SkipError with its reason.
+func TestWorkerProtocol2(t *testing.T) {
+	hello := map[string]string{"protocol": "2", "dtype.attn_sink": "F16", "dtype.q": "F32", "dtype.k": "F32", "dtype.v": "F32", "dtype.seqused_kv": "I64",
+		"families": "window", "max_head_dim": "16"}
+	w, err := New(fakeV2(t, "ok", hello), DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if w.ProtocolVersion() != 2 {
+		t.Fatalf("protocol %d", w.ProtocolVersion())
+	}
+	f16 := func(in *problem.Inputs) bool {
+		for _, s := range in.Sink {
+			if _, err := bundle.NewFloat32("s", bundle.F16, []int{1}, []float32{s}); err != nil {
+				return false
+			}
+		}
+		return true
+	}
+	small := func(in *problem.Inputs) bool { return in.Family == problem.Window && in.D <= 16 && in.Dv <= 16 }
+	// Sent: a window case with an F16-representable sink arrives in the
+	// declared dtypes (the fake errors otherwise) and passes.
+	in := findCase(t, func(in *problem.Inputs) bool { return small(in) && in.Sink != nil && f16(in) })
+	out, err := w.Run(in)
+	if err != nil {
+		t.Fatalf("sendable case: %v", err)
+	}
+	if v := judge(t, w, in, out); !v.Pass {
+		t.Errorf("verdict %+v", v)
+	}
+	for _, tc := range []struct {
+		reason string
+		ok     func(*problem.Inputs) bool
+	}{
+		{"attn_sink not representable in F16", func(in *problem.Inputs) bool { return small(in) && in.Sink != nil && !f16(in) }},
+		{"family sparse not in families=window", func(in *problem.Inputs) bool { return in.Family == problem.Sparse }},
+		{"max_head_dim=16", func(in *problem.Inputs) bool { return in.Family == problem.Window && in.D > 16 }},
+	} {
+		in := findCase(t, tc.ok)
+		_, err := w.Run(in)
+		var se *SkipError
+		if !errors.As(err, &se) || se.Reason != tc.reason {
+			t.Errorf("%s: %v, want a skip", tc.reason, err)
+		}
+	}
+	s := w.Stats()
+	if s.Requests != 1 || s.Skipped != 3 || len(s.SkipReasons) != 3 || s.SkipReasons["max_head_dim=16"] != 1 {
+		t.Errorf("stats %+v", s)
+	}
+	// The limits.
+	d, err := parseDecl(map[string]string{"protocol": "2", "max_tokens": "8", "max_heads": "4", "head_dims": "16, 8", "dv_equals_d": "true", "sink": "false"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := problem.Inputs{Family: problem.Window, T: 8, H: 4, D: 8, Dv: 8}
+	for _, tc := range []struct {
+		mod  func(*problem.Inputs)
+		want string
+	}{
+		{func(*problem.Inputs) {}, ""},
+		{func(in *problem.Inputs) { in.T = 9 }, "max_tokens=8"},
+		{func(in *problem.Inputs) { in.H = 5 }, "max_heads=4"},
+		{func(in *problem.Inputs) { in.D = 12 }, "head_dims=8,16"},
+		{func(in *problem.Inputs) { in.Dv = 16 }, "dv_equals_d"},
+		{func(in *problem.Inputs) { in.Sink = []float32{0, 0, 0, 0} }, "sink=false"},
+	} {
+		in := base
+		tc.mod(&in)
+		if got := d.skipReason(&in); got != tc.want {
+			t.Errorf("skipReason(%+v) = %q, want %q", in, got, tc.want)
+		}
+	}
+}
+
+// A v1 worker is served as before: the hello says protocol=1 (and
+// protocol_max=2), v2 keys without protocol=2 are refused, bad v2
+// declarations are refused with the key at fault.
+func TestWorkerProtocol2Hellos(t *testing.T) {
+	for _, tc := range []struct {
+		hello map[string]string
+		want  string
+	}{
+		{map[string]string{"families": "window"}, `declares families="window", a protocol 2 key, without protocol=2`},
+		{map[string]string{"protocol": "3"}, `protocol="3"; attnvet speaks 1 and 2`},
+		{map[string]string{"protocol": "2", "dtype.q": "I32"}, "q is a float input"},
+		{map[string]string{"protocol": "2", "dtype.ori_block_table": "F32"}, "ori_block_table is an integer input"},
+		{map[string]string{"protocol": "2", "dtype.qq": "F16"}, `no input is named "qq"`},
+		{map[string]string{"protocol": "2", "dtype.q": "F8"}, `unknown dtype "F8"`},
+		{map[string]string{"protocol": "2", "max_head_dim": "0"}, "max_head_dim=\"0\": want an integer ≥ 1"},
+		{map[string]string{"protocol": "2", "families": "window,dense"}, `unknown family "dense"`},
+		{map[string]string{"protocol": "2", "sink": "maybe"}, "want true or false"},
+	} {
+		if _, err := New(fakeV2(t, "ok", tc.hello), DefaultOptions()); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want %q", tc.hello, err, tc.want)
+		}
+	}
+	w := newWorker(t, "ok", DefaultOptions())
+	if w.ProtocolVersion() != 1 {
+		t.Errorf("v1 worker: protocol %d", w.ProtocolVersion())
+	}
+}
+
+// A v2 reply whose seq is not the request's is malformed.
+func TestWorkerProtocol2Seq(t *testing.T) {
+	w, err := New(fakeV2(t, "ok", map[string]string{"protocol": "2"}), DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	in := inputs(t, 1)
+	f := bundle.NewFile()
+	f.Metadata[KeySeq] = "7"
+	var b bytes.Buffer
+	f.WriteSafetensors(&b)
+	if _, kind, err := w.decode(b.Bytes(), in, 3); kind != Malformed || err == nil || !strings.Contains(err.Error(), `seq="7", the request was seq=3`) {
+		t.Errorf("%s %v", kind, err)
+	}
+}
+
+// runConcurrently runs n requests from g goroutines and returns the
+// errors by request number (seq order is the order of Run calls).
+func runConcurrently(t *testing.T, w *Worker, g, n int) map[int64]error {
+	t.Helper()
+	var mu sync.Mutex
+	errs := map[int64]error{}
+	var wg sync.WaitGroup
+	em, _ := impl.Lookup("tiled/bc32/bf16")
+	for k := 0; k < g; k++ {
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			for i := k; i < n; i += g {
+				in := inputs(t, i)
+				out, err := w.Run(in)
+				if err != nil {
+					var we *Error
+					if errors.As(err, &we) {
+						mu.Lock()
+						errs[we.Request] = err
+						mu.Unlock()
+						continue
+					}
+					t.Error(err)
+					continue
+				}
+				want, _ := em.Run(in)
+				for j := range want.O {
+					if num.Round32(num.BF16, want.O[j], num.RNE) != out.O[j] && out.O[j] == out.O[j] {
+						t.Errorf("case %d: element %d = %v, want %v", i, j, out.O[j], want.O[j])
+						break
+					}
+				}
+			}
+		}(k)
+	}
+	wg.Wait()
+	return errs
+}
+
+// Protocol 2 max_inflight: several requests in flight on one process,
+// answered in order.
+func TestWorkerInflight(t *testing.T) {
+	w, err := New(fakeV2(t, "ok", map[string]string{"protocol": "2", "max_inflight": "4"}), DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if errs := runConcurrently(t, w, 4, 40); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	s := w.Stats()
+	if s.Starts != 1 || s.Requests != 40 || s.Crashes+s.Timeouts+s.Malformed+s.Resent != 0 {
+		t.Errorf("stats %+v", s)
+	}
+	if m := w.pipes[0].maxPending; m < 2 || m > 4 {
+		t.Errorf("at most %d requests were in flight, want 2 to 4", m)
+	}
+	w.Close()
+	if _, err := w.Run(inputs(t, 0)); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Errorf("Run after Close: %v", err)
+	}
+}
+
+// With requests in flight, a failure goes to the request the worker was
+// answering; the requests behind it are sent again and succeed.
+func TestWorkerInflightFailures(t *testing.T) {
+	for _, tc := range []struct {
+		mode string
+		kind string
+		msg  string
+	}{
+		{"crash@5", Crash, "it died on this request 2 times"},
+		{"hang@5", Timeout, "no reply within 3s"},
+		{"garbage@5", Malformed, "the worker must write only frames"},
+		{"big@5", Malformed, "exceeds the largest valid reply to this case"},
+		{"shape@5", Malformed, "tensor o: shape"},
+		{"error@5", Reported, "unsupported head count"},
+		{"crash-once@5", CrashRetried, "a fresh process answered it"},
+		{"forkexit@5", Crash, "exit status 3"},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			opt := DefaultOptions()
+			opt.CaseTimeout = 3 * time.Second
+			if tc.mode != "hang@5" {
+				opt.CaseTimeout = 20 * time.Second
+			}
+			opt.Procs = 2
+			w, err := New(fakeV2(t, tc.mode, map[string]string{"protocol": "2", "max_inflight": "3"}), opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			start := time.Now()
+			errs := runConcurrently(t, w, 5, 30)
+			if d := time.Since(start); d > 15*time.Second {
+				t.Errorf("took %v", d)
+			}
+			var we *Error
+			if len(errs) != 1 || !errors.As(errs[5], &we) || we.Kind != tc.kind || !strings.Contains(we.Error(), tc.msg) {
+				t.Fatalf("errors %v, want request 5 only, %s with %q", errs, tc.kind, tc.msg)
+			}
+			t.Logf("stats %+v", w.Stats())
+		})
 	}
 }
