@@ -42,6 +42,15 @@ func Decode(f *bundle.File, override map[string]string) (*Bundle, error) {
 		meta[k] = v
 	}
 	d := &decoder{f: f, meta: meta, used: map[string]bool{}}
+	if _, ok := meta[KeyLayout]; ok {
+		fam, err := d.family()
+		if err != nil {
+			return nil, err
+		}
+		if d.f, err = withLayout(f, meta, fam); err != nil {
+			return nil, err
+		}
+	}
 	b, err := d.decode()
 	if err != nil {
 		return nil, err

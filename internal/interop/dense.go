@@ -32,7 +32,7 @@ const (
 )
 
 // DenseKeys are the dense family's problem keys.
-var DenseKeys = []string{KeyCausal, KeyWindowLeft, KeyWindowRight, KeySoftcap, KeyAlibiForm, KeyLSEBase, KeyLSEEmpty, KeyLSESink}
+var DenseKeys = []string{KeyLayout, KeyCausal, KeyWindowLeft, KeyWindowRight, KeySoftcap, KeyAlibiForm, KeyLSEBase, KeyLSEEmpty, KeyLSESink}
 
 // denseQ reads q in the batch layout [B, Sq, H, D] or varlen [total_q, H, D].
 func (d *decoder) denseQ(in *problem.Inputs, qt *bundle.Tensor) (batch, sq int) {
