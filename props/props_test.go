@@ -5,7 +5,7 @@ package props
 // Environment (all optional):
 //
 //	ATTNVET_PROPS_SEED=N      campaign seed (default 1; "time" draws one)
-//	ATTNVET_PROPS_N=N         cases per property (default 500; 50 with -short)
+//	ATTNVET_PROPS_N=N         cases per property (default 100, 500 with ATTNVET_LONG=1; 50 with -short)
 //	ATTNVET_REPLAY=FILE|JSON  check only this case (run one property with -run)
 //	ATTNVET_PROPS_INJECT=pr301  run the kernels with an injected defect
 //
@@ -73,7 +73,12 @@ type settings struct {
 
 func loadSettings(t *testing.T) settings {
 	t.Helper()
-	s := settings{seed: 1, n: 500, replay: os.Getenv("ATTNVET_REPLAY"), inject: os.Getenv("ATTNVET_PROPS_INJECT")}
+	// 100 cases per property in the README's quick run, 500 in .ci/run's
+	// long step (ATTNVET_LONG=1); ATTNVET_PROPS_N overrides both.
+	s := settings{seed: 1, n: 100, replay: os.Getenv("ATTNVET_REPLAY"), inject: os.Getenv("ATTNVET_PROPS_INJECT")}
+	if os.Getenv("ATTNVET_LONG") != "" {
+		s.n = 500
+	}
 	if testing.Short() {
 		s.n = 50
 	}

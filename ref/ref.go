@@ -29,6 +29,7 @@ import (
 
 	"github.com/attnvet/attnvet/internal/num"
 	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/vec"
 )
 
 // Row holds one query row's (token t, head h) statistics. Maxima are over
@@ -76,9 +77,9 @@ type Options struct {
 // Compute evaluates the reference on in (which must pass in.Check()).
 //
 // The hot path allocates only the result: per-goroutine scratch comes from
-// a pool. Loops over the value dimension take two or four keys per pass
-// (fewer loads and stores of the accumulators) while adding in key order,
-// so the bits are those of the plain one-key-at-a-time loops
+// a pool. The inner kernels (internal/vec, AVX2 on amd64) take four keys per
+// pass (scores) or all keys per pass (P·V, deviations) while adding in key
+// order, so the bits are those of the plain one-key-at-a-time loops
 // (TestOptimisedMatchesLegacy).
 func Compute(in *problem.Inputs, opt Options) *Result {
 	n := in.OutLen()
@@ -133,15 +134,10 @@ type scratch struct {
 	keys    []problem.Key
 	x, a, p []float64
 	qf      []float64 // the query row, widened once
-	live    []live
-}
-
-// live is a key with nonzero weight (its index in the key list) and its
-// four deviation weights p_i·c_i for c_i = 1, a_i, |x_i|, M_x − x_i.
-// Pointer-free, so filling it costs no GC write barriers.
-type live struct {
-	i int
-	c [4]float64
+	// The keys with nonzero weight, in key order: their four deviation
+	// weights p_i·c_i for c_i = 1, a_i, |x_i|, M_x − x_i, and their values.
+	lc [][4]float64
+	lv [][]float32
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -150,6 +146,7 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 // pool does not keep them alive.
 func (s *scratch) release() {
 	clear(s.keys[:cap(s.keys)])
+	clear(s.lv[:cap(s.lv)])
 	scratchPool.Put(s)
 }
 
@@ -227,7 +224,7 @@ func (s *scratch) group(in *problem.Inputs, r *Result, t, g int) {
 	keys := s.keys
 	n := len(keys)
 	s.x, s.a, s.p = grow(s.x, n), grow(s.a, n), grow(s.p, n)
-	s.live = grow(s.live, n)
+	s.lc, s.lv = grow(s.lc, n), grow(s.lv, n)
 	maxAbsV := 0.0
 	for _, k := range keys {
 		maxAbsV = maxAbs32(maxAbsV, k.V)
@@ -261,12 +258,21 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 	for d, v := range q {
 		qf[d] = float64(v)
 	}
-	for i, k := range keys {
-		dot, abs := dot2(qf, k.K)
-		x[i] = float64(scale * dot)
-		a[i] = float64(scale * abs)
-		maxQK = maxf(maxQK, abs)
-		m = maxf(m, x[i])
+	// Scores four keys at a time (a last group of 1-3 repeats its last
+	// key), folded into the maxima in key order.
+	var ks [4][]float32
+	var dots, abss [4]float64
+	for i := 0; i < n; i += 4 {
+		for l := range ks {
+			ks[l] = keys[min(i+l, n-1)].K
+		}
+		vec.Dot2x4(qf, &ks, &dots, &abss)
+		for l := range min(4, n-i) {
+			x[i+l] = float64(scale * dots[l])
+			a[i+l] = float64(scale * abss[l])
+			maxQK = maxf(maxQK, abss[l])
+			m = maxf(m, x[i+l])
+		}
 	}
 	if in.HasMods() {
 		m = modify(in, h, keys, x, a)
@@ -307,7 +313,7 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 	ws := num.Exp(sigma - big) // σ = −Inf: 0
 	L += ws
 	row.PSink = ws / L
-	lv := s.live[:0]
+	lc, lv := s.lc[:0], s.lv[:0]
 	var maxA, maxAbsX, maxDiff, pMax, zeroA, zeroX float64
 	for i := range keys {
 		pi := p[i] / L
@@ -321,40 +327,21 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 		maxAbsX = maxf(maxAbsX, math.Abs(x[i]))
 		maxDiff = maxf(maxDiff, m-x[i])
 		pMax = maxf(pMax, pi)
-		lv = lv[:len(lv)+1] // cap ≥ n
-		e := &lv[len(lv)-1]
-		e.i = i
-		e.c[0], e.c[1], e.c[2], e.c[3] = pi, float64(pi*a[i]), float64(pi*math.Abs(x[i])), float64(pi*(m-x[i]))
+		lc = append(lc, [4]float64{pi, float64(pi * a[i]), float64(pi * math.Abs(x[i])), float64(pi * (m - x[i]))}) // cap ≥ n
+		lv = append(lv, keys[i].V)
 	}
 	row.MaxA, row.MaxAbsX, row.MaxDiff, row.PMax, row.ZeroA, row.ZeroX = maxA, maxAbsX, maxDiff, pMax, zeroA, zeroX
-	s.live = lv
 	dv := in.Dv
 	o := r.O[e0 : e0+dv]
-	absV := r.AbsV[e0 : e0+dv]
-	i := 0
-	for ; i+4 <= len(lv); i += 4 {
-		axpy2x4(lv[i:i+4], keys, o, absV)
-	}
-	for ; i < len(lv); i++ {
-		axpy2(lv[i].c[0], keys[lv[i].i].V, o, absV)
-	}
-	dev1, devA := r.Dev1[e0:e0+dv], r.DevA[e0:e0+dv]
-	devX, devM := r.DevX[e0:e0+dv], r.DevM[e0:e0+dv]
-	i = 0
-	for ; i+2 <= len(lv); i += 2 {
-		dev4x2(&lv[i].c, &lv[i+1].c, keys[lv[i].i].V, keys[lv[i+1].i].V, o, dev1, devA, devX, devM)
-	}
-	if i < len(lv) {
-		dev4(&lv[i].c, keys[lv[i].i].V, o, dev1, devA, devX, devM)
-	}
+	vec.AxpyN(lc, lv, o, r.AbsV[e0:e0+dv])
+	vec.DevN(lc, lv, o, r.Dev1[e0:e0+dv], r.DevA[e0:e0+dv], r.DevX[e0:e0+dv], r.DevM[e0:e0+dv])
 }
 
 // modify applies the score modifiers in their order after the scale:
 // softcap x ← c·tanh(x/c), then the ALiBi bias x ← x + slope_h·dist, then
-// the key's own bias. a_i,
-// the magnitude the score error is proportional to, becomes
-// scale·Σ|q k| + |slope_h·dist| (|c·tanh(s/c)| ≤ |s| ≤ scale·Σ|q k|). It
-// returns the new max.
+// the key's own bias. a_i, the magnitude the score error is proportional
+// to, becomes scale·Σ|q k| + |slope_h·dist| + |bias| (|c·tanh(s/c)| ≤ |s| ≤
+// scale·Σ|q k|). It returns the new max.
 func modify(in *problem.Inputs, h int, keys []problem.Key, x, a []float64) float64 {
 	c := in.Softcap
 	slope := float64(in.AlibiSlope(h))
@@ -419,92 +406,4 @@ func LSEOf(r *Row, c problem.LSEConv) float64 {
 		v *= math.Log2E
 	}
 	return v
-}
-
-// dot2 returns Σ q_d k_d and Σ |q_d k_d| in float64 (products of float32
-// values are exact in float64), in four interleaved partial sums.
-func dot2(q []float64, k []float32) (dot, abs float64) {
-	k = k[:len(q)]
-	var d0, d1, d2, d3, a0, a1, a2, a3 float64
-	i := 0
-	for ; i+4 <= len(q); i += 4 {
-		p0 := q[i] * float64(k[i])
-		p1 := q[i+1] * float64(k[i+1])
-		p2 := q[i+2] * float64(k[i+2])
-		p3 := q[i+3] * float64(k[i+3])
-		d0 += p0
-		d1 += p1
-		d2 += p2
-		d3 += p3
-		a0 += math.Abs(p0)
-		a1 += math.Abs(p1)
-		a2 += math.Abs(p2)
-		a3 += math.Abs(p3)
-	}
-	for ; i < len(q); i++ {
-		pr := q[i] * float64(k[i])
-		d0 += pr
-		a0 += math.Abs(pr)
-	}
-	return (d0 + d1) + (d2 + d3), (a0 + a1) + (a2 + a3)
-}
-
-// axpy2 adds p·v to o and p·|v| to absV.
-func axpy2(p float64, v []float32, o, absV []float64) {
-	v = v[:len(o)]
-	absV = absV[:len(o)]
-	for j, vj := range v {
-		t := float64(p * float64(vj))
-		o[j] += t
-		absV[j] += math.Abs(t)
-	}
-}
-
-// axpy2x4 is axpy2 for four keys in turn, in one pass.
-func axpy2x4(lv []live, keys []problem.Key, o, absV []float64) {
-	n := len(o)
-	absV = absV[:n]
-	lv = lv[:4]
-	v0, v1, v2, v3 := keys[lv[0].i].V[:n], keys[lv[1].i].V[:n], keys[lv[2].i].V[:n], keys[lv[3].i].V[:n]
-	p0, p1, p2, p3 := lv[0].c[0], lv[1].c[0], lv[2].c[0], lv[3].c[0]
-	for j := range o {
-		t0 := float64(p0 * float64(v0[j]))
-		t1 := float64(p1 * float64(v1[j]))
-		t2 := float64(p2 * float64(v2[j]))
-		t3 := float64(p3 * float64(v3[j]))
-		o[j] = o[j] + t0 + t1 + t2 + t3
-		absV[j] = absV[j] + math.Abs(t0) + math.Abs(t1) + math.Abs(t2) + math.Abs(t3)
-	}
-}
-
-// dev4 adds c·|v_j − o_j| to each accumulator for its weight c.
-func dev4(c *[4]float64, v []float32, o, d1, da, dx, dm []float64) {
-	n := len(o)
-	v = v[:n]
-	d1, da, dx, dm = d1[:n], da[:n], dx[:n], dm[:n]
-	c1, ca, cx, cm := c[0], c[1], c[2], c[3]
-	for j, vj := range v {
-		d := math.Abs(float64(vj) - o[j])
-		d1[j] += float64(c1 * d)
-		da[j] += float64(ca * d)
-		dx[j] += float64(cx * d)
-		dm[j] += float64(cm * d)
-	}
-}
-
-// dev4x2 is dev4 for two keys in turn, in one pass.
-func dev4x2(c0, c1 *[4]float64, v0, v1 []float32, o, d1, da, dx, dm []float64) {
-	n := len(o)
-	v0, v1 = v0[:n], v1[:n]
-	d1, da, dx, dm = d1[:n], da[:n], dx[:n], dm[:n]
-	a1, aa, ax, am := c0[0], c0[1], c0[2], c0[3]
-	b1, ba, bx, bm := c1[0], c1[1], c1[2], c1[3]
-	for j, oj := range o {
-		e := math.Abs(float64(v0[j]) - oj)
-		f := math.Abs(float64(v1[j]) - oj)
-		d1[j] = d1[j] + float64(a1*e) + float64(b1*f)
-		da[j] = da[j] + float64(aa*e) + float64(ba*f)
-		dx[j] = dx[j] + float64(ax*e) + float64(bx*f)
-		dm[j] = dm[j] + float64(am*e) + float64(bm*f)
-	}
 }

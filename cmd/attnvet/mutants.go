@@ -2,7 +2,11 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
 	"text/tabwriter"
+	"time"
 
 	"github.com/attnvet/attnvet/impl/mutant"
 	"github.com/attnvet/attnvet/internal/atomicfile"
@@ -15,7 +19,7 @@ func init() {
 	register(command{
 		name:    "mutants",
 		summary: "score the tolerance criteria on the mutant catalog: kills, false positives, cases to first kill",
-		usage:   "[--cases N] [--seed S] [--workers K] [--json FILE] [--criterion NAME] [--target MUTANT] [--targeted-every K] [--correct=false] | --list | --case N",
+		usage:   "[--cases N] [--seed S] [--workers K] [--json FILE] [--progress D] [--criterion NAME] [--target MUTANT] [--targeted-every K] [--correct=false] | --list | --case N",
 		run:     runMutants,
 	})
 }
@@ -30,8 +34,9 @@ func runMutants(e *env, args []string) int {
 	jsonOut := fs.String("json", "", "also write the result as JSON to FILE")
 	crit := fs.String("criterion", "", "score only this criterion (default all)")
 	target := fs.String("target", "", "score only this mutant (default all)")
-	every := fs.Int("targeted-every", def.TargetedEvery, "make every K-th case a targeted one (0: props.CaseAt only)")
+	targeted := fs.Int("targeted-every", def.TargetedEvery, "make every K-th case a targeted one (0: props.CaseAt only)")
 	correct := fs.Bool("correct", true, "run every correct configuration for the false-positive count (false: only the mutants' bases)")
+	every := fs.Duration("progress", 10*time.Second, "interval of progress lines when stderr is not a terminal (0: none)")
 	list := fs.Bool("list", false, "list the mutant catalog and exit")
 	show := fs.Int("case", 0, "print campaign case N (1-based) as JSON and exit (for attnvet replay)")
 	if printFlags(e, fs, args) {
@@ -60,10 +65,10 @@ func runMutants(e *env, args []string) int {
 		if *show < 1 || *show > mutscore.MaxCases {
 			return e.exitFor(name, usagef("--case %d: want 1..%d", *show, mutscore.MaxCases))
 		}
-		if *every < 0 {
-			return e.exitFor(name, usagef("--targeted-every %d: want 0 (none) or more", *every))
+		if *targeted < 0 {
+			return e.exitFor(name, usagef("--targeted-every %d: want 0 (none) or more", *targeted))
 		}
-		c, _ := mutscore.CaseAt(*seed, *show-1, *every)
+		c, _ := mutscore.CaseAt(*seed, *show-1, *targeted)
 		e.stdout.Write(c.Marshal())
 		return exitPass
 	}
@@ -73,11 +78,11 @@ func runMutants(e *env, args []string) int {
 	if *workers < 0 {
 		return e.exitFor(name, usagef("--workers %d: want 0 (all cores) or more", *workers))
 	}
-	if *every < 0 {
-		return e.exitFor(name, usagef("--targeted-every %d: want 0 (none) or more", *every))
+	if *targeted < 0 {
+		return e.exitFor(name, usagef("--targeted-every %d: want 0 (none) or more", *targeted))
 	}
 	opt := def
-	opt.Cases, opt.Seed, opt.Workers, opt.TargetedEvery, opt.Correct = *n, *seed, *workers, *every, *correct
+	opt.Cases, opt.Seed, opt.Workers, opt.TargetedEvery, opt.Correct = *n, *seed, *workers, *targeted, *correct
 	if *crit != "" {
 		if _, err := tolerance.Lookup(*crit); err != nil {
 			return e.exitFor(name, usagef("--criterion: %v", err))
@@ -90,7 +95,13 @@ func runMutants(e *env, args []string) int {
 		}
 		opt.Mutants = []string{*target}
 	}
+	if *every < 0 {
+		return e.exitFor(name, usagef("--progress %v: want 0 or a positive duration", *every))
+	}
+	pr := newMutantsProgress(e.stderr, *every, opt.Cases)
+	opt.Progress = pr.update
 	res, err := mutscore.Run(opt)
+	pr.finish()
 	if err != nil {
 		return e.exitFor(name, err)
 	}
@@ -107,4 +118,75 @@ func runMutants(e *env, args []string) int {
 		}
 	}
 	return exitPass
+}
+
+// mutantsProgress shows a scoring run's progress like fuzz does: one line
+// redrawn every 250 ms on a terminal, a plain line every interval
+// otherwise, from a ticker (a slow case does not hold the display).
+type mutantsProgress struct {
+	w           io.Writer
+	tty         bool
+	start       time.Time
+	done, total atomic.Int64
+	stop        chan struct{}
+	wg          sync.WaitGroup
+	drawn       bool
+}
+
+func newMutantsProgress(w io.Writer, every time.Duration, total int) *mutantsProgress {
+	p := &mutantsProgress{w: w, tty: isTerminal(w), start: time.Now(), stop: make(chan struct{})}
+	p.total.Store(int64(total))
+	if every <= 0 {
+		return p
+	}
+	if p.tty {
+		every = 250 * time.Millisecond
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.stop:
+				return
+			case <-t.C:
+				p.print()
+			}
+		}
+	}()
+	return p
+}
+
+// update is mutscore's Progress callback.
+func (p *mutantsProgress) update(done, total int) {
+	p.done.Store(int64(done))
+	p.total.Store(int64(total))
+}
+
+func (p *mutantsProgress) print() {
+	done, total := p.done.Load(), p.total.Load()
+	el := time.Since(p.start)
+	line := fmt.Sprintf("%5.0fs  %d/%d cases  %.1f/s", el.Seconds(), done, total, float64(done)/el.Seconds())
+	if done > 0 && done < total {
+		eta := time.Duration(float64(el) * float64(total-done) / float64(done))
+		line += fmt.Sprintf("  ETA %s", eta.Round(time.Second))
+	}
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[K%s", line)
+		p.drawn = true
+		return
+	}
+	fmt.Fprintf(p.w, "attnvet mutants: %s\n", line)
+}
+
+// finish stops the display (on a terminal, after a last redraw).
+func (p *mutantsProgress) finish() {
+	close(p.stop)
+	p.wg.Wait()
+	if p.tty && p.drawn {
+		p.print()
+		fmt.Fprintln(p.w)
+	}
 }

@@ -67,3 +67,24 @@ func TestMutantsRun(t *testing.T) {
 		t.Errorf("JSON %v: %s", err, b)
 	}
 }
+
+// TestMutantsProgress: off a terminal, periodic progress lines on stderr
+// (stdout keeps the table alone); --progress 0 silences them.
+func TestMutantsProgress(t *testing.T) {
+	args := []string{"mutants", "--cases", "10", "--correct=false", "--target", "sink-ignored", "--criterion", "bound"}
+	code, out, stderr := mutantsCLI(append(args, "--progress", "1ms")...)
+	if code != exitPass || !strings.Contains(stderr, "attnvet mutants: ") || !strings.Contains(stderr, "/10 cases") {
+		t.Errorf("exit %d, stderr %q; want progress lines", code, stderr)
+	}
+	if strings.Contains(out, "cases  ") && strings.Contains(out, "/10 cases") {
+		t.Errorf("progress on stdout:\n%s", out)
+	}
+	code, _, stderr = mutantsCLI(append(args, "--progress", "0")...)
+	if code != exitPass || stderr != "" {
+		t.Errorf("--progress 0: exit %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = mutantsCLI(append(args, "--progress", "-1s")...)
+	if code != exitUsage || !strings.HasPrefix(stderr, "attnvet mutants: ") {
+		t.Errorf("--progress -1s: exit %d, stderr %q", code, stderr)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 
@@ -286,6 +287,12 @@ func buildKernels(muts []mutant.Mutant, all bool) (ks []kernel, correct []int) {
 	return ks, correct
 }
 
+// reuseBaseVerdicts: a mutant whose output is its base's, bit for bit, under
+// the same profile and shape, takes the base's verdicts instead of being
+// judged again (most cases do not trigger a given mutant). Tests turn it off
+// to check the shortcut changes nothing.
+var reuseBaseVerdicts = true
+
 // prepared is a case's inputs in one format, with the reference.
 type prepared struct {
 	in        *problem.Inputs
@@ -360,6 +367,17 @@ func runCase(opt Options, i int, kernels []kernel, crits []tolerance.Criterion) 
 			return co
 		}
 		outs[k] = out
+		if kn.mut >= 0 {
+			b := outs[kn.base]
+			co.triggered[k] = b == nil || !sameBits(out.O, b.O) || !sameBits(out.LSE, b.LSE)
+			if bk := &kernels[kn.base]; reuseBaseVerdicts && !co.triggered[k] && co.judged[kn.base] && pf == bk.k.Profile() && kn.shape == bk.shape {
+				// The base's output (o and lse) under the base's profile and
+				// shape: every criterion judges the same input, so the same verdicts.
+				co.judged[k] = true
+				co.fail[k] = slices.Clone(co.fail[kn.base])
+				continue
+			}
+		}
 		x := &tolerance.Input{In: p.in, Ref: p.ref, Out: out.O, OutLSE: out.LSE, Profile: pf, Shape: kn.shape}
 		if needFA2x {
 			s, ok := p.same[pf.Name]
@@ -373,10 +391,6 @@ func runCase(opt Options, i int, kernels []kernel, crits []tolerance.Criterion) 
 		co.fail[k] = make([]bool, len(crits))
 		for ci, cr := range crits {
 			co.fail[k][ci] = !cr.Judge(x).Pass
-		}
-		if kn.mut >= 0 {
-			b := outs[kn.base]
-			co.triggered[k] = b == nil || !sameBits(out.O, b.O) || !sameBits(out.LSE, b.LSE)
 		}
 	}
 	return co

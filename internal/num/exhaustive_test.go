@@ -6,6 +6,7 @@ package num
 // runtime.GOMAXPROCS(0) goroutines.
 
 import (
+	"fmt"
 	"math"
 	"math/bits"
 	"runtime"
@@ -90,9 +91,20 @@ func TestBF16FromF32Exhaustive(t *testing.T) {
 	defer log.done()
 	const chunkBits = 22
 	g := tBF16.grid()
-	parallelChunks(1<<(32-chunkBits), func(c int) {
-		bf16Range(g, uint32(c)<<chunkBits, 1<<chunkBits, log)
+	// Quick: every 97th chunk of 2^22 patterns and the chunks of the
+	// boundary binades (two chunks per binade, both signs).
+	var chunks []uint32
+	for c := uint32(0); c < 1<<(32-chunkBits); c++ {
+		if longTests() || c%97 == 0 || boundaryExp32(c>>1&0xff, true) {
+			chunks = append(chunks, c)
+		}
+	}
+	parallelChunks(len(chunks), func(i int) {
+		bf16Range(g, chunks[i]<<chunkBits, 1<<chunkBits, log)
 	})
+	if !longTests() {
+		skipSampled(t, fmt.Sprintf("%d of %d chunks of 2^%d patterns", len(chunks), 1<<(32-chunkBits), chunkBits))
+	}
 }
 
 // bf16Range checks n consecutive float32 patterns starting at lo. The hot
@@ -223,6 +235,16 @@ func TestFP16FromF32Exhaustive(t *testing.T) {
 		step := uint32(61)
 		if (e >= 101 && e <= 143) || e == 0xff {
 			step = 1
+			if !longTests() {
+				// quick: every 5th pattern in the boundary binades
+				// (all residues of the low bits), every 61st elsewhere
+				step = 61
+				if boundaryExp32(uint32(e), false) {
+					step = 5
+				}
+			}
+		} else if !longTests() {
+			step = 1031
 		}
 		base := uint32(c) << 23
 		var cnt int64
@@ -238,6 +260,9 @@ func TestFP16FromF32Exhaustive(t *testing.T) {
 		checked.Add(cnt)
 	})
 	t.Logf("checked %d float32 patterns", checked.Load())
+	if !longTests() {
+		skipSampled(t, fmt.Sprintf("%d patterns", checked.Load()))
+	}
 }
 
 func checkFP16Bits(g grid, b uint32, withRound32 bool, log *failLog) {

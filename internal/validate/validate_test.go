@@ -2,9 +2,11 @@ package validate
 
 import (
 	"context"
-	"github.com/attnvet/attnvet/internal/problem"
+	"os"
 	"strings"
 	"testing"
+
+	"github.com/attnvet/attnvet/internal/problem"
 )
 
 // TestCorrectKernelsWithinBound runs every correct emulation configuration
@@ -13,9 +15,12 @@ import (
 // the FP32-accumulate BF16 profiles (issue acceptance: ≥ 0.02 for bound,
 // ≥ 0.1 for prob, measured before the output cast).
 func TestCorrectKernelsWithinBound(t *testing.T) {
-	n := 400
-	if testing.Short() {
-		n = 40
+	// The quick run judges 80 cases per kernel and family (at 40 one kernel
+	// falls short of the tightness floor); .ci/run's long
+	// step (ATTNVET_LONG=1) judges 400.
+	n := 80
+	if os.Getenv("ATTNVET_LONG") != "" {
+		n = 400
 	}
 	res, err := Run(context.Background(), Options{Seed: 20261127, Cases: n})
 	if err != nil {
@@ -38,7 +43,7 @@ func TestCorrectKernelsWithinBound(t *testing.T) {
 			t.Errorf("%s %s: only %d of %d cases judged", s.Kernel, s.Family, s.Cases, n)
 		}
 		bf16acc32 := strings.HasSuffix(s.Kernel, "/bf16") || strings.HasSuffix(s.Kernel, "/bf16p32") || strings.HasSuffix(s.Kernel, "/bf16rne")
-		if bf16acc32 && !testing.Short() && (s.TightBound < 0.02 || s.TightProb < 0.1) {
+		if bf16acc32 && (s.TightBound < 0.02 || s.TightProb < 0.1) {
 			t.Errorf("%s %s: tightness bound %.3g (want ≥ 0.02), prob %.3g (want ≥ 0.1)", s.Kernel, s.Family, s.TightBound, s.TightProb)
 		}
 	}

@@ -1,0 +1,272 @@
+#include "textflag.h"
+
+// AVX2 kernels for vec.go. Each lane repeats the pure-Go loop's operations
+// on one element in the same order, with the same operand order (the first
+// source of an add is the accumulator, as the compiled scalar code has it).
+// No FMA. Y14 holds the absolute-value mask 0x7fff…f.
+
+#define ABSMASK VPCMPEQQ Y14, Y14, Y14; VPSRLQ $1, Y14, Y14
+
+// func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
+TEXT ·cpuid(SB), NOSPLIT, $0-24
+	MOVL leaf+0(FP), AX
+	MOVL sub+4(FP), CX
+	CPUID
+	MOVL AX, eax+8(FP)
+	MOVL BX, ebx+12(FP)
+	MOVL CX, ecx+16(FP)
+	MOVL DX, edx+20(FP)
+	RET
+
+// func xgetbv(index uint32) (eax, edx uint32)
+TEXT ·xgetbv(SB), NOSPLIT, $0-16
+	MOVL index+0(FP), CX
+	XGETBV
+	MOVL AX, eax+8(FP)
+	MOVL DX, edx+12(FP)
+	RET
+
+// func dot2x4AVX2(q *float64, k0, k1, k2, k3 *float32, n int, out *[32]float64)
+// Four keys at once; key i's partial sums are lanes of Y(i) (dot) and
+// Y(4+i) (abs). n is a positive multiple of 4.
+TEXT ·dot2x4AVX2(SB), NOSPLIT, $0-56
+	MOVQ q+0(FP), SI
+	MOVQ k0+8(FP), R8
+	MOVQ k1+16(FP), R9
+	MOVQ k2+24(FP), R10
+	MOVQ k3+32(FP), R11
+	MOVQ n+40(FP), DX
+	MOVQ out+48(FP), DI
+	ABSMASK
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	VXORPD Y4, Y4, Y4
+	VXORPD Y5, Y5, Y5
+	VXORPD Y6, Y6, Y6
+	VXORPD Y7, Y7, Y7
+	XORQ CX, CX
+
+dotloop:
+	VMOVUPD   (SI)(CX*8), Y8
+	VCVTPS2PD (R8)(CX*4), Y9
+	VCVTPS2PD (R9)(CX*4), Y10
+	VCVTPS2PD (R10)(CX*4), Y11
+	VCVTPS2PD (R11)(CX*4), Y12
+	VMULPD    Y8, Y9, Y9
+	VMULPD    Y8, Y10, Y10
+	VMULPD    Y8, Y11, Y11
+	VMULPD    Y8, Y12, Y12
+	VADDPD    Y9, Y0, Y0
+	VADDPD    Y10, Y1, Y1
+	VADDPD    Y11, Y2, Y2
+	VADDPD    Y12, Y3, Y3
+	VANDPD    Y14, Y9, Y9
+	VANDPD    Y14, Y10, Y10
+	VANDPD    Y14, Y11, Y11
+	VANDPD    Y14, Y12, Y12
+	VADDPD    Y9, Y4, Y4
+	VADDPD    Y10, Y5, Y5
+	VADDPD    Y11, Y6, Y6
+	VADDPD    Y12, Y7, Y7
+	ADDQ      $4, CX
+	CMPQ      CX, DX
+	JLT       dotloop
+
+	VMOVUPD Y0, 0(DI)
+	VMOVUPD Y4, 32(DI)
+	VMOVUPD Y1, 64(DI)
+	VMOVUPD Y5, 96(DI)
+	VMOVUPD Y2, 128(DI)
+	VMOVUPD Y6, 160(DI)
+	VMOVUPD Y3, 192(DI)
+	VMOVUPD Y7, 224(DI)
+	VZEROUPPER
+	RET
+
+// func axpyNAVX2(c *[4]float64, v *[]float32, nk int, o, absV *float64, n int)
+// Elements j in blocks of 8 (two vectors, for two independent add chains),
+// then of 4; keys inner, in order. nk ≥ 1, n a positive multiple of 4.
+TEXT ·axpyNAVX2(SB), NOSPLIT, $0-48
+	MOVQ o+24(FP), DI
+	MOVQ absV+32(FP), BX
+	MOVQ n+40(FP), DX
+	ABSMASK
+	XORQ CX, CX
+
+axpyN8:
+	LEAQ 8(CX), AX
+	CMPQ AX, DX
+	JGT  axpyN4
+	VMOVUPD (DI)(CX*8), Y0
+	VMOVUPD 32(DI)(CX*8), Y1
+	VMOVUPD (BX)(CX*8), Y2
+	VMOVUPD 32(BX)(CX*8), Y3
+	MOVQ c+0(FP), R8
+	MOVQ v+8(FP), R9
+	MOVQ nk+16(FP), R10
+
+axpyN8k:
+	MOVQ         (R9), R11
+	VBROADCASTSD (R8), Y4
+	VCVTPS2PD    (R11)(CX*4), Y5
+	VCVTPS2PD    16(R11)(CX*4), Y6
+	VMULPD       Y5, Y4, Y5
+	VMULPD       Y6, Y4, Y6
+	VADDPD       Y5, Y0, Y0
+	VADDPD       Y6, Y1, Y1
+	VANDPD       Y14, Y5, Y5
+	VANDPD       Y14, Y6, Y6
+	VADDPD       Y5, Y2, Y2
+	VADDPD       Y6, Y3, Y3
+	ADDQ         $32, R8
+	ADDQ         $24, R9
+	DECQ         R10
+	JNZ          axpyN8k
+
+	VMOVUPD Y0, (DI)(CX*8)
+	VMOVUPD Y1, 32(DI)(CX*8)
+	VMOVUPD Y2, (BX)(CX*8)
+	VMOVUPD Y3, 32(BX)(CX*8)
+	MOVQ    AX, CX
+	JMP     axpyN8
+
+axpyN4:
+	CMPQ CX, DX
+	JGE  axpyNdone
+	VMOVUPD (DI)(CX*8), Y0
+	VMOVUPD (BX)(CX*8), Y2
+	MOVQ c+0(FP), R8
+	MOVQ v+8(FP), R9
+	MOVQ nk+16(FP), R10
+
+axpyN4k:
+	MOVQ         (R9), R11
+	VBROADCASTSD (R8), Y4
+	VCVTPS2PD    (R11)(CX*4), Y5
+	VMULPD       Y5, Y4, Y5
+	VADDPD       Y5, Y0, Y0
+	VANDPD       Y14, Y5, Y5
+	VADDPD       Y5, Y2, Y2
+	ADDQ         $32, R8
+	ADDQ         $24, R9
+	DECQ         R10
+	JNZ          axpyN4k
+
+	VMOVUPD Y0, (DI)(CX*8)
+	VMOVUPD Y2, (BX)(CX*8)
+
+axpyNdone:
+	VZEROUPPER
+	RET
+
+// DEVW adds c_w·e to two blocks' accumulators: accA += Y12·eA, accB += Y12·eB.
+#define DEVW(off, accA, accB) \
+	VBROADCASTSD off(R8), Y12; \
+	VMULPD       Y10, Y12, Y13; \
+	VMULPD       Y11, Y12, Y15; \
+	VADDPD       Y13, accA, accA; \
+	VADDPD       Y15, accB, accB
+
+// func devNAVX2(c *[4]float64, v *[]float32, nk int, o, d1, da, dx, dm *float64, n int)
+// Elements j in blocks of 8 (two vectors), then of 4; keys inner, in order.
+// The accumulators of block A are Y0-Y3, of block B Y4-Y7. nk ≥ 1.
+TEXT ·devNAVX2(SB), NOSPLIT, $0-72
+	MOVQ o+24(FP), DI
+	MOVQ d1+32(FP), R12
+	MOVQ da+40(FP), R13
+	MOVQ dx+48(FP), SI
+	MOVQ dm+56(FP), BX
+	MOVQ n+64(FP), DX
+	ABSMASK
+	XORQ CX, CX
+
+devN8:
+	LEAQ 8(CX), AX
+	CMPQ AX, DX
+	JGT  devN4
+	VMOVUPD (DI)(CX*8), Y8
+	VMOVUPD 32(DI)(CX*8), Y9
+	VMOVUPD (R12)(CX*8), Y0
+	VMOVUPD 32(R12)(CX*8), Y4
+	VMOVUPD (R13)(CX*8), Y1
+	VMOVUPD 32(R13)(CX*8), Y5
+	VMOVUPD (SI)(CX*8), Y2
+	VMOVUPD 32(SI)(CX*8), Y6
+	VMOVUPD (BX)(CX*8), Y3
+	VMOVUPD 32(BX)(CX*8), Y7
+	MOVQ c+0(FP), R8
+	MOVQ v+8(FP), R9
+	MOVQ nk+16(FP), R10
+
+devN8k:
+	MOVQ      (R9), R11
+	VCVTPS2PD (R11)(CX*4), Y10
+	VCVTPS2PD 16(R11)(CX*4), Y11
+	VSUBPD    Y8, Y10, Y10
+	VSUBPD    Y9, Y11, Y11
+	VANDPD    Y14, Y10, Y10
+	VANDPD    Y14, Y11, Y11
+	DEVW(0, Y0, Y4)
+	DEVW(8, Y1, Y5)
+	DEVW(16, Y2, Y6)
+	DEVW(24, Y3, Y7)
+	ADDQ      $32, R8
+	ADDQ      $24, R9
+	DECQ      R10
+	JNZ       devN8k
+
+	VMOVUPD Y0, (R12)(CX*8)
+	VMOVUPD Y4, 32(R12)(CX*8)
+	VMOVUPD Y1, (R13)(CX*8)
+	VMOVUPD Y5, 32(R13)(CX*8)
+	VMOVUPD Y2, (SI)(CX*8)
+	VMOVUPD Y6, 32(SI)(CX*8)
+	VMOVUPD Y3, (BX)(CX*8)
+	VMOVUPD Y7, 32(BX)(CX*8)
+	MOVQ    AX, CX
+	JMP     devN8
+
+devN4:
+	CMPQ CX, DX
+	JGE  devNdone
+	VMOVUPD (DI)(CX*8), Y8
+	VMOVUPD (R12)(CX*8), Y0
+	VMOVUPD (R13)(CX*8), Y1
+	VMOVUPD (SI)(CX*8), Y2
+	VMOVUPD (BX)(CX*8), Y3
+	MOVQ c+0(FP), R8
+	MOVQ v+8(FP), R9
+	MOVQ nk+16(FP), R10
+
+devN4k:
+	MOVQ         (R9), R11
+	VCVTPS2PD    (R11)(CX*4), Y10
+	VSUBPD       Y8, Y10, Y10
+	VANDPD       Y14, Y10, Y10
+	VBROADCASTSD 0(R8), Y12
+	VMULPD       Y10, Y12, Y13
+	VADDPD       Y13, Y0, Y0
+	VBROADCASTSD 8(R8), Y12
+	VMULPD       Y10, Y12, Y13
+	VADDPD       Y13, Y1, Y1
+	VBROADCASTSD 16(R8), Y12
+	VMULPD       Y10, Y12, Y13
+	VADDPD       Y13, Y2, Y2
+	VBROADCASTSD 24(R8), Y12
+	VMULPD       Y10, Y12, Y13
+	VADDPD       Y13, Y3, Y3
+	ADDQ         $32, R8
+	ADDQ         $24, R9
+	DECQ         R10
+	JNZ          devN4k
+
+	VMOVUPD Y0, (R12)(CX*8)
+	VMOVUPD Y1, (R13)(CX*8)
+	VMOVUPD Y2, (SI)(CX*8)
+	VMOVUPD Y3, (BX)(CX*8)
+
+devNdone:
+	VZEROUPPER
+	RET
