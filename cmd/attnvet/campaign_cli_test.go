@@ -18,8 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attnvet/attnvet/corpus"
 	"github.com/attnvet/attnvet/internal/campaign"
 	"github.com/attnvet/attnvet/internal/cases"
+	"github.com/attnvet/attnvet/internal/problem"
 )
 
 // cli runs attnvet in-process.
@@ -540,5 +542,35 @@ func TestInterruptedFuzzAndGateAreNotPasses(t *testing.T) {
 	var doc campaign.JUnitSuites
 	if x, err := os.ReadFile(gx); err != nil || xml.Unmarshal(x, &doc) != nil || doc.Errors == 0 || !bytes.Contains(x, []byte(`type="incomplete"`)) {
 		t.Errorf("interrupted gate JUnit: %v, errors %d", err, doc.Errors)
+	}
+}
+
+// TestGateFamilyFiltersCorpus: gate --family runs only that family's corpus
+// cases.
+func TestGateFamilyFiltersCorpus(t *testing.T) {
+	js := filepath.Join(t.TempDir(), "g.json")
+	var so, se bytes.Buffer
+	if code := run([]string{"gate", "--family", "window", "--cases", "0", "--kernels", "stream/fp32", "--json", js}, &so, &se); code != exitPass {
+		t.Fatalf("exit %d: %s", code, se.String())
+	}
+	b, err := os.ReadFile(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		CorpusCases int `json:"corpus_cases"`
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	all, _ := corpus.All()
+	want := 0
+	for _, c := range all {
+		if c.Case.Family == problem.Window {
+			want++
+		}
+	}
+	if res.CorpusCases != want || want == 0 {
+		t.Errorf("gate --family window ran %d corpus cases, want the %d window ones", res.CorpusCases, want)
 	}
 }

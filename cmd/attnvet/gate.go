@@ -94,6 +94,15 @@ func runGate(e *env, args []string) int {
 	if err != nil {
 		return e.exitFor("gate", err)
 	}
+	if opt.Family != "" { // --family restricts the corpus too
+		var kept []campaign.NamedCase
+		for _, c := range opt.Corpus {
+			if c.Case.Family == opt.Family {
+				kept = append(kept, c)
+			}
+		}
+		opt.Corpus = kept
+	}
 	if len(opt.Corpus) == 0 && opt.Cases == 0 {
 		return e.exitFor("gate", usagef("nothing to run: --corpus %s and --cases 0", *corpusDir))
 	}
