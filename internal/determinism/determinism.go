@@ -109,8 +109,23 @@ func Cases() []NamedCase {
 		{"window_uniform_fp32", with(window(21, 33, 4, 4, 16, 16, 32), func(c *cases.Case) {
 			c.DType, c.Values = "fp32", cases.Values{Dist: "uniform", Scale: 3}
 		})},
+		// The later families: modifiers (tanh), lse (log), biases, paged indices.
+		{"dense_softcap_alibi", cases.Case{Family: problem.Dense, Seed: 22, H: 4, Hkv: 2, D: 16, Dv: 8,
+			Sq: []int{5, 1, 9}, Sk: []int{7, 40, 9}, Causal: true, WindowLeft: intp(6), Softcap: 5,
+			Alibi: &cases.Alibi{Kind: "geometric", Scale: 4}, Sink: &cases.Sink{Kind: "random", Scale: 2},
+			LSE: &cases.LSESpec{Base: "e", Empty: "+inf", Sink: "excluded"}, Values: cases.Values{Scale: 3}}},
+		{"dense_empty_rows_lse2", cases.Case{Family: problem.Dense, Seed: 23, H: 3, D: 8, Sq: []int{6, 2}, Sk: []int{3, 0},
+			Causal: true, Sink: &cases.Sink{Kind: "const", Values: []cases.Float{inf, ninf, cases.F(1.5)}},
+			LSE: &cases.LSESpec{Base: "2", Empty: "-inf", Sink: "included"}}},
+		{"combine_empties", cases.Case{Family: problem.Combine, Seed: 24, T: 5, H: 3, D: 12, States: 9, Empty: 0.3,
+			LSE: &cases.LSESpec{Base: "2", Empty: "-inf"}, Values: cases.Values{Scale: 20}}},
+		{"mla_scopes", cases.Case{Family: problem.MLA, Seed: 25, B: 2, S: 2, H: 5, D: 24, Dv: 16, TopK: 40, TopkLength: []int{17, 40},
+			ExtraTopK: 8, Invalid: 0.2, BlockSize: 7, Poison: true, Sink: &cases.Sink{Kind: "const", Values: []cases.Float{inf, ninf, cases.F(0), cases.F(2), cases.F(-2)}},
+			LSE: &cases.LSESpec{Base: "e", Empty: "+inf", Sink: "excluded"}}},
 	}
 }
+
+func intp(v int) *int { return &v }
 
 // Line is one golden entry.
 type Line struct {
@@ -142,7 +157,15 @@ func Compute() ([]Line, error) {
 				}
 				inputs[f] = in
 				add(nc.Name+"/inputs/"+f.String(), hashInputs(in))
-				add(nc.Name+"/ref/"+f.String(), hashRef(ref.Compute(in, ref.Options{})))
+				r := ref.Compute(in, ref.Options{})
+				add(nc.Name+"/ref/"+f.String(), hashRef(r))
+				if in.LSE != nil {
+					h := sha256.New()
+					for i := range r.Rows {
+						f64s(h, r.Rows[i].LSE)
+					}
+					add(nc.Name+"/ref-lse/"+f.String(), h)
+				}
 			}
 			if !impl.Compatible(in.Format, e.Profile()) {
 				continue
@@ -154,6 +177,9 @@ func Compute() ([]Line, error) {
 			h := sha256.New()
 			f32s(h, out.O)
 			f32s(h, out.Pre)
+			if out.LSE != nil {
+				f32s(h, out.LSE)
+			}
 			add(nc.Name+"/"+e.Name(), h)
 		}
 	}
@@ -195,7 +221,17 @@ func hashInputs(in *problem.Inputs) hash.Hash {
 	for _, t := range [][]float32{in.Q, in.Sink, in.OriKV, in.CmpKV, in.K, in.V} {
 		f32s(h, t)
 	}
-	for _, t := range [][]int32{in.OriBT, in.CmpBT, in.Idx, in.Seqused} {
+	ints := [][]int32{in.OriBT, in.CmpBT, in.Idx, in.Seqused}
+	switch in.Family { // the later families' tensors (the first two hash as before)
+	case problem.Dense, problem.Combine, problem.MLA:
+		for _, t := range [][]float32{in.Alibi, in.CombV, in.CombS, in.Cache, in.ExtraCache} {
+			f32s(h, t)
+		}
+		f64s(h, in.Softcap)
+		ints = append(ints, in.CuQ, in.CuK, in.ExtraIdx, in.TopkLen, in.ExtraTopkLen,
+			[]int32{int32(in.WinLeft), int32(in.WinRight), int32(in.States), int32(in.ExtraTopK)})
+	}
+	for _, t := range ints {
 		binary.Write(h, binary.LittleEndian, int64(len(t)))
 		binary.Write(h, binary.LittleEndian, t)
 	}
