@@ -1,6 +1,7 @@
 package tolerance
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -88,5 +89,24 @@ func TestQuickBound(t *testing.T) {
 	}
 	if fails > 0 {
 		t.Fatalf("%d failures", fails)
+	}
+}
+
+// TestLSEVerdictJSON: an lse verdict whose worst is +Inf (a NaN lse)
+// round-trips through JSON (encoding/json refuses a bare +Inf).
+func TestLSEVerdictJSON(t *testing.T) {
+	for _, w := range []float64{math.Inf(1), 0.25, math.NaN()} {
+		v := Verdict{Criterion: "bound", LSE: &LSEVerdict{Worst: w, WorstRow: 3, Failed: 1, Checked: 4}}
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatalf("worst %v: %v", w, err)
+		}
+		var back Verdict
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		if g := back.LSE; g == nil || g.WorstRow != 3 || g.Failed != 1 || g.Checked != 4 || !(g.Worst == w || w != w && g.Worst != g.Worst) {
+			t.Errorf("worst %v: %s read back as %+v", w, b, g)
+		}
 	}
 }

@@ -12,11 +12,13 @@
 package tolerance
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
 	"strings"
 
+	"github.com/attnvet/attnvet/internal/jsonfloat"
 	"github.com/attnvet/attnvet/internal/num"
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/profile"
@@ -58,11 +60,42 @@ type Verdict struct {
 
 // LSEVerdict is the judgement of a case's lse output.
 type LSEVerdict struct {
-	Worst    float64 `json:"worst"`     // largest err/allowed
+	Worst    float64 `json:"-"`         // largest err/allowed (JSON "worst", ±Inf and NaN as strings)
 	WorstRow int     `json:"worst_row"` // row t·H + h of Worst, −1 if none
 	Failed   int     `json:"failed"`
 	Checked  int     `json:"checked"`
 	Skipped  int     `json:"skipped"`
+}
+
+// MarshalJSON writes Worst with jsonfloat (a NaN lse makes it +Inf).
+func (v LSEVerdict) MarshalJSON() ([]byte, error) {
+	type plain LSEVerdict // without the methods
+	b, err := json.Marshal(struct {
+		Worst json.RawMessage `json:"worst"`
+		plain
+	}{jsonfloat.Marshal(v.Worst), plain(v)})
+	return b, err
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (v *LSEVerdict) UnmarshalJSON(b []byte) error {
+	type plain LSEVerdict
+	var x struct {
+		Worst json.RawMessage `json:"worst"`
+		plain
+	}
+	if err := json.Unmarshal(b, &x); err != nil {
+		return err
+	}
+	*v = LSEVerdict(x.plain)
+	if len(x.Worst) > 0 {
+		w, err := jsonfloat.Unmarshal(x.Worst)
+		if err != nil {
+			return err
+		}
+		v.Worst = w
+	}
+	return nil
 }
 
 // Criterion is one way of deciding pass or fail.
