@@ -81,10 +81,10 @@ type checkResult struct {
 	Worst      []checkElem      `json:"worst,omitempty"` // by err/bound (rigorous), largest first
 	// Hints name declarations under which a failing bundle would pass bound
 	// (a likely misdeclaration); never a pass.
-	Hints []string `json:"hints,omitempty"`
-	Seconds    float64          `json:"seconds"`
-	detail     *campaign.Detail // for the failure printout
-	verdicts   map[string]*checkVerdict
+	Hints    []string         `json:"hints,omitempty"`
+	Seconds  float64          `json:"seconds"`
+	detail   *campaign.Detail // for the failure printout
+	verdicts map[string]*checkVerdict
 }
 
 type checkViolation struct {
