@@ -3,10 +3,13 @@ package main
 import (
 	"fmt"
 	"path"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/attnvet/attnvet/internal/campaign"
 	"github.com/attnvet/attnvet/internal/jsonout"
+	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/profile"
 	"github.com/attnvet/attnvet/internal/targets"
 	"github.com/attnvet/attnvet/internal/tolerance"
 )
@@ -30,8 +33,11 @@ type kernelEntry struct {
 	Name      string `json:"name"`
 	Profile   string `json:"profile"`
 	Precision string `json:"precision"`
-	BugClass  string `json:"bug_class,omitempty"`
-	Doc       string `json:"doc,omitempty"`
+	// Families: the families a correct emulation runs (every one); a
+	// mutant's trigger family, or every one.
+	Families []string `json:"families"`
+	BugClass string   `json:"bug_class,omitempty"`
+	Doc      string   `json:"doc,omitempty"`
 }
 
 type criterionEntry struct {
@@ -68,17 +74,25 @@ func runKernels(e *env, args []string) int {
 		ok, _ := path.Match(glob, n)
 		return ok
 	}
+	var families []string
+	for _, f := range problem.Families() {
+		families = append(families, string(f))
+	}
 	var doc kernelsDoc
 	for _, t := range targets.RegistryTargets() {
 		if match(t.Name) {
 			p := t.Kernel.Profile()
-			doc.Kernels = append(doc.Kernels, kernelEntry{Name: t.Name, Profile: p.Name, Precision: p.Describe()})
+			doc.Kernels = append(doc.Kernels, kernelEntry{Name: t.Name, Profile: p.Name, Precision: p.Describe(), Families: families})
 		}
 	}
 	for _, t := range targets.Mutants() {
 		if match(t.Name) || match(t.Name[len(targets.MutantPrefix):]) {
 			p := t.Kernel.Profile()
-			doc.Mutants = append(doc.Mutants, kernelEntry{Name: t.Name, Profile: p.Name, Precision: p.Describe(), BugClass: t.BugClass, Doc: t.Doc})
+			fams := families
+			if t.Family != "" {
+				fams = []string{t.Family}
+			}
+			doc.Mutants = append(doc.Mutants, kernelEntry{Name: t.Name, Profile: p.Name, Precision: p.Describe(), BugClass: t.BugClass, Doc: t.Doc, Families: fams})
 		}
 	}
 	for _, c := range tolerance.All() {
@@ -93,6 +107,8 @@ func runKernels(e *env, args []string) int {
 		return e.exitFor("kernels", usagef("no kernel or mutant matches %q", glob))
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(e.stdout, "Every correct emulation runs every family (%s): %d loop shapes × %d precision profiles.\n\n",
+		strings.Join(families, ", "), len(doc.Kernels)/max(len(profile.Names()), 1), len(profile.Names()))
 	fmt.Fprintf(tw, "KERNEL (%d correct emulations)\tPRECISION\n", len(doc.Kernels))
 	for _, k := range doc.Kernels {
 		fmt.Fprintf(tw, "%s\t%s\n", k.Name, k.Precision)
@@ -100,9 +116,13 @@ func runKernels(e *env, args []string) int {
 	tw.Flush()
 	fmt.Fprintln(e.stdout)
 	tw = tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "MUTANT (%d)\tPROFILE\tBUG CLASS\n", len(doc.Mutants))
+	fmt.Fprintf(tw, "MUTANT (%d)\tPROFILE\tBUG CLASS\tFAMILY\n", len(doc.Mutants))
 	for _, k := range doc.Mutants {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", k.Name, k.Profile, k.BugClass)
+		fam := "any"
+		if len(k.Families) == 1 {
+			fam = k.Families[0]
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.Name, k.Profile, k.BugClass, fam)
 		if *verbose {
 			fmt.Fprintf(tw, "    %s\t\t\n", k.Doc)
 		}

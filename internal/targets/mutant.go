@@ -22,5 +22,5 @@ func lookupMutant(name string) (Target, error) {
 }
 
 func fromMutant(m mutant.Mutant) Target {
-	return Target{Name: MutantPrefix + m.Name, Kind: Mutant, Kernel: m.Kernel, Shape: m.Shape, BugClass: m.BugClass, Doc: m.Doc}
+	return Target{Name: MutantPrefix + m.Name, Kind: Mutant, Kernel: m.Kernel, Shape: m.Shape, BugClass: m.BugClass, Doc: m.Doc, Family: string(m.Family)}
 }

@@ -39,6 +39,7 @@ type Target struct {
 	Shape    tolerance.Shape
 	BugClass string // mutants: the SPEC.md §3 bug class it models
 	Doc      string // mutants: the defect and what triggers it
+	Family   string // mutants: the family whose inputs trigger it ("" any)
 }
 
 // Trusted reports whether the kernel is known not to modify its inputs
