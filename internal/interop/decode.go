@@ -211,7 +211,7 @@ func (d *decoder) decode() (*Bundle, error) {
 		return d.combine()
 	}
 	dense, mla := fam == problem.Dense, fam == problem.MLA
-	qt, err := d.tensor(TQ, true, "[T, H, D]", 3)
+	qt, err := d.tensor(TQ, true, "[T, H, D] (layout thd; a 4-D dump needs metadata layout=bshd or bhsd)", 3)
 	switch {
 	case dense:
 		qt, err = d.tensor(TQ, true, "[B, Sq, H, D] or [total_q, H, D]", 3, 4)

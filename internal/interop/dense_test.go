@@ -161,3 +161,56 @@ func sameBits(a, b []float32) bool {
 	}
 	return true
 }
+
+// TestWindowLayouts: a window problem dumped as [T, H, D], as [1, S, H, D]
+// (layout bshd) and as [1, H, S, D] (layout bhsd, transposed here
+// independently) decodes to the same inputs and output.
+func TestWindowLayouts(t *testing.T) {
+	c := cases.Case{Family: problem.Window, Seed: 9, T: 7, H: 4, Hkv: 2, D: 3, Dv: 5, Window: 3}
+	in, err := cases.Generate(c, num.BF16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := impl.Lookup("stream/bf16")
+	out, _ := k.Run(in)
+	base, err := Encode(in, k.Profile(), out.O)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := denseRoundTrip(t, base)
+	for _, layout := range []string{"bshd", "bhsd"} {
+		f := bundle.NewFile()
+		for key, v := range base.Metadata {
+			f.Metadata[key] = v
+		}
+		f.Metadata[KeyLayout] = layout
+		for _, tc := range []struct {
+			name string
+			vals []float32
+			h, d int
+		}{{TQ, in.Q, in.H, in.D}, {TK, in.K, in.Hkv, in.D}, {TV, in.V, in.Hkv, in.Dv}, {TO, out.O, in.H, in.Dv}} {
+			vals, shape := tc.vals, []int{1, in.T, tc.h, tc.d}
+			if layout == "bhsd" {
+				vals = make([]float32, len(tc.vals))
+				for s := 0; s < in.T; s++ {
+					for h := 0; h < tc.h; h++ {
+						for j := 0; j < tc.d; j++ {
+							vals[(h*in.T+s)*tc.d+j] = tc.vals[(s*tc.h+h)*tc.d+j]
+						}
+					}
+				}
+				shape = []int{1, tc.h, in.T, tc.d}
+			}
+			x, err := bundle.NewFloat32(tc.name, bundle.BF16, shape, vals)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Add(x)
+		}
+		got := denseRoundTrip(t, f)
+		sameInputs(t, ref.Inputs, got.Inputs)
+		if !sameBits(ref.O, got.O) {
+			t.Errorf("layout %s: o differs", layout)
+		}
+	}
+}
