@@ -278,7 +278,8 @@ function decodeCase(meta, ts) {
   const c = { T, H, Hkv, D, Dv, W: Number(meta.window || 0), scale: f32Scale(Number(meta.softmax_scale)),
     q: ts.q.data, k: ts.k.data, v: ts.v.data };
   if (ts.attn_sink) {
-    const s = ts.attn_sink.data; // F32
+    // F32 (protocol 1), or the dtype the hello declared (protocol 2: F16 for fp16).
+    const s = ts.attn_sink.dtype === 'F32' ? ts.attn_sink.data : widen(ts.attn_sink);
     c.sinkF32 = s;
     if (DTYPE === 'fp16') {
       // Both operators take the sink in the model's dtype: refuse what fp16 cannot hold.
