@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/attnvet/attnvet/internal/campaign"
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/report"
+	"github.com/attnvet/attnvet/internal/safeio"
 )
 
 func init() {
@@ -161,7 +161,7 @@ func mergeFiles(e *env, files []string, out string, outSet bool, jsonOut string,
 	data := make([][]byte, len(files))
 	kind := ""
 	for i, f := range files {
-		b, err := os.ReadFile(f)
+		b, err := safeio.ReadJSON(f, safeio.DefaultLimit)
 		if err != nil {
 			return e.exitFor("report", usagef("--merge: %v", err))
 		}

@@ -35,7 +35,7 @@ type LimitError struct {
 
 func (e *LimitError) Error() string {
 	return fmt.Sprintf("%s needs about %s of memory, over the %s limit (raise it with --max-memory %s)",
-		e.What, FormatSize(e.Need), FormatSize(e.Limit), FormatSize(Suggest(e.Need)))
+		e.What, formatSize(e.Need, math.Ceil), FormatSize(e.Limit), FormatSize(Suggest(e.Need)))
 }
 
 // Suggest is a round limit at least n: the next power of two MiB.
@@ -125,7 +125,7 @@ func ReadFile(path string, limit int64) ([]byte, error) {
 // ReadJSON reads a JSON file whole, refusing it when decoding it may need
 // more than limit (JSONFactor times its size).
 func ReadJSON(path string, limit int64) ([]byte, error) {
-	return readFile(path, limit, JSONFactor, " (JSON)")
+	return readFile(path, limit, JSONFactor, ", read as JSON")
 }
 
 func readFile(path string, limit, factor int64, what string) ([]byte, error) {
@@ -142,7 +142,7 @@ func readFile(path string, limit, factor int64, what string) ([]byte, error) {
 		} else {
 			need *= factor
 		}
-		return &LimitError{What: fmt.Sprintf("%s (%d bytes%s)", Printable(path), n, what), Need: need, Limit: limit}
+		return fmt.Errorf("%s: %w", Printable(path), &LimitError{What: fmt.Sprintf("the file (%d bytes%s)", n, what), Need: need, Limit: limit})
 	}
 	if fi.Size() > max {
 		return nil, over(fi.Size())
@@ -188,7 +188,11 @@ func ParseSize(s string) (int64, error) {
 
 // FormatSize writes n in the largest binary unit that keeps it readable:
 // 1GiB, 1.5GiB, 512MiB, 100B.
-func FormatSize(n int64) string {
+func FormatSize(n int64) string { return formatSize(n, math.Round) }
+
+// formatSize is FormatSize rounding the tenths with round (math.Ceil for
+// a need, so one just over the limit does not print as the limit).
+func formatSize(n int64, round func(float64) float64) string {
 	for _, u := range []struct {
 		name string
 		size int64
@@ -197,7 +201,7 @@ func FormatSize(n int64) string {
 			if n%u.size == 0 {
 				return fmt.Sprintf("%d%s", n/u.size, u.name)
 			}
-			return strconv.FormatFloat(float64(n)/float64(u.size), 'f', 1, 64) + u.name
+			return strconv.FormatFloat(round(float64(n)/float64(u.size)*10)/10, 'f', 1, 64) + u.name
 		}
 	}
 	return fmt.Sprintf("%dB", n)

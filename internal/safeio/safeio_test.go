@@ -102,6 +102,9 @@ func TestSizes(t *testing.T) {
 			t.Errorf("Suggest(%d) = %d, want %d", n, got, want)
 		}
 	}
+	if err := Check("x", 1<<30+1<<20, 1<<30); err == nil || !strings.Contains(err.Error(), "about 1.1GiB of memory, over the 1GiB limit (raise it with --max-memory 2GiB)") {
+		t.Errorf("just over the limit: %v", err)
+	}
 	if err := Check("x", -1, 10); err == nil {
 		t.Error("Check of an overflowed (negative) need passed")
 	}
