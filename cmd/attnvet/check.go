@@ -316,8 +316,12 @@ func checkBundle(path string, override map[string]string, gating []string, limit
 		isGating[g] = true
 	}
 	r.Status = "pass"
-	for _, c := range tolerance.All() {
-		v := judgeSafely(c, x)
+	var internal error
+	for _, c := range checkCriteria() {
+		v, err := judgeSafely(c, x)
+		if err != nil && internal == nil {
+			internal = err
+		}
 		cv := checkVerdict{Criterion: c.Name(), Gating: isGating[c.Name()], Pass: v.Pass, Worst: campaign.Ratio(v.Worst),
 			Failed: v.Failed, Checked: v.Checked, Skipped: v.Skipped, Detail: v.Detail}
 		if v.WorstElem >= 0 && v.WorstElem < in.OutLen() {
@@ -330,6 +334,10 @@ func checkBundle(path string, override map[string]string, gating []string, limit
 	}
 	for i := range r.Verdicts {
 		r.verdicts[r.Verdicts[i].Criterion] = &r.Verdicts[i]
+	}
+	if internal != nil {
+		r.Status, r.Error = "internal", internal.Error()
+		return r
 	}
 	r.Worst = worstElems(x, 20)
 	crit, _ := tolerance.Lookup(gating[0])
@@ -392,14 +400,19 @@ func saturate(x float64) int64 {
 // decodeBundle is interop.Decode; a test makes it panic.
 var decodeBundle = interop.Decode
 
-// judgeSafely judges, turning a panic in a criterion into a failed verdict.
-func judgeSafely(c tolerance.Criterion, x *tolerance.Input) (v tolerance.Verdict) {
+// checkCriteria is tolerance.All; a test adds one that panics.
+var checkCriteria = tolerance.All
+
+// judgeSafely judges, turning a panic in a criterion into a failed verdict
+// and an error: a bug of ours (exit 3), and the other criteria still judge.
+func judgeSafely(c tolerance.Criterion, x *tolerance.Input) (v tolerance.Verdict, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			v = tolerance.Verdict{Criterion: c.Name(), WorstElem: -1, Worst: math.Inf(1), Detail: fmt.Sprintf("internal error in the criterion: %v", p)}
+			err = fmt.Errorf("internal error in criterion %s: %v (please report it with the bundle)", c.Name(), p)
+			v = tolerance.Verdict{Criterion: c.Name(), WorstElem: -1, Worst: math.Inf(1), Detail: err.Error()}
 		}
 	}()
-	return c.Judge(x)
+	return c.Judge(x), nil
 }
 
 func elemTHJ(in *problem.Inputs, e int) []int {

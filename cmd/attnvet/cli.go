@@ -94,7 +94,7 @@ func (m *memFlag) Set(s string) error {
 
 func addMemoryFlag(fs *flag.FlagSet) *memFlag {
 	m := &memFlag{n: safeio.DefaultLimit}
-	fs.Var(m, "max-memory", "memory an input may need, e.g. 512MiB, 2GiB: a bundle or case that needs more is refused (exit 2); also the Go runtime's soft memory limit")
+	fs.Var(m, "max-memory", "the memory an input may need, a `SIZE` such as 512MiB or 2GiB: a bundle or case that needs more is refused (exit 2); also the Go runtime's soft memory limit")
 	return m
 }
 

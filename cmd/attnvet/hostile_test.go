@@ -293,6 +293,27 @@ func TestCheckPanicIsInternal(t *testing.T) {
 	}
 }
 
+type panicky struct{ tolerance.Criterion }
+
+func (panicky) Name() string { return "panicky" }
+func (panicky) Judge(*tolerance.Input) tolerance.Verdict {
+	var m map[string]int
+	m["x"]++ // assignment to entry in nil map
+	return tolerance.Verdict{}
+}
+
+// TestCheckCriterionPanicIsInternal: a criterion that panics is exit 3,
+// not a failed verdict (exit 1).
+func TestCheckCriterionPanicIsInternal(t *testing.T) {
+	ok := writeBundle(t, t.TempDir(), "ok.safetensors", checkWindowCase(), "tiled/bc128/bf16", nil)
+	defer func(c func() []tolerance.Criterion) { checkCriteria = c }(checkCriteria)
+	checkCriteria = func() []tolerance.Criterion { return append(tolerance.All(), panicky{}) }
+	code, out, errs := attnvet("check", ok)
+	if code != exitInternal || !strings.Contains(errs, "internal error in criterion panicky: assignment to entry in nil map") {
+		t.Fatalf("exit %d, want 3\n%s\n%s", code, out, errs)
+	}
+}
+
 // TestPrintedCommandsAreQuoted: the check command export prints for an
 // .npz runs what it shows when pasted (it ran `touch`).
 func TestPrintedCommandsAreQuoted(t *testing.T) {
