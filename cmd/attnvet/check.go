@@ -347,7 +347,7 @@ func checkBundle(path string, override map[string]string, gating []string, limit
 }
 
 // Bytes of check's peak memory per element, measured with /usr/bin/time
-// -v (docs/interop.md, "Memory"), with headroom: a decoded input element
+// -v (docs/interop.md, "Hostile input"), with headroom: a decoded input element
 // is 4 bytes (16 for integer tensors, decoded through int64 or float64); an
 // output element has six float64 reference values (48 bytes) and the
 // judging's allowance, output-term and skip arrays; a row (token, head) has

@@ -4,7 +4,9 @@
 // Reading never copies tensor data when it does not have to: a tensor's Data
 // is a view into the byte slice given to Parse (safetensors, and .npz members
 // that are stored little-endian and uncompressed). Deflated .npz members are
-// decompressed once, and big-endian .npy data is converted to little-endian.
+// decompressed once, and big-endian .npy data is converted to little-endian,
+// each only within a memory limit (ParseLimit): no input, however small,
+// can make parsing allocate more.
 //
 // Every input is validated; malformed bytes produce a one-line error that
 // names the tensor (when there is one) and what is wrong, never a panic.
@@ -69,8 +71,8 @@ type Tensor struct {
 }
 
 // Len returns the number of elements, the product of Shape (1 for a
-// scalar). It returns -1 if Shape has a negative dimension or its product
-// overflows int.
+// scalar). It returns -1 if Shape has a negative dimension or the product
+// of its non-zero dimensions overflows int.
 func (t *Tensor) Len() int {
 	n, err := shapeLen(t.Shape)
 	if err != nil {

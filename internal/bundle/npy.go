@@ -94,7 +94,7 @@ func npzMember(b []byte, zf *zip.File, m *budget) ([]byte, error) {
 		// Deflate expands at most 1032:1, so a larger claimed size is a lie
 		// (refused before allocating); a true one must fit in the budget.
 		size := zf.UncompressedSize64
-		if size > maxDeflateRatio*zf.CompressedSize64+1024 {
+		if size > 1024 && (size-1024)/maxDeflateRatio > zf.CompressedSize64 {
 			return nil, fmt.Errorf("claims %d bytes uncompressed from %d compressed, more than deflate can expand", size, zf.CompressedSize64)
 		}
 		if err := m.take(fmt.Sprintf("inflating it (%d bytes)", size), int64(size)); err != nil {

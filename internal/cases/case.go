@@ -258,7 +258,7 @@ const (
 )
 
 // Bytes of peak memory per element, measured with /usr/bin/time -v on
-// replay of window cases (docs/interop.md, "Memory"), with headroom: an
+// replay of window cases (docs/interop.md, "Hostile input"), with headroom: an
 // input element is generated (4 bytes), may be copied for the kernel
 // or encoded for a worker, and summed; an output element has six float64
 // reference values (48 bytes), the kernel's output and pre-rounding values,
