@@ -15,7 +15,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/interop"
 	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/safeio"
 	"github.com/attnvet/attnvet/internal/targets"
 	"github.com/attnvet/attnvet/internal/tolerance"
 )
@@ -125,14 +125,14 @@ func hostileInputs(t *testing.T, dir string) []hostile {
 		{"2 GiB sparse file", []string{"check", sparse}, "the file (2147483648 bytes) needs about 2GiB of memory, over the 1GiB limit"},
 		{"shape overflow", []string{"check", overflow}, "tensor ori_kv: shape [0 4611686018427387904 1 32] overflows"},
 		{"aliased buffers", []string{"check", alias}, "tensors q and o overlap"},
-		{"directory", []string{"check", dir}, "a directory: check wants bundle files, e.g. attnvet check " + dir + "/*.safetensors"},
+		{"directory", []string{"check", dir}, "a directory: check wants bundle files, e.g. attnvet check " + safeio.ShellQuote(dir) + "/*.safetensors"},
 		{"replay of a directory", []string{"replay", dir}, "is a directory: replay wants one case file"},
 		{"replay of a case over the memory limit", []string{"replay", big, "--kernel", "stream/bf16"}, "needs about 4.1GiB of memory, over the 1GiB limit (raise it with --max-memory 8GiB)"},
 		{"export of a case over the memory limit", []string{"export", big, filepath.Join(dir, "out.safetensors")}, "over the 1GiB limit"},
 	}
 	if runtime.GOOS != "windows" {
 		fifo := filepath.Join(dir, "fifo")
-		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		if err := mkfifo(fifo); err != nil {
 			t.Fatal(err)
 		}
 		hs = append(hs,

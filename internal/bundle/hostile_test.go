@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -213,7 +212,7 @@ func TestReadFileRefusesSpecialFiles(t *testing.T) {
 	paths := []string{dir}
 	if runtime.GOOS != "windows" {
 		fifo := filepath.Join(dir, "f.safetensors")
-		if err := syscall.Mkfifo(fifo, 0o600); err == nil {
+		if err := mkfifo(fifo); err == nil {
 			paths = append(paths, fifo)
 		}
 		paths = append(paths, "/dev/zero")
