@@ -6,7 +6,6 @@
 package safeio
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -134,7 +133,7 @@ func readFile(path string, limit, factor int64, what string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	max := limit / factor
+	limitBytes := limit / factor
 	over := func(n int64) error {
 		need := n
 		if n > math.MaxInt64/factor {
@@ -144,20 +143,28 @@ func readFile(path string, limit, factor int64, what string) ([]byte, error) {
 		}
 		return fmt.Errorf("%s: %w", Printable(path), &LimitError{What: fmt.Sprintf("the file (%d bytes%s)", n, what), Need: need, Limit: limit})
 	}
-	if fi.Size() > max {
+	if fi.Size() > limitBytes {
 		return nil, over(fi.Size())
 	}
-	// The size is a hint: read to EOF (files in /proc say 0), never past max.
-	var buf bytes.Buffer
-	buf.Grow(int(fi.Size()) + 1)
-	n, err := io.Copy(&buf, io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
+	// The size is a hint: read to EOF (files in /proc say 0), never past
+	// max. One spare byte sees EOF without growing (and copying) the buffer.
+	buf := make([]byte, 0, max(fi.Size(), 511)+1)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limitBytes {
+			return nil, over(int64(len(buf)))
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	if n > max {
-		return nil, over(n)
-	}
-	return buf.Bytes(), nil
 }
 
 // ParseSize reads a byte count: a number with an optional unit, B, KiB,

@@ -57,6 +57,19 @@ func TestReadFileLimit(t *testing.T) {
 	if _, err := ReadJSON(p, 1000*JSONFactor-1); !errors.As(err, &le) || le.Need != 1000*JSONFactor {
 		t.Fatalf("JSON over the limit: %v", err)
 	}
+	// Reading allocates the file's size once (a buffer that grew to see EOF
+	// took twice that).
+	p8 := filepath.Join(t.TempDir(), "8m")
+	if err := os.WriteFile(p8, make([]byte, 8<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	b8, err := ReadFile(p8, DefaultLimit)
+	runtime.ReadMemStats(&m1)
+	if err != nil || len(b8) != 8<<20 || m1.TotalAlloc-m0.TotalAlloc > 9<<20 {
+		t.Errorf("8 MiB file: %d bytes read, %d allocated, %v", len(b8), m1.TotalAlloc-m0.TotalAlloc, err)
+	}
 	// A sparse file is refused from its size, before any read.
 	big := filepath.Join(t.TempDir(), "sparse")
 	f, err := os.Create(big)
