@@ -94,6 +94,13 @@ func npzMember(b []byte, zf *zip.File, m *budget) ([]byte, error) {
 		// Deflate expands at most 1032:1, so a larger claimed size is a lie
 		// (refused before allocating); a true one must fit in the budget.
 		size := zf.UncompressedSize64
+		off, err := zf.DataOffset()
+		if err != nil {
+			return nil, err
+		}
+		if off < 0 || uint64(off) > uint64(len(b)) || zf.CompressedSize64 > uint64(len(b))-uint64(off) {
+			return nil, fmt.Errorf("compressed data (%d bytes at offset %d) extends past the end of the archive (%d bytes)", zf.CompressedSize64, off, len(b))
+		}
 		if size > 1024 && (size-1024)/maxDeflateRatio > zf.CompressedSize64 {
 			return nil, fmt.Errorf("claims %d bytes uncompressed from %d compressed, more than deflate can expand", size, zf.CompressedSize64)
 		}
