@@ -105,16 +105,23 @@ func TestNpzMemberSizeLies(t *testing.T) {
 	fw.Write(npy)
 	fw.Close()
 	crc := crc32.ChecksumIEEE(npy)
-	mk := func(claim uint64) []byte {
+	mkc := func(compressed, claim uint64) []byte {
 		var out bytes.Buffer
 		zw := zip.NewWriter(&out)
-		w, err := zw.CreateRaw(&zip.FileHeader{Name: "x.npy", Method: zip.Deflate, CRC32: crc, CompressedSize64: uint64(z.Len()), UncompressedSize64: claim})
+		w, err := zw.CreateRaw(&zip.FileHeader{Name: "x.npy", Method: zip.Deflate, CRC32: crc, CompressedSize64: compressed, UncompressedSize64: claim})
 		if err != nil {
 			t.Fatal(err)
 		}
 		w.Write(z.Bytes())
 		zw.Close()
 		return out.Bytes()
+	}
+	mk := func(claim uint64) []byte { return mkc(uint64(z.Len()), claim) }
+	// A compressed size past the archive would let the ratio bound admit
+	// any claim: 1 TiB "compressed" into 1 PiB.
+	var err error
+	if n := allocated(func() { _, err = ParseLimit(mkc(1<<40, 1<<50), 1<<62) }); n > 1<<20 || err == nil || !strings.Contains(err.Error(), "extends past the end of the archive") {
+		t.Errorf("a compressed size past the archive: %v, %d bytes allocated", err, n)
 	}
 	if _, err := Parse(mk(uint64(len(npy)))); err != nil {
 		t.Fatalf("the true size: %v", err)
