@@ -3,7 +3,10 @@ package fuzz
 import (
 	"archive/zip"
 	"bytes"
+	"compress/flate"
 	"encoding/binary"
+	"errors"
+	"hash/crc32"
 	"io"
 	"maps"
 	"math"
@@ -11,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/attnvet/attnvet/internal/bundle"
+	"github.com/attnvet/attnvet/internal/safeio"
 )
 
 // seedFiles returns a few bundles covering every dtype, scalars, empty
@@ -173,6 +177,13 @@ func FuzzParseSafetensors(f *testing.F) {
 		raw(`{"__metadata__":null,"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}`, "x"),
 		raw(`{"a":{"dtype":"I64","shape":[0,9223372036854775807],"data_offsets":[0,0]}}`, ""),
 		le(math.MaxUint64),
+		// Layouts the format forbids: aliasing, gaps, trailing bytes, and
+		// shapes whose non-zero dimensions overflow.
+		raw(`{"q":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"o":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, "1234"),
+		raw(`{"q":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"k":{"dtype":"F32","shape":[1],"data_offsets":[6,10]}}`, "1234567890"),
+		raw(`{"q":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, "12345678"),
+		raw(`{"e":{"dtype":"F32","shape":[0],"data_offsets":[2,2]},"q":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, "1234"),
+		raw(`{"a":{"dtype":"F32","shape":[0,4611686018427387904,1,32],"data_offsets":[0,0]}}`, ""),
 	)
 	addSeeds(f, encs)
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -180,6 +191,15 @@ func FuzzParseSafetensors(f *testing.F) {
 		if err != nil {
 			return
 		}
+		// The tensors tile the data buffer exactly.
+		data := 0
+		for _, x := range file.Tensors {
+			data += len(x.Data)
+		}
+		if hdr := binary.LittleEndian.Uint64(b); uint64(data) != uint64(len(b))-8-hdr {
+			t.Fatalf("tensors hold %d bytes of a %d-byte data buffer", data, uint64(len(b))-8-hdr)
+		}
+		checkLimit(t, b)
 		exercise(t, file)
 		g, err := roundTrip(t, file, false)
 		if err != nil {
@@ -231,6 +251,26 @@ func FuzzParseNpz(f *testing.F) {
 		f.Fatalf("hand-made seed does not parse: %v", err)
 	}
 	encs = append(encs, buf.Bytes())
+	// Deflated members whose header lies about the inflated size: too
+	// small, too large, larger than deflate can expand (a zip bomb's claim).
+	var lies [][]byte
+	npy := mkNpy("{'descr': '<f4', 'fortran_order': False, 'shape': (256,), }\n", make([]byte, 1024))
+	var z bytes.Buffer
+	fw, _ := flate.NewWriter(&z, flate.BestCompression)
+	fw.Write(npy)
+	fw.Close()
+	for _, claim := range []uint64{uint64(len(npy)), uint64(len(npy)) - 1, uint64(len(npy)) + 1, 1 << 40} {
+		var lie bytes.Buffer
+		zw := zip.NewWriter(&lie)
+		w, err := zw.CreateRaw(&zip.FileHeader{Name: "q.npy", Method: zip.Deflate, CRC32: crc32.ChecksumIEEE(npy),
+			CompressedSize64: uint64(z.Len()), UncompressedSize64: claim})
+		if err != nil {
+			f.Fatal(err)
+		}
+		w.Write(z.Bytes())
+		zw.Close()
+		lies = append(lies, lie.Bytes())
+	}
 	// Raw .npy members too: the target also wraps its input as the single
 	// member of a valid archive, so the fuzzer reaches the npy header parser
 	// without having to forge zip checksums.
@@ -251,7 +291,7 @@ func FuzzParseNpz(f *testing.F) {
 			encs = append(encs, member)
 		}
 	}
-	addSeeds(f, encs)
+	addSeeds(f, append(encs, lies...))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		checkNpz(t, b)
 		var buf bytes.Buffer
@@ -268,11 +308,72 @@ func FuzzParseNpz(f *testing.F) {
 	})
 }
 
+// fuzzLimit is the memory limit the fuzz targets parse with: an input may
+// claim (and make the parser allocate) this much, so keep it small to keep
+// executions fast.
+const fuzzLimit = 64 << 20
+
+// checkLimit: b parses within fuzzLimit, so within a smaller limit it
+// parses or is refused with a LimitError, never another error, and within
+// a larger one it parses.
+func checkLimit(t *testing.T, b []byte) {
+	for _, limit := range []int64{0, int64(len(b)), int64(len(b)) + 1<<10, fuzzLimit + 1} {
+		_, err := bundle.ParseLimit(b, limit)
+		var le *safeio.LimitError
+		if err != nil && (!errors.As(err, &le) || limit > fuzzLimit) {
+			t.Fatalf("ParseLimit(b, %d): %v, but b parses within %d bytes", limit, err, fuzzLimit)
+		}
+	}
+}
+
+// FuzzNpyHeader fuzzes the .npy header dictionary and the data after it,
+// wrapped in a valid .npy prefix and a stored .npz member, so every
+// execution reaches the header parser.
+func FuzzNpyHeader(f *testing.F) {
+	for _, h := range []string{
+		"{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }",
+		"{'descr': '>f8', 'fortran_order': False, 'shape': (1, 1), }",
+		"{'descr': '<i8', 'fortran_order': True, 'shape': (1L, 2, 1), }",
+		`{"shape": (), "fortran_order": False, "descr": "<i4"}`,
+		"{'descr': '<f2', 'fortran_order': False, 'shape': (0, 4611686018427387904, 2), }",
+		"{'descr': '|f4', 'fortran_order': False, 'shape': [2], 'x': None}",
+		"{'descr': '<f4', 'fortran_order': False, 'shape': ((((((1,),),),),),), }",
+		"{'descr': 'f4', 'fortran_order': False, 'shape': (+2,), }",
+	} {
+		f.Add(h, []byte{0, 0, 0x80, 0x3f, 0, 0, 0, 0x40, 1, 2, 3, 4, 5, 6, 7, 8})
+		f.Add(h+"\n", []byte{})
+	}
+	f.Fuzz(func(t *testing.T, header string, data []byte) {
+		var npy []byte
+		if len(header) <= 0xffff {
+			npy = binary.LittleEndian.AppendUint16([]byte("\x93NUMPY\x01\x00"), uint16(len(header)))
+		} else {
+			npy = binary.LittleEndian.AppendUint32([]byte("\x93NUMPY\x02\x00"), uint32(len(header)))
+		}
+		npy = append(append(npy, header...), data...)
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: "x.npy", Method: zip.Store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(npy)
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		checkNpz(t, buf.Bytes())
+	})
+}
+
 func checkNpz(t *testing.T, b []byte) {
-	file, err := bundle.ParseNpz(b)
+	if !bytes.HasPrefix(b, []byte("PK\x03\x04")) && !bytes.HasPrefix(b, []byte("PK\x05\x06")) {
+		return // ParseLimit would read it as safetensors
+	}
+	file, err := bundle.ParseLimit(b, fuzzLimit)
 	if err != nil {
 		return
 	}
+	checkLimit(t, b)
 	{
 		if len(file.Metadata) != 0 {
 			t.Fatal("npz produced metadata")

@@ -134,11 +134,22 @@ func (e *Emulation) Run(in *problem.Inputs) (*Output, error) {
 	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
+	var panicked any // a goroutine's panic, raised again in the caller, whose recover sees it
 	next := 0
 	for range min(w, jobs) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					mu.Lock()
+					if panicked == nil {
+						panicked = p
+					}
+					next = jobs // the others stop
+					mu.Unlock()
+				}
+			}()
 			s := e.newState(in)
 			for {
 				mu.Lock()
@@ -153,6 +164,9 @@ func (e *Emulation) Run(in *problem.Inputs) (*Output, error) {
 		}()
 	}
 	wg.Wait()
+	if panicked != nil {
+		panic(panicked)
+	}
 	return out, nil
 }
 

@@ -106,11 +106,22 @@ func Compute(in *problem.Inputs, opt Options) *Result {
 	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
+	var panicked any // a goroutine's panic, raised again in the caller, whose recover sees it
 	next := 0
 	for range min(w, jobs) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					mu.Lock()
+					if panicked == nil {
+						panicked = p
+					}
+					next = jobs // the others stop
+					mu.Unlock()
+				}
+			}()
 			s := scratchPool.Get().(*scratch)
 			defer s.release()
 			for {
@@ -126,6 +137,9 @@ func Compute(in *problem.Inputs, opt Options) *Result {
 		}()
 	}
 	wg.Wait()
+	if panicked != nil {
+		panic(panicked)
+	}
 	return r
 }
 

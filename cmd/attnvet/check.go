@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"sort"
 	"strings"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/attnvet/attnvet/internal/jsonout"
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/profile"
+	"github.com/attnvet/attnvet/internal/safeio"
 	"github.com/attnvet/attnvet/internal/targets"
 	"github.com/attnvet/attnvet/internal/tolerance"
 	"github.com/attnvet/attnvet/ref"
@@ -126,6 +126,7 @@ func runCheck(e *env, args []string) int {
 	junitOut := fs.String("junit", "", "write JUnit XML to FILE (one test per bundle and gating criterion)")
 	top := fs.Int("top", 5, "worst elements to show per bundle")
 	assume := fs.Bool("assume-defaults", false, "judge bundles that leave a semantics-defining key (window, causal, d_v, in_dtype of an F32 dump of bf16 values) to its default, instead of refusing them")
+	mem := addMemoryFlag(fs)
 	meta := map[string]*string{}
 	for _, m := range metaFlags {
 		meta[m.key] = fs.String(flagName(m.key), "", "metadata "+m.key+": "+m.usage)
@@ -161,12 +162,13 @@ func runCheck(e *env, args []string) int {
 		}
 	})
 
+	defer mem.apply()()
 	doc := checkFile{Version: checkVersion, Command: "check", Criteria: gating}
 	for i, path := range paths {
 		if i > 0 {
 			fmt.Fprintln(e.stdout)
 		}
-		r := checkBundle(path, override, gating, *assume)
+		r := checkBundle(path, override, gating, mem.n, *assume)
 		printCheck(e.stdout, &r, *top)
 		doc.Bundles = append(doc.Bundles, r)
 	}
@@ -176,8 +178,12 @@ func runCheck(e *env, args []string) int {
 		for _, r := range doc.Bundles {
 			n[r.Status]++
 		}
-		fmt.Fprintf(e.stdout, "\n%d bundles: %d pass, %d fail, %d contract violations, %d invalid\n",
+		fmt.Fprintf(e.stdout, "\n%d bundles: %d pass, %d fail, %d contract violations, %d invalid",
 			len(paths), n["pass"], n["fail"], n["contract"], n["invalid"])
+		if n["internal"] > 0 {
+			fmt.Fprintf(e.stdout, ", %d internal errors", n["internal"])
+		}
+		fmt.Fprintln(e.stdout)
 	}
 	if *jsonOut != "" {
 		b, err := jsonout.MarshalIndent(doc, "", "  ")
@@ -194,8 +200,8 @@ func runCheck(e *env, args []string) int {
 		}
 	}
 	for _, r := range doc.Bundles {
-		if r.Status == "invalid" || r.Status == "contract" {
-			fmt.Fprintf(e.stderr, "attnvet check: %s: %s\n", r.Path, oneLine(r.Error))
+		if r.Status == "invalid" || r.Status == "contract" || r.Status == "internal" {
+			fmt.Fprintf(e.stderr, "attnvet check: %s: %s\n", safeio.Printable(r.Path), oneLine(r.Error))
 		}
 	}
 	return doc.Exit
@@ -224,16 +230,21 @@ func gatingCriteria(s string) ([]string, error) {
 	return out, nil
 }
 
-// checkExit: 2 if any bundle is invalid or breaks the contract (it could
-// not be judged), else 1 if any failed, else 0.
+// checkExit: 3 if judging some bundle hit an internal error (a panic),
+// else 2 if any bundle is invalid or breaks the contract (it could not be
+// judged), else 1 if any failed, else 0.
 func checkExit(rs []checkResult) int {
 	code := exitPass
 	for _, r := range rs {
 		switch r.Status {
+		case "internal":
+			return exitInternal
 		case "invalid", "contract":
-			return exitUsage
+			code = exitUsage
 		case "fail":
-			code = exitMismatch
+			if code == exitPass {
+				code = exitMismatch
+			}
 		}
 	}
 	return code
@@ -252,19 +263,31 @@ func (k bundleKernel) Run(*problem.Inputs) (*impl.Output, error) {
 	return nil, errors.New("a bundle's kernel cannot be run")
 }
 
-// checkBundle reads, decodes and judges one bundle.
-func checkBundle(path string, override map[string]string, gating []string, assumeDefaults bool) (r checkResult) {
+// checkBundle reads, decodes and judges one bundle, within limit bytes
+// of memory (assumeDefaults: judge unstated semantics under the defaults).
+// A panic (a bug of ours, whatever the input) is status internal: exit 3,
+// not 2.
+func checkBundle(path string, override map[string]string, gating []string, limit int64, assumeDefaults bool) (r checkResult) {
 	start := time.Now()
 	r = checkResult{Path: path, verdicts: map[string]*checkVerdict{}}
 	defer func() {
 		r.Seconds = time.Since(start).Seconds()
 		if p := recover(); p != nil {
-			r.Status, r.Error = "invalid", fmt.Sprintf("internal error: %v (please report it)", p)
+			r.Status, r.Error = "internal", fmt.Sprintf("internal error: %v (please report it with the bundle)", p)
 		}
 	}()
-	f, err := bundle.ReadFile(path)
-	if err != nil {
-		r.Status, r.Error = "invalid", strings.TrimPrefix(err.Error(), path+": ")
+	f, err := bundle.ReadFileLimit(path, limit)
+	var nr *safeio.NotRegularError
+	switch {
+	case safeio.IsDir(err):
+		q := safeio.ShellQuote(path)
+		r.Status, r.Error = "invalid", fmt.Sprintf("a directory: check wants bundle files, e.g. attnvet check %s/*.safetensors %s/*.npz", q, q)
+		return r
+	case errors.As(err, &nr):
+		r.Status, r.Error = "invalid", nr.Kind+", not a regular file: check reads bundle files (safetensors or .npz)"
+		return r
+	case err != nil:
+		r.Status, r.Error = "invalid", strings.TrimPrefix(err.Error(), safeio.Printable(path)+": ")
 		return r
 	}
 	if !assumeDefaults {
@@ -273,7 +296,11 @@ func checkBundle(path string, override map[string]string, gating []string, assum
 			return r
 		}
 	}
-	b, err := interop.Decode(f, override)
+	if err := safeio.Check("decoding its tensors", decodeNeed(f), limit); err != nil {
+		r.Status, r.Error = "invalid", err.Error()
+		return r
+	}
+	b, err := decodeBundle(f, override)
 	if err != nil {
 		r.Status, r.Error = "invalid", err.Error()
 		return r
@@ -289,6 +316,10 @@ func checkBundle(path string, override map[string]string, gating []string, assum
 			name = interop.TVMerged
 		}
 		r.Status, r.Error = "invalid", "tensor "+name+": missing (the kernel's output [T, H, Dv] to judge)"
+		return r
+	}
+	if err := safeio.Check(fmt.Sprintf("judging its %d output elements", in.OutLen()), judgeNeed(b), limit); err != nil {
+		r.Status, r.Error = "invalid", err.Error()
 		return r
 	}
 	if vs := in.Violations(); len(vs) > 0 {
@@ -307,8 +338,12 @@ func checkBundle(path string, override map[string]string, gating []string, assum
 		isGating[g] = true
 	}
 	r.Status = "pass"
-	for _, c := range tolerance.All() {
-		v := judgeSafely(c, x)
+	var internal error
+	for _, c := range checkCriteria() {
+		v, err := judgeSafely(c, x)
+		if err != nil && internal == nil {
+			internal = err
+		}
 		cv := checkVerdict{Criterion: c.Name(), Gating: isGating[c.Name()], Pass: v.Pass, Worst: campaign.Ratio(v.Worst),
 			Failed: v.Failed, Checked: v.Checked, Skipped: v.Skipped, Detail: v.Detail, LSE: v.LSE, FailedOutputs: v.FailedOutputs}
 		if v.WorstElem >= 0 && v.WorstElem < in.OutLen() {
@@ -322,6 +357,10 @@ func checkBundle(path string, override map[string]string, gating []string, assum
 	for i := range r.Verdicts {
 		r.verdicts[r.Verdicts[i].Criterion] = &r.Verdicts[i]
 	}
+	if internal != nil {
+		r.Status, r.Error = "internal", internal.Error()
+		return r
+	}
 	if r.Status == "fail" {
 		r.Hints = misdeclarationHints(f, override, b)
 	}
@@ -332,14 +371,73 @@ func checkBundle(path string, override map[string]string, gating []string, assum
 	return r
 }
 
-// judgeSafely judges, turning a panic in a criterion into a failed verdict.
-func judgeSafely(c tolerance.Criterion, x *tolerance.Input) (v tolerance.Verdict) {
+// Bytes of check's peak memory per element, measured with /usr/bin/time
+// -v (docs/interop.md, "Hostile input"), with headroom: a decoded input element
+// is 4 bytes (16 for integer tensors, decoded through int64 or float64); an
+// output element has six float64 reference values (48 bytes) and the
+// judging's allowance, output-term and skip arrays; a row (token, head) has
+// its reference summary (120 bytes).
+const (
+	checkMemBase   = 48 << 20
+	checkPerOut    = 112
+	checkPerRow    = 160
+	checkPerIndex  = 16
+	checkPerFloat  = 4
+	checkHeldRatio = 2 // the bytes read (a view, or inflated), counted twice
+)
+
+var checkFloatTensors = map[string]bool{interop.TQ: true, interop.TK: true, interop.TV: true, interop.TO: true,
+	interop.TOriKV: true, interop.TCmpKV: true, interop.TSink: true}
+var checkIndexTensors = map[string]bool{interop.TOriBT: true, interop.TCmpBT: true, interop.TIdx: true, interop.TSeqused: true}
+
+// decodeNeed estimates the peak memory of decoding f: the bytes read and
+// the decoded tensors of the contract (others are not decoded).
+func decodeNeed(f *bundle.File) int64 {
+	need := float64(checkMemBase)
+	for _, t := range f.Tensors {
+		need += checkHeldRatio * float64(len(t.Data))
+		switch n := float64(max(t.Len(), 0)); {
+		case checkFloatTensors[t.Name]:
+			need += checkPerFloat * n
+		case checkIndexTensors[t.Name]:
+			need += checkPerIndex * n
+		}
+	}
+	return saturate(need)
+}
+
+// judgeNeed estimates the peak memory of judging a decoded bundle.
+func judgeNeed(b *interop.Bundle) int64 {
+	in := b.Inputs
+	vals := len(in.Q) + len(in.K) + len(in.V) + len(in.OriKV) + len(in.CmpKV) + len(in.Sink) + len(b.O) +
+		len(in.OriBT) + len(in.CmpBT) + len(in.Idx) + len(in.Seqused)
+	out, rows := float64(in.T)*float64(in.H)*float64(in.Dv), float64(in.T)*float64(in.H)
+	return saturate(checkMemBase + 4*float64(vals) + checkPerOut*out + checkPerRow*rows)
+}
+
+func saturate(x float64) int64 {
+	if !(x < math.MaxInt64) {
+		return math.MaxInt64
+	}
+	return int64(x)
+}
+
+// decodeBundle is interop.Decode; a test makes it panic.
+var decodeBundle = interop.Decode
+
+// checkCriteria is tolerance.All; a test adds one that panics.
+var checkCriteria = tolerance.All
+
+// judgeSafely judges, turning a panic in a criterion into a failed verdict
+// and an error: a bug of ours (exit 3), and the other criteria still judge.
+func judgeSafely(c tolerance.Criterion, x *tolerance.Input) (v tolerance.Verdict, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			v = tolerance.Verdict{Criterion: c.Name(), WorstElem: -1, Worst: math.Inf(1), Detail: fmt.Sprintf("internal error in the criterion: %v", p)}
+			err = fmt.Errorf("internal error in criterion %s: %v (please report it with the bundle)", c.Name(), p)
+			v = tolerance.Verdict{Criterion: c.Name(), WorstElem: -1, Worst: math.Inf(1), Detail: err.Error()}
 		}
 	}()
-	return c.Judge(x)
+	return c.Judge(x), nil
 }
 
 func elemTHJ(in *problem.Inputs, e int) []int {
@@ -349,7 +447,7 @@ func elemTHJ(in *problem.Inputs, e int) []int {
 // worstElems lists the n elements with the largest err/bound (rigorous).
 func worstElems(x *tolerance.Input, n int) []checkElem {
 	allowed, _, skip := tolerance.Bounds(x, tolerance.Rigorous)
-	var es []checkElem
+	worst := topK[checkElem]{k: n, key: func(el checkElem) float64 { return float64(el.Ratio) }}
 	for e, r := range x.Ref.O {
 		if skip[e] {
 			continue
@@ -367,19 +465,22 @@ func worstElems(x *tolerance.Input, n int) []checkElem {
 				ratio = err / allowed[e]
 			}
 		}
+		if n := len(worst.items); n == worst.k && !(ratio > float64(worst.items[n-1].Ratio)) {
+			continue // would not enter: skip building it
+		}
 		thj := elemTHJ(x.In, e)
-		es = append(es, checkElem{T: thj[0], H: thj[1], J: thj[2], Ref: campaign.Ratio(r), Got: campaign.Ratio(got),
+		worst.add(checkElem{T: thj[0], H: thj[1], J: thj[2], Ref: campaign.Ratio(r), Got: campaign.Ratio(got),
 			Err: campaign.Ratio(err), Allowed: campaign.Ratio(allowed[e]), Ratio: campaign.Ratio(ratio)})
 	}
-	sort.SliceStable(es, func(i, j int) bool { return es[i].Ratio > es[j].Ratio })
-	if len(es) > n {
-		es = es[:n]
-	}
-	return es
+	return worst.items
 }
 
+// printCheck prints one bundle's outcome. Everything taken from the input
+// (its path, tensor and metadata names in warnings and errors) is printed
+// through safeio.Printable: it cannot drive the terminal.
 func printCheck(w io.Writer, r *checkResult, top int) {
-	fmt.Fprintf(w, "check %s", r.Path)
+	path := safeio.Printable(r.Path)
+	fmt.Fprintf(w, "check %s", path)
 	if r.Problem != "" {
 		fmt.Fprintf(w, ": %s", r.Problem)
 	}
@@ -388,11 +489,14 @@ func printCheck(w io.Writer, r *checkResult, top int) {
 		fmt.Fprintf(w, "  profile     %s (%s)\n", r.Profile.Name, r.Profile.Describe())
 	}
 	for _, s := range r.Warnings {
-		fmt.Fprintf(w, "  warning     %s\n", s)
+		fmt.Fprintf(w, "  warning     %s\n", safeio.Printable(s))
 	}
 	switch r.Status {
 	case "invalid":
-		fmt.Fprintf(w, "INVALID %s: %s\n", r.Path, r.Error)
+		fmt.Fprintf(w, "INVALID %s: %s\n", path, oneLine(r.Error))
+		return
+	case "internal":
+		fmt.Fprintf(w, "INTERNAL ERROR %s: %s\n", path, oneLine(r.Error))
 		return
 	case "contract":
 		fmt.Fprintf(w, "  contract    the inputs break the kernel's input contract (SPEC.md §1): the kernel and the reference read different keys; not judged\n")
@@ -401,9 +505,9 @@ func printCheck(w io.Writer, r *checkResult, top int) {
 				fmt.Fprintf(w, "              … and %d more (--json lists them all)\n", len(r.Violations)-20)
 				break
 			}
-			fmt.Fprintf(w, "              %s [tensor %s]\n", v.Violation, v.Tensor)
+			fmt.Fprintf(w, "              %s [tensor %s]\n", safeio.Printable(v.Violation.String()), v.Tensor)
 		}
-		fmt.Fprintf(w, "CONTRACT %s: %d violations\n", r.Path, len(r.Violations))
+		fmt.Fprintf(w, "CONTRACT %s: %d violations\n", path, len(r.Violations))
 		return
 	}
 	fmt.Fprintf(w, "  %-10s %-6s %-7s %8s  %-16s %15s %8s\n", "criterion", "gating", "verdict", "worst", "at (t, h, j)", "failed/checked", "skipped")
@@ -456,9 +560,9 @@ func printCheck(w io.Writer, r *checkResult, top int) {
 		fmt.Fprintf(w, "  hint        %s\n", h)
 	}
 	if r.Status == "fail" {
-		fmt.Fprintf(w, "FAIL %s: %s\n", r.Path, strings.Join(failed, "; "))
+		fmt.Fprintf(w, "FAIL %s: %s\n", path, strings.Join(failed, "; "))
 	} else {
-		fmt.Fprintf(w, "PASS %s\n", r.Path)
+		fmt.Fprintf(w, "PASS %s\n", path)
 	}
 }
 
@@ -474,6 +578,9 @@ func checkJUnit(doc *checkFile) []byte {
 			switch r.Status {
 			case "invalid":
 				tc.Error = &campaign.JUnitMessage{Message: r.Error, Type: "invalid_bundle"}
+				s.Errors++
+			case "internal":
+				tc.Error = &campaign.JUnitMessage{Message: r.Error, Type: "internal_error"}
 				s.Errors++
 			case "contract":
 				var body strings.Builder

@@ -9,6 +9,8 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+
+	"github.com/attnvet/attnvet/internal/safeio"
 )
 
 // Exit codes are contracts.
@@ -61,7 +63,47 @@ func (e *env) exitFor(cmd string, err error) int {
 	return exitInternal
 }
 
-func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ") }
+// oneLine makes an error message one printable line: newlines become
+// "; " and other control characters from input are escaped.
+func oneLine(s string) string {
+	return safeio.Printable(strings.ReplaceAll(strings.TrimSpace(s), "\n", "; "))
+}
+
+// memFlag is --max-memory: the memory an input (a bundle, a case) may
+// need; one that needs more is refused, exit 2, before it is read on.
+type memFlag struct{ n int64 }
+
+func (m *memFlag) String() string {
+	if m == nil {
+		return ""
+	}
+	return safeio.FormatSize(m.n)
+}
+
+func (m *memFlag) Set(s string) error {
+	n, err := safeio.ParseSize(s)
+	if err != nil {
+		return err
+	}
+	if n < 1<<20 {
+		return fmt.Errorf("%s is below the 1MiB minimum", s)
+	}
+	m.n = n
+	return nil
+}
+
+func addMemoryFlag(fs *flag.FlagSet) *memFlag {
+	m := &memFlag{n: safeio.DefaultLimit}
+	fs.Var(m, "max-memory", "the memory an input may need, a `SIZE` such as 512MiB or 2GiB: a bundle or case that needs more is refused (exit 2); also the Go runtime's soft memory limit")
+	return m
+}
+
+// apply makes the limit the Go runtime's soft memory limit, so the
+// collector keeps the heap under it, until the returned func restores it.
+func (m *memFlag) apply() (restore func()) {
+	prev := debug.SetMemoryLimit(m.n)
+	return func() { debug.SetMemoryLimit(prev) }
+}
 
 // newFlags makes a FlagSet that reports errors through exit code 2.
 func newFlags(cmd string) *flag.FlagSet {

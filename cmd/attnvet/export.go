@@ -11,6 +11,7 @@ import (
 	"github.com/attnvet/attnvet/internal/interop"
 	"github.com/attnvet/attnvet/internal/num"
 	"github.com/attnvet/attnvet/internal/profile"
+	"github.com/attnvet/attnvet/internal/safeio"
 	"github.com/attnvet/attnvet/internal/targets"
 )
 
@@ -28,6 +29,7 @@ func runExport(e *env, args []string) int {
 	kernel := fs.String("kernel", "", "also write o, the output of this kernel (registry name, mutant:NAME or exec:'CMD'); its profile is declared")
 	prof := fs.String("profile", "bf16", "precision profile to declare when there is no --kernel: "+strings.Join(profile.Names(), ", "))
 	dtype := fs.String("dtype", "", "input dtype (default: the case's, else the profile's)")
+	mem := addMemoryFlag(fs)
 	if printFlags(e, fs, args) {
 		return exitPass
 	}
@@ -46,9 +48,10 @@ func runExport(e *env, args []string) int {
 	if err := outputFileFlag("export", out); err != nil {
 		return e.exitFor("export", err)
 	}
-	c, err := cases.Load(casePath)
+	defer mem.apply()()
+	c, err := loadCase("export", casePath, mem.n)
 	if err != nil {
-		return e.exitFor("export", usagef("%v", err))
+		return e.exitFor("export", err)
 	}
 	var t *targets.Target
 	p, err := profile.Lookup(*prof)
@@ -76,7 +79,7 @@ func runExport(e *env, args []string) int {
 	}
 	in, err := cases.Generate(c, f)
 	if err != nil {
-		return e.exitFor("export", usagef("%s: %v", casePath, err))
+		return e.exitFor("export", usagef("%s: %v", safeio.Printable(casePath), err))
 	}
 	for _, v := range in.Violations() {
 		fmt.Fprintf(e.stderr, "attnvet export: note: the case breaks the input contract: %s\n", v)
@@ -111,15 +114,15 @@ func runExport(e *env, args []string) int {
 	if t != nil {
 		what = "inputs and the output of " + t.Name
 	}
-	fmt.Fprintf(e.stdout, "wrote %s: %s of %s, profile %s (%s)\n", out, what, interop.Describe(in), p.Name, p.Describe())
+	fmt.Fprintf(e.stdout, "wrote %s: %s of %s, profile %s (%s)\n", safeio.Printable(out), safeio.Printable(what), interop.Describe(in), p.Name, p.Describe())
 	if npz {
-		fmt.Fprintf(e.stdout, ".npz holds no metadata: check it with  attnvet check %s %s\n", out, metaAsFlags(b.Metadata))
+		fmt.Fprintf(e.stdout, ".npz holds no metadata: check it with  attnvet check %s %s\n", safeio.ShellQuote(out), metaAsFlags(b.Metadata))
 	}
 	return exitPass
 }
 
 // metaAsFlags spells a bundle's contract metadata as check's flags (the
-// profile by name when it is a built-in one).
+// profile by name when it is a built-in one), each value shell-quoted.
 func metaAsFlags(m map[string]string) string {
 	var ks []string
 	for _, k := range interop.ProblemKeys {
@@ -138,7 +141,7 @@ func metaAsFlags(m map[string]string) string {
 	}
 	var parts []string
 	for _, k := range ks {
-		parts = append(parts, fmt.Sprintf("--%s %s", flagName(k), m[k]))
+		parts = append(parts, fmt.Sprintf("--%s %s", flagName(k), safeio.ShellQuote(m[k])))
 	}
 	return strings.Join(parts, " ")
 }

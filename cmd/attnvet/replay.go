@@ -12,6 +12,7 @@ import (
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/num"
 	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/safeio"
 	"github.com/attnvet/attnvet/internal/targets"
 	"github.com/attnvet/attnvet/internal/tolerance"
 )
@@ -30,6 +31,7 @@ func runReplay(e *env, args []string) int {
 	kernel := fs.String("kernel", "", "kernel, mutant:NAME or registry name (default: the target the case file records)")
 	critName := fs.String("criterion", "", "criterion (default: the one the case file records, else bound)")
 	top := fs.Int("top", 5, "worst elements to show")
+	mem := addMemoryFlag(fs)
 	wf := addWorkerFlags(fs)
 	if printFlags(e, fs, args) {
 		return exitPass
@@ -47,9 +49,10 @@ func runReplay(e *env, args []string) int {
 	if *top < 1 || *top > 10000 {
 		return e.exitFor("replay", usagef("--top %d: want 1..10000", *top))
 	}
-	c, err := cases.Load(pos[0])
+	defer mem.apply()()
+	c, err := loadCase("replay", pos[0], mem.n)
 	if err != nil {
-		return e.exitFor("replay", usagef("%v", err))
+		return e.exitFor("replay", err)
 	}
 	recTarget, recCrit := campaign.FromDescription(c.Description)
 	name := *kernel
@@ -57,7 +60,7 @@ func runReplay(e *env, args []string) int {
 		name = recTarget
 	}
 	if name == "" {
-		return e.exitFor("replay", usagef("%s does not record a target: give --kernel NAME (see 'attnvet kernels')", pos[0]))
+		return e.exitFor("replay", usagef("%s does not record a target: give --kernel NAME (see 'attnvet kernels')", safeio.Printable(pos[0])))
 	}
 	topt, err := wf.options(fs, targets.IsExec(name))
 	if err != nil {
@@ -82,10 +85,10 @@ func runReplay(e *env, args []string) int {
 	d, err := campaign.Check(c, t, crit)
 	var ie *campaign.InternalError
 	if errors.As(err, &ie) {
-		return e.exitFor("replay", fmt.Errorf("%s: %v (please report it with the case file)", pos[0], err))
+		return e.exitFor("replay", fmt.Errorf("%s: %v (please report it with the case file)", safeio.Printable(pos[0]), err))
 	}
 	if err != nil {
-		return e.exitFor("replay", usagef("%s: %v", pos[0], err))
+		return e.exitFor("replay", usagef("%s: %v", safeio.Printable(pos[0]), err))
 	}
 	printReplay(e.stdout, pos[0], d, *top)
 	switch d.Status {
@@ -95,6 +98,23 @@ func runReplay(e *env, args []string) int {
 		return e.exitFor("replay", usagef("%v", d.Err))
 	}
 	return exitPass
+}
+
+// loadCase reads a case file for cmd within limit bytes of memory; every
+// error is a usage error (exit 2), and a directory or special file is
+// named as such.
+func loadCase(cmd, path string, limit int64) (cases.Case, error) {
+	c, err := cases.LoadLimit(path, limit)
+	var nr *safeio.NotRegularError
+	switch {
+	case safeio.IsDir(err):
+		return c, usagef("%s is a directory: %s wants one case file, e.g. %s/NAME.json", safeio.Printable(path), cmd, safeio.ShellQuote(path))
+	case errors.As(err, &nr):
+		return c, usagef("%v: %s reads a case file (JSON)", err, cmd)
+	case err != nil:
+		return c, usagef("%v", err)
+	}
+	return c, nil
 }
 
 // parseInterleaved parses flags placed before and after positional
@@ -128,7 +148,11 @@ func parseErr(name string, err error) error {
 
 // caseShape is a one-line description of a case's shape, with the number
 // of keys its rows attend.
-func caseShape(c *cases.Case) string {
+func caseShape(c *cases.Case) string { return caseShapeOf(c, nil) }
+
+// caseShapeOf is caseShape counting keys in in, the case's inputs when
+// they are at hand (not nil), rather than in another copy.
+func caseShapeOf(c *cases.Case, in *problem.Inputs) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s", c.Family)
 	switch c.Family {
@@ -164,7 +188,10 @@ func caseShape(c *cases.Case) string {
 	if c.Sink != nil && c.Sink.Kind != "none" {
 		fmt.Fprintf(&b, " sink=%s", c.Sink.Kind)
 	}
-	if in, err := cases.Generate(*c, num.FP32); err == nil {
+	if in == nil {
+		in, _ = cases.Generate(*c, num.FP32)
+	}
+	if in != nil {
 		lo, hi := math.MaxInt, 0
 		var keys []problem.Key
 		for t := 0; t < in.T; t++ {
@@ -184,22 +211,22 @@ func caseShape(c *cases.Case) string {
 
 func printReplay(w io.Writer, file string, d *campaign.Detail, top int) {
 	c := &d.Case
-	fmt.Fprintf(w, "attnvet replay %s\n", file)
+	fmt.Fprintf(w, "attnvet replay %s\n", safeio.ShellQuote(file))
 	if c.Description != "" {
-		fmt.Fprintf(w, "  description %s\n", c.Description)
+		fmt.Fprintf(w, "  description %s\n", safeio.Printable(c.Description))
 	}
-	fmt.Fprintf(w, "  case        %s\n", caseShape(c))
+	fmt.Fprintf(w, "  case        %s\n", caseShapeOf(c, d.Inputs))
 	p := d.Target.Kernel.Profile()
-	fmt.Fprintf(w, "  kernel      %s (profile %s: %s)\n", d.Target.Name, p.Name, p.Describe())
+	fmt.Fprintf(w, "  kernel      %s (profile %s: %s)\n", safeio.Printable(d.Target.Name), p.Name, p.Describe())
 	fmt.Fprintf(w, "  criterion   %s\n", d.Criterion.Name())
 	switch d.Status {
 	case campaign.Incompatible, campaign.Skipped: // Skipped: the worker's hello excludes the case (exit 0)
-		fmt.Fprintf(w, "SKIP: %v\n", d.Err)
+		fmt.Fprintf(w, "SKIP: %s\n", oneLine(d.Err.Error()))
 		return
 	case campaign.Contract:
 		fmt.Fprintf(w, "  contract    the inputs break the kernel's contract; not judged:\n")
 		for _, v := range d.Violations {
-			fmt.Fprintf(w, "                %s\n", v)
+			fmt.Fprintf(w, "                %s\n", oneLine(v.String()))
 		}
 		fmt.Fprintf(w, "CONTRACT: reported, not judged (exit 0)\n")
 		return
@@ -207,7 +234,7 @@ func printReplay(w io.Writer, file string, d *campaign.Detail, top int) {
 	in := d.Inputs
 	fmt.Fprintf(w, "  inputs      %s, T=%d H=%d Hkv=%d D=%d Dv=%d, softmax_scale %.6g\n", in.Format, in.T, in.H, in.Hkv, in.D, in.Dv, in.Scale)
 	if d.Err != nil {
-		fmt.Fprintf(w, "FAIL: %v\n", d.Err)
+		fmt.Fprintf(w, "FAIL: %s\n", oneLine(d.Err.Error()))
 		return
 	}
 	v := d.Verdict
@@ -217,14 +244,38 @@ func printReplay(w io.Writer, file string, d *campaign.Detail, top int) {
 	}
 	fmt.Fprintln(w)
 	if v.Detail != "" {
-		fmt.Fprintf(w, "  detail      %s\n", v.Detail)
+		fmt.Fprintf(w, "  detail      %s\n", oneLine(v.Detail))
 	}
 	printWorstElements(w, d, top)
 	if d.Status == campaign.Fail {
-		fmt.Fprintf(w, "FAIL: %s does not meet %s on this case\n", d.Target.Name, d.Criterion.Name())
+		fmt.Fprintf(w, "FAIL: %s does not meet %s on this case\n", safeio.Printable(d.Target.Name), d.Criterion.Name())
 	} else {
-		fmt.Fprintf(w, "PASS: %s meets %s on this case\n", d.Target.Name, d.Criterion.Name())
+		fmt.Fprintf(w, "PASS: %s meets %s on this case\n", safeio.Printable(d.Target.Name), d.Criterion.Name())
 	}
+}
+
+// topK keeps the k items with the largest key, the first on ties, in
+// order: what a stable sort of all of them, cut to k, gives, in O(k)
+// memory (one entry per output element took 48 bytes each, more than the
+// reference itself).
+type topK[T any] struct {
+	k     int
+	key   func(T) float64
+	items []T
+}
+
+func (t *topK[T]) add(x T) {
+	kx := t.key(x)
+	n := len(t.items)
+	if t.k <= 0 || n == t.k && !(kx > t.key(t.items[n-1])) {
+		return
+	}
+	i := sort.Search(n, func(i int) bool { return t.key(t.items[i]) < kx }) // after the ties
+	if n < t.k {
+		t.items = append(t.items, x)
+	}
+	copy(t.items[i+1:], t.items[i:len(t.items)-1])
+	t.items[i] = x
 }
 
 type elemErr struct {
@@ -244,7 +295,7 @@ func printWorstElements(w io.Writer, d *campaign.Detail, top int) {
 	}
 	x := &tolerance.Input{In: in, Ref: r, Out: out, OutLSE: d.Out.LSE, Profile: d.Target.Kernel.Profile(), Shape: d.Target.Shape}
 	allowed, _, skip := tolerance.Bounds(x, mode)
-	var es []elemErr
+	worst := topK[elemErr]{k: top, key: func(ee elemErr) float64 { return ee.ratio }}
 	for e, ro := range r.O {
 		if skip[e] {
 			continue
@@ -262,12 +313,9 @@ func printWorstElements(w io.Writer, d *campaign.Detail, top int) {
 				ee.ratio = ee.err / allowed[e]
 			}
 		}
-		es = append(es, ee)
+		worst.add(ee)
 	}
-	sort.SliceStable(es, func(i, j int) bool { return es[i].ratio > es[j].ratio })
-	if len(es) > top {
-		es = es[:top]
-	}
+	es := worst.items
 	if len(es) == 0 {
 		fmt.Fprintf(w, "  no element has a finite bound (outside the profile's range)\n")
 		return

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/attnvet/attnvet/internal/campaign"
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/report"
+	"github.com/attnvet/attnvet/internal/safeio"
 )
 
 func init() {
@@ -227,7 +227,7 @@ func mergeFiles(e *env, files []string, out string, outSet bool, jsonOut string,
 	data := make([][]byte, len(files))
 	kind := ""
 	for i, f := range files {
-		b, err := os.ReadFile(f)
+		b, err := safeio.ReadJSON(f, safeio.DefaultLimit)
 		if err != nil {
 			return e.exitFor("report", usagef("--merge: %v", err))
 		}

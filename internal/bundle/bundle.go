@@ -4,7 +4,9 @@
 // Reading never copies tensor data when it does not have to: a tensor's Data
 // is a view into the byte slice given to Parse (safetensors, and .npz members
 // that are stored little-endian and uncompressed). Deflated .npz members are
-// decompressed once, and big-endian .npy data is converted to little-endian.
+// decompressed once, and big-endian .npy data is converted to little-endian,
+// each only within a memory limit (ParseLimit): no input, however small,
+// can make parsing allocate more.
 //
 // Every input is validated; malformed bytes produce a one-line error that
 // names the tensor (when there is one) and what is wrong, never a panic.
@@ -16,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -24,6 +25,7 @@ import (
 	"github.com/x448/float16"
 
 	"github.com/attnvet/attnvet/internal/atomicfile"
+	"github.com/attnvet/attnvet/internal/safeio"
 )
 
 // DType is a tensor element type, spelled as safetensors spells it.
@@ -69,8 +71,8 @@ type Tensor struct {
 }
 
 // Len returns the number of elements, the product of Shape (1 for a
-// scalar). It returns -1 if Shape has a negative dimension or its product
-// overflows int.
+// scalar). It returns -1 if Shape has a negative dimension or the product
+// of its non-zero dimensions overflows int.
 func (t *Tensor) Len() int {
 	n, err := shapeLen(t.Shape)
 	if err != nil {
@@ -315,27 +317,60 @@ func (f *File) Add(t *Tensor) {
 
 // Parse sniffs the format: a zip archive (.npz) starts with "PK\x03\x04"
 // (or "PK\x05\x06" when empty); anything else is read as safetensors.
-func Parse(b []byte) (*File, error) {
+// It allocates at most safeio.DefaultLimit bytes, b included (ParseLimit).
+func Parse(b []byte) (*File, error) { return ParseLimit(b, safeio.DefaultLimit) }
+
+// ParseLimit is Parse with a memory limit: b plus what parsing allocates
+// (decompressed .npz members, byte-swapped big-endian data, the decoded
+// header) must fit in limit bytes, or it returns a *safeio.LimitError
+// before allocating.
+func ParseLimit(b []byte, limit int64) (*File, error) {
+	m := &budget{limit: limit, used: int64(len(b))}
 	if isZip(b) {
-		return ParseNpz(b)
+		return parseNpz(b, m)
 	}
-	return ParseSafetensors(b)
+	return parseSafetensors(b, m)
+}
+
+// budget counts the bytes parsing allocates.
+type budget struct{ limit, used int64 }
+
+// take reserves n bytes for what, or returns a *safeio.LimitError.
+func (m *budget) take(what string, n int64) error {
+	if m == nil {
+		return nil
+	}
+	if n < 0 || n > m.limit-m.used {
+		need := m.used + n
+		if n < 0 || need < m.used {
+			need = math.MaxInt64
+		}
+		return safeio.Check(what, need, m.limit)
+	}
+	m.used += n
+	return nil
 }
 
 func isZip(b []byte) bool {
 	return bytes.HasPrefix(b, []byte("PK\x03\x04")) || bytes.HasPrefix(b, []byte("PK\x05\x06"))
 }
 
-// ReadFile reads path once and parses it. Tensor data views the bytes read.
-// Errors are prefixed with the path.
-func ReadFile(path string) (*File, error) {
-	b, err := os.ReadFile(path)
+// ReadFile reads path once and parses it, within safeio.DefaultLimit
+// bytes. Tensor data views the bytes read. Errors are prefixed with the
+// path.
+func ReadFile(path string) (*File, error) { return ReadFileLimit(path, safeio.DefaultLimit) }
+
+// ReadFileLimit is ReadFile with a memory limit on the file's bytes and
+// what parsing them allocates (ParseLimit). path must be a regular file:
+// a FIFO, device or directory is refused without blocking (safeio.Open).
+func ReadFileLimit(path string, limit int64) (*File, error) {
+	b, err := safeio.ReadFile(path, limit)
 	if err != nil {
 		return nil, err // already names the path
 	}
-	f, err := Parse(b)
+	f, err := ParseLimit(b, limit)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", safeio.Printable(path), err)
 	}
 	return f, nil
 }
@@ -350,7 +385,9 @@ func WriteFileAtomic(path string, write func(io.Writer) error) error {
 // ---- helpers ----
 
 // shapeLen returns the product of shape, checking for negative dimensions
-// and overflow.
+// and overflow. The product of the non-zero dimensions must fit in an int
+// even when a zero makes the tensor empty: code that multiplies some of
+// the dimensions (a block size by a width) must not overflow either.
 func shapeLen(shape []int) (int, error) {
 	n := 1
 	zero := false
@@ -360,16 +397,15 @@ func shapeLen(shape []int) (int, error) {
 		}
 		if d == 0 {
 			zero = true
+			continue
+		}
+		var ok bool
+		if n, ok = mulInt(n, d); !ok {
+			return 0, fmt.Errorf("shape %v overflows: the product of its dimensions is too large", shape)
 		}
 	}
 	if zero {
 		return 0, nil
-	}
-	for _, d := range shape {
-		var ok bool
-		if n, ok = mulInt(n, d); !ok {
-			return 0, fmt.Errorf("shape %v overflows: too many elements", shape)
-		}
 	}
 	return n, nil
 }
@@ -418,7 +454,7 @@ func displayName(name string) string {
 }
 
 func tensorErrorf(name, format string, args ...any) error {
-	return fmt.Errorf("tensor %s: %s", displayName(name), fmt.Sprintf(format, args...))
+	return fmt.Errorf("tensor %s: "+format, append([]any{displayName(name)}, args...)...)
 }
 
 // checkName validates a tensor name for writing. safetensors needs names

@@ -372,7 +372,7 @@ func TestNpyLayout(t *testing.T) {
 	if p[6] != 2 || len(p)%64 != 0 || int(binary.LittleEndian.Uint32(p[8:])) != len(p)-12 {
 		t.Fatalf("long header: version %d, len %d", p[6], len(p))
 	}
-	h, err := parseNpy("long", append(p, 0, 0, 0, 0))
+	h, err := parseNpy("long", append(p, 0, 0, 0, 0), nil)
 	if err != nil || len(h.Shape) != 30000 {
 		t.Fatalf("parse long header: %v", err)
 	}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/attnvet/attnvet/internal/safeio"
 )
 
 const npyMagic = "\x93NUMPY"
@@ -19,7 +21,12 @@ const npyMagic = "\x93NUMPY"
 // stored or deflated, as numpy.savez and numpy.savez_compressed write).
 // Stored little-endian members are viewed into b without copying. The
 // archive carries no metadata: Metadata is empty. Order is archive order.
+// It allocates at most safeio.DefaultLimit bytes, b included (ParseLimit).
 func ParseNpz(b []byte) (*File, error) {
+	return parseNpz(b, &budget{limit: safeio.DefaultLimit, used: int64(len(b))})
+}
+
+func parseNpz(b []byte, m *budget) (*File, error) {
 	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return nil, errors.New("npz: zip archive truncated")
@@ -42,14 +49,14 @@ func ParseNpz(b []byte) (*File, error) {
 		if _, dup := f.Tensors[name]; dup {
 			return nil, tensorErrorf(name, "duplicate member in npz")
 		}
-		data, err := npzMember(b, zf)
+		data, err := npzMember(b, zf, m)
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			err = errors.New("member data truncated")
 		}
 		if err != nil {
-			return nil, tensorErrorf(name, "npz member: %v", err)
+			return nil, tensorErrorf(name, "npz member: %w", err)
 		}
-		t, err := parseNpy(name, data)
+		t, err := parseNpy(name, data, m)
 		if err != nil {
 			return nil, err
 		}
@@ -61,7 +68,7 @@ func ParseNpz(b []byte) (*File, error) {
 
 // npzMember returns the uncompressed bytes of one member: a view into b for
 // stored members (CRC checked), a fresh buffer for deflated ones.
-func npzMember(b []byte, zf *zip.File) ([]byte, error) {
+func npzMember(b []byte, zf *zip.File, m *budget) ([]byte, error) {
 	if zf.Flags&0x1 != 0 {
 		return nil, errors.New("encrypted members are not supported")
 	}
@@ -84,18 +91,39 @@ func npzMember(b []byte, zf *zip.File) ([]byte, error) {
 		}
 		return data, nil
 	case zip.Deflate:
+		// Deflate expands at most 1032:1, so a larger claimed size is a lie
+		// (refused before allocating); a true one must fit in the budget.
+		size := zf.UncompressedSize64
+		off, err := zf.DataOffset()
+		if err != nil {
+			return nil, err
+		}
+		if off < 0 || uint64(off) > uint64(len(b)) || zf.CompressedSize64 > uint64(len(b))-uint64(off) {
+			return nil, fmt.Errorf("compressed data (%d bytes at offset %d) extends past the end of the archive (%d bytes)", zf.CompressedSize64, off, len(b))
+		}
+		if size > 1024 && (size-1024)/maxDeflateRatio > zf.CompressedSize64 {
+			return nil, fmt.Errorf("claims %d bytes uncompressed from %d compressed, more than deflate can expand", size, zf.CompressedSize64)
+		}
+		if err := m.take(fmt.Sprintf("inflating it (%d bytes)", size), int64(size)); err != nil {
+			return nil, err
+		}
 		rc, err := zf.Open()
 		if err != nil {
 			return nil, err
 		}
 		defer rc.Close()
-		// The zip reader stops at the declared size and verifies the CRC.
-		data, err := io.ReadAll(rc)
-		if err != nil {
+		// The zip reader refuses data past the declared size, and checks
+		// the CRC at the end: read exactly the size, then the end.
+		data := make([]byte, size)
+		if _, err := io.ReadFull(rc, data); err != nil {
 			return nil, err
 		}
-		if uint64(len(data)) != zf.UncompressedSize64 {
-			return nil, fmt.Errorf("decompressed %d bytes, header says %d", len(data), zf.UncompressedSize64)
+		var one [1]byte
+		if _, err := io.ReadFull(rc, one[:]); err != io.EOF {
+			if err == nil || errors.Is(err, zip.ErrFormat) {
+				err = fmt.Errorf("decompresses to more than the %d bytes its header says", size)
+			}
+			return nil, err
 		}
 		return data, nil
 	default:
@@ -110,9 +138,18 @@ type npyHeader struct {
 	shape     []int
 }
 
+// maxDeflateRatio bounds how much deflate can expand: a 258-byte match in
+// two bits.
+const maxDeflateRatio = 1032
+
+// maxNpyHeader bounds an .npy header. numpy writes a few hundred bytes (and
+// reads at most 10000 by default); parsing one of many megabytes would
+// build a large tuple for nothing.
+const maxNpyHeader = 1 << 20
+
 // parseNpy parses one .npy file. Data is a view into b unless the file is
 // big-endian, in which case it is converted into a new buffer.
-func parseNpy(name string, b []byte) (*Tensor, error) {
+func parseNpy(name string, b []byte, m *budget) (*Tensor, error) {
 	if len(b) < 6 && strings.HasPrefix(npyMagic, string(b)) || len(b) >= 6 && len(b) < 10 && string(b[:6]) == npyMagic {
 		return nil, tensorErrorf(name, "npy file truncated (%d bytes)", len(b))
 	}
@@ -135,6 +172,9 @@ func parseNpy(name string, b []byte) (*Tensor, error) {
 	if hlen > uint64(len(b))-start {
 		return nil, tensorErrorf(name, "npy header length %d extends past the end of the file (%d bytes)", hlen, len(b))
 	}
+	if hlen > maxNpyHeader {
+		return nil, tensorErrorf(name, "npy header length %d exceeds the %d-byte limit", hlen, maxNpyHeader)
+	}
 	h, err := parseNpyHeader(string(b[start : start+hlen]))
 	if err != nil {
 		return nil, tensorErrorf(name, "npy header: %v", err)
@@ -152,6 +192,9 @@ func parseNpy(name string, b []byte) (*Tensor, error) {
 		return nil, tensorErrorf(name, "npy data is %d bytes, want %d for shape %s of %s", len(data), size, pyShape(h.shape), h.dtype)
 	}
 	if h.bigEndian {
+		if err := m.take(fmt.Sprintf("converting its %d big-endian bytes", size), int64(size)); err != nil {
+			return nil, tensorErrorf(name, "%w", err)
+		}
 		data = swapBytes(data, h.dtype.ItemSize())
 	} else {
 		data = data[:size:size]

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/attnvet/attnvet/internal/safeio"
 )
 
 // maxHeaderSize is the largest safetensors JSON header accepted, as in the
@@ -28,8 +30,13 @@ var otherSafetensorsDTypes = map[string]bool{
 }
 
 // ParseSafetensors parses a safetensors file. b is kept: every tensor's Data
-// is a view into it.
+// is a view into it. The data buffer must be exactly the tensors' buffers,
+// disjoint and without gaps, as the format requires.
 func ParseSafetensors(b []byte) (*File, error) {
+	return parseSafetensors(b, &budget{limit: safeio.DefaultLimit, used: int64(len(b))})
+}
+
+func parseSafetensors(b []byte, m *budget) (*File, error) {
 	if len(b) < 8 {
 		return nil, fmt.Errorf("safetensors: file is %d bytes, too short for the 8-byte header length", len(b))
 	}
@@ -39,6 +46,9 @@ func ParseSafetensors(b []byte) (*File, error) {
 	}
 	if n > maxHeaderSize {
 		return nil, fmt.Errorf("safetensors: header length %d exceeds the %d-byte limit", n, maxHeaderSize)
+	}
+	if err := m.take("the safetensors header (JSON)", int64(n)*safeio.JSONFactor); err != nil {
+		return nil, fmt.Errorf("safetensors: %w", err)
 	}
 	hdr := b[8 : 8+n]
 	buf := b[8+n:]
@@ -54,6 +64,7 @@ func ParseSafetensors(b []byte) (*File, error) {
 		return nil, fmt.Errorf("safetensors: header is not a JSON object")
 	}
 	sawMeta := false
+	var spans []span
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -84,10 +95,11 @@ func ParseSafetensors(b []byte) (*File, error) {
 		if _, dup := f.Tensors[name]; dup {
 			return nil, tensorErrorf(name, "duplicate tensor name in header")
 		}
-		t, err := parseTensorInfo(name, raw, buf)
+		t, sp, err := parseTensorInfo(name, raw, buf)
 		if err != nil {
 			return nil, err
 		}
+		spans = append(spans, sp)
 		f.Tensors[name] = t
 		f.Order = append(f.Order, name)
 	}
@@ -100,65 +112,107 @@ func ParseSafetensors(b []byte) (*File, error) {
 		}
 		return nil, fmt.Errorf("safetensors: trailing data after header JSON object: %v", tok)
 	}
+	if err := checkLayout(spans, len(buf)); err != nil {
+		return nil, err
+	}
 	return f, nil
 }
 
-func parseTensorInfo(name string, raw json.RawMessage, buf []byte) (*Tensor, error) {
+// span is where a tensor's bytes lie in the data buffer.
+type span struct {
+	name       string
+	begin, end int
+}
+
+// checkLayout requires what the format does: the tensors' buffers, in
+// order of their offsets, tile the data buffer exactly, each beginning
+// where the one before ends. An overlap (one tensor aliasing another), a
+// gap or trailing bytes is an error naming the tensors.
+func checkLayout(spans []span, size int) error {
+	slices.SortStableFunc(spans, func(a, b span) int {
+		if a.begin != b.begin {
+			return a.begin - b.begin
+		}
+		return a.end - b.end
+	})
+	at, prev := 0, ""
+	for _, s := range spans {
+		switch {
+		case s.begin < at:
+			return fmt.Errorf("safetensors: tensors %s and %s overlap: %s's data_offsets [%d, %d] begin inside %s's bytes (which end at %d); each tensor needs bytes of its own",
+				displayName(prev), displayName(s.name), displayName(s.name), s.begin, s.end, displayName(prev), at)
+		case s.begin > at && prev == "":
+			return fmt.Errorf("safetensors: bytes [0, %d) of the data buffer belong to no tensor (the first, %s, begins at %d); the format allows no gaps", s.begin, displayName(s.name), s.begin)
+		case s.begin > at:
+			return fmt.Errorf("safetensors: bytes [%d, %d) of the data buffer, between tensors %s and %s, belong to no tensor; the format allows no gaps", at, s.begin, displayName(prev), displayName(s.name))
+		}
+		at, prev = s.end, s.name
+	}
+	if at != size {
+		if prev == "" {
+			return fmt.Errorf("safetensors: the %d-byte data buffer belongs to no tensor; the format allows no trailing bytes", size)
+		}
+		return fmt.Errorf("safetensors: %d bytes after the last tensor, %s (which ends at %d), belong to no tensor; the format allows no trailing bytes", size-at, displayName(prev), at)
+	}
+	return nil
+}
+
+func parseTensorInfo(name string, raw json.RawMessage, buf []byte) (*Tensor, span, error) {
 	if name == "" {
-		return nil, fmt.Errorf("safetensors: empty tensor name in header")
+		return nil, span{}, fmt.Errorf("safetensors: empty tensor name in header")
 	}
 	var info map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &info); err != nil || info == nil {
-		return nil, tensorErrorf(name, "header entry is not a JSON object")
+		return nil, span{}, tensorErrorf(name, "header entry is not a JSON object")
 	}
 	for _, k := range []string{"dtype", "shape", "data_offsets"} {
 		if _, ok := info[k]; !ok {
-			return nil, tensorErrorf(name, "header entry has no %q", k)
+			return nil, span{}, tensorErrorf(name, "header entry has no %q", k)
 		}
 	}
 	var dts string
 	if err := json.Unmarshal(info["dtype"], &dts); err != nil {
-		return nil, tensorErrorf(name, "dtype is not a string")
+		return nil, span{}, tensorErrorf(name, "dtype is not a string")
 	}
 	dt := DType(dts)
 	if !dt.Valid() {
 		if otherSafetensorsDTypes[dts] {
-			return nil, tensorErrorf(name, "dtype %s not supported", dts)
+			return nil, span{}, tensorErrorf(name, "dtype %s not supported", dts)
 		}
-		return nil, tensorErrorf(name, "unknown dtype %q", dts)
+		return nil, span{}, tensorErrorf(name, "unknown dtype %q", dts)
 	}
 	shape, err := jsonInts(info["shape"])
 	if err != nil {
-		return nil, tensorErrorf(name, "shape: %v", err)
+		return nil, span{}, tensorErrorf(name, "shape: %v", err)
 	}
 	for i, d := range shape {
 		if d < 0 {
-			return nil, tensorErrorf(name, "negative dimension %d at axis %d of shape %v", d, i, shape)
+			return nil, span{}, tensorErrorf(name, "negative dimension %d at axis %d of shape %v", d, i, shape)
 		}
 	}
 	offs, err := jsonInts(info["data_offsets"])
 	if err != nil {
-		return nil, tensorErrorf(name, "data_offsets: %v", err)
+		return nil, span{}, tensorErrorf(name, "data_offsets: %v", err)
 	}
 	if len(offs) != 2 {
-		return nil, tensorErrorf(name, "data_offsets has %d entries, want 2", len(offs))
+		return nil, span{}, tensorErrorf(name, "data_offsets has %d entries, want 2", len(offs))
 	}
 	begin, end := offs[0], offs[1]
 	if begin < 0 || end < begin || end > len(buf) {
-		return nil, tensorErrorf(name, "data_offsets [%d, %d] out of range of the %d-byte data buffer", begin, end, len(buf))
+		return nil, span{}, tensorErrorf(name, "data_offsets [%d, %d] out of range of the %d-byte data buffer", begin, end, len(buf))
 	}
 	n, err := shapeLen(shape)
 	if err != nil {
-		return nil, tensorErrorf(name, "%v", err)
+		return nil, span{}, tensorErrorf(name, "%v", err)
 	}
 	size, ok := mulInt(n, dt.ItemSize())
 	if !ok {
-		return nil, tensorErrorf(name, "shape %v overflows: too many bytes", shape)
+		return nil, span{}, tensorErrorf(name, "shape %v overflows: too many bytes", shape)
 	}
 	if end-begin != size {
-		return nil, tensorErrorf(name, "data_offsets [%d, %d] span %d bytes, but shape %v of %s needs %d", begin, end, end-begin, shape, dt, size)
+		return nil, span{}, tensorErrorf(name, "data_offsets [%d, %d] span %d bytes, but shape %v of %s needs %d", begin, end, end-begin, shape, dt, size)
 	}
-	return &Tensor{Name: name, DType: dt, Shape: shape, Data: buf[begin:end:end]}, nil
+	return &Tensor{Name: name, DType: dt, Shape: shape, Data: buf[begin:end:end]}, span{name, begin, end}, nil
 }
 
 // jsonInts decodes a JSON array of integers (no fractions, no exponents,

@@ -39,6 +39,7 @@ import (
 	"github.com/attnvet/attnvet/internal/atomicfile"
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/safeio"
 	"github.com/attnvet/attnvet/internal/targets"
 	"github.com/attnvet/attnvet/internal/tolerance"
 	"github.com/attnvet/attnvet/internal/worker"
@@ -1244,17 +1245,10 @@ func ReplayCommand(path, target, criterion string, extra ...string) string {
 	return s
 }
 
-var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_./:=@%+,-]+$`)
-
 // ShellQuote quotes s for a POSIX shell (as the replay commands are).
-func ShellQuote(s string) string { return shellQuote(s) }
+func ShellQuote(s string) string { return safeio.ShellQuote(s) }
 
-func shellQuote(s string) string {
-	if shellSafe.MatchString(s) {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
+func shellQuote(s string) string { return safeio.ShellQuote(s) }
 
 var descTarget = regexp.MustCompile(`target=("(?:[^"\\]|\\.)*")`)
 var descCriterion = regexp.MustCompile(`criterion=([A-Za-z0-9_-]+)`)

@@ -11,13 +11,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 
 	"github.com/attnvet/attnvet/internal/jsonout"
 	"github.com/attnvet/attnvet/internal/num"
 	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/safeio"
 )
 
 // Version is the Case format version written to files.
@@ -230,21 +230,44 @@ func (f Float) Resolve(ft num.Format) float64 {
 // F is a Float holding v.
 func F(v float64) Float { return Float{V: v} }
 
-// Load reads a Case from a JSON file.
-func Load(path string) (Case, error) {
-	b, err := os.ReadFile(path)
+// Load reads a Case from a JSON file, within safeio.DefaultLimit bytes of
+// memory (LoadLimit).
+func Load(path string) (Case, error) { return LoadLimit(path, safeio.DefaultLimit) }
+
+// LoadLimit reads a Case from a JSON file (a regular file: safeio.Open),
+// refusing a file or a case that needs more than limit bytes of memory
+// (MemoryNeed) with a *safeio.LimitError.
+func LoadLimit(path string, limit int64) (Case, error) {
+	b, err := safeio.ReadJSON(path, limit)
 	if err != nil {
 		return Case{}, err
 	}
-	c, err := Parse(b)
+	c, err := ParseLimit(b, limit)
 	if err != nil {
-		return Case{}, fmt.Errorf("%s: %v", path, err)
+		return Case{}, fmt.Errorf("%s: %w", safeio.Printable(path), err)
 	}
 	return c, nil
 }
 
-// Parse decodes and validates a Case; unknown fields are errors.
-func Parse(b []byte) (Case, error) {
+// Parse decodes and validates a Case, within safeio.DefaultLimit bytes of
+// memory (ParseLimit); unknown fields are errors.
+func Parse(b []byte) (Case, error) { return ParseLimit(b, safeio.DefaultLimit) }
+
+// ParseLimit decodes and validates a Case, and refuses one whose check
+// would need more than limit bytes of memory (MemoryNeed) with a
+// *safeio.LimitError.
+func ParseLimit(b []byte, limit int64) (Case, error) {
+	c, err := parse(b)
+	if err != nil {
+		return Case{}, err
+	}
+	if err := safeio.Check(c.sizeString(), c.MemoryNeed(), limit); err != nil {
+		return Case{}, err
+	}
+	return c, nil
+}
+
+func parse(b []byte) (Case, error) {
 	var c Case
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -279,12 +302,53 @@ func (c Case) String() string {
 	return string(b)
 }
 
-// Limits keep a hand-written or fuzzed case from exhausting memory.
+// Limits keep a hand-written or fuzzed case from exhausting memory. They
+// bound the arithmetic; what a case may take is MemoryNeed against the
+// memory limit (ParseLimit).
 const (
 	maxDim    = 1 << 12
 	maxElems  = 1 << 26
 	maxTokens = 1 << 12
 )
+
+// Bytes of peak memory per element, measured with /usr/bin/time -v on
+// replay of window cases (docs/interop.md, "Hostile input"), with headroom: an
+// input element is generated (4 bytes), may be copied for the kernel
+// or encoded for a worker, and summed; an output element has six float64
+// reference values (48 bytes), the kernel's output and pre-rounding values,
+// a worker's reply, and the judging's allowance, output-term and skip
+// arrays; a row (token, head) has its reference summary (120 bytes).
+const (
+	memBase   = 48 << 20
+	memPerIn  = 16
+	memPerOut = 112
+	memPerRow = 160
+)
+
+// MemoryNeed estimates, in bytes, the peak memory of checking a valid case
+// (generating, the reference, the kernel or its worker, judging and the
+// replay printout).
+func (c Case) MemoryNeed() int64 {
+	t, h := int64(c.Tokens()), int64(c.H)
+	out, rows := t*h*int64(c.dv()), t*h
+	return memBase + int64(c.elements())*memPerIn + out*memPerOut + rows*memPerRow
+}
+
+// elements counts the input tensors' elements (q, the pools or k and v,
+// the index rows), as Validate bounds them.
+func (c Case) elements() int {
+	if c.Family == problem.Sparse {
+		g, s := c.geometry(), c.tokensPerBatch()
+		return c.B*s*c.H*c.D + (g.oriBlocks+g.cmpBlocks)*c.blockSize()*c.D + c.B*s*(c.Win+c.IdxTopK)
+	}
+	return c.T * (c.H*c.D + c.hkv()*(c.D+c.dv()))
+}
+
+// sizeString describes the case's size for a memory-limit error.
+func (c Case) sizeString() string {
+	return fmt.Sprintf("the case (%s t=%d h=%d d=%d dv=%d: %d input and %d output elements)",
+		c.Family, c.Tokens(), c.H, c.D, c.dv(), c.elements(), c.Tokens()*c.H*c.dv())
+}
 
 // Validate checks that c describes a problem that can be generated.
 func (c Case) Validate() error {
@@ -410,7 +474,7 @@ func (c Case) validateSparse() error {
 		}
 	}
 	g := c.geometry()
-	elems := c.B*s*c.H*c.D + (g.oriBlocks+g.cmpBlocks)*c.blockSize()*c.D + c.B*s*(c.Win+c.IdxTopK)
+	elems := c.elements()
 	if g.cmpBlocks > maxElems || elems > maxElems {
 		return fmt.Errorf("case too large: %d tensor elements (limit %d)", elems, maxElems)
 	}
@@ -434,7 +498,7 @@ func (c Case) validateWindow() error {
 	if c.B != 0 || c.Seqused != nil || c.Win != 0 || c.IdxTopK != 0 {
 		return fmt.Errorf("window family takes t, window, h, hkv, d, dv (not b, seqused, win, idx_topk)")
 	}
-	if elems := c.T * (c.H*c.D + hkv*(c.D+c.dv())); elems > maxElems {
+	if elems := c.elements(); elems > maxElems {
 		return fmt.Errorf("case too large: %d tensor elements (limit %d)", elems, maxElems)
 	}
 	return nil

@@ -272,6 +272,13 @@ func (d *decoder) decode() (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Each tensor's shape fits (bundle checks it), but the code multiplies
+	// dimensions of different tensors (T·H·Dv, BS·D): those must fit too.
+	w := max(in.D, in.Dv)
+	if !fitsInt(in.T, in.H, w) || !fitsInt(in.T, in.Hkv, w) || !fitsInt(in.BS, in.D) || !fitsInt(in.B, in.S) ||
+		!fitsInt(in.B, max(in.MBori, in.MBcmp)) || !fitsInt(in.T, in.TopK) || !fitsInt(in.T, in.ExtraTopK) {
+		return nil, fmt.Errorf("tensor shapes too large: T=%d H=%d Hkv=%d D=%d Dv=%d BS=%d B=%d S=%d TOPK=%d overflow when multiplied", in.T, in.H, in.Hkv, in.D, in.Dv, in.BS, in.B, in.S, in.TopK)
+	}
 	sinkName := TSink
 	if dense && d.f.Tensors[TLearnedSink] != nil {
 		sinkName = TLearnedSink
@@ -447,8 +454,8 @@ func (d *decoder) sparse(in *problem.Inputs, p profile.Profile) error {
 		return err
 	}
 	in.S = s
-	if in.T != in.B*in.S {
-		return fmt.Errorf("tensor q: T=%d tokens, want B·tokens_per_batch = %d·%d = %d (B from ori_block_table)", in.T, in.B, in.S, in.B*in.S)
+	if bs, ok := mulFits(in.B, in.S); !ok || in.T != bs {
+		return fmt.Errorf("tensor q: T=%d tokens, want B·tokens_per_batch = %d·%d = %s (B from ori_block_table)", in.T, in.B, in.S, fmtProduct(bs, ok))
 	}
 	topk, hasTopk, err := d.intMeta(KeyIndexTopK, 0, 0)
 	if err != nil {
@@ -475,6 +482,34 @@ func (d *decoder) sparse(in *problem.Inputs, p profile.Profile) error {
 	}
 	in.Win = win
 	return nil
+}
+
+// mulFits multiplies two non-negative ints, reporting overflow.
+func mulFits(a, b int) (int, bool) {
+	if a < 0 || b < 0 || b != 0 && a > math.MaxInt/b {
+		return 0, false
+	}
+	return a * b, true
+}
+
+func fmtProduct(n int, ok bool) string {
+	if !ok {
+		return "too many (overflows)"
+	}
+	return strconv.Itoa(n)
+}
+
+// fitsInt reports whether the product of dims, with zeros taken as ones,
+// fits in an int: whether any product of some of them does.
+func fitsInt(dims ...int) bool {
+	n := 1
+	for _, d := range dims {
+		var ok bool
+		if n, ok = mulFits(n, max(d, 1)); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func sameShape(a, b []int) bool {
