@@ -337,9 +337,16 @@ func (c Case) MemoryNeed() int64 {
 // elements counts the input tensors' elements (q, the pools or k and v,
 // the index rows), as Validate bounds them.
 func (c Case) elements() int {
-	if c.Family == problem.Sparse {
+	switch c.Family {
+	case problem.Sparse:
 		g, s := c.geometry(), c.tokensPerBatch()
 		return c.B*s*c.H*c.D + (g.oriBlocks+g.cmpBlocks)*c.blockSize()*c.D + c.B*s*(c.Win+c.IdxTopK)
+	case problem.Dense:
+		return sum(c.Sq)*c.H*c.D + sum(c.Sk)*c.hkv()*(c.D+c.dv())
+	case problem.Combine:
+		return c.T * c.States * c.H * (c.D + 1)
+	case problem.MLA:
+		return c.Tokens()*(c.H*c.D+c.TopK+c.ExtraTopK) + (mlaRows(c.TopK, c.blockSize())+mlaRows(c.ExtraTopK, c.blockSize()))*c.D
 	}
 	return c.T * (c.H*c.D + c.hkv()*(c.D+c.dv()))
 }
