@@ -19,7 +19,7 @@ func TestComputePanicReachesCaller(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in.Q = in.Q[:len(in.Q)/2:len(in.Q)/2] // inconsistent (Compute's callers Check first): the goroutines index past it
+	in.Q = in.Q[: len(in.Q)/2 : len(in.Q)/2] // inconsistent (Compute's callers Check first): the goroutines index past it
 	defer func() {
 		p := recover()
 		if p == nil || !strings.Contains(p.(error).Error(), "out of range") {
