@@ -110,6 +110,18 @@ func (g Gen) Draw(r *rand.Rand) cases.Case {
 		c.LSE.Sink = []string{"included", "excluded"}[r.IntN(2)]
 	}
 	drawSpecials(r, &c)
+	drawDType(r, &c)
+	if r.IntN(10) == 0 {
+		c.Scale = []float64{1, 0.5, 2, 0.0625, 0.01}[r.IntN(5)]
+	}
+	if err := c.Validate(); err != nil {
+		panic(fmt.Sprintf("props: generated an invalid case (%v): %s", err, c))
+	}
+	return c
+}
+
+// drawDType pins the storage format in some cases (else the kernel's).
+func drawDType(r *rand.Rand, c *cases.Case) {
 	switch p := r.IntN(100); {
 	case p < 8:
 		c.DType = "fp16"
@@ -118,13 +130,6 @@ func (g Gen) Draw(r *rand.Rand) cases.Case {
 	case p < 15:
 		c.DType = "fp32"
 	}
-	if r.IntN(10) == 0 {
-		c.Scale = []float64{1, 0.5, 2, 0.0625, 0.01}[r.IntN(5)]
-	}
-	if err := c.Validate(); err != nil {
-		panic(fmt.Sprintf("props: generated an invalid case (%v): %s", err, c))
-	}
-	return c
 }
 
 // drawN is the key count the case is built around.

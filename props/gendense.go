@@ -139,14 +139,7 @@ func drawCombine(r *rand.Rand, lim limits) cases.Case {
 		c.Values.WideExp = []int{0, 2, 8}[r.IntN(3)]
 	}
 	c.LSE = &cases.LSESpec{Base: []string{"e", "2"}[r.IntN(2)], Empty: []string{"+inf", "-inf"}[r.IntN(2)]}
-	switch p := r.IntN(100); {
-	case p < 8:
-		c.DType = "fp16"
-	case p < 12:
-		c.DType = "bf16"
-	case p < 15:
-		c.DType = "fp32"
-	}
+	drawDType(r, &c)
 	for c.T*c.States*c.H*(c.D+1) > lim.work {
 		c.H = max(1, c.H/2)
 		c.D = max(1, c.D/2)
@@ -218,14 +211,7 @@ func drawMLA(r *rand.Rand, lim limits) cases.Case {
 	if c.Dv == c.D {
 		c.Dv = 0
 	}
-	switch p := r.IntN(100); {
-	case p < 8:
-		c.DType = "fp16"
-	case p < 12:
-		c.DType = "bf16"
-	case p < 15:
-		c.DType = "fp32"
-	}
+	drawDType(r, &c)
 	if err := c.Validate(); err != nil {
 		panic(fmt.Sprintf("props: generated an invalid case (%v): %s", err, c))
 	}

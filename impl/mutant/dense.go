@@ -16,7 +16,7 @@ func denseSpecs() []spec {
 		{
 			name: "causal-top-left", class: classMath, family: problem.Dense, base: "tiled/bc32/bf16",
 			doc:   "causal mask aligned top-left (query i sees keys j ≤ i) instead of bottom-right (j ≤ i + sk − sq), FlashAttention < 2.1's convention: wrong whenever sq ≠ sk",
-			hooks: &impl.Hooks{Keys: denseKeysWith(func(in *problem.Inputs, s problem.Seq) (int, int) { return alignedRange(in, s, 0) })},
+			hooks: &impl.Hooks{Keys: denseKeysWith(func(in *problem.Inputs, s problem.Seq) (int, int) { return in.DenseRangeAt(s, 0) })},
 		},
 		{
 			name: "window-left-off-by-one", class: classMath, family: problem.Dense, base: "tiled/bc16/bf16",
@@ -108,34 +108,10 @@ func gatherDense(in *problem.Inputs, s problem.Seq, g, lo, hi int) []problem.Key
 	}
 	if in.Alibi != nil {
 		for i := range out {
-			out[i].Dist = alibiDist(in, s, lo+i)
+			out[i].Dist = in.AlibiForm.Dist(s.I, lo+i, s.Sk-s.Sq)
 		}
 	}
 	return out
-}
-
-// alibiDist is the ALiBi distance of key j for the query of s.
-func alibiDist(in *problem.Inputs, s problem.Seq, j int) float32 {
-	delta := s.Sk - s.Sq
-	switch in.AlibiForm {
-	case problem.AlibiFA2Causal:
-		return float32(j)
-	case problem.AlibiFlashinfer:
-		return float32(j - s.I)
-	}
-	return -float32(math.Abs(float64(s.I + delta - j)))
-}
-
-// alignedRange is the key range with alignment δ instead of sk − sq.
-func alignedRange(in *problem.Inputs, s problem.Seq, delta int) (lo, hi int) {
-	lo, hi = 0, s.Sk-1
-	if in.WinLeft >= 0 {
-		lo = max(lo, s.I+delta-in.WinLeft)
-	}
-	if in.WinRight >= 0 {
-		hi = min(hi, s.I+delta+in.WinRight)
-	}
-	return lo, hi
 }
 
 // shiftRange widens the bounded sides of the correct range by dl (left)

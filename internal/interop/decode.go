@@ -34,13 +34,7 @@ type Bundle struct {
 // Contract violations of well-formed inputs (problem.Inputs.Violations)
 // are not errors here; the caller lists them.
 func Decode(f *bundle.File, override map[string]string) (*Bundle, error) {
-	meta := map[string]string{}
-	for k, v := range f.Metadata {
-		meta[k] = v
-	}
-	for k, v := range override {
-		meta[k] = v
-	}
+	meta := mergedMeta(f, override)
 	d := &decoder{f: f, meta: meta, used: map[string]bool{}}
 	if _, ok := meta[KeyLayout]; ok {
 		fam, err := d.family()
@@ -74,6 +68,18 @@ func Decode(f *bundle.File, override map[string]string) (*Bundle, error) {
 		}
 	}
 	return b, nil
+}
+
+// mergedMeta is f's metadata with override's keys replacing its own.
+func mergedMeta(f *bundle.File, override map[string]string) map[string]string {
+	meta := map[string]string{}
+	for k, v := range f.Metadata {
+		meta[k] = v
+	}
+	for k, v := range override {
+		meta[k] = v
+	}
+	return meta
 }
 
 type decoder struct {

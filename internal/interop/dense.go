@@ -192,16 +192,27 @@ func (d *decoder) denseOutputs(b *Bundle, p profile.Profile, batch, sq int) erro
 	if err != nil {
 		return err
 	}
-	// To rows t·H + h.
-	b.LSE = make([]float32, in.T*in.H)
-	for t := 0; t < in.T; t++ {
-		for h := 0; h < in.H; h++ {
-			i := h*in.T + t
-			if batch >= 0 {
-				i = (t/sq*in.H+h)*sq + t%sq
-			}
-			b.LSE[t*in.H+h] = v[i]
+	b.LSE = lseRows(v, in.T, in.H, sq)
+	return nil
+}
+
+// lseIndex is where row (t, h) of T tokens and H heads sits in a
+// softmax_lse tensor: [B, H, S] for sequences of s queries (the batch
+// layout, FlashMLA's), [H, T] for s < 0 (FlashAttention's varlen).
+func lseIndex(t, h, nt, nh, s int) int {
+	if s < 0 {
+		return h*nt + t
+	}
+	return (t/s*nh+h)*s + t%s
+}
+
+// lseRows reorders a softmax_lse tensor to rows t·H + h.
+func lseRows(v []float32, nt, nh, s int) []float32 {
+	out := make([]float32, nt*nh)
+	for t := 0; t < nt; t++ {
+		for h := 0; h < nh; h++ {
+			out[t*nh+h] = v[lseIndex(t, h, nt, nh, s)]
 		}
 	}
-	return nil
+	return out
 }

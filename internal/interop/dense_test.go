@@ -16,7 +16,8 @@ import (
 	"github.com/attnvet/attnvet/ref"
 )
 
-func denseRoundTrip(t *testing.T, f *bundle.File) *Bundle {
+// reparse serialises f as safetensors, parses and decodes it.
+func reparse(t *testing.T, f *bundle.File) *Bundle {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := f.WriteSafetensors(&buf); err != nil {
@@ -68,7 +69,7 @@ func familyRoundTrip(t *testing.T, fam problem.Family) {
 				t.Fatal(err)
 			}
 		}
-		b := denseRoundTrip(t, f)
+		b := reparse(t, f)
 		got := b.Inputs
 		sameInputs(t, in, got)
 		if !sameBits(in.Cache, got.Cache) || !sameBits(in.ExtraCache, got.ExtraCache) || !reflect.DeepEqual(in.Idx, got.Idx) ||
@@ -132,7 +133,7 @@ func TestDenseBatchLayout(t *testing.T) {
 		}
 	}
 	add(TLSE, []int{2, 4, 3}, lse, bundle.F32)
-	a, b := denseRoundTrip(t, vf), denseRoundTrip(t, bf)
+	a, b := reparse(t, vf), reparse(t, bf)
 	sameInputs(t, a.Inputs, b.Inputs)
 	if !reflect.DeepEqual(a.Inputs.CuK, b.Inputs.CuK) || !reflect.DeepEqual(a.O, b.O) || !reflect.DeepEqual(a.LSE, b.LSE) {
 		t.Fatal("batch and varlen layouts decode differently")
@@ -177,7 +178,7 @@ func TestWindowLayouts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref := denseRoundTrip(t, base)
+	ref := reparse(t, base)
 	for _, layout := range []string{"bshd", "bhsd"} {
 		f := bundle.NewFile()
 		for key, v := range base.Metadata {
@@ -207,7 +208,7 @@ func TestWindowLayouts(t *testing.T) {
 			}
 			f.Add(x)
 		}
-		got := denseRoundTrip(t, f)
+		got := reparse(t, f)
 		sameInputs(t, ref.Inputs, got.Inputs)
 		if !sameBits(ref.O, got.O) {
 			t.Errorf("layout %s: o differs", layout)

@@ -185,24 +185,11 @@ func lseMeta(c problem.LSEConv) map[string]string {
 }
 
 // AddLSE stores a kernel's lse (rows t·H + h) as softmax_lse [H, total_q],
-// FlashAttention's varlen layout (combine: s_merged [n, H]), in F32.
+// FlashAttention's varlen layout (mla: [b, H, s_q]; combine: s_merged
+// [n, H]), in F32.
 func AddLSE(f *bundle.File, in *problem.Inputs, lse []float32) error {
 	if len(lse) != in.T*in.H {
 		return fmt.Errorf("interop: %d lse values, want T·H = %d", len(lse), in.T*in.H)
-	}
-	if in.Family == problem.MLA { // FlashMLA's [b, H, s_q]
-		v := make([]float32, len(lse))
-		for t := 0; t < in.T; t++ {
-			for h := 0; h < in.H; h++ {
-				v[(t/in.S*in.H+h)*in.S+t%in.S] = lse[t*in.H+h]
-			}
-		}
-		x, err := bundle.NewFloat32(TLSE, bundle.F32, []int{in.B, in.H, in.S}, v)
-		if err != nil {
-			return err
-		}
-		f.Add(x)
-		return nil
 	}
 	if in.Family == problem.Combine {
 		t, err := bundle.NewFloat32(TSMerged, bundle.F32, []int{in.T, in.H}, lse)
@@ -212,13 +199,17 @@ func AddLSE(f *bundle.File, in *problem.Inputs, lse []float32) error {
 		f.Add(t)
 		return nil
 	}
+	s, shape := -1, []int{in.H, in.T} // FlashAttention's varlen layout
+	if in.Family == problem.MLA {
+		s, shape = in.S, []int{in.B, in.H, in.S} // FlashMLA's [b, H, s_q]
+	}
 	v := make([]float32, len(lse))
 	for t := 0; t < in.T; t++ {
 		for h := 0; h < in.H; h++ {
-			v[h*in.T+t] = lse[t*in.H+h]
+			v[lseIndex(t, h, in.T, in.H, s)] = lse[t*in.H+h]
 		}
 	}
-	t, err := bundle.NewFloat32(TLSE, bundle.F32, []int{in.H, in.T}, v)
+	t, err := bundle.NewFloat32(TLSE, bundle.F32, shape, v)
 	if err != nil {
 		return err
 	}

@@ -48,19 +48,7 @@ func roundTrip(t *testing.T, in *problem.Inputs, p profile.Profile, o []float32)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	if err := f.WriteSafetensors(&buf); err != nil {
-		t.Fatal(err)
-	}
-	g, err := bundle.Parse(buf.Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := Decode(g, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return reparse(t, f)
 }
 
 func sameInputs(t *testing.T, a, b *problem.Inputs) {

@@ -117,12 +117,7 @@ func (d *decoder) mlaOutputs(b *Bundle, p profile.Profile, batch, sq int) error 
 	if err != nil {
 		return err
 	}
-	b.LSE = make([]float32, in.T*in.H)
-	for t := 0; t < in.T; t++ {
-		for h := 0; h < in.H; h++ {
-			b.LSE[t*in.H+h] = v[(t/sq*in.H+h)*sq+t%sq]
-		}
-	}
+	b.LSE = lseRows(v, in.T, in.H, sq)
 	return nil
 }
 

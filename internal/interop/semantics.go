@@ -22,13 +22,7 @@ import (
 //     F32 tensor of BF16 (or FP16) values is a BF16 kernel's dump as often
 //     as an FP32 one's, and the two are judged very differently.
 func Unstated(f *bundle.File, override map[string]string) error {
-	meta := map[string]string{}
-	for k, v := range f.Metadata {
-		meta[k] = v
-	}
-	for k, v := range override {
-		meta[k] = v
-	}
+	meta := mergedMeta(f, override)
 	d := &decoder{f: f, meta: meta, used: map[string]bool{}}
 	fam, err := d.family()
 	if err != nil {

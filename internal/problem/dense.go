@@ -26,8 +26,8 @@ func ParseAlibiForm(s string) (AlibiForm, error) {
 	return "", fmt.Errorf("alibi_form %q: want abs, fa2_causal or flashinfer", s)
 }
 
-// dist is the ALiBi distance term of key j for query i.
-func (f AlibiForm) dist(i, j, delta int) float32 {
+// Dist is the ALiBi distance term of key j for query i, δ the alignment.
+func (f AlibiForm) Dist(i, j, delta int) float32 {
 	switch f {
 	case AlibiFA2Causal:
 		return float32(j)
@@ -132,8 +132,11 @@ func (in *Inputs) DenseSeq(t int) Seq {
 
 // DenseRange is the key interval [lo, hi] (in the sequence's key indices)
 // query i attends; empty when lo > hi.
-func (in *Inputs) DenseRange(s Seq) (lo, hi int) {
-	delta := s.Sk - s.Sq
+func (in *Inputs) DenseRange(s Seq) (lo, hi int) { return in.DenseRangeAt(s, s.Sk-s.Sq) }
+
+// DenseRangeAt is DenseRange with the diagonal aligned by delta instead of
+// bottom-right (a mutant's top-left alignment is delta 0).
+func (in *Inputs) DenseRangeAt(s Seq, delta int) (lo, hi int) {
 	lo, hi = 0, s.Sk-1
 	if in.WinLeft >= 0 {
 		lo = max(lo, s.I+delta-in.WinLeft)
@@ -152,7 +155,7 @@ func (in *Inputs) denseKeys(t, g int, dst []Key) []Key {
 		kr := (s.K0+j)*in.Hkv + g
 		k := Key{K: in.K[kr*in.D : (kr+1)*in.D], V: in.V[kr*in.Dv : (kr+1)*in.Dv]}
 		if in.Alibi != nil {
-			k.Dist = in.AlibiForm.dist(s.I, j, delta)
+			k.Dist = in.AlibiForm.Dist(s.I, j, delta)
 		}
 		dst = append(dst, k)
 	}
