@@ -2,6 +2,7 @@ package num
 
 import (
 	"os"
+	"sync"
 	"testing"
 )
 
@@ -9,12 +10,13 @@ import (
 // `go test ./...` checks a sample of the float32 patterns (the special and
 // boundary binades whole, a stride of the rest); .ci/run's long step sets
 // ATTNVET_LONG=1 and checks all 2^32.
-func longTests() bool { return long }
+func longTests() bool { return long() }
 
-// long is read once: the exhaustive loops ask per pattern, and go test
-// logs every os.Getenv of a test binary to its testlog (2^32 lookups made
-// a 25 GB log and filled the disk).
-var long = os.Getenv("ATTNVET_LONG") != ""
+// long reads the variable once: the exhaustive loops ask per pattern, and
+// go test logs every os.Getenv of a test binary to its testlog (2^32
+// lookups made a 25 GB log and filled the disk). It is read inside the
+// first test, not at init, so that the test cache sees the dependence.
+var long = sync.OnceValue(func() bool { return os.Getenv("ATTNVET_LONG") != "" })
 
 // skipSampled marks a test that checked only its quick sample as skipped,
 // naming the variable that runs it in full. A failure in the sample still
