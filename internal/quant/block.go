@@ -95,23 +95,12 @@ const MXBlock = 32
 // zero codes. A block holding NaN or ±Inf gets the NaN scale 0xFF and zero
 // codes (the spec makes the whole block NaN).
 func QuantizeMXFP4(codes, scales []uint8, x []float32) error {
-	if len(x)%MXBlock != 0 {
-		return fmt.Errorf("quant: MXFP4 needs a multiple of %d values, got %d", MXBlock, len(x))
-	}
-	if len(codes) != len(x) || len(scales) != len(x)/MXBlock {
-		return fmt.Errorf("quant: MXFP4 of %d values needs %d codes and %d scales, got %d and %d",
-			len(x), len(x), len(x)/MXBlock, len(codes), len(scales))
+	if err := checkBlocks("MXFP4", MXBlock, codes, scales, x); err != nil {
+		return err
 	}
 	for b := range scales {
 		blk, out := x[b*MXBlock:(b+1)*MXBlock], codes[b*MXBlock:(b+1)*MXBlock]
-		amax, finite := 0.0, true
-		for _, v := range blk {
-			a := math.Abs(float64(v))
-			if math.IsNaN(a) || math.IsInf(a, 0) {
-				finite = false
-			}
-			amax = max(amax, a)
-		}
+		amax, finite := blockAmax(blk)
 		if !finite {
 			scales[b] = 0xff
 			clear(out)
@@ -177,23 +166,12 @@ func QuantizeNVFP4(codes, scales []uint8, x []float32, g float32) error {
 	if !(g > 0) || math.IsInf(float64(g), 0) {
 		return errTensorScale
 	}
-	if len(x)%NVBlock != 0 {
-		return fmt.Errorf("quant: NVFP4 needs a multiple of %d values, got %d", NVBlock, len(x))
-	}
-	if len(codes) != len(x) || len(scales) != len(x)/NVBlock {
-		return fmt.Errorf("quant: NVFP4 of %d values needs %d codes and %d scales, got %d and %d",
-			len(x), len(x), len(x)/NVBlock, len(codes), len(scales))
+	if err := checkBlocks("NVFP4", NVBlock, codes, scales, x); err != nil {
+		return err
 	}
 	for b := range scales {
 		blk, out := x[b*NVBlock:(b+1)*NVBlock], codes[b*NVBlock:(b+1)*NVBlock]
-		amax, finite := 0.0, true
-		for _, v := range blk {
-			a := math.Abs(float64(v))
-			if math.IsNaN(a) || math.IsInf(a, 0) {
-				finite = false
-			}
-			amax = max(amax, a)
-		}
+		amax, finite := blockAmax(blk)
 		if !finite {
 			scales[b] = 0x7f
 			clear(out)
@@ -245,4 +223,29 @@ func UnpackE2M1(codes []uint8, src []byte) error {
 		codes[2*i], codes[2*i+1] = b&0xf, b>>4
 	}
 	return nil
+}
+
+// checkBlocks checks the sizes of a block-scaled quantization of x.
+func checkBlocks(name string, block int, codes, scales []uint8, x []float32) error {
+	if len(x)%block != 0 {
+		return fmt.Errorf("quant: %s needs a multiple of %d values, got %d", name, block, len(x))
+	}
+	if len(codes) != len(x) || len(scales) != len(x)/block {
+		return fmt.Errorf("quant: %s of %d values needs %d codes and %d scales, got %d and %d",
+			name, len(x), len(x), len(x)/block, len(codes), len(scales))
+	}
+	return nil
+}
+
+// blockAmax is max|x| over a block, and whether every value is finite.
+func blockAmax(blk []float32) (amax float64, finite bool) {
+	finite = true
+	for _, v := range blk {
+		a := math.Abs(float64(v))
+		if math.IsNaN(a) || math.IsInf(a, 0) {
+			finite = false
+		}
+		amax = max(amax, a)
+	}
+	return amax, finite
 }

@@ -106,53 +106,34 @@ func (f minifloat) magCode(a uint64) uint32 {
 
 // E4M3FromF64 rounds x to OCP e4m3fn (RNE). Overflow: Saturate → ±448,
 // NoSaturate → NaN. NaN → sign|0x7F.
-func E4M3FromF64(x float64, ov Overflow) uint8 {
-	b := math.Float64bits(x)
-	sign := uint8(b>>56) & 0x80
-	a := b &^ f64SignBit
-	switch {
-	case a > f64Inf:
-		return sign | 0x7f
-	case a == f64Inf:
-		if ov == Saturate {
-			return sign | 0x7e
-		}
-		return sign | 0x7f
-	}
-	c := e4m3fn.magCode(a)
-	if c > e4m3fn.maxCode {
-		if ov == Saturate {
-			return sign | 0x7e
-		}
-		return sign | 0x7f
-	}
-	return sign | uint8(c)
-}
+func E4M3FromF64(x float64, ov Overflow) uint8 { return e4m3fn.encode8(x, ov, 0x7f) }
 
 // E4M3FromF32 rounds x to e4m3fn (one rounding: the widening is exact).
 func E4M3FromF32(x float32, ov Overflow) uint8 { return E4M3FromF64(float64(x), ov) }
 
 // E5M2FromF64 rounds x to OCP e5m2 (RNE). Overflow: Saturate → ±57344
 // (±Inf too), NoSaturate → ±Inf. NaN → sign|0x7F.
-func E5M2FromF64(x float64, ov Overflow) uint8 {
+func E5M2FromF64(x float64, ov Overflow) uint8 { return e5m2.encode8(x, ov, 0x7c) }
+
+// encode8 rounds x to an 8-bit format f: NaN → sign|0x7F; ±Inf and values
+// beyond the largest finite go to ±max under Saturate, else to the code
+// over (e4m3fn's NaN, e5m2's Inf).
+func (f minifloat) encode8(x float64, ov Overflow, over uint8) uint8 {
 	b := math.Float64bits(x)
 	sign := uint8(b>>56) & 0x80
 	a := b &^ f64SignBit
-	switch {
-	case a > f64Inf:
+	if a > f64Inf {
 		return sign | 0x7f
-	case a == f64Inf:
-		if ov == Saturate {
-			return sign | 0x7b
-		}
-		return sign | 0x7c
 	}
-	c := e5m2.magCode(a)
-	if c > e5m2.maxCode {
+	c := f.maxCode + 1 // ±Inf overflows like a value beyond the largest finite
+	if a != f64Inf {
+		c = f.magCode(a)
+	}
+	if c > f.maxCode {
 		if ov == Saturate {
-			return sign | 0x7b
+			return sign | uint8(f.maxCode)
 		}
-		return sign | 0x7c
+		return sign | over
 	}
 	return sign | uint8(c)
 }
