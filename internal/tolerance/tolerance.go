@@ -165,8 +165,14 @@ func finiteMismatch(out float32, r float64) (mismatch, bothNonFinite bool) {
 
 // elementwise judges each element with allowed(e) and a check err ≤ allowed.
 func elementwise(name string, x *Input, allowed func(e int) (float64, bool)) Verdict {
+	return elementwiseAgainst(name, x, x.Ref.O, allowed)
+}
+
+// elementwiseAgainst is elementwise against the expected values want (the
+// reference, or the reference as an anchor's own harness casts it).
+func elementwiseAgainst(name string, x *Input, want []float64, allowed func(e int) (float64, bool)) Verdict {
 	v := Verdict{Criterion: name, WorstElem: -1}
-	for e, r := range x.Ref.O {
+	for e, r := range want {
 		a, ok := allowed(e)
 		if !ok {
 			v.Skipped++
@@ -339,26 +345,53 @@ func (a Allclose) Judge(x *Input) Verdict {
 	return elementwise(a.Name(), x, func(e int) (float64, bool) { return atol + rtol*math.Abs(x.Ref.O[e]), true })
 }
 
-// Ratio is pypto-lib's ratio_allclose: a point is bad when |a−e| > atol +
-// rtol·|e|; the case passes when at most MaxBad of the points are bad.
+// Ratio is pypto-lib's ratio_allclose: both sides cast to FP32, a point is
+// bad when |a−e| > atol + rtol·|e|, and the case passes when at most MaxBad
+// of the points are bad and no value on either side is NaN or ±Inf (its
+// hard check, whatever the ratio).
 type Ratio struct{ ATol, RTol, MaxBad float64 }
 
 func (Ratio) Name() string { return NameRatio }
 func (Ratio) Doc() string {
-	return "pypto-lib ratio_allclose: atol 1e-4, rtol 1/128, at most 0.5% of points bad"
+	return "pypto-lib ratio_allclose: atol 1e-4, rtol 1/128, at most 0.5% of points bad, no NaN/Inf"
 }
 
 func (r Ratio) Judge(x *Input) Verdict {
-	v := elementwise(r.Name(), x, func(e int) (float64, bool) { return r.ATol + r.RTol*math.Abs(x.Ref.O[e]), true })
+	want := float32Ref(x.Ref.O)
+	v := elementwiseAgainst(r.Name(), x, want, func(e int) (float64, bool) { return r.ATol + r.RTol*math.Abs(want[e]), true })
+	nonFinite := 0
+	for e, w := range want {
+		if !isFinite(w) || !isFinite(float64(x.Out[e])) {
+			nonFinite++
+		}
+	}
 	frac := 0.0
 	if v.Checked > 0 {
 		frac = float64(v.Failed) / float64(v.Checked)
 	}
 	v.Detail = fmt.Sprintf("%d of %d points bad (%.3g%%), worst point at %.3gx its allowance", v.Failed, v.Checked, 100*frac, v.Worst)
-	v.Pass = frac <= r.MaxBad
+	v.Pass = frac <= r.MaxBad && nonFinite == 0
 	v.Worst = frac / r.MaxBad
+	if nonFinite > 0 {
+		v.Detail += fmt.Sprintf("; %d NaN or Inf values (ratio_allclose fails on any)", nonFinite)
+		v.Worst = math.Inf(1)
+		if v.Failed == 0 {
+			v.Failed = nonFinite // matching infinities are not bad points, but they fail the case
+		}
+	}
 	return v
 }
+
+// float32Ref is the reference as a harness that casts it to FP32 sees it.
+func float32Ref(o []float64) []float64 {
+	w := make([]float64, len(o))
+	for i, r := range o {
+		w[i] = float64(float32(r))
+	}
+	return w
+}
+
+func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
 // FA2x is FlashAttention's rule: the kernel's max error is at most twice
 // the max error of a same-precision reference implementation, plus an
@@ -415,9 +448,12 @@ func (f FA2x) Judge(x *Input) Verdict {
 	return v
 }
 
-// FlashMLA is FlashMLA's check: identical ±Inf/NaN positions, per element
-// abs ≤ 1e-3 or rel ≤ 2.01/128, and cosine distance
-// 1 − 2Σab/Σ(a²+b²) ≤ 5e-6 over the whole output.
+// FlashMLA is FlashMLA's check_is_allclose (tests/kernelkit/compare.py):
+// both sides cast to FP32; identical +Inf, −Inf and NaN positions, those
+// points then zeroed; a point passes iff |a−r| < 1e-3 or
+// |a−r|/(|r|+1e-6) < 2.01/128 (strict); and the cosine distance
+// 1 − 2Σar/Σ(a²+r²) in float64, taken as 0 when Σr² < 1e-12, is at most
+// 5e-6 in magnitude.
 type FlashMLA struct{}
 
 func (FlashMLA) Name() string { return NameFlashMLA }
@@ -426,23 +462,30 @@ func (FlashMLA) Doc() string {
 }
 
 func (f FlashMLA) Judge(x *Input) Verdict {
-	v := elementwise(f.Name(), x, func(e int) (float64, bool) {
-		return math.Max(1e-3, 2.01/128*math.Abs(x.Ref.O[e])), true
+	want := float32Ref(x.Ref.O)
+	v := elementwiseAgainst(f.Name(), x, want, func(e int) (float64, bool) {
+		// err < a strictly ⟺ err ≤ the float64 just below a.
+		a := math.Max(1e-3, 2.01/128*(math.Abs(want[e])+1e-6))
+		return math.Nextafter(a, 0), true
 	})
-	var ab, aa float64
-	for e, r := range x.Ref.O {
+	var ar, aa, rr float64
+	for e, r := range want {
 		a := float64(x.Out[e])
-		if math.IsNaN(a) || math.IsInf(a, 0) || math.IsNaN(r) || math.IsInf(r, 0) {
+		if !isFinite(a) || !isFinite(r) {
 			continue
 		}
-		ab += a * r
-		aa += a*a + r*r
+		ar += a * r
+		aa += a * a
+		rr += r * r
 	}
-	cos := 1 - 2*ab/math.Max(aa, 1e-12)
-	if c := cos / 5e-6; c > v.Worst {
+	cos := 0.0
+	if rr >= 1e-12 {
+		cos = 1 - 2*ar/(rr+aa)
+	}
+	if c := math.Abs(cos) / 5e-6; c > v.Worst {
 		v.Worst = c
 	}
-	v.Pass = v.Pass && cos <= 5e-6
+	v.Pass = v.Pass && math.Abs(cos) <= 5e-6
 	v.Detail = fmt.Sprintf("cosine distance %.3g", cos)
 	return v
 }
