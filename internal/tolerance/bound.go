@@ -69,7 +69,28 @@ const (
 const FailProb = 1e-9
 
 // Model computes per-element error bounds for one kernel profile on one
-// problem. See docs/tolerance.md for the derivation, term by term.
+// problem. With x_i = s·(q·k_i), a_i = s·Σ_d|q_d k_id|, p_i the float64
+// softmax weights (p_σ the sink's) and o_j = Σ_i p_i v_ij, a kernel whose
+// key weights come out as w_i(1+α_i) in the numerator and w_i(1+β_i) in
+// the denominator makes, exactly,
+//
+//	ô_j − o_j = [Σ_i p_i β_i (v_ij − o_j) + Σ_i p_i (α_i − β_i) v_ij − p_σ β_σ o_j] / (1 + B)
+//	B = Σ_i p_i β_i + p_σ β_σ
+//
+// and the allowance of element j bounds each factor (Row, Elem):
+//
+//	E_pre = [ K·F·(c_1 Dev[1] + c_A Dev[a] + c_X Dev[|x|] + c_M Dev[m−x]) + (K−1)·Dev[1]   softmax Jacobian
+//	        + e^{Δmax}(1+Ê)(u_p + Φ(1+u_p) + Ψ)·AbsV_j                                      accumulation, P cast
+//	        + |β_σ|·p_σ|o_j| + underflow terms ] / (1 − |B|)                                 sink
+//	allowed = E_pre + u_a(|o_j| + E_pre) + η_a + u_o(|o_j| + E_pre') + η_o                   division, output cast
+//
+// with Φ = γ_{K_o}(u_a), Ψ = γ_{K_l}(u_a) from the loop shape's rounding
+// depth, c_A, c_X, c_M, c_1 the score error's coefficients (modifiers
+// included) and F = expm1(Δmax)/Δmax. Rows where |B| ≥ 1 may occur fall
+// back to the range bound max|v|·(1+u_p)(1+Φ)(1+u_a)/(1−Ψ) + |o_j|; rows
+// with no key or a +∞ sink allow 0; rows where an intermediate may
+// overflow are outside the domain and skipped. docs/tolerance.md derives
+// every term; mode Probabilistic replaces γ_k(u) by λ·√k·u.
 type Model struct {
 	Profile profile.Profile
 	Shape   Shape
