@@ -69,8 +69,16 @@ type Config struct {
 // Emulation is a Kernel computed in Go.
 type Emulation struct{ Config }
 
-// New returns the emulation for c.
-func New(c Config) *Emulation { return &Emulation{c} }
+// New returns the emulation for c; an unknown Kind is a caller's mistake
+// and panics here, not deep inside a run.
+func New(c Config) *Emulation {
+	switch c.Kind {
+	case Stream, Tiled, SplitKV:
+	default:
+		panic(fmt.Sprintf("impl: unknown kernel kind %q", c.Kind))
+	}
+	return &Emulation{c}
+}
 
 // Name is the registry name, e.g. tiled/bc128/bf16.
 func (e *Emulation) Name() string {
@@ -96,8 +104,10 @@ func ConfigName(c Config) string {
 			return fmt.Sprintf("tiled/bc%d-maskinf/%s", c.Bc, c.Profile.Name)
 		}
 		return fmt.Sprintf("tiled/bc%d/%s", c.Bc, c.Profile.Name)
+	case SplitKV:
+		return fmt.Sprintf("splitkv/p%d/bc%d/%s", c.Parts, c.Bc, c.Profile.Name)
 	}
-	return fmt.Sprintf("splitkv/p%d/bc%d/%s", c.Parts, c.Bc, c.Profile.Name)
+	panic(fmt.Sprintf("impl: unknown kernel kind %q", c.Kind))
 }
 
 // Compatible reports whether inputs stored in format f can be fed to a
@@ -275,8 +285,10 @@ func (s *state) head(t, h int, keys []problem.Key, dst []float32) float32 {
 		m, l = s.stream(keys, s.o)
 	case Tiled:
 		m, l = s.tiled(keys, s.o)
-	default:
+	case SplitKV:
 		m, l = s.splitkv(keys, s.o)
+	default:
+		panic(fmt.Sprintf("impl: unknown kernel kind %q", s.e.Config.Kind)) // New refuses it; no silent fallback
 	}
 	if hk := s.e.Hooks; hk != nil && hk.State != nil {
 		hk.State(in, t, h, keys, &m, &l, s.o)

@@ -1,6 +1,7 @@
 package impl_test
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -369,4 +370,15 @@ func TestRegistry(t *testing.T) {
 	if e.Name() != "mutant-x" {
 		t.Errorf("WithName: %s", e.Name())
 	}
+}
+
+// An unknown kernel kind is refused where the emulation is built, not
+// silently run as another kind.
+func TestUnknownKindRefused(t *testing.T) {
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), `unknown kernel kind "lazy"`) {
+			t.Fatalf("New with an unknown kind: recover() = %v, want an 'unknown kernel kind' panic", r)
+		}
+	}()
+	impl.New(impl.Config{Kind: "lazy", Bc: 16})
 }
