@@ -475,6 +475,41 @@ func TestUntrustedKernelsGetPrivateInputs(t *testing.T) {
 	}
 }
 
+// Every exported tensor of every family is private to the clone: each
+// slice field is set, the clone's copy changed, the original checked.
+func TestCloneCopiesEverySliceField(t *testing.T) {
+	var in problem.Inputs
+	v := reflect.ValueOf(&in).Elem()
+	var names []string
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Field(i)
+		if f.Kind() != reflect.Slice || !f.CanSet() {
+			continue
+		}
+		f.Set(reflect.MakeSlice(f.Type(), 1, 1))
+		names = append(names, v.Type().Field(i).Name)
+	}
+	if len(names) < 10 {
+		t.Fatalf("only %d slice fields found: %v", len(names), names)
+	}
+	c := cloneInputs(&in)
+	cv := reflect.ValueOf(c).Elem()
+	for _, n := range names {
+		e := cv.FieldByName(n).Index(0)
+		switch e.Kind() {
+		case reflect.Float32, reflect.Float64:
+			e.SetFloat(7)
+		case reflect.Int32, reflect.Int, reflect.Int64:
+			e.SetInt(7)
+		default:
+			t.Fatalf("%s: element kind %s not covered by this test", n, e.Kind())
+		}
+		if o := v.FieldByName(n).Index(0); !o.IsZero() {
+			t.Errorf("%s: the clone shares its memory with the original", n)
+		}
+	}
+}
+
 func TestOptionsValidate(t *testing.T) {
 	good := opts(t, 1)
 	for name, edit := range map[string]func(*Options){

@@ -3,6 +3,7 @@ package campaign
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"runtime/debug"
 	"strings"
 
@@ -165,23 +166,22 @@ func panicSite(stack []byte) string {
 }
 
 // cloneInputs copies every tensor of in, so an untrusted kernel cannot
-// alter what the next kernel sees.
+// alter what the next kernel sees. It copies every exported slice field
+// by reflection, so a family's new tensors are private without a change
+// here (the last copy listed fields by hand and missed seven families'
+// worth of them).
 func cloneInputs(in *problem.Inputs) *problem.Inputs {
 	c := *in
-	cp32 := func(s []float32) []float32 {
-		if s == nil {
-			return nil
+	v := reflect.ValueOf(&c).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Field(i)
+		if f.Kind() != reflect.Slice || f.IsNil() || !f.CanSet() {
+			continue
 		}
-		return append([]float32(nil), s...)
+		cp := reflect.MakeSlice(f.Type(), f.Len(), f.Len())
+		reflect.Copy(cp, f)
+		f.Set(cp)
 	}
-	cpi := func(s []int32) []int32 {
-		if s == nil {
-			return nil
-		}
-		return append([]int32(nil), s...)
-	}
-	c.Q, c.Sink, c.OriKV, c.CmpKV, c.K, c.V = cp32(in.Q), cp32(in.Sink), cp32(in.OriKV), cp32(in.CmpKV), cp32(in.K), cp32(in.V)
-	c.OriBT, c.CmpBT, c.Idx, c.Seqused = cpi(in.OriBT), cpi(in.CmpBT), cpi(in.Idx), cpi(in.Seqused)
 	return &c
 }
 
