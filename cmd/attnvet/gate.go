@@ -522,7 +522,7 @@ func familyFlag(s string) (problem.Family, error) {
 	}
 	f, err := problem.ParseFamily(s)
 	if err != nil {
-		return "", usagef("--family %q: want sparse, window or dense (default: sparse and window)", s)
+		return "", usagef("--family %q: want %s (default: sparse and window)", s, problem.FamilyNames())
 	}
 	return f, nil
 }

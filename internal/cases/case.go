@@ -395,7 +395,7 @@ func (c Case) Validate() error {
 	case problem.MLA:
 		err = c.validateMLA()
 	default:
-		return fmt.Errorf("family %q: want sparse, window, dense, combine or mla", c.Family)
+		return fmt.Errorf("family %q: want %s", c.Family, problem.FamilyNames())
 	}
 	if err != nil {
 		return err

@@ -171,7 +171,7 @@ func (d *decoder) family() (problem.Family, error) {
 	if s, ok := d.meta[KeyFamily]; ok {
 		f, err := problem.ParseFamily(strings.ToLower(strings.TrimSpace(s)))
 		if err != nil {
-			return "", metaErr(KeyFamily, "%q, want sparse, window or dense", s)
+			return "", metaErr(KeyFamily, "%q, want %s", s, problem.FamilyNames())
 		}
 		return f, nil
 	}

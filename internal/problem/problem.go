@@ -8,6 +8,7 @@ package problem
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/attnvet/attnvet/internal/num"
 )
@@ -36,7 +37,23 @@ func ParseFamily(s string) (Family, error) {
 			return f, nil
 		}
 	}
-	return "", fmt.Errorf("unknown family %q (want sparse, window, dense, combine or mla)", s)
+	return "", fmt.Errorf("unknown family %q (want %s)", s, FamilyNames())
+}
+
+// FamilyNames lists the families for messages: "a, b or c".
+func FamilyNames() string {
+	fs := Families()
+	var b strings.Builder
+	for i, f := range fs {
+		switch {
+		case i == len(fs)-1 && i > 0:
+			b.WriteString(" or ")
+		case i > 0:
+			b.WriteString(", ")
+		}
+		b.WriteString(string(f))
+	}
+	return b.String()
 }
 
 // Inputs are the tensors of one problem. Float tensors hold values exactly
@@ -336,7 +353,7 @@ func (in *Inputs) Check() error {
 		}
 		return wantLen("seqused_kv", len(in.Seqused), in.B)
 	}
-	return fmt.Errorf("unknown family %q (want sparse, window or dense)", in.Family)
+	return fmt.Errorf("unknown family %q (want %s)", in.Family, FamilyNames())
 }
 
 func wantLen(name string, got, want int) error {

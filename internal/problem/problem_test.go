@@ -360,3 +360,16 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+// Every family is named in the messages that list them.
+func TestFamilyNamesListsEveryFamily(t *testing.T) {
+	names := problem.FamilyNames()
+	for _, f := range problem.Families() {
+		if !strings.Contains(names, string(f)) {
+			t.Errorf("FamilyNames() = %q lacks %s", names, f)
+		}
+	}
+	if _, err := problem.ParseFamily("nope"); err == nil || !strings.Contains(err.Error(), names) {
+		t.Errorf("ParseFamily error %v does not list the families", err)
+	}
+}
