@@ -32,7 +32,7 @@ func runReport(e *env, args []string) int {
 	n := fs.Int("cases", report.DefaultCases, "cases per family: the generated cases 0..N-1 of the seed (split among shards)")
 	seed := fs.Uint64("seed", 1, "seed of the cases")
 	kernels := fs.String("kernels", "all", "correct kernels to measure: comma-separated globs over the names 'attnvet kernels' lists")
-	fam := fs.String("family", "", "family sparse or window (default both)")
+	fam := fs.String("family", "", "one family, or all (default: sparse and window)")
 	out := fs.String("out", defaultReportDir, "directory to write report.json, report.md and report.html into")
 	shardS := fs.String("shard", "0/1", "measure shard i of n: case indices ≡ i (mod n); merge the shards' report.json with --merge")
 	jsonOnly := fs.Bool("json-only", false, "write report.json only (for shards to merge later)")
@@ -88,10 +88,14 @@ func runReport(e *env, args []string) int {
 	opt.Shard, opt.Shards = sh.Index, sh.Count
 	switch *fam {
 	case "":
-	case string(problem.Sparse), string(problem.Window):
-		opt.Families = []problem.Family{problem.Family(*fam)}
+	case "all":
+		opt.Families = problem.Families()
 	default:
-		return e.exitFor("report", usagef("--family %q: want sparse or window", *fam))
+		f, err := problem.ParseFamily(*fam)
+		if err != nil {
+			return e.exitFor("report", usagef("--family %q: want %s, or all (default: sparse and window)", *fam, problem.FamilyNames()))
+		}
+		opt.Families = []problem.Family{f}
 	}
 	if opt.Kernels, err = selectConfigs(*kernels); err != nil {
 		return e.exitFor("report", usagef("--kernels: %v", err))

@@ -103,7 +103,7 @@ func TestReportUsageErrors(t *testing.T) {
 		{"bad shard syntax", []string{"--shard", "x"}, "--shard"},
 		{"negative cases", []string{"--cases", "-1"}, "--cases"},
 		{"unknown kernel", []string{"--kernels", "nosuch/*"}, "--kernels"},
-		{"bad family", []string{"--family", "dense"}, "--family"},
+		{"bad family", []string{"--family", "densest"}, "mla"},
 		{"stray argument", []string{"file.json"}, "unexpected argument"},
 		{"merge without files", []string{"--merge"}, "--merge"},
 		{"merge with seed", []string{"--merge", "--seed", "2", "a.json"}, "--seed"},
@@ -121,6 +121,25 @@ func TestReportUsageErrors(t *testing.T) {
 				t.Errorf("stderr %q: want one line naming %q", errs, tt.msg)
 			}
 		})
+	}
+}
+
+// Every family can be reported on its own (the default stays sparse and
+// window, for the default report's time).
+func TestReportFamilies(t *testing.T) {
+	for _, f := range []string{"dense", "combine", "mla"} {
+		dir := t.TempDir()
+		code, _, errs := runReportCLI(t, "report", "--family", f, "--cases", "3", "--kernels", "stream/bf16", "--json-only", "--out", dir)
+		if code != 0 {
+			t.Fatalf("report --family %s: exit %d: %s", f, code, errs)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "report.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), `"family": "`+f+`"`) && !strings.Contains(string(b), `"family":"`+f+`"`) {
+			t.Errorf("report --family %s: report.json has no entry of the family", f)
+		}
 	}
 }
 
