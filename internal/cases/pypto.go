@@ -157,7 +157,10 @@ func (c Case) validatePypto() error {
 func (c Case) pypto(in *problem.Inputs, r *rng, vg *valueGen) {
 	s, bs, cbs := c.tokensPerBatch(), c.blockSize(), c.cmpBlockSize()
 	in.B, in.S, in.Win, in.BS, in.CBS = c.B, s, c.Win, bs, cbs
-	in.Ratio, in.IdxTopK, in.TopK = c.ratio(), c.IdxTopK, c.idxWidth()
+	in.Ratio, in.TopK = c.ratio(), c.idxWidth()
+	if c.Family == problem.CSA {
+		in.IdxTopK = c.IdxTopK // hca reads every column of cmp_sparse_indices
+	}
 	oriPages, mb, cmpPages := c.pyptoGeometry()
 	in.MBcmp = mb
 	in.Pos = make([]int32, in.T)
@@ -205,7 +208,7 @@ func (c Case) pypto(in *problem.Inputs, r *rng, vg *valueGen) {
 		for t := range in.SwaLens {
 			in.SwaLens[t] = int32(min(c.Win, max(int(in.Pos[t])+1, 0)))
 		}
-		in.Idx, in.CmpBT = []int32{}, []int32{}
+		in.Idx, in.CmpBT, in.CBS = []int32{}, []int32{}, 1
 		c.pyptoPlants(in, r)
 		return
 	}
@@ -220,7 +223,7 @@ func (c Case) pypto(in *problem.Inputs, r *rng, vg *valueGen) {
 		row := in.Idx[t*in.TopK : (t+1)*in.TopK]
 		for col := range row {
 			switch {
-			case col >= in.IdxTopK: // unread columns: anything
+			case c.Family == problem.CSA && col >= in.IdxTopK: // unread columns: anything
 				row[col] = int32(r.intn(bound+4)) - 2
 			case bound > 0 && !(c.Invalid > 0 && r.uniform() < c.Invalid):
 				row[col] = int32(r.intn(bound))
@@ -248,7 +251,7 @@ func (c Case) pyptoPlants(in *problem.Inputs, r *rng) {
 				}
 			}
 		case PlantDuplicate:
-			for t := 0; t < in.T && in.IdxTopK >= 2; t++ {
+			for t := 0; t < in.T && in.PyptoCmpCols() >= 2; t++ {
 				in.Idx[t*in.TopK+1] = in.Idx[t*in.TopK]
 			}
 		case PlantShortLens:

@@ -269,3 +269,31 @@ func (in *Inputs) EstKeys() int {
 	}
 	return in.Win + in.PyptoCmpCols()
 }
+
+// PyptoBlocks is the device's SPARSE_BLOCKS: ⌈TOPK/128⌉ blocks of
+// 128 columns (at least 2 for csa and hca, 1 for swa), TOPK = WIN + the
+// compressed columns.
+func (in *Inputs) PyptoBlocks() int {
+	n := (in.Win + in.PyptoCmpCols() + 127) / 128
+	if in.Family == SWA {
+		return max(n, 1)
+	}
+	return max(n, 2)
+}
+
+// PyptoBlockValid counts the valid lanes of token t in device block sb
+// (columns [128·sb, 128·sb+128) of the window-then-compressed list).
+func (in *Inputs) PyptoBlockValid(t, sb int) int {
+	n := 0
+	nc := in.PyptoCmpCols()
+	for col := sb * 128; col < (sb+1)*128 && col < in.Win+nc; col++ {
+		if col < in.Win {
+			if col < in.PyptoWinCols(t) && (in.Family == SWA || in.WinIdx[t*in.Win+col] >= 0) {
+				n++
+			}
+		} else if in.CmpKept(t, in.Idx[t*in.TopK+col-in.Win]) {
+			n++
+		}
+	}
+	return n
+}
