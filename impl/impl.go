@@ -96,6 +96,8 @@ func ConfigName(c Config) string {
 			return fmt.Sprintf("tiled/bc%d-maskinf/%s", c.Bc, c.Profile.Name)
 		}
 		return fmt.Sprintf("tiled/bc%d/%s", c.Bc, c.Profile.Name)
+	case Pypto:
+		return fmt.Sprintf("pypto/%s", c.Profile.Name)
 	}
 	return fmt.Sprintf("splitkv/p%d/bc%d/%s", c.Parts, c.Bc, c.Profile.Name)
 }
@@ -275,6 +277,8 @@ func (s *state) head(t, h int, keys []problem.Key, dst []float32) float32 {
 		m, l = s.stream(keys, s.o)
 	case Tiled:
 		m, l = s.tiled(keys, s.o)
+	case Pypto:
+		m, l = s.pypto(t, keys, s.o)
 	default:
 		m, l = s.splitkv(keys, s.o)
 	}

@@ -297,3 +297,42 @@ func (in *Inputs) PyptoBlockValid(t, sb int) int {
 	}
 	return n
 }
+
+// PyptoLane is column col of token t's padded list as the device gathers
+// it: col < WIN is window entry col, WIN ≤ col < WIN + the compressed
+// columns is compressed entry col − WIN, the rest padding. valid is the
+// lane's bias being 0 (−1e20 otherwise); row is the gathered row of a
+// valid lane (a window run copied as one block, a zero row for swa's −1
+// inside swa_lens, the NaN row for a row outside its pool).
+func (in *Inputs) PyptoLane(t, col int) (row []float32, valid bool) {
+	if col < in.Win {
+		win := in.WinIdx[t*in.Win : (t+1)*in.Win]
+		r := win[col]
+		if col >= in.PyptoWinCols(t) || (r < 0 && in.Family != SWA) {
+			return nil, false
+		}
+		if f, ok := in.windowRunStart(win, col); ok {
+			r = f + int32(col%GatherRun)
+		}
+		switch row = in.OriRow(int(r)); {
+		case row != nil:
+		case r < 0:
+			row = in.zeroRow()
+		default:
+			row = in.Poison()[:in.D]
+		}
+		return row, true
+	}
+	c := col - in.Win
+	if c >= in.PyptoCmpCols() {
+		return nil, false
+	}
+	r := in.Idx[t*in.TopK+c]
+	if !in.CmpKept(t, r) {
+		return nil, false
+	}
+	if row = in.CmpRow(t/in.S, r); row == nil {
+		row = in.Poison()[:in.D]
+	}
+	return row, true
+}
