@@ -3,6 +3,7 @@ package props
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/problem"
@@ -21,6 +22,10 @@ const (
 	ClassSwaShortLens = "swa_lens_short"       // swa: swa_lens cuts listed rows
 	ClassUnreadIdx    = "idx_topk_unread_cols" // csa: idx_topk wider than index_topk
 )
+
+// PyptoViolationPlants are the Case.Plant edits that break the pypto
+// families' contract (each named as problem reports it).
+var PyptoViolationPlants = []string{problem.VPadInPrefix, problem.VIndexRange, problem.VBlockTable, problem.VNegativePosition}
 
 func pyptoClassNames() []string {
 	return []string{ClassPosZero, ClassShortWindow, ClassCmpBoundEdge, ClassRawInvalid, ClassCmpDuplicate,
@@ -206,4 +211,44 @@ func pyptoCandidates(c cases.Case, add func(func(d *cases.Case)), smaller func(i
 	for i := range c.Plant {
 		add(func(d *cases.Case) { d.Plant = append(d.Plant[:i:i], d.Plant[i+1:]...) })
 	}
+}
+
+// pyptoOneKey keeps one token per batch entry and only its window's
+// newest row (WIN = 1, no compressed column): one key per token.
+func pyptoOneKey(c cases.Case) cases.Case {
+	c = pyptoTokens(c, c.B)
+	c.Win, c.IdxTopK, c.IdxWidth = 1, 0, 0
+	c.Plant = slices.DeleteFunc(c.Plant, func(p string) bool { return p == cases.PlantShortLens })
+	if len(c.Plant) == 0 {
+		c.Plant = nil
+	}
+	return c
+}
+
+// pyptoTiny is tiny for the pypto families: at most 2 batch entries of one
+// token, WIN ≤ 4 and at most 4 compressed columns.
+func pyptoTiny(c cases.Case) cases.Case {
+	c = pyptoTokens(c, min(c.B, 2))
+	c.Win, c.IdxTopK = min(c.Win, 4), min(c.IdxTopK, 4)
+	if c.IdxWidth <= c.IdxTopK {
+		c.IdxWidth = 0
+	}
+	if c.Win+c.IdxTopK == 0 {
+		c.Win = 1
+	}
+	return c
+}
+
+// pyptoTokens keeps the last token of the first b batch entries.
+func pyptoTokens(c cases.Case, b int) cases.Case {
+	s := max(c.S, 1)
+	if c.Positions != nil {
+		p := make([]int, b)
+		for i := range p {
+			p[i] = c.Positions[i*s+s-1]
+		}
+		c.Positions = p
+	}
+	c.B, c.S = b, 0
+	return c
 }
