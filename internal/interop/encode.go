@@ -267,6 +267,11 @@ func Describe(in *problem.Inputs) string {
 // ViolationTensor names the tensor a contract violation of a problem of
 // family fam is about.
 func ViolationTensor(fam problem.Family, v problem.Violation) string {
+	if problem.IsPypto(fam) {
+		if t := pyptoViolationTensor(fam, v); t != "" {
+			return t
+		}
+	}
 	switch v.Name {
 	case problem.VNegativeSeqused:
 		return TSeqused

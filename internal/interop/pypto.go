@@ -3,6 +3,7 @@ package interop
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/attnvet/attnvet/internal/bundle"
 	"github.com/attnvet/attnvet/internal/problem"
@@ -248,4 +249,34 @@ func encodePypto(f *bundle.File, in *problem.Inputs, m map[string]string, add fu
 	f.Add(bundle.NewInt32(TPositionIDs, []int{in.T, 1}, in.Pos))
 	m[KeyIndexTopK] = strconv.Itoa(in.IdxTopK)
 	return nil
+}
+
+// pyptoViolationTensor names the tensor a pypto violation is about ("" to
+// fall back to the shared names).
+func pyptoViolationTensor(fam problem.Family, v problem.Violation) string {
+	win := TWindowSwaIndices
+	if fam == problem.SWA {
+		win = TSwaIndices
+	}
+	cmp := TIdx
+	if fam == problem.CSA {
+		cmp = TIdxTopK
+	}
+	switch v.Name {
+	case problem.VPadInPrefix:
+		return win + " / " + TSwaLens
+	case problem.VIndexRange, problem.VWindowRun:
+		return win + " → " + TOriKV
+	case problem.VSwaLens:
+		return TSwaLens
+	case problem.VNegativePosition:
+		return TPositionIDs
+	case problem.VBlockTable:
+		return cmp + " → " + TCmpBT
+	case problem.VNonFinite:
+		if !strings.HasPrefix(v.Detail, "q[") && !strings.HasPrefix(v.Detail, TSink) {
+			return TOriKV + "/" + TCmpKV
+		}
+	}
+	return ""
 }

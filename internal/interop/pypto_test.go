@@ -127,3 +127,25 @@ func slicesDelete(s []string, x string) []string {
 	}
 	return out
 }
+
+// TestPyptoViolationTensor: check names the tensor a violation is about.
+func TestPyptoViolationTensor(t *testing.T) {
+	for _, tc := range []struct {
+		fam  problem.Family
+		v    problem.Violation
+		want string
+	}{
+		{problem.SWA, problem.Violation{Name: problem.VPadInPrefix}, "swa_indices / swa_lens"},
+		{problem.CSA, problem.Violation{Name: problem.VIndexRange}, "window_swa_indices → ori_kv"},
+		{problem.CSA, problem.Violation{Name: problem.VBlockTable}, "idx_topk → cmp_block_table"},
+		{problem.HCA, problem.Violation{Name: problem.VBlockTable}, "cmp_sparse_indices → cmp_block_table"},
+		{problem.CSA, problem.Violation{Name: problem.VNegativePosition}, "position_ids"},
+		{problem.SWA, problem.Violation{Name: problem.VSwaLens}, "swa_lens"},
+		{problem.HCA, problem.Violation{Name: problem.VNonFinite, Detail: "q[3] = NaN"}, "q"},
+		{problem.HCA, problem.Violation{Name: problem.VNonFinite, Detail: "attended key/value 0"}, "ori_kv/cmp_kv"},
+	} {
+		if got := ViolationTensor(tc.fam, tc.v); got != tc.want {
+			t.Errorf("%s %s: %q, want %q", tc.fam, tc.v.Name, got, tc.want)
+		}
+	}
+}
