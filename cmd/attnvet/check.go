@@ -39,7 +39,7 @@ const checkVersion = 1
 // metaFlags are the flags that override (or, for .npz, supply) the
 // bundle's metadata, named after its keys with dashes.
 var metaFlags = []struct{ key, usage string }{
-	{interop.KeyFamily, "sparse or window (default: the bundle's, else inferred from its tensors)"},
+	{interop.KeyFamily, "sparse, window, dense, combine, mla, csa, hca or swa (default: the bundle's, else inferred from its tensors)"},
 	{interop.KeySoftmaxScale, "softmax scale (default: the bundle's, else D^-0.5)"},
 	{interop.KeyWindow, "sparse: WIN, window: W (0 = full causal)"},
 	{interop.KeyIndexTopK, "sparse: IDX_TOPK (WIN = TOPK - index_topk)"},

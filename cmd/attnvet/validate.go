@@ -18,7 +18,7 @@ func init() {
 	register(command{
 		name:    "validate",
 		summary: "check the tolerance model on every correct emulation: zero bound failures, and how tight it is",
-		usage:   "[--cases N] [--seed S] [--family sparse|window|dense] [--kernels GLOB] [--workers K] [--json FILE]",
+		usage:   "[--cases N] [--seed S] [--family sparse|window|dense|combine|mla|csa|hca|swa] [--kernels GLOB] [--workers K] [--json FILE]",
 		run:     runValidate,
 	})
 }
@@ -27,7 +27,7 @@ func runValidate(e *env, args []string) int {
 	fs := newFlags("validate")
 	n := fs.Int("cases", 200, "cases per family")
 	seed := fs.Uint64("seed", 1, "campaign seed")
-	fam := fs.String("family", "", "sparse, window or dense (default all)")
+	fam := fs.String("family", "", "sparse, window, dense, combine, mla, csa, hca or swa (default all)")
 	kernels := fs.String("kernels", "", "kernel glob (default all correct emulations)")
 	workers := fs.Int("workers", 0, "worker goroutines (default: all cores)")
 	jsonOut := fs.String("json", "", "write the results as JSON to FILE")
