@@ -84,6 +84,7 @@ var pins = map[string][]string{
 	"hca_sink_pos_inf.json":                {props.ClassSinkPosInf},
 	"swa_short_lens.json":                  {props.ClassSwaShortLens, props.ClassPoison},
 	"swa_p0.json":                          {props.ClassPosZero},
+	"csa_unmapped_page_empty_set.json":     {props.ClassUnmappedPage, props.ClassEmptyKeys},
 }
 
 var nameRE = regexp.MustCompile(`^(sparse|window|csa|hca|swa)_[a-z0-9_]+\.json$`)

@@ -21,6 +21,7 @@ const (
 	ClassEmptyKeys    = "empty_key_set"        // a token with no key at all
 	ClassSwaShortLens = "swa_lens_short"       // swa: swa_lens cuts listed rows
 	ClassUnreadIdx    = "idx_topk_unread_cols" // csa: idx_topk wider than index_topk
+	ClassUnmappedPage = "window_unmapped_page" // csa, hca: −1 window entries of an unmapped page
 )
 
 // PyptoViolationPlants are the Case.Plant edits that break the pypto
@@ -29,7 +30,7 @@ var PyptoViolationPlants = []string{problem.VPadInPrefix, problem.VIndexRange, p
 
 func pyptoClassNames() []string {
 	return []string{ClassPosZero, ClassShortWindow, ClassCmpBoundEdge, ClassRawInvalid, ClassCmpDuplicate,
-		ClassRow0Poison, ClassAllInvBlock, ClassEmptyKeys, ClassSwaShortLens, ClassUnreadIdx}
+		ClassRow0Poison, ClassAllInvBlock, ClassEmptyKeys, ClassSwaShortLens, ClassUnreadIdx, ClassUnmappedPage}
 }
 
 // drawPypto draws csa, hca or swa decode cases: windows shorter and longer
@@ -86,6 +87,9 @@ func drawPypto(r *rand.Rand, fam problem.Family, lim limits) cases.Case {
 	if fam != problem.SWA && r.IntN(4) == 0 {
 		c.Plant = append(c.Plant, cases.PlantDuplicate)
 	}
+	if fam != problem.SWA && r.IntN(6) == 0 {
+		c.Plant = append(c.Plant, cases.PlantUnmappedPage)
+	}
 	c.Poison = r.IntN(2) == 0
 	drawValues(r, &c)
 	if c.Values.Dist == "dominant" {
@@ -112,6 +116,7 @@ func pyptoClasses(c cases.Case, in *problem.Inputs, hit map[string]bool) {
 	hit[ClassCmpBoundEdge] = hasPlant(c, cases.PlantBoundEdge) && in.IdxTopK > 0
 	hit[ClassCmpDuplicate] = hasPlant(c, cases.PlantDuplicate) && in.PyptoCmpCols() >= 2
 	hit[ClassSwaShortLens] = hasPlant(c, cases.PlantShortLens)
+	hit[ClassUnmappedPage] = hasPlant(c, cases.PlantUnmappedPage) && in.Win > 0
 	hit[ClassUnreadIdx] = in.Family == problem.CSA && in.TopK > in.IdxTopK
 	var keys []problem.Key
 	for t := 0; t < in.T; t++ {
@@ -218,7 +223,7 @@ func pyptoCandidates(c cases.Case, add func(func(d *cases.Case)), smaller func(i
 func pyptoOneKey(c cases.Case) cases.Case {
 	c = pyptoTokens(c, c.B)
 	c.Win, c.IdxTopK, c.IdxWidth = 1, 0, 0
-	c.Plant = slices.DeleteFunc(c.Plant, func(p string) bool { return p == cases.PlantShortLens })
+	c.Plant = slices.DeleteFunc(c.Plant, func(p string) bool { return p == cases.PlantShortLens || p == cases.PlantUnmappedPage })
 	if len(c.Plant) == 0 {
 		c.Plant = nil
 	}

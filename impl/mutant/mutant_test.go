@@ -46,6 +46,9 @@ func triggerCases() []cases.Case {
 		// hca with every valid lane in block 0; swa with a window of 3 < WIN.
 		{Family: problem.HCA, Seed: 10, B: 1, H: 2, D: 4, Win: 4, IdxTopK: 3, Ratio: 2, Positions: []int{2}},
 		{Family: problem.SWA, Seed: 11, B: 1, H: 2, D: 4, Win: 6, Positions: []int{2}, Sink: sink},
+		// csa with the window's only page unmapped and no compressed slot (p = 1): no key, no sink.
+		{Family: problem.CSA, Seed: 12, B: 1, H: 2, D: 4, Win: 4, IdxTopK: 2, BlockSize: 8, Positions: []int{1},
+			Plant: []string{cases.PlantUnmappedPage}},
 	}
 }
 

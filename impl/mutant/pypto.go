@@ -27,6 +27,11 @@ func pyptoSpecs() []spec {
 			hooks: &impl.Hooks{State: mergeAllFalse},
 		},
 		{
+			name: "csa-empty-row0-mean", class: classMath, family: problem.CSA, base: "tiled/bc32/bf16",
+			doc:   "CSA, an empty key set and σ = −∞ (or no sink): l + e^{σ+1e20} is finite, so o is the mean of the gathered rows, all ori_kv row 0, instead of 0 (SPEC-pypto-today.md, \"Edge cases\")",
+			hooks: &impl.Hooks{Head: emptyRow0Mean},
+		},
+		{
 			name: "swa-len-mask-ignored", class: classMath, family: problem.SWA, base: "stream/bf16p32",
 			doc:   "SWA ignores swa_lens: every one of the WIN columns is a key, a −1 column a zero row (k = 0 adds e^{−m} to l) and a listed row past the length a stale key",
 			hooks: &impl.Hooks{Keys: swaAllColumns},
@@ -106,4 +111,17 @@ func swaAllColumns(in *problem.Inputs, t, g int, keys []problem.Key) []problem.K
 		keys = append(keys, problem.Key{K: row, V: row})
 	}
 	return keys
+}
+
+// emptyRow0Mean gives a CSA row with no key and no finite sink ori_kv row 0
+// as its only key (the mean of 128·SB copies of it, o = row 0).
+func emptyRow0Mean(in *problem.Inputs, t, h int, keys []problem.Key) []problem.Key {
+	if in.Family != problem.CSA || len(keys) > 0 || !math.IsInf(float64(in.SinkOf(h)), -1) {
+		return keys
+	}
+	row := in.OriRow(0)
+	if row == nil {
+		return keys
+	}
+	return []problem.Key{{K: row, V: row}}
 }

@@ -15,10 +15,14 @@ const (
 	PlantBoundEdge     = "bound_edge"     // csa: idx_topk columns 0, 1 = ⌊(p+1)/ratio⌋ − 1 and ⌊(p+1)/ratio⌋
 	PlantDuplicate     = "duplicate"      // a kept compressed entry repeated
 	PlantShortLens     = "short_lens"     // swa: swa_lens one shorter than the window (the last column unread)
+	// PlantUnmappedPage: csa, hca: the window's oldest page is unmapped, its
+	// entries −1 (metadata writes −1 for a logical block the table does not
+	// map); a window inside one page becomes empty.
+	PlantUnmappedPage = "unmapped_page"
 )
 
 // pyptoPlants are the plants the pypto families accept.
-var pyptoPlants = []string{PlantRow0NonFinite, PlantBoundEdge, PlantDuplicate, PlantShortLens,
+var pyptoPlants = []string{PlantRow0NonFinite, PlantBoundEdge, PlantDuplicate, PlantShortLens, PlantUnmappedPage,
 	problem.VPadInPrefix, problem.VIndexRange, problem.VBlockTable, problem.VNegativePosition}
 
 func (c Case) ratio() int {
@@ -253,6 +257,16 @@ func (c Case) pyptoPlants(in *problem.Inputs, r *rng) {
 		case PlantDuplicate:
 			for t := 0; t < in.T && in.PyptoCmpCols() >= 2; t++ {
 				in.Idx[t*in.TopK+1] = in.Idx[t*in.TopK]
+			}
+		case PlantUnmappedPage:
+			for t := 0; t < in.T && c.Family != problem.SWA && c.Win > 0; t++ {
+				win := in.WinIdx[t*c.Win : (t+1)*c.Win]
+				page := win[0] / int32(in.BS)
+				for k, x := range win {
+					if x >= 0 && x/int32(in.BS) == page {
+						win[k] = -1
+					}
+				}
 			}
 		case PlantShortLens:
 			for t := range in.SwaLens {

@@ -170,7 +170,7 @@ func TestCaseAt(t *testing.T) {
 // would be wasted otherwise) and reach their triggers.
 func TestTargetedContract(t *testing.T) {
 	var n0, n1, s2, gqa, sink, dense int
-	var bound, row0, hcaBlock0, swaShort int
+	var bound, row0, hcaBlock0, swaShort, csaEmpty int
 	for k := 0; k < 40*len(mutscore.Templates); k++ { // 40 of each template
 		c := mutscore.Targeted(3, k)
 		in, err := cases.Generate(c, 0)
@@ -194,6 +194,9 @@ func TestTargetedContract(t *testing.T) {
 				}
 				if tk == 0 && slices.Contains(c.Plant, cases.PlantRow0NonFinite) {
 					row0++
+				}
+				if len(in.RefKeys(tk, 0, nil)) == 0 && in.Sink == nil {
+					csaEmpty++
 				}
 			case problem.HCA:
 				if in.PyptoBlockValid(tk, 1) == 0 {
@@ -226,8 +229,9 @@ func TestTargetedContract(t *testing.T) {
 	if n0 == 0 || n1 == 0 || s2 < 20 || gqa < 20 || sink < 100 || dense < 30 {
 		t.Errorf("targeted cases reach n=0 %d, n=1 %d tokens, S=2 %d, GQA %d, sink %d, dense %d cases", n0, n1, s2, gqa, sink, dense)
 	}
-	if bound < 20 || row0 < 10 || hcaBlock0 < 20 || swaShort < 20 {
-		t.Errorf("targeted pypto cases reach the csa bound edge %d, row 0 non-finite %d, hca block-0-only %d, swa short windows %d tokens", bound, row0, hcaBlock0, swaShort)
+	if bound < 20 || row0 < 10 || hcaBlock0 < 20 || swaShort < 20 || csaEmpty < 5 {
+		t.Errorf("targeted pypto cases reach the csa bound edge %d, row 0 non-finite %d, hca block-0-only %d, swa short windows %d, csa empty sets without a sink %d tokens",
+			bound, row0, hcaBlock0, swaShort, csaEmpty)
 	}
 }
 

@@ -12,7 +12,8 @@ import (
 //   - csa-edges: positions with p+1 a multiple of the ratio (4, or 2..3),
 //     idx_topk holding ⌊(p+1)/ratio⌋ − 1 and the bound itself, raw
 //     invalid entries, unreferenced rows poisoned, ori_kv row 0 NaN/±Inf
-//     (1 in 2), a sink (2 in 3).
+//     (1 in 2), a sink (2 in 3); 1 in 3 instead a window inside one unmapped
+//     page with p + 1 < ratio and no sink (empty key sets).
 //   - hca-short: histories of at most a window (so every compressed entry
 //     is −1 and every valid lane sits in block 0) or a little longer.
 //   - swa-lens: windows shorter than WIN (p + 1 < WIN) and swa_lens cut
@@ -44,6 +45,13 @@ func pyptoTemplate(r *rand.Rand, name string, seed uint64) cases.Case {
 			c.Plant = append(c.Plant, cases.PlantRow0NonFinite)
 		}
 		c.Invalid, c.Poison = 0.3, true
+		if r.IntN(3) == 0 { // windows within one unmapped page, p + 1 < ratio, no sink: empty key sets
+			c.Plant = append(c.Plant, cases.PlantUnmappedPage)
+			c.BlockSize = 8 + r.IntN(8)
+			positions(func() int { return r.IntN(ratio - 1) })
+			c.Sink = nil
+			return c
+		}
 	case "hca-short":
 		c.Family = problem.HCA
 		c.Win, c.IdxTopK, c.Ratio = 4+r.IntN(12), 1+r.IntN(12), 1+r.IntN(4)
