@@ -155,9 +155,10 @@ func (c Case) validatePypto() error {
 // order; page 0 a spare), so token t's window is the physical rows of
 // positions max(0, p−WIN+1)..p, −1 padded; the compressed slots
 // 0..⌊(last+1)/ratio⌋+1 sit in cmp pages through cmp_block_table. csa's
-// idx_topk entries are kept slots or, with probability Invalid, −1, ≤ −2
-// or ≥ the bound; hca's are slots below ⌊(p+1)/ratio⌋ or −1 (the caller
-// masks them). Poisoned rows (NaN) are those no valid entry reaches.
+// idx_topk entries are distinct kept slots (an indexer's top-k) or, with
+// probability Invalid and once the slots run out, −1, ≤ −2 or ≥ the bound;
+// hca's are distinct slots below ⌊(p+1)/ratio⌋ or −1 (the caller masks
+// them). Poisoned rows (NaN) are those no valid entry reaches.
 func (c Case) pypto(in *problem.Inputs, r *rng, vg *valueGen) {
 	s, bs, cbs := c.tokensPerBatch(), c.blockSize(), c.cmpBlockSize()
 	in.B, in.S, in.Win, in.BS, in.CBS = c.B, s, c.Win, bs, cbs
@@ -225,12 +226,13 @@ func (c Case) pypto(in *problem.Inputs, r *rng, vg *valueGen) {
 	for t := 0; t < in.T; t++ {
 		bound := (int(in.Pos[t]) + 1) / in.Ratio
 		row := in.Idx[t*in.TopK : (t+1)*in.TopK]
+		slots := r.perm(bound) // a top-k is of distinct slots (duplicates: PlantDuplicate)
 		for col := range row {
 			switch {
 			case c.Family == problem.CSA && col >= in.IdxTopK: // unread columns: anything
 				row[col] = int32(r.intn(bound+4)) - 2
-			case bound > 0 && !(c.Invalid > 0 && r.uniform() < c.Invalid):
-				row[col] = int32(r.intn(bound))
+			case len(slots) > 0 && !(c.Invalid > 0 && r.uniform() < c.Invalid):
+				row[col], slots = int32(slots[0]), slots[1:]
 			case c.Family == problem.HCA:
 				row[col] = -1
 			default:
