@@ -71,9 +71,23 @@ var pins = map[string][]string{
 	"window_t129_full_causal.json":                   {props.ClassN1, props.ClassN2, props.ClassTileMinus1, props.ClassTile, props.ClassTilePlus1},
 	"window_w16_boundary.json":                       {props.ClassWinBoundary, props.ClassGQA},
 	"window_t1_single_key.json":                      {props.ClassN1},
+	// pypto's decode families (SPEC-pypto-today.md, "Edge cases").
+	"csa_p0_window_only.json":              {props.ClassPosZero, props.ClassShortWindow},
+	"csa_bound_edge.json":                  {props.ClassCmpBoundEdge},
+	"csa_raw_invalid_indices.json":         {props.ClassRawInvalid, props.ClassPoison},
+	"csa_row0_nonfinite_unreferenced.json": {props.ClassRow0Poison},
+	"csa_duplicate_cmp.json":               {props.ClassCmpDuplicate},
+	"csa_unread_idx_columns.json":          {props.ClassUnreadIdx},
+	"csa_window_short_blocks.json":         {props.ClassShortWindow},
+	"hca_all_invalid_block.json":           {props.ClassAllInvBlock},
+	"hca_empty_key_set_neg_inf_sink.json":  {props.ClassEmptyKeys, props.ClassSinkNegInf},
+	"hca_sink_pos_inf.json":                {props.ClassSinkPosInf},
+	"swa_short_lens.json":                  {props.ClassSwaShortLens, props.ClassPoison},
+	"swa_p0.json":                          {props.ClassPosZero},
+	"csa_unmapped_page_empty_set.json":     {props.ClassUnmappedPage, props.ClassEmptyKeys},
 }
 
-var nameRE = regexp.MustCompile(`^(sparse|window)_[a-z0-9_]+\.json$`)
+var nameRE = regexp.MustCompile(`^(sparse|window|csa|hca|swa)_[a-z0-9_]+\.json$`)
 
 func all(t *testing.T) []corpus.Named {
 	t.Helper()

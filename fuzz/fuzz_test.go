@@ -79,8 +79,12 @@ func corpusCases(tb testing.TB) []corpus.Named {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return cs
+	return slices.DeleteFunc(cs, func(nc corpus.Named) bool { return !encodable(nc.Case) })
 }
+
+// encodable: Decode's byte layout holds sparse and window cases (the
+// corpus's csa, hca and swa cases are not fuzz seeds).
+func encodable(c cases.Case) bool { return c.Family == problem.Sparse || c.Family == problem.Window }
 
 // fail shrinks the failing case and reports it with the commands that
 // replay it.
@@ -339,6 +343,9 @@ func TestDecodeRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, nc := range cs {
+		if !encodable(nc.Case) {
+			continue
+		}
 		want := nc.Case
 		want.Description = ""
 		if got := Decode(Encode(nc.Case)); got.String() != want.String() {

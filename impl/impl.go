@@ -73,7 +73,7 @@ type Emulation struct{ Config }
 // and panics here, not deep inside a run.
 func New(c Config) *Emulation {
 	switch c.Kind {
-	case Stream, Tiled, SplitKV:
+	case Stream, Tiled, SplitKV, Pypto:
 	default:
 		panic(fmt.Sprintf("impl: unknown kernel kind %q", c.Kind))
 	}
@@ -106,6 +106,8 @@ func ConfigName(c Config) string {
 		return fmt.Sprintf("tiled/bc%d/%s", c.Bc, c.Profile.Name)
 	case SplitKV:
 		return fmt.Sprintf("splitkv/p%d/bc%d/%s", c.Parts, c.Bc, c.Profile.Name)
+	case Pypto:
+		return fmt.Sprintf("pypto/%s", c.Profile.Name)
 	}
 	panic(fmt.Sprintf("impl: unknown kernel kind %q", c.Kind))
 }
@@ -285,6 +287,8 @@ func (s *state) head(t, h int, keys []problem.Key, dst []float32) float32 {
 		m, l = s.stream(keys, s.o)
 	case Tiled:
 		m, l = s.tiled(keys, s.o)
+	case Pypto:
+		m, l = s.pypto(t, keys, s.o)
 	case SplitKV:
 		m, l = s.splitkv(keys, s.o)
 	default:

@@ -62,6 +62,7 @@ func Configs() []Config {
 			cs = append(cs, c)
 		}
 	}
+	cs = append(cs, pyptoConfigs()...)
 	sort.Slice(cs, func(i, j int) bool { return ConfigName(cs[i]) < ConfigName(cs[j]) })
 	return cs
 }

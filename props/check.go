@@ -144,6 +144,13 @@ var ViolationPlants = []string{problem.VPadInPrefix, problem.VValidAfter, proble
 // least one of these is reported) and the ones it may report (every
 // violation plant, non-finite planted values, seqused_kv < S−1).
 func ExpectedViolations(c cases.Case, f num.Format) (must, may []string) {
+	if problem.IsPypto(c.Family) {
+		for _, p := range c.Plant {
+			if slices.Contains(PyptoViolationPlants, p) {
+				may = append(may, p)
+			}
+		}
+	}
 	if c.Family == problem.Sparse {
 		for i, p := range c.Plant {
 			if !slices.Contains(ViolationPlants, p) || !plantApplies(c, p) {

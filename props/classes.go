@@ -69,7 +69,7 @@ const (
 
 // ClassNames lists every edge class, in the order Classes reports them.
 func ClassNames() []string {
-	return []string{
+	return append([]string{
 		ClassN0, ClassN1, ClassN2, ClassTileMinus1, ClassTile, ClassTilePlus1, ClassTopK, ClassLarge,
 		ClassWinMinus1, ClassWin, ClassWinPlus1, ClassS2, ClassHeads, ClassD1,
 		ClassPadIn, ClassPadAfter, ClassDuplicate, ClassPermuted, ClassInvalidBT, ClassValidAfter,
@@ -78,7 +78,7 @@ func ClassNames() []string {
 		ClassSinkPosInf, ClassSinkNegInf, ClassSinkHuge, ClassSinkTiny, ClassPoison, ClassGQA, ClassWinBoundary, ClassFP16,
 		ClassCausalEmpty, ClassWinLeftEdge, ClassWinRightEdge, ClassSoftcapSat, ClassAlibiLarge, ClassZeroLenSeq, ClassLSE, ClassLSESink,
 		ClassEmptyStates, ClassExtraScope, ClassTopkLength, ClassAllInvalid,
-	}
+	}, pyptoClassNames()...)
 }
 
 // TileSizes are the key-tile widths Bc the tile classes refer to.
@@ -133,6 +133,8 @@ func ClassesOf(c cases.Case, in *problem.Inputs, vs []problem.Violation) []strin
 	case problem.Dense:
 		hit[ClassGQA] = in.Hkv < in.H
 		denseClasses(c, in, hit)
+	case problem.CSA, problem.HCA, problem.SWA:
+		pyptoClasses(c, in, hit)
 	case problem.MLA:
 		hit[ClassLSE] = in.LSE != nil
 		hit[ClassPoison] = c.Poison

@@ -85,6 +85,8 @@ func (g Gen) Draw(r *rand.Rand) cases.Case {
 		return drawCombine(r, g.Size.limits())
 	case problem.MLA:
 		return drawMLA(r, g.Size.limits())
+	case problem.CSA, problem.HCA, problem.SWA:
+		return drawPypto(r, g.Family, g.Size.limits())
 	default:
 		panic(fmt.Sprintf("props: Gen.Family %q: want sparse, window, dense, combine or empty", g.Family))
 	}
@@ -308,6 +310,9 @@ func gcd(a, b int) int {
 // rowKeys returns the number of keys each query row attends (per token;
 // every head of a token sees the same count).
 func rowKeys(c cases.Case) []int {
+	if problem.IsPypto(c.Family) {
+		return pyptoRowKeys(c)
+	}
 	if c.Family == problem.MLA { // an upper bound: −1 entries are not counted out
 		ns := make([]int, c.Tokens())
 		for t := range ns {

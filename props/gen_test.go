@@ -16,17 +16,20 @@ import (
 )
 
 // TestClassCoverage draws the first 1,000 cases of a campaign (and 500 of
-// the dense family, 100 of combine and 200 of mla, which the default mix leaves out) and requires every
+// the dense family, 100 of combine, 200 of mla and 300 of csa, hca and swa, which the default mix leaves out) and requires every
 // edge class to be hit; it prints the counts.
 func TestClassCoverage(t *testing.T) {
-	const n, nDense, nCombine, nMLA = 1000, 500, 100, 200
+	const n, nDense, nCombine, nMLA, nPypto = 1000, 500, 100, 200, 300
 	for _, seed := range []uint64{1, 2} {
 		counts := map[string]int{}
 		tiles := map[string]int{}
 		fams := map[problem.Family]int{}
-		for i := range n + nDense + nCombine + nMLA {
+		for i := range n + nDense + nCombine + nMLA + nPypto {
 			c := CaseAt(seed, i, "")
 			switch {
+			case i >= n+nDense+nCombine+nMLA:
+				j := i - n - nDense - nCombine - nMLA
+				c = CaseAt(seed, j/3, []problem.Family{problem.CSA, problem.HCA, problem.SWA}[j%3])
 			case i >= n+nDense+nCombine:
 				c = CaseAt(seed, i-n-nDense-nCombine, problem.MLA)
 			case i >= n+nDense:

@@ -73,7 +73,9 @@ func PropertyByName(name string) (Property, bool) {
 // properties need inputs that are judged numerically.
 func Valid(c cases.Case) cases.Case {
 	c = clone(c)
-	c.Plant = slices.DeleteFunc(c.Plant, func(p string) bool { return slices.Contains(ViolationPlants, p) })
+	c.Plant = slices.DeleteFunc(c.Plant, func(p string) bool {
+		return slices.Contains(ViolationPlants, p) || slices.Contains(PyptoViolationPlants, p)
+	})
 	if len(c.Plant) == 0 {
 		c.Plant = nil
 	}
@@ -131,6 +133,9 @@ func withViolation(c cases.Case) cases.Case {
 // oneKey makes every query row attend exactly one key.
 func oneKey(c cases.Case) cases.Case {
 	c = Valid(c)
+	if problem.IsPypto(c.Family) {
+		return pyptoOneKey(c)
+	}
 	if c.Family == problem.Window {
 		c.Window = 1
 		return c
@@ -149,6 +154,9 @@ func oneKey(c cases.Case) cases.Case {
 // most 8 keys per row and 4 tokens.
 func tiny(c cases.Case) cases.Case {
 	c = Valid(c)
+	if problem.IsPypto(c.Family) {
+		return pyptoTiny(c)
+	}
 	c.H = min(c.H, 2)
 	if c.Hkv > 0 {
 		c.Hkv = gcd(c.H, c.Hkv)
@@ -372,6 +380,9 @@ func checkKeyOrder(ch *Checker, c cases.Case) error {
 // another of the same part; window, position j+1 copies position j's keys
 // and values in every KV head. ok is false when no row has two keys.
 func duplicateKey(in *problem.Inputs, seed uint64) (*problem.Inputs, bool) {
+	if problem.IsPypto(in.Family) { // duplicates are planted there (cases.PlantDuplicate)
+		return nil, false
+	}
 	out := *in
 	r := rand.New(rand.NewPCG(seed, 0x647570))
 	if in.Family == problem.Window {

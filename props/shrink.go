@@ -183,6 +183,8 @@ func Candidates(c cases.Case) []cases.Case {
 		}
 	} else if c.Family == problem.Dense {
 		denseCandidates(c, add, smaller)
+	} else if problem.IsPypto(c.Family) {
+		pyptoCandidates(c, add, smaller)
 	} else if c.Family == problem.MLA {
 		if c.B > 1 {
 			add(func(d *cases.Case) {
@@ -301,6 +303,7 @@ func clone(c cases.Case) cases.Case {
 	c.Seqused = slices.Clone(c.Seqused)
 	c.Sq, c.Sk = slices.Clone(c.Sq), slices.Clone(c.Sk)
 	c.TopkLength, c.ExtraTopkLength = slices.Clone(c.TopkLength), slices.Clone(c.ExtraTopkLength)
+	c.Positions = slices.Clone(c.Positions)
 	if c.Alibi != nil {
 		a := *c.Alibi
 		a.Values = slices.Clone(a.Values)

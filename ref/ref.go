@@ -173,6 +173,8 @@ func estKeys(in *problem.Inputs) int {
 		return in.TopK + in.ExtraTopK
 	case problem.Combine:
 		return in.States
+	case problem.CSA, problem.HCA, problem.SWA:
+		return in.EstKeys()
 	}
 	if in.W > 0 {
 		return min(in.W, in.T)

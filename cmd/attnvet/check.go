@@ -39,7 +39,7 @@ const checkVersion = 1
 // metaFlags are the flags that override (or, for .npz, supply) the
 // bundle's metadata, named after its keys with dashes.
 var metaFlags = []struct{ key, usage string }{
-	{interop.KeyFamily, "sparse or window (default: the bundle's, else inferred from its tensors)"},
+	{interop.KeyFamily, "sparse, window, dense, combine, mla, csa, hca or swa (default: the bundle's, else inferred from its tensors)"},
 	{interop.KeySoftmaxScale, "softmax scale (default: the bundle's, else D^-0.5)"},
 	{interop.KeyWindow, "sparse: WIN, window: W (0 = full causal)"},
 	{interop.KeyIndexTopK, "sparse: IDX_TOPK (WIN = TOPK - index_topk)"},
@@ -53,6 +53,7 @@ var metaFlags = []struct{ key, usage string }{
 	{interop.KeyOutRounding, "rne or away (default: the profile's, else rne)"},
 	{interop.KeyLFromRoundedP, "true if l sums the rounded P (default false)"},
 	{interop.KeyExpULPs, "the kernel's exp error in ulps (default 2)"},
+	{interop.KeyCompressRatio, "csa, hca: the compress ratio (default 4 for csa, 128 for hca)"},
 }
 
 func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }

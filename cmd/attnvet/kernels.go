@@ -107,8 +107,8 @@ func runKernels(e *env, args []string) int {
 		return e.exitFor("kernels", usagef("no kernel or mutant matches %q", glob))
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(e.stdout, "Every correct emulation runs every family (%s): %d loop shapes × %d precision profiles.\n\n",
-		strings.Join(families, ", "), len(doc.Kernels)/max(len(profile.Names()), 1), len(profile.Names()))
+	fmt.Fprintf(e.stdout, "Every correct emulation runs every family (%s): %d loop shapes × %d precision profiles, plus %s.\n\n",
+		strings.Join(families, ", "), len(doc.Kernels)/max(len(profile.Names()), 1), len(profile.Names()), pyptoKernelsNote)
 	fmt.Fprintf(tw, "KERNEL (%d correct emulations)\tPRECISION\n", len(doc.Kernels))
 	for _, k := range doc.Kernels {
 		fmt.Fprintf(tw, "%s\t%s\n", k.Name, k.Precision)
@@ -139,3 +139,6 @@ func runKernels(e *env, args []string) int {
 	fmt.Fprintf(e.stdout, "Results are JSON version %d (docs/json.md).\n", campaign.Version)
 	return exitPass
 }
+
+// pyptoKernelsNote describes the device emulation of the pypto families.
+const pyptoKernelsNote = "pypto/bf16rne, the pypto-lib DeepSeek-V4 decode kernels' own precision path (128-column blocks of the window-then-compressed list; tiled/bc128 on the other families)"

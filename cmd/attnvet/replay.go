@@ -158,6 +158,8 @@ func caseShapeOf(c *cases.Case, in *problem.Inputs) string {
 	switch c.Family {
 	case problem.Sparse:
 		fmt.Fprintf(&b, " b=%d s=%d win=%d idx_topk=%d seqused=%v", c.B, max(c.S, 1), c.Win, c.IdxTopK, c.Seqused)
+	case problem.CSA, problem.HCA, problem.SWA:
+		fmt.Fprintf(&b, " b=%d s=%d win=%d idx_topk=%d", c.B, max(c.S, 1), c.Win, c.IdxTopK)
 	case problem.Dense:
 		fmt.Fprintf(&b, " sq=%v sk=%v", c.Sq, c.Sk)
 		if c.Causal {

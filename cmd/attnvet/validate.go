@@ -18,7 +18,7 @@ func init() {
 	register(command{
 		name:    "validate",
 		summary: "check the tolerance model on every correct emulation: zero bound failures, and how tight it is",
-		usage:   "[--cases N] [--seed S] [--family sparse|window|dense] [--kernels GLOB] [--workers K] [--json FILE]",
+		usage:   "[--cases N] [--seed S] [--family sparse|window|dense|combine|mla|csa|hca|swa] [--kernels GLOB] [--workers K] [--json FILE]",
 		run:     runValidate,
 	})
 }

@@ -39,6 +39,16 @@ func triggerCases() []cases.Case {
 		// base-2 lse with the sink included.
 		{Family: problem.Dense, Seed: 8, H: 2, D: 4, Sq: []int{2, 3, 2}, Sk: []int{0, 6, 3}, WindowRight: ip(1),
 			Sink: sink, LSE: &cases.LSESpec{Base: "2", Empty: "-inf", Sink: "included"}},
+		// csa at p = 6, 7 (p+1 = 8: bound 2, idx_topk holding slots 1 and 2)
+		// with ori_kv row 0 NaN/±Inf and an invalid compressed lane.
+		{Family: problem.CSA, Seed: 9, B: 1, S: 2, H: 2, D: 4, Win: 4, IdxTopK: 4, Positions: []int{6, 7},
+			Plant: []string{cases.PlantBoundEdge, cases.PlantRow0NonFinite}, Poison: true, Sink: sink},
+		// hca with every valid lane in block 0; swa with a window of 3 < WIN.
+		{Family: problem.HCA, Seed: 10, B: 1, H: 2, D: 4, Win: 4, IdxTopK: 3, Ratio: 2, Positions: []int{2}},
+		{Family: problem.SWA, Seed: 11, B: 1, H: 2, D: 4, Win: 6, Positions: []int{2}, Sink: sink},
+		// csa with the window's only page unmapped and no compressed slot (p = 1): no key, no sink.
+		{Family: problem.CSA, Seed: 12, B: 1, H: 2, D: 4, Win: 4, IdxTopK: 2, BlockSize: 8, Positions: []int{1},
+			Plant: []string{cases.PlantUnmappedPage}},
 	}
 }
 

@@ -90,6 +90,18 @@ type Case struct {
 	ExtraTopkLength []int   `json:"extra_topk_length,omitempty"`
 	Invalid         float64 `json:"invalid,omitempty"`
 
+	// Families csa, hca, swa (pypto-lib's DeepSeek-V4 decode,
+	// internal/cases/pypto.go): b batch entries of s tokens, win window
+	// columns of physical ori_kv rows (pages of block_size rows),
+	// idx_topk compressed columns (csa: idx_topk read of idx_width; hca:
+	// cmp_sparse_indices) into cmp pages of cmp_block_size rows. Positions
+	// are per token (default drawn); invalid, block_table, plant and poison
+	// as above (plants: internal/cases/pypto.go).
+	Positions    []int `json:"positions,omitempty"`
+	IdxWidth     int   `json:"idx_width,omitempty"`
+	Ratio        int   `json:"compress_ratio,omitempty"`
+	CmpBlockSize int   `json:"cmp_block_size,omitempty"`
+
 	Values   Values    `json:"values"`
 	Sink     *Sink     `json:"sink,omitempty"`
 	Scale    float64   `json:"softmax_scale,omitempty"` // 0: D^-0.5
@@ -347,6 +359,8 @@ func (c Case) elements() int {
 		return c.T * c.States * c.H * (c.D + 1)
 	case problem.MLA:
 		return c.Tokens()*(c.H*c.D+c.TopK+c.ExtraTopK) + (mlaRows(c.TopK, c.blockSize())+mlaRows(c.ExtraTopK, c.blockSize()))*c.D
+	case problem.CSA, problem.HCA, problem.SWA:
+		return c.pyptoElements()
 	}
 	return c.T * (c.H*c.D + c.hkv()*(c.D+c.dv()))
 }
@@ -394,6 +408,8 @@ func (c Case) Validate() error {
 		err = c.validateCombine()
 	case problem.MLA:
 		err = c.validateMLA()
+	case problem.CSA, problem.HCA, problem.SWA:
+		err = c.validatePypto()
 	default:
 		return fmt.Errorf("family %q: want %s", c.Family, problem.FamilyNames())
 	}
@@ -549,7 +565,7 @@ func (c Case) validateSpecial(s Special) error {
 // Tokens is T.
 func (c Case) Tokens() int {
 	switch c.Family {
-	case problem.Sparse, problem.MLA:
+	case problem.Sparse, problem.MLA, problem.CSA, problem.HCA, problem.SWA:
 		return c.B * c.tokensPerBatch()
 	case problem.Dense:
 		return sum(c.Sq)
@@ -580,7 +596,7 @@ func (c Case) blockSize() int {
 }
 
 func (c Case) hkv() int {
-	if c.Family == problem.Sparse || c.Family == problem.MLA {
+	if c.Family == problem.Sparse || c.Family == problem.MLA || problem.IsPypto(c.Family) {
 		return 1
 	}
 	if c.Hkv == 0 || c.Family == problem.Combine {
@@ -590,7 +606,7 @@ func (c Case) hkv() int {
 }
 
 func (c Case) dv() int {
-	if c.Dv == 0 || c.Family == problem.Sparse {
+	if c.Dv == 0 || c.Family == problem.Sparse || problem.IsPypto(c.Family) {
 		return c.D
 	}
 	return c.Dv

@@ -93,6 +93,8 @@ func Generate(c Case, kernelFormat num.Format) (*problem.Inputs, error) {
 		c.combine(in, r, &vg)
 	case problem.MLA:
 		c.mla(in, r, &vg)
+	case problem.CSA, problem.HCA, problem.SWA:
+		c.pypto(in, r, &vg)
 	default:
 		in.W = c.Window
 		in.K = vg.fill(in.T*in.Hkv*in.D, vg.scale(), false)

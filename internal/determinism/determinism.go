@@ -122,6 +122,16 @@ func Cases() []NamedCase {
 		{"mla_scopes", cases.Case{Family: problem.MLA, Seed: 25, B: 2, S: 2, H: 5, D: 24, Dv: 16, TopK: 40, TopkLength: []int{17, 40},
 			ExtraTopK: 8, Invalid: 0.2, BlockSize: 7, Poison: true, Sink: &cases.Sink{Kind: "const", Values: []cases.Float{inf, ninf, cases.F(0), cases.F(2), cases.F(-2)}},
 			LSE: &cases.LSESpec{Base: "e", Empty: "+inf", Sink: "excluded"}}},
+		// pypto's decode families: windows of physical rows with p = 0 and
+		// short histories, the compressed bound edges, 128-column blocks
+		// (win 128: the compressed columns start block 1), ±inf sinks.
+		{"csa_bound_blocks", cases.Case{Family: problem.CSA, Seed: 26, B: 2, S: 2, H: 5, D: 24, Win: 128, IdxTopK: 40, IdxWidth: 44,
+			Ratio: 2, BlockSize: 16, CmpBlockSize: 5, BlockTable: "permuted", Invalid: 0.2, Poison: true,
+			Plant: []string{"bound_edge", "duplicate", "row0_nonfinite"}, Sink: &cases.Sink{Kind: "const", Values: []cases.Float{inf, ninf, cases.F(0), cases.F(2), cases.F(-2)}}}},
+		{"hca_short", cases.Case{Family: problem.HCA, Seed: 27, B: 3, S: 1, H: 3, D: 16, Win: 16, IdxTopK: 12, Ratio: 3,
+			BlockSize: 3, CmpBlockSize: 2, Invalid: 0.3, Positions: []int{0, 5, 40}, Sink: &cases.Sink{Kind: "random", Scale: 2}}},
+		{"swa_lens", cases.Case{Family: problem.SWA, Seed: 28, B: 2, S: 2, H: 4, D: 8, Win: 24, BlockSize: 5,
+			BlockTable: "permuted", Poison: true, Plant: []string{"short_lens"}, Sink: &cases.Sink{Kind: "random", Scale: 1}}},
 	}
 }
 
@@ -230,6 +240,9 @@ func hashInputs(in *problem.Inputs) hash.Hash {
 		f64s(h, in.Softcap)
 		ints = append(ints, in.CuQ, in.CuK, in.ExtraIdx, in.TopkLen, in.ExtraTopkLen,
 			[]int32{int32(in.WinLeft), int32(in.WinRight), int32(in.States), int32(in.ExtraTopK)})
+	}
+	if problem.IsPypto(in.Family) {
+		ints = append(ints, in.WinIdx, in.SwaLens, in.Pos, []int32{int32(in.IdxTopK), int32(in.CBS), int32(in.Ratio), int32(in.MBcmp)})
 	}
 	for _, t := range ints {
 		binary.Write(h, binary.LittleEndian, int64(len(t)))

@@ -178,6 +178,9 @@ func (d *decoder) family() (problem.Family, error) {
 	if d.f.Tensors[TKCache] != nil && d.f.Tensors[TIndices] != nil {
 		return problem.MLA, nil
 	}
+	if f := d.pyptoFamily(); f != "" {
+		return f, nil
+	}
 	if q := d.f.Tensors[TQ]; (q != nil && len(q.Shape) == 4) || d.f.Tensors[TCuQ] != nil {
 		return problem.Dense, nil
 	}
@@ -272,6 +275,8 @@ func (d *decoder) decode() (*Bundle, error) {
 		err = d.dense(in, p, batch, sq)
 	case problem.MLA:
 		_, _, err = d.mla(in, p, qt)
+	case problem.CSA, problem.HCA, problem.SWA:
+		err = d.pypto(in, p)
 	default:
 		err = d.window(in, p)
 	}

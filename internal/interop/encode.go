@@ -97,6 +97,10 @@ func Encode(in *problem.Inputs, p profile.Profile, o []float32) (*bundle.File, e
 		if err := encodeMLA(f, in, add); err != nil {
 			return nil, err
 		}
+	case problem.CSA, problem.HCA, problem.SWA:
+		if err := encodePypto(f, in, m, add); err != nil {
+			return nil, err
+		}
 	}
 	if in.Sink != nil {
 		name := TSink
@@ -245,6 +249,10 @@ func Describe(in *problem.Inputs) string {
 		return fmt.Sprintf("dense T=%d in %d sequences, H=%d Hkv=%d D=%d Dv=%d window (%d, %d), softcap %g, alibi %v, %s, %s",
 			in.T, len(in.CuQ)-1, in.H, in.Hkv, in.D, in.Dv, in.WinLeft, in.WinRight, in.Softcap, in.Alibi != nil, sink, in.Format)
 	}
+	if problem.IsPypto(in.Family) {
+		return fmt.Sprintf("%s T=%d (B=%d×S=%d) H=%d D=%d WIN=%d compressed columns %d (CBS=%d), %s, %s", in.Family, in.T, in.B, in.S, in.H, in.D,
+			in.Win, in.PyptoCmpCols(), in.CBS, sink, in.Format)
+	}
 	if in.Family == problem.Sparse {
 		cmp := ""
 		if in.NoCmp {
@@ -259,6 +267,11 @@ func Describe(in *problem.Inputs) string {
 // ViolationTensor names the tensor a contract violation of a problem of
 // family fam is about.
 func ViolationTensor(fam problem.Family, v problem.Violation) string {
+	if problem.IsPypto(fam) {
+		if t := pyptoViolationTensor(fam, v); t != "" {
+			return t
+		}
+	}
 	switch v.Name {
 	case problem.VNegativeSeqused:
 		return TSeqused

@@ -35,7 +35,7 @@ func CaseAt(seed uint64, i, every int) (cases.Case, string) {
 var scoredFamilies = []problem.Family{problem.Sparse, problem.Window, problem.Dense}
 
 // Templates are the targeted case templates, in rotation order.
-var Templates = []string{"sparse-short", "window-gqa", "sparse-long", "window-short", "dense-edges"}
+var Templates = []string{"sparse-short", "window-gqa", "sparse-long", "window-short", "dense-edges", "csa-edges", "hca-short", "swa-lens"}
 
 // Targeted is the k-th targeted case of seed seed. The templates rotate
 // and each draws small shapes that reach triggers a uniform generator
@@ -56,6 +56,7 @@ var Templates = []string{"sparse-short", "window-gqa", "sparse-long", "window-sh
 //   - dense-edges: 2..3 sequences with sq ≠ sk (one often without keys),
 //     causal or a left/right window, softcap with ALiBi (2 in 3) under GQA,
 //     an lse in a random convention, a sink (2 in 3).
+//   - csa-edges, hca-short, swa-lens: the pypto families (pyptoTemplate).
 func Targeted(seed uint64, k int) cases.Case {
 	r := rand.New(rand.NewPCG(seed^0x7461726765746564, uint64(k)))
 	c := cases.Case{Seed: r.Uint64()}
@@ -64,7 +65,9 @@ func Targeted(seed uint64, k int) cases.Case {
 			c.Sink = &cases.Sink{Kind: "random", Scale: scale, Offset: float64(r.IntN(3))}
 		}
 	}
-	switch Templates[k%len(Templates)] {
+	switch name := Templates[k%len(Templates)]; name {
+	case "csa-edges", "hca-short", "swa-lens":
+		c = pyptoTemplate(r, name, c.Seed)
 	case "sparse-short":
 		c.Family = problem.Sparse
 		c.B, c.S = 2+r.IntN(2), 1+r.IntN(2)

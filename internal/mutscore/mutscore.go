@@ -84,6 +84,7 @@ type Stats struct {
 	Sparse    int `json:"sparse"`    // family sparse
 	Window    int `json:"window"`    // family window
 	Dense     int `json:"dense"`     // family dense
+	Pypto     int `json:"pypto"`     // families csa, hca, swa
 	Violating int `json:"violating"` // inputs break the kernel contract: not judged
 }
 
@@ -422,6 +423,8 @@ func aggregate(opt Options, outs []caseOut, kernels []kernel, muts []mutant.Muta
 			res.Cases.Sparse++
 		case problem.Dense:
 			res.Cases.Dense++
+		case problem.CSA, problem.HCA, problem.SWA:
+			res.Cases.Pypto++
 		default:
 			res.Cases.Window++
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -35,7 +36,7 @@ func TestSeedMutants(t *testing.T) {
 	if s.FalsePositives != 0 {
 		t.Errorf("bound failed correct kernels %d times: %+v", s.FalsePositives, s.FalsePositiveExamples)
 	}
-	if len(res.CorrectKernels) != 64 || s.CorrectJudged == 0 {
+	if len(res.CorrectKernels) != 65 || s.CorrectJudged == 0 { // 8 shapes × 8 profiles + pypto/bf16rne
 		t.Errorf("%d correct kernels, %d judgements", len(res.CorrectKernels), s.CorrectJudged)
 	}
 	for _, m := range res.Mutants {
@@ -169,7 +170,8 @@ func TestCaseAt(t *testing.T) {
 // would be wasted otherwise) and reach their triggers.
 func TestTargetedContract(t *testing.T) {
 	var n0, n1, s2, gqa, sink, dense int
-	for k := 0; k < 200; k++ {
+	var bound, row0, hcaBlock0, swaShort, csaEmpty int
+	for k := 0; k < 40*len(mutscore.Templates); k++ { // 40 of each template
 		c := mutscore.Targeted(3, k)
 		in, err := cases.Generate(c, 0)
 		if err != nil {
@@ -183,6 +185,28 @@ func TestTargetedContract(t *testing.T) {
 		}
 		if in.Family == problem.Dense {
 			dense++
+		}
+		for tk := 0; tk < in.T && problem.IsPypto(in.Family); tk++ {
+			switch in.Family {
+			case problem.CSA:
+				if b := in.CmpBound(tk); b > 0 && int(in.Pos[tk]+1)%in.Ratio == 0 && slices.Contains(in.Idx[tk*in.TopK:tk*in.TopK+in.IdxTopK], int32(b-1)) {
+					bound++
+				}
+				if tk == 0 && slices.Contains(c.Plant, cases.PlantRow0NonFinite) {
+					row0++
+				}
+				if len(in.RefKeys(tk, 0, nil)) == 0 && in.Sink == nil {
+					csaEmpty++
+				}
+			case problem.HCA:
+				if in.PyptoBlockValid(tk, 1) == 0 {
+					hcaBlock0++
+				}
+			case problem.SWA:
+				if int(in.SwaLens[tk]) < in.Win {
+					swaShort++
+				}
+			}
 		}
 		if in.Family != problem.Sparse {
 			if in.Hkv > 1 && in.Hkv < in.H {
@@ -204,6 +228,10 @@ func TestTargetedContract(t *testing.T) {
 	}
 	if n0 == 0 || n1 == 0 || s2 < 20 || gqa < 20 || sink < 100 || dense < 30 {
 		t.Errorf("targeted cases reach n=0 %d, n=1 %d tokens, S=2 %d, GQA %d, sink %d, dense %d cases", n0, n1, s2, gqa, sink, dense)
+	}
+	if bound < 20 || row0 < 10 || hcaBlock0 < 20 || swaShort < 20 || csaEmpty < 5 {
+		t.Errorf("targeted pypto cases reach the csa bound edge %d, row 0 non-finite %d, hca block-0-only %d, swa short windows %d, csa empty sets without a sink %d tokens",
+			bound, row0, hcaBlock0, swaShort, csaEmpty)
 	}
 }
 

@@ -28,7 +28,7 @@ const (
 )
 
 // Families lists every family, in a fixed order.
-func Families() []Family { return []Family{Sparse, Window, Dense, Combine, MLA} }
+func Families() []Family { return []Family{Sparse, Window, Dense, Combine, MLA, CSA, HCA, SWA} }
 
 // ParseFamily checks a family name.
 func ParseFamily(s string) (Family, error) {
@@ -114,6 +114,16 @@ type Inputs struct {
 	ExtraIdx              []int32
 	ExtraTopK             int
 	TopkLen, ExtraTopkLen []int32
+
+	// csa, hca, swa (pypto-lib's DeepSeek-V4 decode, internal/problem/pypto.go):
+	// T = B·S tokens; OriKV holds ori_kv's physical rows (width D); WinIdx
+	// [T][Win] the window_swa_indices / swa_indices; SwaLens [T] (swa); Pos
+	// [T] the position_ids (csa); Idx [T][TopK] the idx_topk (csa, IdxTopK
+	// leading columns read) or cmp_sparse_indices (hca), logical slots
+	// mapped through CmpBT [B][MBcmp] into CmpKV pages of CBS rows; Ratio
+	// the compress_ratio.
+	WinIdx, SwaLens, Pos []int32
+	IdxTopK, CBS, Ratio  int
 
 	poison []float32 // NaN row returned for unreadable kernel reads
 }
@@ -203,6 +213,8 @@ func (in *Inputs) RefKeys(t, g int, dst []Key) []Key {
 		return in.combineKeys(t, g, dst)
 	case MLA:
 		return in.mlaKeys(t, dst, false)
+	case CSA, HCA, SWA:
+		return in.pyptoKeys(t, dst, false)
 	}
 	l := in.TokenLens(t)
 	for _, r := range in.Idx[t*in.TopK : (t+1)*in.TopK] {
@@ -239,6 +251,8 @@ func (in *Inputs) KernelKeys(t, g int, dst []Key) []Key {
 		return in.combineKeys(t, g, dst)
 	case MLA:
 		return in.mlaKeys(t, dst, true)
+	case CSA, HCA, SWA:
+		return in.pyptoKeys(t, dst, true)
 	}
 	l := in.TokenLens(t)
 	row := in.Idx[t*in.TopK : (t+1)*in.TopK]
@@ -318,6 +332,8 @@ func (in *Inputs) Check() error {
 		return in.checkDense()
 	case MLA:
 		return in.checkMLA()
+	case CSA, HCA, SWA:
+		return in.checkPypto()
 	case Window:
 		if in.W < 0 {
 			return fmt.Errorf("window %d is negative", in.W)

@@ -109,6 +109,10 @@ type Model struct {
 	maxScore       float64
 	softcap, alibi bool // score modifiers after the scale (dense); alibi: any additive bias (combine's too)
 	lse            *problem.LSEConv
+	// prob mode: the rows that repeat a key (repeatedRows) and the
+	// rigorous model that bounds them.
+	rep []bool
+	rig *Model
 }
 
 // NewModel prepares the bound of profile p for the inputs in. In prob mode,
@@ -156,6 +160,9 @@ func NewModel(p profile.Profile, sh Shape, in *problem.Inputs, mode Mode) *Model
 		n := float64(max(in.TopK, in.T, 1))
 		apps := float64(in.T*in.H)*n*2 + float64(in.OutLen())*(2*n+1)
 		m.Lambda = math.Sqrt(2*math.Log(2*apps/FailProb)) / (1 - m.ua)
+		if m.rep = repeatedRows(in); m.rep != nil {
+			m.rig = NewModel(p, sh, in, Rigorous)
+		}
 	}
 	return m
 }

@@ -234,7 +234,7 @@ func Bounds(x *Input, mode Mode) (allowed, outTerm []float64, skip []bool) {
 	allowed, outTerm, skip = make([]float64, n), make([]float64, n), make([]bool, n)
 	dv := x.Ref.Dv
 	for ri := range x.Ref.Rows {
-		rb := m.Row(&x.Ref.Rows[ri])
+		rb := m.rowAt(x.Ref, ri)
 		for e := ri * dv; e < (ri+1)*dv; e++ {
 			allowed[e], outTerm[e] = rb.Elem(x.Ref, e)
 			skip[e] = rb.Domain || rb.Unbounded
@@ -283,7 +283,7 @@ func JudgeLSE(x *Input, mode Mode) LSEVerdict {
 		if w32 := float32(want); math.IsInf(float64(w32), 0) {
 			want = float64(w32) // beyond FP32, the lse output's format: it must overflow
 		}
-		rb := m.Row(row)
+		rb := m.rowAt(x.Ref, ri)
 		a, ok := rb.LSEAllowed(want)
 		if !ok {
 			lv.Skipped++
@@ -578,7 +578,7 @@ func SortedNames() []string {
 // ElemTerms returns element e's allowance term by term under mode.
 func ElemTerms(x *Input, mode Mode, e int) Terms {
 	m := NewModel(x.Profile, x.Shape, x.In, mode)
-	rb := m.Row(&x.Ref.Rows[e/x.Ref.Dv])
+	rb := m.rowAt(x.Ref, e/x.Ref.Dv)
 	return rb.Terms(x.Ref, e)
 }
 
@@ -590,7 +590,7 @@ func WellConditioned(x *Input, mode Mode) []bool {
 	ok := make([]bool, len(x.Ref.O))
 	dv := x.Ref.Dv
 	for ri := range x.Ref.Rows {
-		rb := m.Row(&x.Ref.Rows[ri])
+		rb := m.rowAt(x.Ref, ri)
 		full := !rb.Domain && !rb.Unbounded && !rb.RangeOnly && !rb.Exact
 		for e := ri * dv; e < (ri+1)*dv; e++ {
 			ok[e] = full

@@ -15,10 +15,12 @@ import (
 // the FP32-accumulate BF16 profiles (issue acceptance: ≥ 0.02 for bound,
 // ≥ 0.1 for prob, measured before the output cast).
 func TestCorrectKernelsWithinBound(t *testing.T) {
-	// The quick run judges 80 cases per kernel and family (at 40 one kernel
-	// falls short of the tightness floor); .ci/run's long
-	// step (ATTNVET_LONG=1) judges 400.
-	n := 80
+	// The quick run judges 100 cases per kernel and family (at 40 one kernel
+	// falls short of the tightness floor; at 80 the hca family's
+	// splitkv/p4/bc16/bf16p32 reaches prob 0.097, no row near its allowance
+	// among them, and 0.161 at 100); .ci/run's long step (ATTNVET_LONG=1)
+	// judges 400.
+	n := 100
 	if os.Getenv("ATTNVET_LONG") != "" {
 		n = 400
 	}
@@ -26,7 +28,7 @@ func TestCorrectKernelsWithinBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := len(problem.Families()) * 64; len(res.Stats) != want {
+	if want := len(problem.Families()) * 65; len(res.Stats) != want { // 8 shapes × 8 profiles + pypto/bf16rne
 		t.Fatalf("%d kernel×family records, want %d", len(res.Stats), want)
 	}
 	for _, s := range res.Stats {
