@@ -97,6 +97,9 @@ type Inputs struct {
 	ExtraIdx              []int32
 	ExtraTopK             int
 	TopkLen, ExtraTopkLen []int32
+	// MLAQuant is the FP8 cache as stored (kv_layout fp8_*); nil = BF16
+	// cache. Cache and ExtraCache then hold its dequantized rows (quant.go).
+	MLAQuant *MLAQuant
 
 	poison []float32 // NaN row returned for unreadable kernel reads
 }
