@@ -93,6 +93,11 @@ func Generate(c Case, kernelFormat num.Format) (*problem.Inputs, error) {
 		c.combine(in, r, &vg)
 	case problem.MLA:
 		c.mla(in, r, &vg)
+		if c.KVLayout != "" {
+			if err := c.mlaQuantize(in, r); err != nil {
+				return nil, err
+			}
+		}
 	default:
 		in.W = c.Window
 		in.K = vg.fill(in.T*in.Hkv*in.D, vg.scale(), false)
