@@ -21,7 +21,7 @@ const headTile = 16
 
 // catalog is the list of mutant specifications, in catalog order.
 func catalog() []spec {
-	return append([]spec{
+	return append(append([]spec{
 		// --- The seed defects (SPEC.md §1, kernel A).
 		{
 			name: "pr301-n1-stale-state", class: classSeed, base: "stream/bf16p32",
@@ -202,7 +202,7 @@ func catalog() []spec {
 			doc:   "empty partitions carry (m, l, o) = (0, 1, 0) instead of (−huge, 0, 0): a phantom key of score 0 and value 0 per empty partition",
 			hooks: &impl.Hooks{State: phantomPartitions(4)},
 		},
-	}, denseSpecs()...)
+	}, denseSpecs()...), quantSpecs()...)
 }
 
 // --- helpers

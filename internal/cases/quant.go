@@ -16,7 +16,7 @@ import (
 // the default; fp32: V32 only, inv = FP32(max(amax/448, 1e−4)), not a power
 // of two, the scales PR #184's UE8M0 conversion gets wrong) and FP8Edges
 // (per-tile edge classes: all zeros, the 2^−13 scale floor with codes at
-// the e4m3 subnormal edge, huge scales, a value at exactly ±448·scale).
+// the e4m3 subnormal edge, huge scales, a value at exactly ±448·scale)).
 
 func (c Case) validateQuant() error {
 	if c.KVLayout == "" {
@@ -94,7 +94,7 @@ func (c Case) mlaQuantize(in *problem.Inputs, r *rng) error {
 }
 
 func (c Case) encodeFP8(l kvlayout.Layout, rows []float32, r *rng) ([]byte, error) {
-	d, pbs, tile, nope := l.DQK(), c.blockSize(), l.Tile(), l.NoPE()
+	d, pbs, tile := l.DQK(), c.blockSize(), l.Tile()
 	n := len(rows) / d
 	k := append([]float32(nil), rows...)
 	poisoned := make([]bool, n)
@@ -166,7 +166,6 @@ func (c Case) encodeFP8(l kvlayout.Layout, rows []float32, r *rng) ([]byte, erro
 		fill(raw[page+off*576 : page+(off+1)*576])
 		fill(raw[page+pbs*576+off*8 : page+pbs*576+off*8+8])
 	}
-	_ = nope
 	return raw, nil
 }
 
