@@ -73,8 +73,10 @@ func (c Case) mlaQuantize(in *problem.Inputs, r *rng) error {
 	l, _ := kvlayout.ParseLayout(c.KVLayout)
 	q := &problem.MLAQuant{Layout: l, Dequant: c.dequantMode(), PBS: c.blockSize(), ExtraPBS: c.blockSize()}
 	var err error
-	if q.Raw, err = c.encodeFP8(l, in.Cache, r); err != nil {
-		return err
+	if len(in.Cache) > 0 {
+		if q.Raw, err = c.encodeFP8(l, in.Cache, r); err != nil {
+			return err
+		}
 	}
 	if len(in.ExtraCache) > 0 {
 		if q.ExtraRaw, err = c.encodeFP8(l, in.ExtraCache, r); err != nil {

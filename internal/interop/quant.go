@@ -56,8 +56,11 @@ func (d *decoder) fp8Cache(ct *bundle.Tensor, l kvlayout.Layout, dq quant.Dequan
 		return nil, 0, nil, fmt.Errorf("tensor q: d_qk = %d, but kv_layout %s has d_qk %d", dqk, l, l.DQK())
 	}
 	pbs = ct.Shape[1]
-	if ct.Shape[0] < 1 || pbs < 1 {
-		return nil, 0, nil, fmt.Errorf("tensor %s: shape %v has no token", ct.Name, ct.Shape)
+	if pbs < 1 {
+		return nil, 0, nil, fmt.Errorf("tensor %s: shape %v: pages of no token", ct.Name, ct.Shape)
+	}
+	if ct.Shape[0] == 0 {
+		return []byte{}, pbs, []float32{}, nil // no rows: every index must be −1
 	}
 	q := &problem.MLAQuant{Layout: l, Dequant: dq, Raw: ct.Data, PBS: pbs}
 	rows, _, err = q.Dequantized(nil)
@@ -87,6 +90,9 @@ func encodeFP8(f *bundle.File, q *problem.MLAQuant, extra bool) error {
 		raw, pbs, name = q.ExtraRaw, q.ExtraPBS, TExtraKCache
 	}
 	bpt := q.Layout.BytesPerToken()
+	if pbs < 1 {
+		pbs = 1
+	}
 	t, err := bundle.NewBytes(name, bundle.U8, []int{len(raw) / (pbs * bpt), pbs, 1, bpt}, raw)
 	if err != nil {
 		return err

@@ -25,15 +25,15 @@ import (
 type MLAQuant struct {
 	Layout        kvlayout.Layout
 	Dequant       quant.Dequant
-	Raw, ExtraRaw []byte // nil ExtraRaw: no extra scope
+	Raw, ExtraRaw []byte // empty: a scope without cache rows (or no extra scope)
 	PBS, ExtraPBS int
 }
 
 // Caches returns the raw caches of both scopes as kvlayout views.
 func (q *MLAQuant) Caches() (main, extra *kvlayout.Cache, err error) {
 	view := func(raw []byte, pbs int) (*kvlayout.Cache, error) {
-		if raw == nil {
-			return nil, nil
+		if len(raw) == 0 {
+			return nil, nil // a scope without cache rows
 		}
 		page := pbs * q.Layout.BytesPerToken()
 		if pbs < 1 || len(raw)%page != 0 {
