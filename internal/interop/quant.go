@@ -63,19 +63,19 @@ func (d *decoder) fp8Cache(ct *bundle.Tensor, l kvlayout.Layout, dq quant.Dequan
 		return []byte{}, pbs, []float32{}, nil // no rows: every index must be −1
 	}
 	q := &problem.MLAQuant{Layout: l, Dequant: dq, Raw: ct.Data, PBS: pbs}
+	hint := ""
+	if dq == quant.Exact {
+		hint = " (scales that are not powers of two: declare dequant=bf16 for FlashMLA's SM90 path, or fp32)"
+	}
 	rows, _, err = q.Dequantized(nil)
 	if err != nil {
-		hint := ""
-		if dq == quant.Exact {
-			hint = " (declare dequant=bf16 for FlashMLA's SM90 path, or fp32)"
-		}
 		return nil, 0, nil, fmt.Errorf("tensor %s: %v%s", ct.Name, err, hint)
 	}
 	if in != num.FP32 && in != num.FP64 {
 		for i, x := range rows {
 			if x == x && num.Round32(in, x, num.RNE) != x && !math.IsInf(float64(x), 0) {
-				return nil, 0, nil, fmt.Errorf("tensor %s: slot %d column %d dequantizes (dequant=%s) to %s, not representable in the declared in_dtype %s",
-					ct.Name, i/dqk, i%dqk, dq, strconv.FormatFloat(float64(x), 'g', -1, 32), in)
+				return nil, 0, nil, fmt.Errorf("tensor %s: slot %d column %d dequantizes (dequant=%s) to %s, not representable in the declared in_dtype %s%s",
+					ct.Name, i/dqk, i%dqk, dq, strconv.FormatFloat(float64(x), 'g', -1, 32), in, hint)
 			}
 		}
 	}
