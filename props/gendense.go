@@ -212,6 +212,7 @@ func drawMLA(r *rand.Rand, lim limits) cases.Case {
 		c.Dv = 0
 	}
 	drawDType(r, &c)
+	drawFP8(r, &c, lim)
 	if err := c.Validate(); err != nil {
 		panic(fmt.Sprintf("props: generated an invalid case (%v): %s", err, c))
 	}

@@ -137,6 +137,7 @@ func runKernels(e *env, args []string) int {
 	tw.Flush()
 	fmt.Fprintf(e.stdout, "\nfuzz --target takes a kernel, mutant:NAME (or a bare mutant name); gate --kernels takes comma-separated globs (path.Match: * stops at /), e.g. 'tiled/*/bf16,*/*/*/bf16,stream/*'.\n")
 	fmt.Fprintf(e.stdout, "Results are JSON version %d (docs/json.md).\n", campaign.Version)
+	fmt.Fprintf(e.stdout, "FP8 KV caches (mla, kv_layout fp8_v32|fp8_model1, dequant bf16): FlashMLA SM90's sparse decode is tiled/bc64/bf16rne on the dequantized cache; the fp8-* mutants misread it (docs/interop.md, \"Quantized inputs\").\n")
 	return exitPass
 }
 

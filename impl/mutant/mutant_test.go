@@ -20,7 +20,7 @@ import (
 // sinks throughout.
 func triggerCases() []cases.Case {
 	sink := &cases.Sink{Kind: "random", Scale: 2, Offset: 1}
-	return []cases.Case{
+	return append([]cases.Case{
 		{Family: problem.Sparse, Seed: 1, H: 3, D: 8, B: 3, S: 2, Win: 4, IdxTopK: 6, BlockSize: 2,
 			Seqused: []int{1, 2, 5}, Poison: true, Sink: sink},
 		{Family: problem.Sparse, Seed: 2, H: 18, D: 6, B: 2, S: 2, Win: 40, IdxTopK: 100, BlockSize: 8,
@@ -49,7 +49,7 @@ func triggerCases() []cases.Case {
 		// csa with the window's only page unmapped and no compressed slot (p = 1): no key, no sink.
 		{Family: problem.CSA, Seed: 12, B: 1, H: 2, D: 4, Win: 4, IdxTopK: 2, BlockSize: 8, Positions: []int{1},
 			Plant: []string{cases.PlantUnmappedPage}},
-	}
+	}, quantTriggerCases()...)
 }
 
 func ip(v int) *int { return &v }
@@ -134,6 +134,9 @@ func TestMutantsDiffer(t *testing.T) {
 			base, _ := impl.Lookup(m.Base)
 			differs := 0
 			for _, c := range cs {
+				if c.KVLayout != "" && m.Family != problem.MLA {
+					continue // FP8 caches are BF16 problems: not for FP16 kernels
+				}
 				in, err := cases.Generate(c, m.Kernel.Profile().In)
 				if err != nil {
 					t.Fatal(err)

@@ -25,6 +25,7 @@ import (
 	"github.com/x448/float16"
 
 	"github.com/attnvet/attnvet/internal/atomicfile"
+	"github.com/attnvet/attnvet/internal/quant"
 	"github.com/attnvet/attnvet/internal/safeio"
 )
 
@@ -38,11 +39,22 @@ const (
 	F64  DType = "F64"
 	I32  DType = "I32"
 	I64  DType = "I64"
+
+	// One-byte dtypes (the quantized-KV issue; docs/interop.md "Quantized
+	// inputs"). F8_E4M3 is OCP e4m3fn, F8_E5M2 OCP e5m2; both decode exactly
+	// to float32. U8 and I8 are integers; a raw byte layout (FlashMLA's FP8
+	// KV cache) is U8 or F8_E4M3 and is read through Data by its layout.
+	F8E4M3 DType = "F8_E4M3"
+	F8E5M2 DType = "F8_E5M2"
+	U8     DType = "U8"
+	I8     DType = "I8"
 )
 
 // ItemSize returns the size in bytes of one element, or 0 for an unknown dtype.
 func (d DType) ItemSize() int {
 	switch d {
+	case F8E4M3, F8E5M2, U8, I8:
+		return 1
 	case BF16, F16:
 		return 2
 	case F32, I32:
@@ -54,10 +66,12 @@ func (d DType) ItemSize() int {
 }
 
 // IsFloat reports whether d is one of the floating-point dtypes.
-func (d DType) IsFloat() bool { return d == BF16 || d == F16 || d == F32 || d == F64 }
+func (d DType) IsFloat() bool {
+	return d == BF16 || d == F16 || d == F32 || d == F64 || d == F8E4M3 || d == F8E5M2
+}
 
 // IsInt reports whether d is one of the integer dtypes.
-func (d DType) IsInt() bool { return d == I32 || d == I64 }
+func (d DType) IsInt() bool { return d == I32 || d == I64 || d == U8 || d == I8 }
 
 // Valid reports whether d is a dtype this package supports.
 func (d DType) Valid() bool { return d.ItemSize() != 0 }
@@ -107,8 +121,8 @@ func (t *Tensor) check() (int, error) {
 	return n, nil
 }
 
-// Float32s decodes the tensor as float32 values. BF16, F16 and F32 decode
-// exactly; F64 decodes only if every value is exactly representable in
+// Float32s decodes the tensor as float32 values. BF16, F16, F32, F8_E4M3
+// and F8_E5M2 decode exactly (e4m3fn's NaN codes to NaN); F64 decodes only if every value is exactly representable in
 // float32 (NaN counts as representable). Integer dtypes are an error.
 func (t *Tensor) Float32s() ([]float32, error) {
 	n, err := t.check()
@@ -129,6 +143,14 @@ func (t *Tensor) Float32s() ([]float32, error) {
 	case F32:
 		for i := range out {
 			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(d[4*i:]))
+		}
+	case F8E4M3:
+		for i := range out {
+			out[i] = quant.E4M3ToF32(d[i])
+		}
+	case F8E5M2:
+		for i := range out {
+			out[i] = quant.E5M2ToF32(d[i])
 		}
 	case F64:
 		for i := range out {
@@ -206,9 +228,14 @@ func (t *Tensor) Int64s() ([]int64, error) {
 	}
 	out := make([]int64, n)
 	for i := range out {
-		if t.DType == I32 {
+		switch t.DType {
+		case U8:
+			out[i] = int64(t.Data[i])
+		case I8:
+			out[i] = int64(int8(t.Data[i]))
+		case I32:
 			out[i] = int64(int32(binary.LittleEndian.Uint32(t.Data[4*i:])))
-		} else {
+		default:
 			out[i] = int64(binary.LittleEndian.Uint64(t.Data[8*i:]))
 		}
 	}
@@ -252,9 +279,30 @@ func NewFloat32(name string, dt DType, shape []int, vals []float32) (*Tensor, er
 			binary.LittleEndian.PutUint32(data[4*i:], bits)
 		case F64:
 			binary.LittleEndian.PutUint64(data[8*i:], math.Float64bits(float64(v)))
+		case F8E4M3, F8E5M2:
+			c, back := quant.E4M3FromF32(v, quant.NoSaturate), quant.E4M3ToF32
+			if dt == F8E5M2 {
+				c, back = quant.E5M2FromF32(v, quant.NoSaturate), quant.E5M2ToF32
+			}
+			if !nan && math.Float32bits(back(c)) != bits {
+				return nil, tensorErrorf(name, "value %s at index %d not representable in %s", fmtFloat(float64(v)), i, dt)
+			}
+			data[i] = c
 		}
 	}
 	return &Tensor{Name: name, DType: dt, Shape: cloneShape(shape), Data: data}, nil
+}
+
+// NewBytes wraps raw one-byte elements (U8, I8, F8_E4M3, F8_E5M2: codes as
+// stored) as a tensor; data is copied.
+func NewBytes(name string, dt DType, shape []int, data []byte) (*Tensor, error) {
+	if dt.ItemSize() != 1 {
+		return nil, tensorErrorf(name, "NewBytes takes a one-byte dtype, not %s", dt)
+	}
+	if err := checkValsLen(name, shape, len(data)); err != nil {
+		return nil, err
+	}
+	return &Tensor{Name: name, DType: dt, Shape: cloneShape(shape), Data: append([]byte(nil), data...)}, nil
 }
 
 // NewFloat64 encodes vals as an F64 tensor. A tensor whose len(vals) does not

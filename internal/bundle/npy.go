@@ -212,7 +212,11 @@ func swapBytes(b []byte, size int) []byte {
 	return out
 }
 
-var npyDescrs = map[string]DType{"f2": F16, "f4": F32, "f8": F64, "i4": I32, "i8": I64}
+// numpy has no FP8 dtype: FP8 codes and FlashMLA's raw cache bytes travel
+// as uint8 ('|u1', read as U8; the metadata says how to read them, e.g.
+// kv_layout). ml_dtypes' float8 arrays save as the opaque '|V1' and are
+// refused with that advice.
+var npyDescrs = map[string]DType{"f2": F16, "f4": F32, "f8": F64, "i4": I32, "i8": I64, "u1": U8, "i1": I8}
 
 // parseNpyHeader parses the Python dict literal of an .npy header.
 func parseNpyHeader(s string) (*npyHeader, error) {
@@ -249,8 +253,11 @@ func parseNpyHeader(s string) (*npyHeader, error) {
 		order, body = body[0], body[1:]
 	}
 	dt, ok := npyDescrs[body]
+	if !ok && body == "V1" {
+		return nil, fmt.Errorf("descr %q (an opaque byte, as ml_dtypes' float8 saves) not supported: save FP8 codes as uint8 (a.view(np.uint8)) and declare how to read them", descr)
+	}
 	if !ok {
-		return nil, fmt.Errorf("descr %q not supported (want <f2, <f4, <f8, <i4 or <i8)", descr)
+		return nil, fmt.Errorf("descr %q not supported (want <f2, <f4, <f8, <i4, <i8, |u1 or |i1)", descr)
 	}
 	h.dtype = dt
 	// '|' (not applicable) and '=' (native) are taken as little-endian:
@@ -600,7 +607,8 @@ func (f *File) WriteNpz(w io.Writer) error {
 	zw := zip.NewWriter(w)
 	for _, name := range names {
 		t := f.Tensors[name]
-		descr := map[DType]string{BF16: "<f4", F16: "<f2", F32: "<f4", F64: "<f8", I32: "<i4", I64: "<i8"}[t.DType]
+		descr := map[DType]string{BF16: "<f4", F16: "<f2", F32: "<f4", F64: "<f8", I32: "<i4", I64: "<i8",
+			U8: "|u1", I8: "|i1", F8E4M3: "|u1", F8E5M2: "|u1"}[t.DType] // FP8: its codes (numpy has no FP8 dtype)
 		prefix := npyPrefix(descr, t.Shape)
 		crc := crc32.Update(0, crc32.IEEETable, prefix)
 		dataLen := uint64(len(t.Data))

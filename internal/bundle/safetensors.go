@@ -24,8 +24,8 @@ const metadataKey = "__metadata__"
 // package does not support; they get a "not supported" error rather than
 // "unknown".
 var otherSafetensorsDTypes = map[string]bool{
-	"BOOL": true, "U8": true, "I8": true, "U16": true, "I16": true, "U32": true, "U64": true,
-	"F8_E5M2": true, "F8_E4M3": true, "F8_E8M0": true, "F6_E2M3": true, "F6_E3M2": true, "F4": true,
+	"BOOL": true, "U16": true, "I16": true, "U32": true, "U64": true,
+	"F8_E8M0": true, "F6_E2M3": true, "F6_E3M2": true, "F4": true,
 	"C64": true, "F8_E4M3FNUZ": true, "F8_E5M2FNUZ": true,
 }
 

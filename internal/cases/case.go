@@ -89,6 +89,11 @@ type Case struct {
 	ExtraTopK       int     `json:"extra_topk,omitempty"`
 	ExtraTopkLength []int   `json:"extra_topk_length,omitempty"`
 	Invalid         float64 `json:"invalid,omitempty"`
+	// Quantized mla caches (quant.go): kv_layout fp8_v32 | fp8_model1.
+	KVLayout  string `json:"kv_layout,omitempty"`
+	Dequant   string `json:"dequant,omitempty"`
+	FP8Scales string `json:"fp8_scales,omitempty"`
+	FP8Edges  bool   `json:"fp8_edges,omitempty"`
 
 	// Families csa, hca, swa (pypto-lib's DeepSeek-V4 decode,
 	// internal/cases/pypto.go): b batch entries of s tokens, win window
@@ -384,6 +389,9 @@ func (c Case) Validate() error {
 	}
 	if c.H < 1 || c.D < 1 || c.H > maxDim || c.D > maxDim {
 		return fmt.Errorf("bad shape: h=%d d=%d (each in 1..%d)", c.H, c.D, maxDim)
+	}
+	if err := c.validateQuant(); err != nil {
+		return err
 	}
 	if c.Scale < 0 || math.IsNaN(c.Scale) || math.IsInf(c.Scale, 0) {
 		return fmt.Errorf("softmax_scale %v: want a positive finite number, or 0 for d^-0.5", c.Scale)

@@ -93,6 +93,11 @@ func Generate(c Case, kernelFormat num.Format) (*problem.Inputs, error) {
 		c.combine(in, r, &vg)
 	case problem.MLA:
 		c.mla(in, r, &vg)
+		if c.KVLayout != "" {
+			if err := c.mlaQuantize(in, r); err != nil {
+				return nil, err
+			}
+		}
 	case problem.CSA, problem.HCA, problem.SWA:
 		c.pypto(in, r, &vg)
 	default:

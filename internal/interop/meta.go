@@ -271,6 +271,11 @@ func KnownKey(k string) bool {
 			return true
 		}
 	}
+	for _, s := range QuantKeys {
+		if s == k {
+			return true
+		}
+	}
 	return false
 }
 

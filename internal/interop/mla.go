@@ -38,15 +38,32 @@ func (d *decoder) mla(in *problem.Inputs, p profile.Profile, qt *bundle.Tensor) 
 		return 0, 0, metaErr(KeyDV, "%d is wider than d_qk = %d (V is the first d_v columns of K)", dv, in.D)
 	}
 	in.Dv = dv
+	layout, dq, fp8, err := d.mlaLayout()
+	if err != nil {
+		return 0, 0, err
+	}
+	if fp8 {
+		in.MLAQuant = &problem.MLAQuant{Layout: layout, Dequant: dq}
+	}
 	read := func(cacheName, idxName, lenName string) (cache []float32, idx []int32, topk int, lens []int32, err error) {
 		ct, err := d.tensor(cacheName, cacheName == TKCache, "[NB, page_block_size, 1, d_qk]", 3, 4)
 		if err != nil || ct == nil {
 			return nil, nil, 0, nil, err
 		}
-		if ct.Shape[len(ct.Shape)-1] != in.D || (len(ct.Shape) == 4 && ct.Shape[2] != 1) {
+		if fp8 {
+			raw, pbs, rows, err := d.fp8Cache(ct, layout, dq, in.D, p.In)
+			if err != nil {
+				return nil, nil, 0, nil, err
+			}
+			if cacheName == TKCache {
+				in.MLAQuant.Raw, in.MLAQuant.PBS = raw, pbs
+			} else {
+				in.MLAQuant.ExtraRaw, in.MLAQuant.ExtraPBS = raw, pbs
+			}
+			cache = rows
+		} else if ct.Shape[len(ct.Shape)-1] != in.D || (len(ct.Shape) == 4 && ct.Shape[2] != 1) {
 			return nil, nil, 0, nil, fmt.Errorf("tensor %s: shape %v, want [NB, page_block_size, 1, %d] (one KV head, d_qk from q)", cacheName, ct.Shape, in.D)
-		}
-		if cache, err = d.floats(ct, p.In, "the declared in_dtype"); err != nil {
+		} else if cache, err = d.floats(ct, p.In, "the declared in_dtype"); err != nil {
 			return nil, nil, 0, nil, err
 		}
 		it, err := d.tensor(idxName, true, "[b, s_q, topk]", 3)
@@ -125,7 +142,11 @@ func (d *decoder) mlaOutputs(b *Bundle, p profile.Profile, batch, sq int) error 
 func encodeMLA(f *bundle.File, in *problem.Inputs, add func(string, []int, []float32, bundle.DType) error) error {
 	dt := DType(in.Format)
 	scope := func(cache []float32, idx []int32, topk int, lens []int32, cn, in_, ln string) error {
-		if err := add(cn, []int{len(cache) / in.D, 1, 1, in.D}, cache, dt); err != nil {
+		if q := in.MLAQuant; q != nil {
+			if err := encodeFP8(f, q, cn == TExtraKCache); err != nil {
+				return err
+			}
+		} else if err := add(cn, []int{len(cache) / in.D, 1, 1, in.D}, cache, dt); err != nil {
 			return err
 		}
 		f.Add(bundle.NewInt32(in_, []int{in.B, in.S, topk}, idx))

@@ -35,7 +35,7 @@ func CaseAt(seed uint64, i, every int) (cases.Case, string) {
 var scoredFamilies = []problem.Family{problem.Sparse, problem.Window, problem.Dense}
 
 // Templates are the targeted case templates, in rotation order.
-var Templates = []string{"sparse-short", "window-gqa", "sparse-long", "window-short", "dense-edges", "csa-edges", "hca-short", "swa-lens"}
+var Templates = []string{"sparse-short", "window-gqa", "sparse-long", "window-short", "dense-edges", "csa-edges", "hca-short", "swa-lens", "mla-fp8"}
 
 // Targeted is the k-th targeted case of seed seed. The templates rotate
 // and each draws small shapes that reach triggers a uniform generator
@@ -53,6 +53,7 @@ var Templates = []string{"sparse-short", "window-gqa", "sparse-long", "window-sh
 //     the time.
 //   - window-short: T = 2..9 with W = 0..3 (rows with n = 1 in a row), a
 //     random or constant sink.
+//   - mla-fp8: an mla problem on a FlashMLA FP8 cache (quant.go).
 //   - dense-edges: 2..3 sequences with sq ≠ sk (one often without keys),
 //     causal or a left/right window, softcap with ALiBi (2 in 3) under GQA,
 //     an lse in a random convention, a sink (2 in 3).
@@ -139,6 +140,8 @@ func Targeted(seed uint64, k int) cases.Case {
 		if c.Sink != nil {
 			c.LSE.Sink = []string{"included", "excluded"}[r.IntN(2)]
 		}
+	case "mla-fp8":
+		c = mlaFP8(r, c)
 	default: // window-short
 		c.Family = problem.Window
 		c.T, c.Window = 2+r.IntN(8), r.IntN(4)

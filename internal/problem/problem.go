@@ -114,6 +114,9 @@ type Inputs struct {
 	ExtraIdx              []int32
 	ExtraTopK             int
 	TopkLen, ExtraTopkLen []int32
+	// MLAQuant is the FP8 cache as stored (kv_layout fp8_*); nil = BF16
+	// cache. Cache and ExtraCache then hold its dequantized rows (quant.go).
+	MLAQuant *MLAQuant
 
 	// csa, hca, swa (pypto-lib's DeepSeek-V4 decode, internal/problem/pypto.go):
 	// T = B·S tokens; OriKV holds ori_kv's physical rows (width D); WinIdx

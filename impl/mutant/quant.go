@@ -1,0 +1,176 @@
+package mutant
+
+import (
+	"math"
+
+	"github.com/attnvet/attnvet/internal/kvlayout"
+	"github.com/attnvet/attnvet/internal/num"
+	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/quant"
+)
+
+// quantBase is the correct emulation the FP8-cache mutants vary: FlashMLA
+// SM90's path after dequantization (keys in blocks of 64, BF16 GEMMs with
+// FP32 accumulation, P to BF16, RN output).
+const quantBase = "tiled/bc64/bf16rne"
+
+// quantSpecs are defects of reading FlashMLA's FP8 KV cache (kv_layout
+// fp8_v32 / fp8_model1), each a kernel that dequantizes the same bytes
+// otherwise (docs/mutants.md cites them). On a BF16 cache they compute
+// what their base computes.
+func quantSpecs() []spec {
+	return []spec{
+		{
+			name: "fp8-scale-ue8m0-rz", class: classPrecision, family: problem.MLA, base: quantBase,
+			doc: "V32's FP32 scales converted to UE8M0 with round-toward-zero before use (FlashMLA PR #184, the SM100 head64 path): a non-power-of-two scale shrinks by up to 2×",
+			prep: fp8Prep(fp8Bug{scale: func(c *kvlayout.Cache, s, t int, tk kvlayout.Token) float64 {
+				if c.Layout() != kvlayout.V32 {
+					return tk.Scales[t]
+				}
+				return quant.UE8M0ToF64(quant.UE8M0FromF64(tk.Scales[t], quant.ScaleRZ, quant.NoSaturate))
+			}}),
+		},
+		{
+			name: "fp8-scale-wrong-block", class: classMath, family: problem.MLA, base: quantBase,
+			doc: "column tile t dequantized with the scale of tile t+1 (mod the tile count): a tile-index slip in the scale load",
+			prep: fp8Prep(fp8Bug{scale: func(c *kvlayout.Cache, s, t int, tk kvlayout.Token) float64 {
+				return tk.Scales[(t+1)%len(tk.Scales)]
+			}}),
+		},
+		{
+			name: "fp8-scale-wrong-token", class: classMath, family: problem.MLA, base: quantBase,
+			doc: "a token's tiles dequantized with the scales of the next slot (slot+1 mod the cache): a token-index slip in the scale address",
+			prep: fp8Prep(fp8Bug{scale: func(c *kvlayout.Cache, s, t int, tk kvlayout.Token) float64 {
+				o, err := c.Token((s + 1) % c.Slots())
+				if err != nil {
+					return tk.Scales[t]
+				}
+				return o.Scales[t]
+			}}),
+		},
+		{
+			name: "fp8-scale-twice", class: classMath, family: problem.MLA, base: quantBase,
+			doc: "the scale applied twice (code·scale², dequantized in the loader and again in the GEMM epilogue)",
+			prep: fp8Prep(fp8Bug{scale: func(c *kvlayout.Cache, s, t int, tk kvlayout.Token) float64 {
+				return tk.Scales[t] * tk.Scales[t]
+			}}),
+		},
+		{
+			name: "fp8-scale-missing", class: classMath, family: problem.MLA, base: quantBase,
+			doc:  "the scale never applied: the e4m3 codes used as the K and V values",
+			prep: fp8Prep(fp8Bug{scale: func(c *kvlayout.Cache, s, t int, tk kvlayout.Token) float64 { return 1 }}),
+		},
+		{
+			name: "fp8-448-as-nan", class: classPrecision, family: problem.MLA, base: quantBase,
+			doc: "the largest e4m3fn codes (±448, 0x7e/0xfe) read as NaN, the reverse confusion (an overflow check one code too low)",
+			prep: fp8Prep(fp8Bug{code: func(b uint8) float64 {
+				if b&0x7f == 0x7e {
+					return math.NaN()
+				}
+				return quant.E4M3ToF64(b)
+			}}),
+		},
+		{
+			name: "fp8-fn-as-fnuz", class: classPrecision, family: problem.MLA, base: quantBase,
+			doc:  "OCP e4m3fn codes decoded as e4m3fnuz (AMD's variant: exponent bias 8, 0x80 NaN): every value halved, −0 a NaN",
+			prep: fp8Prep(fp8Bug{code: quant.E4M3FNUZToF64}),
+		},
+		{
+			name: "fp8-rope-as-fp8", class: classMath, family: problem.MLA, base: quantBase,
+			doc:  "the BF16 RoPE columns read as e4m3 codes (byte j of the RoPE part, times tile 0's scale): the loader treats the whole row as quantized",
+			prep: fp8Prep(fp8Bug{rope: true}),
+		},
+		{
+			name: "fp8-model1-per-token", class: classMath, family: problem.MLA, base: quantBase,
+			doc:  "MODEL1's cache read as if interleaved per token (token i at i·584: codes, RoPE, then its 7 scales) instead of per page (pbs·576 bytes of data, then pbs·8 of scales)",
+			prep: model1PerToken,
+		},
+	}
+}
+
+// model1PerToken reads a MODEL1 cache with a per-token stride of 584
+// bytes; slots whose misread bytes fall outside the page read as NaN.
+func model1PerToken(in *problem.Inputs) *problem.Inputs {
+	q := in.MLAQuant
+	if q == nil || q.Layout != kvlayout.Model1 {
+		return in
+	}
+	read := func(raw []byte, pbs int) []float32 {
+		if raw == nil {
+			return nil
+		}
+		d := q.Layout.DQK()
+		out := make([]float32, len(raw)/584*d)
+		for s := range len(raw) / 584 {
+			t := (s/pbs)*pbs*584 + (s%pbs)*584
+			row := out[s*d : (s+1)*d]
+			for j := range 448 {
+				sc := quant.UE8M0ToF64(raw[t+576+j/64])
+				row[j] = float32(quant.Dequantize(q.Dequant, quant.E4M3ToF64(raw[t+j]), sc))
+			}
+			for j := range 64 {
+				row[448+j] = num.BF16ToF32(uint16(raw[t+448+2*j]) | uint16(raw[t+449+2*j])<<8)
+			}
+		}
+		return out
+	}
+	return in.WithCaches(read(q.Raw, q.PBS), read(q.ExtraRaw, q.ExtraPBS))
+}
+
+// fp8Bug is a kernel's misreading of an FP8 cache: a code decoder (nil:
+// e4m3fn), a scale lookup (nil: the token's tile scale) and whether RoPE
+// is read as e4m3 codes.
+type fp8Bug struct {
+	code  func(uint8) float64
+	scale func(c *kvlayout.Cache, s, t int, tk kvlayout.Token) float64
+	rope  bool
+}
+
+func (b fp8Bug) row(dq quant.Dequant) problem.RowFunc {
+	return func(dst []float32, c *kvlayout.Cache, s int) error {
+		tk, err := c.Token(s)
+		if err != nil {
+			return err
+		}
+		l := c.Layout()
+		tile := l.Tile()
+		for t := range l.Scales() {
+			sc := tk.Scales[t]
+			if b.scale != nil {
+				sc = b.scale(c, s, t, tk)
+			}
+			for j := t * tile; j < (t+1)*tile; j++ {
+				code := quant.E4M3ToF64(tk.NoPE[j])
+				if b.code != nil {
+					code = b.code(tk.NoPE[j])
+				}
+				dst[j] = float32(quant.Dequantize(dq, code, sc))
+			}
+		}
+		for j, h := range tk.RoPE {
+			v := float64(num.BF16ToF32(h))
+			if b.rope {
+				byt := uint8(tk.RoPE[j/2] >> (8 * (j % 2)))
+				v = quant.Dequantize(dq, quant.E4M3ToF64(byt), tk.Scales[0])
+			}
+			dst[l.NoPE()+j] = float32(v)
+		}
+		return nil
+	}
+}
+
+// fp8Prep rewrites an FP8 mla problem's caches as the buggy kernel
+// dequantizes them; other problems pass unchanged.
+func fp8Prep(b fp8Bug) func(in *problem.Inputs) *problem.Inputs {
+	return func(in *problem.Inputs) *problem.Inputs {
+		q := in.MLAQuant
+		if q == nil {
+			return in
+		}
+		main, extra, err := q.Dequantized(b.row(q.Dequant))
+		if err != nil {
+			return in
+		}
+		return in.WithCaches(main, extra)
+	}
+}
