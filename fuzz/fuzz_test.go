@@ -339,6 +339,9 @@ func TestDecodeRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, nc := range cs {
+		if f := nc.Case.Family; f != "sparse" && f != "window" {
+			continue // the byte codec (Encode/Decode) spells the sparse and window families only
+		}
 		want := nc.Case
 		want.Description = ""
 		if got := Decode(Encode(nc.Case)); got.String() != want.String() {

@@ -53,6 +53,9 @@ func (in *Inputs) Violations() []Violation {
 	if in.Family == MLA {
 		in.mlaViolations(add)
 	}
+	if in.Family == Dense {
+		in.pagedViolations(add)
+	}
 	if in.Family == Combine {
 		empty := in.LSE.Empty()
 		for i, s := range in.CombS {
