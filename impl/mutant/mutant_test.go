@@ -39,6 +39,14 @@ func triggerCases() []cases.Case {
 		// base-2 lse with the sink included.
 		{Family: problem.Dense, Seed: 8, H: 2, D: 4, Sq: []int{2, 3, 2}, Sk: []int{0, 6, 3}, WindowRight: ip(1),
 			Sink: sink, LSE: &cases.LSESpec{Base: "2", Empty: "-inf", Sink: "included"}},
+		// Dense paged: an odd page size, a permuted table, NaN past each
+		// sequence's last key.
+		{Family: problem.Dense, Seed: 9, H: 4, Hkv: 2, D: 8, Sq: []int{1, 3}, Sk: []int{7, 10}, Causal: true,
+			Page: 3, BlockTable: "permuted", Poison: true, LSE: &cases.LSESpec{Base: "e", Empty: "-inf"}},
+		// Combine: rows with every state empty (lse_empty = +inf).
+		{Family: problem.Combine, Seed: 10, T: 4, H: 2, D: 4, States: 3, Empty: 0.7, LSE: &cases.LSESpec{Base: "e", Empty: "+inf"}},
+		// MLA: an extra scope with topk_length cutting the main scope.
+		{Family: problem.MLA, Seed: 11, H: 2, D: 8, B: 2, TopK: 8, ExtraTopK: 16, TopkLength: []int{3, 8}, BlockSize: 4},
 	}
 }
 

@@ -31,8 +31,8 @@ func CaseAt(seed uint64, i, every int) (cases.Case, string) {
 }
 
 // scoredFamilies are the families the campaign cycles through: those with
-// mutants of their own (combine and mla have none yet).
-var scoredFamilies = []problem.Family{problem.Sparse, problem.Window, problem.Dense}
+// mutants of their own.
+var scoredFamilies = []problem.Family{problem.Sparse, problem.Window, problem.Dense, problem.Combine, problem.MLA}
 
 // Templates are the targeted case templates, in rotation order.
 var Templates = []string{"sparse-short", "window-gqa", "sparse-long", "window-short", "dense-edges"}
