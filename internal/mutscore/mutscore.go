@@ -84,6 +84,8 @@ type Stats struct {
 	Sparse    int `json:"sparse"`    // family sparse
 	Window    int `json:"window"`    // family window
 	Dense     int `json:"dense"`     // family dense
+	Combine   int `json:"combine"`   // family combine
+	MLA       int `json:"mla"`       // family mla
 	Violating int `json:"violating"` // inputs break the kernel contract: not judged
 }
 
@@ -422,6 +424,10 @@ func aggregate(opt Options, outs []caseOut, kernels []kernel, muts []mutant.Muta
 			res.Cases.Sparse++
 		case problem.Dense:
 			res.Cases.Dense++
+		case problem.Combine:
+			res.Cases.Combine++
+		case problem.MLA:
+			res.Cases.MLA++
 		default:
 			res.Cases.Window++
 		}
