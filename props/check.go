@@ -170,6 +170,9 @@ func ExpectedViolations(c cases.Case, f num.Format) (must, may []string) {
 			}
 		}
 	}
+	if c.Family == problem.Dense {
+		may = append(may, denseExpectedViolations(c)...)
+	}
 	for _, s := range c.Specials {
 		v := num.Round64(f, s.Value.Resolve(f), num.RNE)
 		if math.IsNaN(v) || math.IsInf(v, 0) {

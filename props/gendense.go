@@ -81,6 +81,7 @@ func drawDense(r *rand.Rand, c *cases.Case, n int, lim limits) {
 	if r.IntN(10) < 3 {
 		c.Dv = 1 + r.IntN(lim.maxD)
 	}
+	drawDensePaged(r, c)
 }
 
 // denseOnly is a problem.Inputs with just the fields DenseSeq and

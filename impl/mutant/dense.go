@@ -102,13 +102,8 @@ func denseKeysWith(rng func(in *problem.Inputs, s problem.Seq) (lo, hi int)) fun
 func gatherDense(in *problem.Inputs, s problem.Seq, g, lo, hi int) []problem.Key {
 	var out []problem.Key
 	for j := lo; j <= hi; j++ {
-		kr := (s.K0+j)*in.Hkv + g
-		k := problem.Key{K: in.K[kr*in.D : (kr+1)*in.D], V: in.V[kr*in.Dv : (kr+1)*in.Dv]}
-		out = append(out, k)
-	}
-	if in.Alibi != nil {
-		for i := range out {
-			out[i].Dist = in.AlibiForm.Dist(s.I, lo+i, s.Sk-s.Sq)
+		if k, ok := in.DenseKey(s, j, g, true); ok {
+			out = append(out, k)
 		}
 	}
 	return out
@@ -209,7 +204,7 @@ func emptySeqReadsNext(in *problem.Inputs, t, g int, keys []problem.Key) []probl
 	next := s
 	for b := s.B + 1; b+1 < len(in.CuK); b++ { // the next sequence with keys
 		if n := int(in.CuK[b+1] - in.CuK[b]); n > 0 {
-			next.Sk, next.K0 = n, int(in.CuK[b])
+			next.B, next.Sk, next.K0 = b, n, int(in.CuK[b])
 			break
 		}
 	}

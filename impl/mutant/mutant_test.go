@@ -49,6 +49,14 @@ func triggerCases() []cases.Case {
 		// csa with the window's only page unmapped and no compressed slot (p = 1): no key, no sink.
 		{Family: problem.CSA, Seed: 12, B: 1, H: 2, D: 4, Win: 4, IdxTopK: 2, BlockSize: 8, Positions: []int{1},
 			Plant: []string{cases.PlantUnmappedPage}},
+		// Dense paged: an odd page size, a permuted table, NaN past each
+		// sequence's last key.
+		{Family: problem.Dense, Seed: 9, H: 4, Hkv: 2, D: 8, Sq: []int{1, 3}, Sk: []int{7, 10}, Causal: true,
+			Page: 3, BlockTable: "permuted", Poison: true, LSE: &cases.LSESpec{Base: "e", Empty: "-inf"}},
+		// Combine: rows with every state empty (lse_empty = +inf).
+		{Family: problem.Combine, Seed: 10, T: 4, H: 2, D: 4, States: 3, Empty: 0.7, LSE: &cases.LSESpec{Base: "e", Empty: "+inf"}},
+		// MLA: an extra scope with topk_length cutting the main scope.
+		{Family: problem.MLA, Seed: 11, H: 2, D: 8, B: 2, TopK: 8, ExtraTopK: 16, TopkLength: []int{3, 8}, BlockSize: 4},
 	}, quantTriggerCases()...)
 }
 

@@ -72,6 +72,13 @@ type Case struct {
 	Softcap     float64  `json:"softcap,omitempty"`
 	Alibi       *Alibi   `json:"alibi,omitempty"`
 	LSE         *LSESpec `json:"lse,omitempty"` // the kernel returns lse in this convention
+	// Page > 0 puts the keys in a paged cache k_cache/v_cache of that page
+	// size with a block_table (block_table: identity or permuted) and
+	// cache_seqlens = sk; poison fills unreferenced pages and the rows
+	// past each sequence's last key with NaN (densepaged.go). SequsedK
+	// gives seqused_k (varlen or paged).
+	Page     int   `json:"page,omitempty"`
+	SequsedK []int `json:"seqused_k,omitempty"`
 
 	// Family combine: t rows of h heads merging States partial states of
 	// width d (docs/kernels.md §6); Empty is the fraction of states set to
@@ -359,6 +366,9 @@ func (c Case) elements() int {
 		g, s := c.geometry(), c.tokensPerBatch()
 		return c.B*s*c.H*c.D + (g.oriBlocks+g.cmpBlocks)*c.blockSize()*c.D + c.B*s*(c.Win+c.IdxTopK)
 	case problem.Dense:
+		if c.Page > 0 {
+			return sum(c.Sq)*c.H*c.D + c.pagedPages()*c.Page*c.hkv()*(c.D+c.dv())
+		}
 		return sum(c.Sq)*c.H*c.D + sum(c.Sk)*c.hkv()*(c.D+c.dv())
 	case problem.Combine:
 		return c.T * c.States * c.H * (c.D + 1)

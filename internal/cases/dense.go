@@ -63,7 +63,10 @@ func (c Case) validateDense() error {
 	if c.B != 0 || c.Seqused != nil || c.Win != 0 || c.IdxTopK != 0 || c.T != 0 || c.Window != 0 {
 		return fmt.Errorf("dense family takes sq, sk, causal, window_left, window_right, h, hkv, d, dv (not t, window, b, seqused, win, idx_topk)")
 	}
-	if elems := tq*c.H*c.D + tk*hkv*(c.D+c.dv()); elems > maxElems {
+	if err := c.validatePaged(); err != nil {
+		return err
+	}
+	if elems := c.elements(); elems > maxElems {
 		return fmt.Errorf("case too large: %d tensor elements (limit %d)", elems, maxElems)
 	}
 	return nil
@@ -84,12 +87,16 @@ func (c Case) dense(in *problem.Inputs, r *rng, vg *valueGen) {
 		in.CuQ[b+1] = in.CuQ[b] + int32(c.Sq[b])
 		in.CuK[b+1] = in.CuK[b] + int32(c.Sk[b])
 	}
-	tk := int(in.CuK[len(c.Sk)])
-	in.K = vg.fill(tk*in.Hkv*in.D, vg.scale(), false)
-	in.V = vg.fill(tk*in.Hkv*in.Dv, vg.vScale(), false)
 	in.WinLeft, in.WinRight = orMinus1(c.WindowLeft), orMinus1(c.WindowRight)
 	if c.Causal {
 		in.WinRight = 0
+	}
+	if c.Page > 0 || c.SequsedK != nil {
+		c.densePaged(in, r, vg)
+	} else {
+		tk := int(in.CuK[len(c.Sk)])
+		in.K = vg.fill(tk*in.Hkv*in.D, vg.scale(), false)
+		in.V = vg.fill(tk*in.Hkv*in.Dv, vg.vScale(), false)
 	}
 	in.Softcap = c.Softcap
 	if a := c.Alibi; a != nil {

@@ -48,6 +48,12 @@ func (d *decoder) denseQ(in *problem.Inputs, qt *bundle.Tensor) (batch, sq int) 
 // dense decodes k, v, the sequence boundaries and the modifiers. batch and
 // sq are q's batch layout (−1: varlen, cu_seqlens_q gives the sequences).
 func (d *decoder) dense(in *problem.Inputs, p profile.Profile, batch, sq int) error {
+	if ok, err := d.densePaged(in, p, batch, sq); ok || err != nil {
+		if err != nil {
+			return err
+		}
+		return d.denseMods(in)
+	}
 	layout := "[B, Sk, Hkv, D]"
 	ranks := []int{4}
 	if batch < 0 {
@@ -108,6 +114,15 @@ func (d *decoder) dense(in *problem.Inputs, p profile.Profile, batch, sq int) er
 	if in.V, err = d.floats(vt, p.In, why); err != nil {
 		return err
 	}
+	if in.SequsedK, err = d.perSeq(TSequsedK, len(in.CuQ)-1); err != nil {
+		return err
+	}
+	return d.denseMods(in)
+}
+
+// denseMods decodes the windows, causal, softcap and ALiBi.
+func (d *decoder) denseMods(in *problem.Inputs) error {
+	var err error
 	if in.WinLeft, _, err = d.intMeta(KeyWindowLeft, -1, -1); err != nil {
 		return err
 	}

@@ -144,15 +144,27 @@ func Encode(in *problem.Inputs, p profile.Profile, o []float32) (*bundle.File, e
 // its metadata: windows, softcap, ALiBi and the lse convention, explicitly.
 func encodeDense(f *bundle.File, in *problem.Inputs, add func(string, []int, []float32, bundle.DType) error) error {
 	dt := DType(in.Format)
-	tk := int(in.CuK[len(in.CuK)-1])
-	if err := add(TK, []int{tk, in.Hkv, in.D}, in.K, dt); err != nil {
-		return err
+	if in.Paged() {
+		if err := encodePaged(f, in, add); err != nil {
+			return err
+		}
+	} else {
+		tk := int(in.CuK[len(in.CuK)-1])
+		if err := add(TK, []int{tk, in.Hkv, in.D}, in.K, dt); err != nil {
+			return err
+		}
+		if err := add(TV, []int{tk, in.Hkv, in.Dv}, in.V, dt); err != nil {
+			return err
+		}
+		f.Add(bundle.NewInt32(TCuQ, []int{len(in.CuQ)}, in.CuQ))
+		f.Add(bundle.NewInt32(TCuK, []int{len(in.CuK)}, in.CuK))
 	}
-	if err := add(TV, []int{tk, in.Hkv, in.Dv}, in.V, dt); err != nil {
-		return err
+	if in.Paged() {
+		f.Add(bundle.NewInt32(TCuQ, []int{len(in.CuQ)}, in.CuQ))
 	}
-	f.Add(bundle.NewInt32(TCuQ, []int{len(in.CuQ)}, in.CuQ))
-	f.Add(bundle.NewInt32(TCuK, []int{len(in.CuK)}, in.CuK))
+	if in.SequsedK != nil {
+		f.Add(bundle.NewInt32(TSequsedK, []int{len(in.SequsedK)}, in.SequsedK))
+	}
 	m := f.Metadata
 	m[KeyCausal] = "false"
 	m[KeyWindowLeft] = strconv.Itoa(in.WinLeft)

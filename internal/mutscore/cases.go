@@ -31,11 +31,11 @@ func CaseAt(seed uint64, i, every int) (cases.Case, string) {
 }
 
 // scoredFamilies are the families the campaign cycles through: those with
-// mutants of their own (combine and mla have none yet).
-var scoredFamilies = []problem.Family{problem.Sparse, problem.Window, problem.Dense}
+// mutants of their own.
+var scoredFamilies = []problem.Family{problem.Sparse, problem.Window, problem.Dense, problem.Combine, problem.MLA}
 
 // Templates are the targeted case templates, in rotation order.
-var Templates = []string{"sparse-short", "window-gqa", "sparse-long", "window-short", "dense-edges", "csa-edges", "hca-short", "swa-lens", "mla-fp8"}
+var Templates = []string{"sparse-short", "window-gqa", "sparse-long", "window-short", "dense-edges", "csa-edges", "hca-short", "swa-lens", "mla-fp8", "mla-scopes"}
 
 // Targeted is the k-th targeted case of seed seed. The templates rotate
 // and each draws small shapes that reach triggers a uniform generator
@@ -58,6 +58,9 @@ var Templates = []string{"sparse-short", "window-gqa", "sparse-long", "window-sh
 //     causal or a left/right window, softcap with ALiBi (2 in 3) under GQA,
 //     an lse in a random convention, a sink (2 in 3).
 //   - csa-edges, hca-short, swa-lens: the pypto families (pyptoTemplate).
+//   - mla-scopes: FlashMLA decode with both scopes, topk_length cutting
+//     the main scope (and extra_topk_length the extra one half the time),
+//     −1 entries, odd page sizes, NaN in unreferenced rows.
 func Targeted(seed uint64, k int) cases.Case {
 	r := rand.New(rand.NewPCG(seed^0x7461726765746564, uint64(k)))
 	c := cases.Case{Seed: r.Uint64()}
@@ -142,6 +145,27 @@ func Targeted(seed uint64, k int) cases.Case {
 		}
 	case "mla-fp8":
 		c = mlaFP8(r, c)
+	case "mla-scopes":
+		c.Family = problem.MLA
+		c.B, c.S = 2, 1+r.IntN(2)
+		c.H, c.D = 1+r.IntN(8), 2+r.IntN(31)
+		c.TopK, c.ExtraTopK = 4+r.IntN(40), 4+r.IntN(40)
+		for range c.B {
+			c.TopkLength = append(c.TopkLength, r.IntN(c.TopK+1))
+		}
+		if r.IntN(2) == 0 {
+			for range c.B {
+				c.ExtraTopkLength = append(c.ExtraTopkLength, r.IntN(c.ExtraTopK+1))
+			}
+		}
+		c.Invalid = []float64{0, 0.1, 0.3}[r.IntN(3)]
+		c.BlockSize = []int{1, 3, 16}[r.IntN(3)]
+		c.Poison = true
+		sink(0.5, 2)
+		c.LSE = &cases.LSESpec{Base: "e", Empty: "+inf"}
+		if c.Sink != nil {
+			c.LSE.Sink = "excluded"
+		}
 	default: // window-short
 		c.Family = problem.Window
 		c.T, c.Window = 2+r.IntN(8), r.IntN(4)

@@ -85,6 +85,8 @@ type Stats struct {
 	Window    int `json:"window"`    // family window
 	Dense     int `json:"dense"`     // family dense
 	Pypto     int `json:"pypto"`     // families csa, hca, swa
+	Combine   int `json:"combine"`   // family combine
+	MLA       int `json:"mla"`       // family mla
 	Violating int `json:"violating"` // inputs break the kernel contract: not judged
 }
 
@@ -425,6 +427,10 @@ func aggregate(opt Options, outs []caseOut, kernels []kernel, muts []mutant.Muta
 			res.Cases.Dense++
 		case problem.CSA, problem.HCA, problem.SWA:
 			res.Cases.Pypto++
+		case problem.Combine:
+			res.Cases.Combine++
+		case problem.MLA:
+			res.Cases.MLA++
 		default:
 			res.Cases.Window++
 		}

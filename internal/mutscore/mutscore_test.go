@@ -158,8 +158,10 @@ func TestCaseAt(t *testing.T) {
 			fams[c.Family]++
 		}
 	}
-	if fams[problem.Sparse] != 50 || fams[problem.Window] != 50 || fams[problem.Dense] != 50 {
-		t.Errorf("props families %v, want 50 each", fams)
+	for _, f := range []problem.Family{problem.Sparse, problem.Window, problem.Dense, problem.Combine, problem.MLA} {
+		if fams[f] != 30 {
+			t.Errorf("props families %v, want 30 each", fams)
+		}
 	}
 	if _, src := mutscore.CaseAt(7, 3, 0); src != mutscore.SourceProps {
 		t.Errorf("every = 0 drew a targeted case")

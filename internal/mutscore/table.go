@@ -15,8 +15,8 @@ import (
 // never does.
 func (r *Result) WriteTable(w io.Writer) error {
 	c := r.Cases
-	fmt.Fprintf(w, "seed %d, %d cases (%d generated, %d targeted; %d sparse, %d window, %d dense, %d csa/hca/swa; %d contract-violating, not judged)\n",
-		r.Seed, c.Total, c.Props, c.Targeted, c.Sparse, c.Window, c.Dense, c.Pypto, c.Violating)
+	fmt.Fprintf(w, "seed %d, %d cases (%d generated, %d targeted; %d sparse, %d window, %d dense, %d combine, %d mla, %d csa/hca/swa; %d contract-violating, not judged)\n",
+		r.Seed, c.Total, c.Props, c.Targeted, c.Sparse, c.Window, c.Dense, c.Combine, c.MLA, c.Pypto, c.Violating)
 	fmt.Fprintf(w, "%d mutants, %d correct kernels\n\n", len(r.Mutants), len(r.CorrectKernels))
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -56,6 +56,9 @@ func (in *Inputs) Violations() []Violation {
 	if IsPypto(in.Family) {
 		in.pyptoViolations(add)
 	}
+	if in.Family == Dense {
+		in.pagedViolations(add)
+	}
 	if in.Family == Combine {
 		empty := in.LSE.Empty()
 		for i, s := range in.CombS {

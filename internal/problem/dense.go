@@ -127,7 +127,11 @@ func (in *Inputs) DenseSeq(t int) Seq {
 	b := lo
 	q0, q1 := int(in.CuQ[b]), int(in.CuQ[b+1])
 	k0, k1 := int(in.CuK[b]), int(in.CuK[b+1])
-	return Seq{B: b, I: t - q0, Sq: q1 - q0, Sk: k1 - k0, K0: k0}
+	sk := k1 - k0
+	if in.SequsedK != nil && in.Page == 0 { // varlen: the first seqused_k keys (paged: CuK holds them)
+		sk = min(sk, max(int(in.SequsedK[b]), 0))
+	}
+	return Seq{B: b, I: t - q0, Sq: q1 - q0, Sk: sk, K0: k0}
 }
 
 // DenseRange is the key interval [lo, hi] (in the sequence's key indices)
@@ -147,19 +151,36 @@ func (in *Inputs) DenseRangeAt(s Seq, delta int) (lo, hi int) {
 	return lo, hi
 }
 
-func (in *Inputs) denseKeys(t, g int, dst []Key) []Key {
+func (in *Inputs) denseKeys(t, g int, dst []Key, kernel bool) []Key {
 	s := in.DenseSeq(t)
 	lo, hi := in.DenseRange(s)
-	delta := s.Sk - s.Sq
 	for j := lo; j <= hi; j++ {
-		kr := (s.K0+j)*in.Hkv + g
-		k := Key{K: in.K[kr*in.D : (kr+1)*in.D], V: in.V[kr*in.Dv : (kr+1)*in.Dv]}
-		if in.Alibi != nil {
-			k.Dist = in.AlibiForm.Dist(s.I, j, delta)
+		if k, ok := in.DenseKey(s, j, g, kernel); ok {
+			dst = append(dst, k)
 		}
-		dst = append(dst, k)
 	}
 	return dst
+}
+
+// DenseKey is key j of sequence s through KV head g, with its ALiBi
+// distance. A key the paged table cannot reach (a contract violation) is
+// skipped by the reference (ok false) and read as a NaN row by the kernel.
+func (in *Inputs) DenseKey(s Seq, j, g int, kernel bool) (k Key, ok bool) {
+	r := in.DenseRow(s, j)
+	if r < 0 {
+		if !kernel {
+			return Key{}, false
+		}
+		p := in.Poison()
+		k = Key{K: p[:in.D], V: p[:in.Dv]}
+	} else {
+		kr := r*in.Hkv + g
+		k = Key{K: in.K[kr*in.D : (kr+1)*in.D], V: in.V[kr*in.Dv : (kr+1)*in.Dv]}
+	}
+	if in.Alibi != nil {
+		k.Dist = in.AlibiForm.Dist(s.I, j, s.Sk-s.Sq)
+	}
+	return k, true
 }
 
 // AlibiSlope is head h's ALiBi slope, 0 without ALiBi.
@@ -216,6 +237,9 @@ func (in *Inputs) checkDense() error {
 	}
 	if in.WinLeft < -1 || in.WinRight < -1 {
 		return fmt.Errorf("window_left %d / window_right %d: want ≥ 0, or −1 for unbounded", in.WinLeft, in.WinRight)
+	}
+	if in.Page > 0 || in.BlockTable != nil || in.SequsedK != nil {
+		return in.checkPaged()
 	}
 	tk := int(in.CuK[len(in.CuK)-1])
 	if err := wantLen("k", len(in.K), tk*in.Hkv*in.D); err != nil {

@@ -91,6 +91,15 @@ type Inputs struct {
 	CuQ, CuK          []int32
 	WinLeft, WinRight int
 
+	// dense paged KV (densepaged.go; Page > 0): K and V are the pools
+	// k_cache/v_cache [NB][Page][Hkv][D|Dv]; key j of sequence b is pool row
+	// BlockTable[b·MaxBlocks + j/Page]·Page + j%Page, and CuK are the prefix
+	// sums of the key counts (PagedLens). SequsedK [B] (varlen or paged):
+	// sequence b uses its first SequsedK[b] keys; nil = all.
+	Page, MaxBlocks          int
+	BlockTable, CacheSeqlens []int32
+	SequsedK                 []int32
+
 	// Score modifiers (dense), in this order after the scale: softcap
 	// c·tanh(s/c) (0 = off), then the ALiBi bias slope_h·dist(i, j).
 	Softcap   float64
@@ -211,7 +220,7 @@ func (in *Inputs) RefKeys(t, g int, dst []Key) []Key {
 	case Window:
 		return in.windowKeys(t, g, dst)
 	case Dense:
-		return in.denseKeys(t, g, dst)
+		return in.denseKeys(t, g, dst, false)
 	case Combine:
 		return in.combineKeys(t, g, dst)
 	case MLA:
@@ -249,7 +258,7 @@ func (in *Inputs) KernelKeys(t, g int, dst []Key) []Key {
 	case Window:
 		return in.windowKeys(t, g, dst)
 	case Dense:
-		return in.denseKeys(t, g, dst)
+		return in.denseKeys(t, g, dst, true)
 	case Combine:
 		return in.combineKeys(t, g, dst)
 	case MLA:

@@ -404,6 +404,7 @@ func (w *Worker) Run(in *problem.Inputs) (*impl.Output, error) {
 	if err != nil {
 		return nil, err
 	}
+	declareOutputs(f, in)
 	if r, err := w.decl.store(f); err != nil {
 		return nil, err
 	} else if r != "" {
@@ -546,10 +547,10 @@ const replyHeader = 1 << 20
 // attnvet allocate more than a reply can need.
 func replyLimit(in *problem.Inputs, max int64) int64 {
 	n := int64(in.T) * int64(in.H) * int64(in.Dv)
-	if n < 0 || n > (max-replyHeader)/8 {
+	if n < 0 || n > (max-replyHeader)/8 || lseBytes(in) > max-replyHeader-8*n {
 		return max
 	}
-	return min(max, 8*n+replyHeader)
+	return min(max, 8*n+lseBytes(in)+replyHeader)
 }
 
 // decode reads a reply: o, or error metadata.
@@ -568,7 +569,11 @@ func (w *Worker) decode(reply []byte, in *problem.Inputs, seq int64) (*impl.Outp
 	if err != nil {
 		return nil, Malformed, err
 	}
-	return &impl.Output{O: o}, "", nil
+	lse, err := replyLSE(f, in)
+	if err != nil {
+		return nil, Malformed, err
+	}
+	return &impl.Output{O: o, LSE: lse}, "", nil
 }
 
 func (w *Worker) isBroken() bool {

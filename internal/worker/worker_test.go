@@ -216,6 +216,13 @@ func fakeWorker(mode string, stdin io.Reader, stdout io.Writer) int {
 			reply(g)
 			continue
 		}
+		if b.Inputs.LSE == nil && strings.Contains(f.Metadata[KeyOutputs], TLSE) {
+			c, err := problem.ParseLSEConv(f.Metadata["lse_base"], f.Metadata["lse_empty"], f.Metadata["lse_sink"], b.Inputs.Sink != nil)
+			if err != nil {
+				panic(err)
+			}
+			b.Inputs.LSE = &c
+		}
 		out, err := em.Run(b.Inputs)
 		if err != nil {
 			panic(err)
@@ -231,6 +238,17 @@ func fakeWorker(mode string, stdin io.Reader, stdout io.Writer) int {
 		}
 		g := bundle.NewFile()
 		g.Add(o)
+		if out.LSE != nil && what != "nolse" {
+			lshape := []int{in.T, in.H}
+			if hit && what == "lseshape" {
+				lshape = []int{in.H, in.T}
+			}
+			l, err := bundle.NewFloat32(TLSE, bundle.F32, lshape, out.LSE)
+			if err != nil {
+				panic(err)
+			}
+			g.Add(l)
+		}
 		reply(g)
 	}
 }

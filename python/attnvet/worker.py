@@ -180,7 +180,8 @@ def _loop(fn, hello, families, arrays, inp, stdout, reply):
             o = fn(case)
             if o is None:
                 raise ValueError("the kernel returned None (want o, [T, H, Dv])")
-            b = encode({"o": o}, {})
+            # a dict carries declared outputs beyond o: {"o": o, "lse": lse [T, H]}
+            b = encode(o if isinstance(o, dict) else {"o": o}, {})
         except Exception as e:  # noqa: BLE001 - the kernel's error is the case's reply
             print(f"attnvet.worker: case {case.seq}: {type(e).__name__}: {e}", file=sys.stderr)
             traceback.print_exc(file=sys.stderr)
