@@ -82,7 +82,8 @@ func TestGateBuiltinCorpus(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
 	}
 	if !regexp.MustCompile(`attnvet gate: [1-9][0-9]* corpus \+ 0 random cases`).MatchString(out) ||
-		!strings.Contains(out, "corpus/sparse_pad_in_prefix_violation.json: pad_in_prefix") {
+		!strings.Contains(out, "pad_in_prefix 2") ||
+		!regexp.MustCompile(`corpus/[a-z0-9_]+_violation\.json: [a-z_]+`).MatchString(out) {
 		t.Errorf("the built-in corpus did not run, or its contract violations are not listed:\n%s", out)
 	}
 }
