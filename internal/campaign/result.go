@@ -12,6 +12,7 @@ import (
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/jsonfloat"
 	"github.com/attnvet/attnvet/internal/jsonout"
+	"github.com/attnvet/attnvet/internal/tolerance"
 	"github.com/attnvet/attnvet/internal/worker"
 )
 
@@ -130,6 +131,10 @@ type Failure struct {
 	Elements       int    `json:"elements"`
 	Error          string `json:"error,omitempty"` // the kernel errored or panicked
 	Detail         string `json:"detail,omitempty"`
+	// FailedOutputs names the outputs that failed ("o", "lse"); LSE is
+	// the lse output's verdict where the problem declares one.
+	FailedOutputs []string              `json:"failed_outputs,omitempty"`
+	LSE           *tolerance.LSEVerdict `json:"lse,omitempty"`
 	// Input is the case as run; Shrunk the minimal failing case found
 	// from it (saved as File).
 	Input  cases.Case  `json:"input"`
