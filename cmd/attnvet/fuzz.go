@@ -26,7 +26,7 @@ func init() {
 	register(command{
 		name:    "fuzz",
 		summary: "search for inputs that break a kernel or mutant; failures are shrunk and saved with a replay command",
-		usage:   "[--time D | --cases N] [--workers K] [--shard i/n] [--seed S] [--target NAME] [--out DIR] [--json FILE] [--junit FILE] [--case-timeout D] [--worker-profile NAME] | --resume DIR",
+		usage:   "[--time D | --cases N] [--workers K] [--shard i/n] [--seed S] [--target NAME] [--out DIR] [--json FILE] [--junit FILE] [--case-timeout D] [--worker-profile NAME] [--known FILE] [--save-findings] | --resume DIR",
 		run:     runFuzz,
 	})
 }
@@ -52,6 +52,7 @@ func runFuzz(e *env, args []string) int {
 	shrink := fs.Int("shrink-budget", campaign.DefaultShrinkBudget, "candidate evaluations per shrink (0: save unshrunk)")
 	every := durationFlag(fs, "progress", 10*time.Second, "interval of progress lines when stderr is not a terminal (0: none)")
 	wf := addWorkerFlags(fs)
+	ff := addFindingFlags(fs)
 	if printFlags(e, fs, args) {
 		return exitPass
 	}
@@ -70,7 +71,7 @@ func runFuzz(e *env, args []string) int {
 		}
 	}
 	if flagSet(fs, "resume") {
-		return resumeFuzz(e, fs, *resume, *workers, *every, *jsonOut, *junit)
+		return resumeFuzz(e, fs, ff, *resume, *workers, *every, *jsonOut, *junit)
 	}
 	opt := campaign.DefaultOptions()
 	opt.Command, opt.OutDir, opt.Journal = "fuzz", *out, true
@@ -114,6 +115,9 @@ func runFuzz(e *env, args []string) int {
 		return e.exitFor("fuzz", usagef("--save and --shrink-budget want 0 or more"))
 	}
 	opt.Save, opt.ShrinkBudget = *save, *shrink
+	if err := ff.apply(&opt); err != nil {
+		return e.exitFor("fuzz", err)
+	}
 	if j, err := campaign.LoadJournal(*out); err == nil && j.End == nil {
 		return e.exitFor("fuzz", usagef("--out %s holds the journal of a campaign that was killed or is still running (seed %d, shard %s, %s cases journaled): continue it with 'attnvet fuzz --resume %s', or remove %s",
 			*out, j.Header.Seed, j.Header.Shard, commas(j.Done), campaign.ShellQuote(*out), j.Path))
@@ -143,17 +147,17 @@ func runFuzz(e *env, args []string) int {
 // resumeFuzz continues the campaign journaled in dir (fuzz --resume DIR):
 // the campaign's settings come from the journal, so only the flags that
 // do not change its result may be given.
-func resumeFuzz(e *env, fs *flag.FlagSet, dir string, workers int, every time.Duration, jsonOut, junit string) int {
+func resumeFuzz(e *env, fs *flag.FlagSet, ff findingFlags, dir string, workers int, every time.Duration, jsonOut, junit string) int {
 	var fixed []string
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "resume", "workers", "progress", "json", "junit":
+		case "resume", "workers", "progress", "json", "junit", "known", "save-findings":
 		default:
 			fixed = append(fixed, "--"+f.Name)
 		}
 	})
 	if len(fixed) > 0 {
-		return e.exitFor("fuzz", usagef("--resume takes the campaign's settings from its journal: %s cannot change them (allowed: --workers, --progress, --json, --junit)", strings.Join(fixed, ", ")))
+		return e.exitFor("fuzz", usagef("--resume takes the campaign's settings from its journal: %s cannot change them (allowed: --workers, --progress, --json, --junit, --known, --save-findings)", strings.Join(fixed, ", ")))
 	}
 	j, err := campaign.LoadJournal(dir)
 	if errors.Is(err, campaign.ErrNoJournal) {
@@ -171,6 +175,9 @@ func resumeFuzz(e *env, fs *flag.FlagSet, dir string, workers int, every time.Du
 		return e.exitFor("fuzz", err)
 	}
 	base.Record = junit != ""
+	if err := ff.apply(&base); err != nil {
+		return e.exitFor("fuzz", err)
+	}
 	opt, err := j.Options(base)
 	if err != nil {
 		return e.exitFor("fuzz", usagef("--resume: %v", err))
@@ -330,6 +337,7 @@ func printFuzzSummary(w io.Writer, opt *campaign.Options, res *campaign.Result) 
 	printInternal(w, res)
 	printClasses(w, res, false)
 	printWorkerStats(w, res)
+	printFindings(w, res, 20)
 	fmt.Fprintf(w, "  failures    %d failing cases", res.FailedChecks)
 	if res.FailedChecks > 0 {
 		saved := 0
@@ -359,7 +367,11 @@ func printFuzzSummary(w io.Writer, opt *campaign.Options, res *campaign.Result) 
 	printWorkerFailures(w, res, 5, true)
 	switch verdictWord(res) {
 	case "PASS":
-		fmt.Fprintf(w, "PASS: no failure in %s cases\n", commas(res.Cases))
+		if res.KnownChecks > 0 {
+			fmt.Fprintf(w, "PASS: no failure in %s cases beyond %s known ones (--known)\n", commas(res.Cases), commas(res.KnownChecks))
+		} else {
+			fmt.Fprintf(w, "PASS: no failure in %s cases\n", commas(res.Cases))
+		}
 	case "INCOMPLETE":
 		fmt.Fprintf(w, "INCOMPLETE: no failure in the %s cases run, but the campaign was interrupted (%s): not a pass\n", commas(res.Cases), missingString(run.Missing))
 	default:

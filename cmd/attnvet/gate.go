@@ -28,7 +28,7 @@ func init() {
 	register(command{
 		name:    "gate",
 		summary: "CI gate: the corpus and random cases against the chosen kernels; exit 0 all pass, 1 a mismatch",
-		usage:   "[--corpus DIR|builtin|none] [--cases N] [--seed S] [--kernels GLOB] [--criterion NAME] [--junit FILE] [--json FILE] [--case-timeout D] [--worker-profile NAME]",
+		usage:   "[--corpus DIR|builtin|none] [--cases N] [--seed S] [--kernels GLOB] [--criterion NAME] [--junit FILE] [--json FILE] [--case-timeout D] [--worker-profile NAME] [--known FILE] [--save-findings]",
 		run:     runGate,
 	})
 }
@@ -52,6 +52,7 @@ func runGate(e *env, args []string) int {
 	fam := fs.String("family", "", "random cases of family sparse or window (default both)")
 	verbose := fs.Bool("v", false, "list every edge class and contract violation")
 	wf := addWorkerFlags(fs)
+	ff := addFindingFlags(fs)
 	if printFlags(e, fs, args) {
 		return exitPass
 	}
@@ -81,6 +82,9 @@ func runGate(e *env, args []string) int {
 		return e.exitFor("gate", err)
 	}
 	opt.ReplayFlags = wf.replayFlags(fs)
+	if err := ff.apply(&opt); err != nil {
+		return e.exitFor("gate", err)
+	}
 	if opt.Targets, err = targets.Select(*kernels, topt); err != nil {
 		return e.exitFor("gate", usagef("--kernels: %v", err))
 	}
@@ -146,7 +150,7 @@ func campaignExit(e *env, cmd string, ctx context.Context, res *campaign.Result)
 		fmt.Fprintf(e.stderr, "attnvet %s: %s\n", cmd, incompleteWhy(cmd, res))
 	}
 	switch {
-	case res.FailedChecks > 0 || res.WorkerFailedChecks > 0:
+	case unknownFailures(res) > 0:
 		return exitMismatch
 	case len(res.InvalidExamples) > 0:
 		fmt.Fprintf(e.stderr, "attnvet %s: %s: %s (please report it)\n", cmd,
@@ -176,7 +180,7 @@ func incompleteWhy(cmd string, res *campaign.Result) string {
 // failure in the cases run, but not every case ran).
 func verdictWord(res *campaign.Result) string {
 	switch {
-	case res.FailedChecks > 0 || res.WorkerFailedChecks > 0 || len(res.InvalidExamples) > 0:
+	case unknownFailures(res) > 0 || len(res.InvalidExamples) > 0:
 		return "FAIL"
 	case !res.Complete:
 		return "INCOMPLETE"
@@ -207,6 +211,7 @@ func printGateSummary(w io.Writer, opt *campaign.Options, res *campaign.Result, 
 	printInternal(w, res)
 	printClasses(w, res, verbose)
 	printWorkerStats(w, res)
+	printFindings(w, res, 20)
 	printFailures(w, res, 20)
 	printWorkerFailures(w, res, 20, false)
 	verdict := verdictWord(res)

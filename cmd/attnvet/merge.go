@@ -88,6 +88,7 @@ func printMergeSummary(w io.Writer, n int, m *campaign.Result, verbose bool) {
 	printInternal(w, m)
 	printCoverage(w, m, verbose)
 	printWorkerStats(w, m)
+	printFindings(w, m, 20)
 	printMergedFailures(w, m, 20)
 	printWorkerFailures(w, m, 20, true)
 	switch verdictWord(m) {

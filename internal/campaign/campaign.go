@@ -130,6 +130,12 @@ type Options struct {
 	// the flags that built them and change the verdict or its
 	// reproduction ("--worker-profile", "fp32", "--case-timeout", "2m0s").
 	ReplayFlags []string
+	// Known are signatures (findings.go) reported as known: their failures
+	// are counted and listed but do not fail the campaign.
+	Known map[string]bool
+	// SaveFindings also saves (and shrinks) the first failure of each
+	// finding group, beyond the first Save of each target.
+	SaveFindings bool
 
 	// Progress, if set, is called every ProgressEvery and once at the end.
 	Progress      func(Progress)
@@ -385,6 +391,7 @@ loop:
 	}
 	res.Failures = agg.listed()
 	res.WorkerFailures = agg.listedWorker()
+	res.Findings = agg.findings()
 	stats := workerStats(opt.Targets)
 	if jw != nil {
 		stats = jw.workerTotals(stats)
@@ -502,7 +509,7 @@ func Rebuild(j *Journal) (*Result, error) {
 	res.Complete = complete
 	res.Passed = res.Passed && res.Complete
 	// The failures saved as found (or shrunk, if the campaign got there).
-	for _, l := range agg.perT {
+	for _, l := range agg.saveLists() {
 		for _, p := range l {
 			f := p.f
 			if f.Index < 0 && f.Replay != "" {
@@ -519,6 +526,7 @@ func Rebuild(j *Journal) (*Result, error) {
 	}
 	res.Failures = agg.listed()
 	res.WorkerFailures = agg.listedWorker()
+	res.Findings = agg.findings()
 	for i := range ts {
 		if i < len(j.Worker) && ts[i].Kind == targets.Exec {
 			st := j.Worker[i]
@@ -614,14 +622,16 @@ func (f *flusher) flush() {
 	if f.opt.OutDir == "" {
 		return
 	}
-	for ti := range f.agg.perT {
-		for _, p := range f.agg.perT[ti] {
+	for _, l := range f.agg.saveLists() {
+		for _, p := range l {
 			if k := [2]int{p.seq, p.target}; p.seq < f.done && !f.saved[k] {
 				f.saved[k] = true
 				saveUnshrunk(f.opt, p.f)
 			}
 		}
-		for _, p := range f.agg.wperT[ti] {
+	}
+	for _, l := range f.agg.wsaveLists() {
+		for _, p := range l {
 			if p.seq < f.done && p.w.Replay == "" {
 				saveWorkerFailure(f.opt, p.w)
 			}
@@ -768,6 +778,7 @@ type aggregator struct {
 	invalids []pendingEx
 	recs     []Record
 	tWorstAt [][2]int
+	finds    map[string]*findingAcc // (target, signature) → group (findings.go)
 }
 
 type pending struct {
@@ -905,6 +916,7 @@ func (a *aggregator) add(o outcome) {
 			p := pending{seq: o.seq, target: ti, w: wf}
 			a.wfails = keepFirst(a.wfails, p, a.opt.MaxFailures)
 			a.wperT[ti] = keepFirst(a.wperT[ti], p, a.opt.Save)
+			a.offerFinding(ti, "worker-"+ch.kind, "-", &o.item, p)
 			if a.opt.Record {
 				rec.Detail, rec.Worker = ch.err, wf
 			}
@@ -931,6 +943,7 @@ func (a *aggregator) add(o outcome) {
 					Target: t.Name, Criterion: a.opt.Criterion.Name(), Case: o.name, Index: o.index,
 					Worst: Ratio(w), WorstElem: ch.v.WorstElem, FailedElements: ch.v.Failed, Elements: ch.v.Checked,
 					Error: ch.err, Detail: ch.v.Detail, Input: o.c,
+					FailedOutputs: ch.v.FailedOutputs, LSE: ch.v.LSE,
 				}
 				f.Input.Version = cases.Version
 				if o.index >= 0 {
@@ -939,6 +952,7 @@ func (a *aggregator) add(o outcome) {
 				p := pending{seq: o.seq, target: ti, f: f}
 				a.fails = keepFirst(a.fails, p, a.opt.MaxFailures)
 				a.perT[ti] = keepFirst(a.perT[ti], p, a.opt.Save)
+				a.offerFinding(ti, failureKind(ch.err, w), outputsOf(ch.v.FailedOutputs), &o.item, p)
 				if o.path != "" {
 					f.Replay = ReplayCommand(o.path, t.Name, a.opt.Criterion.Name(), a.opt.replayFlagsFor(t.Name)...)
 				}
@@ -1021,7 +1035,7 @@ func (a *aggregator) progress() Progress {
 func (a *aggregator) result() *Result {
 	r := a.res
 	r.Worst = a.worst
-	r.Passed = r.FailedChecks == 0 && r.WorkerFailedChecks == 0
+	r.Passed = r.FailedChecks+r.WorkerFailedChecks == r.KnownChecks
 	for _, e := range a.examples {
 		r.ContractExamples = append(r.ContractExamples, e.ex)
 	}
@@ -1035,8 +1049,14 @@ func (a *aggregator) result() *Result {
 // target, in (case, target) order.
 func (a *aggregator) toSave() []pending {
 	var all []pending
-	for _, l := range a.perT {
-		all = append(all, l...)
+	seen := map[[2]int]bool{}
+	for _, l := range a.saveLists() {
+		for _, p := range l {
+			if k := [2]int{p.seq, p.target}; !seen[k] {
+				seen[k] = true
+				all = append(all, p)
+			}
+		}
 	}
 	sort.Slice(all, func(i, j int) bool { return less([2]int{all[i].seq, all[i].target}, [2]int{all[j].seq, all[j].target}) })
 	return all
@@ -1047,7 +1067,7 @@ func (a *aggregator) toSave() []pending {
 func (a *aggregator) listed() []Failure {
 	seen := map[[2]int]bool{}
 	var all []pending
-	for _, l := range append([][]pending{a.fails}, a.perT...) {
+	for _, l := range append([][]pending{a.fails}, a.saveLists()...) {
 		for _, p := range l {
 			if k := [2]int{p.seq, p.target}; !seen[k] {
 				seen[k] = true
@@ -1068,9 +1088,11 @@ func (a *aggregator) listed() []Failure {
 // target (not those of a case file, which replays as it is).
 func (a *aggregator) workerSaves() []pending {
 	var all []pending
-	for _, l := range a.wperT {
+	seen := map[[2]int]bool{}
+	for _, l := range a.wsaveLists() {
 		for _, p := range l {
-			if p.w.Replay == "" {
+			if k := [2]int{p.seq, p.target}; p.w.Replay == "" && !seen[k] {
+				seen[k] = true
 				all = append(all, p)
 			}
 		}
@@ -1083,7 +1105,7 @@ func (a *aggregator) workerSaves() []pending {
 func (a *aggregator) listedWorker() []WorkerFailure {
 	seen := map[[2]int]bool{}
 	var all []pending
-	for _, l := range append([][]pending{a.wfails}, a.wperT...) {
+	for _, l := range append([][]pending{a.wfails}, a.wsaveLists()...) {
 		for _, p := range l {
 			if k := [2]int{p.seq, p.target}; !seen[k] {
 				seen[k] = true

@@ -187,6 +187,10 @@ type journalCheck struct {
 	Detail    string `json:"detail,omitempty"`
 	Err       string `json:"err,omitempty"`
 	Kind      string `json:"worker_kind,omitempty"`
+	// LSE and FailedOutputs are the verdict's (tolerance.Verdict): kept so
+	// a resumed campaign's failures name the outputs that failed.
+	LSE           *tolerance.LSEVerdict `json:"lse,omitempty"`
+	FailedOutputs []string              `json:"failed_outputs,omitempty"`
 }
 
 func toJournal(seq int, co *caseOut) journalCase {
@@ -199,7 +203,8 @@ func toJournal(seq int, co *caseOut) journalCase {
 	}
 	for i, ch := range co.checks {
 		jc.Checks[i] = journalCheck{Status: ch.status, Worst: Ratio(ch.v.Worst), WorstElem: ch.v.WorstElem, Failed: ch.v.Failed,
-			Checked: ch.v.Checked, Skipped: ch.v.Skipped, Pass: ch.v.Pass, Detail: ch.v.Detail, Err: ch.err, Kind: ch.kind}
+			Checked: ch.v.Checked, Skipped: ch.v.Skipped, Pass: ch.v.Pass, Detail: ch.v.Detail, Err: ch.err, Kind: ch.kind,
+			LSE: ch.v.LSE, FailedOutputs: ch.v.FailedOutputs}
 	}
 	return jc
 }
@@ -214,7 +219,8 @@ func fromJournal(jc *journalCase, crit string) caseOut {
 	}
 	for i, c := range jc.Checks {
 		co.checks[i] = checkOut{status: c.Status, err: c.Err, kind: c.Kind, v: tolerance.Verdict{Criterion: crit, Pass: c.Pass,
-			Worst: float64(c.Worst), WorstElem: c.WorstElem, Failed: c.Failed, Checked: c.Checked, Skipped: c.Skipped, Detail: c.Detail}}
+			Worst: float64(c.Worst), WorstElem: c.WorstElem, Failed: c.Failed, Checked: c.Checked, Skipped: c.Skipped, Detail: c.Detail,
+			LSE: c.LSE, FailedOutputs: c.FailedOutputs}}
 	}
 	return co
 }

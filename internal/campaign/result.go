@@ -12,6 +12,7 @@ import (
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/jsonfloat"
 	"github.com/attnvet/attnvet/internal/jsonout"
+	"github.com/attnvet/attnvet/internal/tolerance"
 	"github.com/attnvet/attnvet/internal/worker"
 )
 
@@ -70,7 +71,13 @@ type Result struct {
 	// WorkerFailures are the first worker failures (MaxFailures per run,
 	// in case order) plus every saved one.
 	WorkerFailures []WorkerFailure `json:"worker_failures"`
-	Runs           []RunInfo       `json:"runs"` // one per campaign merged in
+	// Findings group every failed check and worker failure by target and
+	// signature (findings.go, docs/json.md "Findings"), unknown first, then
+	// by count; KnownChecks are the failed and worker-failed checks whose
+	// signature was given as known (--known): they do not fail the run.
+	Findings    []Finding `json:"findings"`
+	KnownChecks int       `json:"known_checks"`
+	Runs        []RunInfo `json:"runs"` // one per campaign merged in
 
 	// Records are every check's outcome, in case order (Options.Record;
 	// for JUnit). Not part of the JSON document.
@@ -130,6 +137,10 @@ type Failure struct {
 	Elements       int    `json:"elements"`
 	Error          string `json:"error,omitempty"` // the kernel errored or panicked
 	Detail         string `json:"detail,omitempty"`
+	// FailedOutputs names the outputs that failed ("o", "lse"); LSE is
+	// the lse output's verdict where the problem declares one.
+	FailedOutputs []string              `json:"failed_outputs,omitempty"`
+	LSE           *tolerance.LSEVerdict `json:"lse,omitempty"`
 	// Input is the case as run; Shrunk the minimal failing case found
 	// from it (saved as File).
 	Input  cases.Case  `json:"input"`
@@ -301,6 +312,9 @@ func (r *Result) normalize() {
 	if r.Runs == nil {
 		r.Runs = []RunInfo{}
 	}
+	if r.Findings == nil {
+		r.Findings = []Finding{}
+	}
 }
 
 // ParseResult decodes a result document.
@@ -352,6 +366,7 @@ func LoadResult(path string) (*Result, error) {
 func Merge(results ...*Result) *Result {
 	m := &Result{Version: Version, Passed: true, Complete: true, EdgeClasses: map[string]int{}, Violations: map[string]int{}, WorkerFailureKinds: map[string]int{}}
 	idx := map[string]int{}
+	var findParts [][]Finding
 	for _, r := range results {
 		if r == nil {
 			continue
@@ -426,12 +441,15 @@ func Merge(results ...*Result) *Result {
 		m.Failures = append(m.Failures, r.Failures...)
 		m.FailuresOmitted += r.FailuresOmitted
 		m.WorkerFailures = append(m.WorkerFailures, r.WorkerFailures...)
+		m.KnownChecks += r.KnownChecks
+		findParts = append(findParts, r.Findings)
 		m.Runs = append(m.Runs, r.Runs...)
 		m.Records = append(m.Records, r.Records...)
 	}
 	m.Gaps = Gaps(m.Runs)
 	m.Complete = m.Complete && len(m.Gaps) == 0
-	m.Passed = m.Passed && m.Complete && m.FailedChecks == 0 && m.WorkerFailedChecks == 0
+	m.Findings = mergeFindings(findParts)
+	m.Passed = m.Passed && m.Complete && m.FailedChecks+m.WorkerFailedChecks == m.KnownChecks
 	m.normalize()
 	return m
 }

@@ -1,0 +1,323 @@
+package campaign
+
+// Findings by signature (docs/json.md, "Findings"): every failed check and
+// every worker failure is given a signature, and the result lists one
+// finding per (target, signature) with its count and its first example
+// in the unsharded case order, so a frequent failure cannot hide a rare
+// one. A signature depends only on the failure and the case's shape, never
+// on the seed, the index or the shard.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/attnvet/attnvet/internal/cases"
+	"github.com/attnvet/attnvet/internal/problem"
+)
+
+// Finding is one (target, signature) group of failures.
+type Finding struct {
+	Target    string `json:"target"`
+	Signature string `json:"signature"`
+	Kind      string `json:"kind"`    // mismatch, nonfinite, error, worker-crash, …
+	Outputs   string `json:"outputs"` // failed outputs joined by "+" ("o", "lse", "o+lse"); "-" when none judged
+	Shape     string `json:"shape"`   // the shape class (ShapeClass)
+	Count     int    `json:"count"`   // failed checks with this signature
+	// Known: the signature is in the --known list: reported, does not fail
+	// the run.
+	Known bool `json:"known"`
+	// Seq is the example's position in the unsharded campaign's order; the
+	// example is the first failure of the group in that order (shrunk and
+	// saved, as the failures list shows it).
+	Seq           int            `json:"seq"`
+	Example       *Failure       `json:"example,omitempty"`
+	WorkerExample *WorkerFailure `json:"worker_example,omitempty"`
+}
+
+// ShapeClass is a case's shape class: its family, its storage dtype
+// ("kernel" when the case does not pin one) and, in this order, the
+// features present: gqa (fewer KV heads than query heads), dv (value width
+// differs from the key width), window (a sliding window), causal, sink,
+// softcap, alibi, lse (the case asks for lse), specials (planted special
+// values), poison, plant (index-layout edits), shuffled (shuffled index
+// order). Sizes are not part of it: the same defect at another size is
+// the same finding.
+func ShapeClass(c cases.Case) string {
+	dt := c.DType
+	if dt == "" {
+		dt = "kernel"
+	}
+	var fs []string
+	add := func(ok bool, name string) {
+		if ok {
+			fs = append(fs, name)
+		}
+	}
+	add(c.Hkv > 0 && c.Hkv < c.H, "gqa")
+	add(c.Dv > 0 && c.Dv != c.D, "dv")
+	add(c.Window > 0 || (c.WindowLeft != nil && *c.WindowLeft >= 0) || (c.WindowRight != nil && *c.WindowRight > 0), "window")
+	add(c.Causal, "causal")
+	add(c.Sink != nil && c.Sink.Kind != "" && c.Sink.Kind != "none", "sink")
+	add(c.Softcap != 0, "softcap")
+	add(c.Alibi != nil, "alibi")
+	add(c.LSE != nil, "lse")
+	add(len(c.Specials) > 0, "specials")
+	add(c.Poison, "poison")
+	add(len(c.Plant) > 0, "plant")
+	add(c.Indices == "shuffled", "shuffled")
+	s := string(c.Family) + "/" + dt
+	if len(fs) > 0 {
+		s += "/" + strings.Join(fs, "+")
+	}
+	return s
+}
+
+// failureKind classifies a failed check: error (the kernel errored or
+// panicked), nonfinite (the worst err/allowed is NaN or +Inf: a NaN or
+// infinite output where the reference is finite, or the reverse), or
+// mismatch (a finite error beyond its bound).
+func failureKind(err string, worst float64) string {
+	switch {
+	case err != "":
+		return "error"
+	case math.IsNaN(worst) || math.IsInf(worst, 0):
+		return "nonfinite"
+	}
+	return "mismatch"
+}
+
+// Signature joins kind, outputs and shape: "mismatch o window/fp16/gqa+sink".
+func Signature(kind, outputs, shape string) string {
+	return kind + " " + outputs + " " + shape
+}
+
+func outputsOf(fo []string) string {
+	if len(fo) == 0 {
+		return "-"
+	}
+	return strings.Join(fo, "+")
+}
+
+// findingAcc accumulates one group in the aggregator.
+type findingAcc struct {
+	f     Finding
+	first pending
+	set   bool
+}
+
+// offerFinding counts the failure p (f or w set) of target ti at item it.
+func (a *aggregator) offerFinding(ti int, kind, outputs string, it *item, p pending) {
+	shape := ShapeClass(it.c)
+	sig := Signature(kind, outputs, shape)
+	key := a.opt.Targets[ti].Name + "\x00" + sig
+	if a.finds == nil {
+		a.finds = map[string]*findingAcc{}
+	}
+	acc := a.finds[key]
+	if acc == nil {
+		acc = &findingAcc{f: Finding{Target: a.opt.Targets[ti].Name, Signature: sig, Kind: kind, Outputs: outputs, Shape: shape, Known: a.opt.Known[sig]}}
+		a.finds[key] = acc
+	}
+	acc.f.Count++
+	if acc.f.Known {
+		a.res.KnownChecks++
+	}
+	if !acc.set || less([2]int{p.seq, p.target}, [2]int{acc.first.seq, acc.first.target}) {
+		acc.first, acc.set, acc.f.Seq = p, true, it.global
+	}
+}
+
+// findingSaves are the first failures of each group: saved and shrunk
+// like the first Save of each target, so each group shows a shrunk
+// example.
+func (a *aggregator) findingSaves() (fs, ws []pending) {
+	for _, acc := range a.finds {
+		if acc.first.f != nil {
+			fs = append(fs, acc.first)
+		} else {
+			ws = append(ws, acc.first)
+		}
+	}
+	return fs, ws
+}
+
+// findings lists the groups: unknown before known, then by count
+// (largest first), then by the example's case order.
+func (a *aggregator) findings() []Finding {
+	var out []Finding
+	for _, acc := range a.finds {
+		f := acc.f
+		if acc.first.f != nil {
+			c := *acc.first.f
+			f.Example = &c
+		} else {
+			c := *acc.first.w
+			f.WorkerExample = &c
+		}
+		out = append(out, f)
+	}
+	sortFindings(out)
+	return out
+}
+
+func sortFindings(fs []Finding) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := fs[i], fs[j]
+		if a.Known != b.Known {
+			return !a.Known
+		}
+		if a.Count != b.Count {
+			return a.Count > b.Count
+		}
+		if a.Seq != b.Seq {
+			return a.Seq < b.Seq
+		}
+		if a.Target != b.Target {
+			return a.Target < b.Target
+		}
+		return a.Signature < b.Signature
+	})
+}
+
+// mergeFindings groups the findings of merged results by (target,
+// signature): counts add, the example is the first in the unsharded case
+// order.
+func mergeFindings(parts [][]Finding) []Finding {
+	idx := map[string]int{}
+	var out []Finding
+	for _, fs := range parts {
+		for _, f := range fs {
+			key := f.Target + "\x00" + f.Signature
+			i, ok := idx[key]
+			if !ok {
+				idx[key] = len(out)
+				out = append(out, f)
+				continue
+			}
+			m := &out[i]
+			m.Count += f.Count
+			m.Known = m.Known || f.Known
+			if f.Seq < m.Seq {
+				m.Seq, m.Example, m.WorkerExample = f.Seq, f.Example, f.WorkerExample
+			}
+		}
+	}
+	sortFindings(out)
+	return out
+}
+
+// ParseKnown reads a --known file: either a JSON document (a campaign
+// result, whose findings' signatures are taken, or an array of signature
+// strings) or text, one signature per line, blank lines and lines starting
+// with # ignored, surrounding space trimmed.
+func ParseKnown(b []byte) (map[string]bool, error) {
+	known := map[string]bool{}
+	if t := bytes.TrimSpace(b); len(t) > 0 && (t[0] == '[' || t[0] == '{') {
+		var list []string
+		if t[0] == '[' {
+			if err := json.Unmarshal(t, &list); err != nil {
+				return nil, fmt.Errorf("bad known-signature JSON (want an array of strings): %v", err)
+			}
+		} else {
+			var r struct {
+				Findings []Finding `json:"findings"`
+			}
+			if err := json.Unmarshal(t, &r); err != nil {
+				return nil, fmt.Errorf("bad known-signature JSON (want a campaign result with findings): %v", err)
+			}
+			for _, f := range r.Findings {
+				list = append(list, f.Signature)
+			}
+		}
+		for _, s := range list {
+			if err := checkSignature(s); err != nil {
+				return nil, err
+			}
+			known[strings.TrimSpace(s)] = true
+		}
+		return known, nil
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if err := checkSignature(line); err != nil {
+			return nil, fmt.Errorf("line %d: %v", n, err)
+		}
+		known[line] = true
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return known, nil
+}
+
+// checkSignature rejects what cannot be a signature (three fields).
+func checkSignature(s string) error {
+	if len(strings.Fields(s)) != 3 {
+		return fmt.Errorf("%q is not a signature (want \"KIND OUTPUTS SHAPE\", e.g. \"mismatch o window/fp16/gqa+sink\")", s)
+	}
+	return nil
+}
+
+// LoadKnown reads a --known file (a regular file, at most 16 MiB).
+func LoadKnown(path string) (map[string]bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	if st.Size() > 16<<20 {
+		return nil, fmt.Errorf("%s: larger than 16 MiB", path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	k, err := ParseKnown(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return k, nil
+}
+
+// saveLists are the failure lists to save (and shrink): the first Save
+// of each target and, with SaveFindings, the first of each finding group.
+func (a *aggregator) saveLists() [][]pending {
+	if !a.opt.SaveFindings {
+		return a.perT
+	}
+	fs, _ := a.findingSaves()
+	return append(append([][]pending(nil), a.perT...), fs)
+}
+
+// wsaveLists is saveLists for worker failures.
+func (a *aggregator) wsaveLists() [][]pending {
+	if !a.opt.SaveFindings {
+		return a.wperT
+	}
+	_, ws := a.findingSaves()
+	return append(append([][]pending(nil), a.wperT...), ws)
+}
+
+// CaseAt is the case a campaign of seed runs at generated index (family
+// "" draws the family per case, as fuzz does): attnvet case.
+func CaseAt(seed uint64, index int, family problem.Family) cases.Case {
+	return caseAt(seed, index, family)
+}
