@@ -262,7 +262,20 @@ func specialClasses(c cases.Case, in *problem.Inputs, ns []int, hit map[string]b
 // expOverflows reports whether some attended score exceeds ln(FLT_MAX), so
 // that exp would overflow FP32 without the max subtraction.
 func expOverflows(in *problem.Inputs) bool {
+	return expOverflowsScan(in, true)
+}
+
+// expOverflowsScan is expOverflows; with shortcut it skips the scan
+// where scoreBelow shows that no score can exceed the limit (for the
+// whole problem, or one query row), counting the skipped work against
+// the budget as the scan would (classes_speed.go).
+func expOverflowsScan(in *problem.Inputs, shortcut bool) bool {
 	limit := math.Log(math.MaxFloat32)
+	kmax, known := keyMaxAbs(in)
+	known = known && shortcut
+	if known && scoreBelow(in.Scale, maxRowAbs(in), kmax, limit) {
+		return false
+	}
 	var keys []problem.Key
 	budget := maxClassWork
 	for t := 0; t < in.T; t++ {
@@ -271,6 +284,12 @@ func expOverflows(in *problem.Inputs) bool {
 			per := in.H / in.Hkv
 			for h := g * per; h < (g+1)*per; h++ {
 				q := in.QRow(t, h)
+				if known && scoreBelow(in.Scale, sumAbs(q), kmax, limit) {
+					if budget -= len(q) * len(keys); budget < 0 {
+						return false
+					}
+					continue
+				}
 				for _, k := range keys {
 					if budget -= len(q); budget < 0 {
 						return false

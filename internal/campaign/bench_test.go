@@ -56,17 +56,7 @@ func fuzzSizeCases(tb testing.TB, seed uint64, k int) ([]cases.Case, []fuzzShape
 		if err != nil || in.H > fuzzMaxH || in.D > fuzzMaxD || in.Dv > fuzzMaxD || len(in.Violations()) > 0 {
 			continue
 		}
-		sh := fuzzShape{Family: string(in.Family), T: in.T, H: in.H, Hkv: in.Hkv, D: in.D, Dv: in.Dv,
-			Sink: in.Sink != nil, Scale: in.Scale, W: in.W}
-		ok := true
-		var keys []problem.Key
-		for t := 0; t < in.T && ok; t++ {
-			for g := 0; g < in.Hkv; g++ {
-				keys = in.RefKeys(t, g, keys)
-				ok = ok && len(keys) <= fuzzMaxN
-				sh.N = append(sh.N, len(keys))
-			}
-		}
+		sh, ok := shapeOf(in, fuzzMaxN)
 		if ok {
 			cs = append(cs, c)
 			shapes = append(shapes, sh)
@@ -76,6 +66,24 @@ func fuzzSizeCases(tb testing.TB, seed uint64, k int) ([]cases.Case, []fuzzShape
 		tb.Fatalf("only %d fuzz-size cases among the first %d", len(cs), 100*k)
 	}
 	return cs, shapes
+}
+
+// shapeOf is the shape of in for the Python loops; ok is false when a
+// row attends more than maxN keys.
+func shapeOf(in *problem.Inputs, maxN int) (sh fuzzShape, ok bool) {
+	sh = fuzzShape{Family: string(in.Family), T: in.T, H: in.H, Hkv: in.Hkv, D: in.D, Dv: in.Dv,
+		Sink: in.Sink != nil, Scale: in.Scale, W: in.W}
+	var keys []problem.Key
+	for t := 0; t < in.T; t++ {
+		for g := 0; g < in.Hkv; g++ {
+			keys = in.RefKeys(t, g, keys)
+			if len(keys) > maxN {
+				return sh, false
+			}
+			sh.N = append(sh.N, len(keys))
+		}
+	}
+	return sh, true
 }
 
 var (

@@ -55,6 +55,12 @@ func expmulti(hi, lo float64, k int) float64 {
 	t := float64(r * r)
 	c := r - float64(t*(p1+float64(t*(p2+float64(t*(p3+float64(t*(p4+float64(t*p5)))))))))
 	y := 1 - ((lo - float64(r*c)/(2-c)) - hi)
+	if -1020 <= k && k <= 1021 {
+		// y ≈ e^r lies in (1/4, 4), so y·2^k is a normal float64 and the
+		// product with the power of two is exact: math.Ldexp's result,
+		// without its general path (TestExpScaleFast).
+		return y * math.Float64frombits(uint64(k+1023)<<52)
+	}
 	return math.Ldexp(y, k)
 }
 

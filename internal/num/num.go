@@ -209,6 +209,11 @@ func Round64(f Format, x float64, r Rounding) float64 {
 	if f == FP32 && r == RNE {
 		return float64(float32(x)) // Go's conversion is IEEE RNE, one rounding.
 	}
+	if r == RNE {
+		if y, ok := round64Normal(x, infos[f]); ok {
+			return y
+		}
+	}
 	return roundBinary(x, infos[f], r)
 }
 

@@ -1,0 +1,35 @@
+package props
+
+import (
+	"testing"
+
+	"github.com/attnvet/attnvet/internal/cases"
+	"github.com/attnvet/attnvet/internal/num"
+	"github.com/attnvet/attnvet/internal/problem"
+)
+
+// TestExpOverflowsShortcut: the exp_overflow_scores class with the
+// shortcut is the full scan's on cases of every family (the campaign mix:
+// planted huge values, ±Inf, NaN, long windows).
+func TestExpOverflowsShortcut(t *testing.T) {
+	hits := 0
+	for _, fam := range problem.Families() {
+		for i := 0; i < 300; i++ {
+			c := CaseAt(5, i, fam)
+			in, err := cases.Generate(c, c.Format(num.BF16))
+			if err != nil {
+				continue
+			}
+			fast, full := expOverflowsScan(in, true), expOverflowsScan(in, false)
+			if fast != full {
+				t.Fatalf("%s case %d: shortcut %v, full scan %v\n%s", fam, i, fast, full, c)
+			}
+			if full {
+				hits++
+			}
+		}
+	}
+	if hits == 0 {
+		t.Fatal("no case overflows: the comparison cannot fail")
+	}
+}
