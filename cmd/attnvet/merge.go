@@ -79,6 +79,10 @@ func printMergeSummary(w io.Writer, n int, m *campaign.Result, verbose bool) {
 		if g.Absent {
 			what = "is missing (no result of it merged)"
 		}
+		if g.AbsentShards > 0 {
+			fmt.Fprintf(w, "  GAP         %s: %s absent shards from shard %s on (not listed one by one): %s\n", g.Campaign, commas(g.AbsentShards), g.Shard, missingString(&g.Missing))
+			continue
+		}
 		fmt.Fprintf(w, "  GAP         %s: shard %s %s: %s\n", g.Campaign, g.Shard, what, missingString(&g.Missing))
 	}
 	gen := m.Cases - m.CorpusCases
