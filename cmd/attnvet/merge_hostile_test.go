@@ -9,17 +9,11 @@ import (
 	"github.com/attnvet/attnvet/internal/campaign"
 )
 
-// hostileResult is a small valid campaign result (one shard of two) with
-// edit applied to it.
+// hostileResult is a small valid campaign result (one shard of two, so
+// merging it alone is a gap: exit 2) with edit applied to it.
 func hostileResult(t *testing.T, edit func(*campaign.Result)) []byte {
 	t.Helper()
-	r := &campaign.Result{Version: campaign.Version, Complete: true, Passed: true, Cases: 2,
-		EdgeClasses: map[string]int{"n1": 1},
-		Targets:     []campaign.TargetStats{{Name: "tiled/bc128/bf16", Checks: 2}},
-		Runs: []campaign.RunInfo{{Command: "fuzz", Seed: 1, Shard: "0/2", Criterion: "bound",
-			Targets: []string{"tiled/bc128/bf16"}, CaseBudget: 4, Generated: 2, Stopped: "cases"}}}
-	edit(r)
-	return r.Marshal()
+	return hostileResultF(edit)
 }
 
 // Text in a merged result reaches the terminal: an edge class of 500
