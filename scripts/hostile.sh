@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Hostile-input figures (issue 14): runs each reproducer against a fresh
 # build of attnvet under /usr/bin/time -v and prints one table row per
-# input: exit code (and the one documented), first output line, peak RSS,
+# input: exit code (and the one documented), its one-line message (a
+# campaign: its verdict line), peak RSS,
 # wall time, and OK when the exit is the documented one, peak RSS is under
 # 1 GiB and the command ended within its time bound (5 s for a single
 # input; the campaign rows bound a whole campaign).
@@ -28,7 +29,7 @@ go test -c -o "$w/worker.test" ./internal/worker || exit 1
 go test -count=1 ./cmd/attnvet -run '^TestWriteHostileInputs$' -args -hostile-dir "$w" >/dev/null || exit 1
 A=$w/attnvet
 status=0
-printf '| input | command | exit (documented) | first line of output | peak RSS | wall | |\n|---|---|---|---|---|---|---|\n'
+printf '| input | command | exit (documented) | message (campaign: verdict) | peak RSS | wall | |\n|---|---|---|---|---|---|---|\n'
 
 # row NAME WANT_EXIT LIMIT_S CMD...: runs CMD under /usr/bin/time -v with
 # a timeout, prints the table row.
@@ -43,10 +44,16 @@ row() {
 	wall=$(awk '/Elapsed \(wall clock\)/ {print $NF}' "$tv" 2>/dev/null)
 	code=$(awk -F': ' '/Exit status/ {print $2}' "$tv" 2>/dev/null || echo "$code")
 	[ -z "$code" ] && code=killed
-	# The first line on stderr (the one-line error), else on stdout.
-	local src=$err
-	[ -s "$err" ] || src=$out
-	first=$(head -n 1 "$src" | cut -c1-110 | sed 's/|/\\|/g')
+	# A single input: the first line on stderr (the one-line error), else
+	# on stdout. A campaign (fuzz): the verdict, stdout's last line.
+	if [ "$1" = "$A" ] && [ "${2:-}" = fuzz ]; then
+		first=$(grep -v '^wrote ' "$out" | tail -n 1)
+	elif [ -s "$err" ]; then
+		first=$(head -n 1 "$err")
+	else
+		first=$(head -n 1 "$out")
+	fi
+	first=$(printf '%s' "$first" | cut -c1-110 | sed 's/|/\\|/g')
 	local secs
 	secs=$(echo "$wall" | awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; print s }')
 	if [ "$code" != "$want" ]; then ok="FAIL (exit)"; fi
@@ -113,7 +120,7 @@ for i in 0 2; do
 	wait "$p"
 done
 row "merge with a gap (1/3 absent, 2/3 SIGTERM)" 2 10 "$A" report --merge "$w/s0.json" "$w/s2.json" --json "$w/merged.json"
-grep -m3 'GAP' "$w/row.out" "$w/row.err" | sed 's/^/    /' >&2
+grep -h -m3 'GAP' "$w/row.out" | sed 's/^/    /' >&2
 
 # Found while fuzzing the merge path (this change): a result claiming a
 # huge shard count, and an edge class of 500 letters.
