@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/attnvet/attnvet/internal/campaign"
+	"github.com/attnvet/attnvet/internal/report"
 )
 
 // FuzzMergeResults: two documents as 'report --merge' reads them (a
@@ -105,4 +107,50 @@ func hostileResultF(edit func(*campaign.Result)) []byte {
 		edit(r)
 	}
 	return r.Marshal()
+}
+
+// FuzzMergeReports: two report.json documents as 'report --merge' reads
+// them (report.Parse; partial ones refused), merged and rendered as
+// mergeReports writes them (JSON, Markdown, HTML). Never a panic; the
+// merged JSON parses back.
+func FuzzMergeReports(f *testing.F) {
+	dir := f.TempDir()
+	var shards [][]byte
+	for i := range 2 {
+		out := filepath.Join(dir, strconv.Itoa(i))
+		if code, stdout, errs := attnvet("report", "--cases", "4", "--kernels", "stream/bf16", "--family", "window",
+			"--shard", strconv.Itoa(i)+"/2", "--json-only", "--out", out); code != exitPass {
+			f.Fatalf("seed report: exit %d\n%s\n%s", code, stdout, errs)
+		}
+		b, err := os.ReadFile(filepath.Join(out, report.FileJSON))
+		if err != nil {
+			f.Fatal(err)
+		}
+		shards = append(shards, b)
+	}
+	f.Add(shards[0], shards[1])
+	f.Add(shards[1], shards[1])
+	f.Add(shards[0], []byte(`{"version":1}`))
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		var rs []*report.Report
+		for _, d := range [][]byte{a, b} {
+			r, err := report.Parse(d)
+			if err != nil || r.Partial {
+				return
+			}
+			rs = append(rs, r)
+		}
+		m, err := report.Merge(rs...)
+		if err != nil {
+			return
+		}
+		js := m.JSON()
+		if _, err := report.Parse(js); err != nil {
+			t.Fatalf("the merged report.json does not parse back: %v", err)
+		}
+		report.Markdown(m)
+		if _, err := report.HTML(m); err != nil {
+			t.Logf("HTML: %v", err)
+		}
+	})
 }
