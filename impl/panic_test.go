@@ -1,20 +1,19 @@
 package impl
 
 import (
-	"runtime"
 	"testing"
 
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/num"
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/profile"
+	"github.com/attnvet/attnvet/internal/testkit"
 )
 
 // TestRunPanicReachesCaller: a panic in one of Run's goroutines (a
 // mutant's hook, a bug) is raised again in the caller, whose recover
 // reports it; it used to end the process with exit 2.
 func TestRunPanicReachesCaller(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
 	in, err := cases.Generate(cases.Case{Version: 1, Family: problem.Window, Seed: 1, H: 4, D: 64, T: 64}, num.FP32)
 	if err != nil {
 		t.Fatal(err)
@@ -26,11 +25,5 @@ func TestRunPanicReachesCaller(t *testing.T) {
 			}
 			return keys
 		}}})
-	defer func() {
-		if p := recover(); p != "hook panicked" {
-			t.Fatalf("recovered %v, want the hook's panic", p)
-		}
-	}()
-	k.Run(in)
-	t.Fatal("Run returned")
+	testkit.PanicReachesCaller(t, func() { k.Run(in) }, testkit.Is("hook panicked"))
 }

@@ -1,31 +1,29 @@
 package ref
 
 import (
-	"runtime"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/num"
 	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/testkit"
 )
 
 // TestComputePanicReachesCaller: a panic in one of Compute's goroutines is
 // raised again in the caller, where a recover turns it into exit 3; it
 // used to end the process (a Go panic exits 2, the code for bad input).
 func TestComputePanicReachesCaller(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
 	in, err := cases.Generate(cases.Case{Version: 1, Family: problem.Window, Seed: 1, H: 4, D: 64, T: 64}, num.FP32)
 	if err != nil {
 		t.Fatal(err)
 	}
 	in.Q = in.Q[: len(in.Q)/2 : len(in.Q)/2] // inconsistent (Compute's callers Check first): the goroutines index past it
-	defer func() {
-		p := recover()
-		if p == nil || !strings.Contains(p.(error).Error(), "out of range") {
-			t.Fatalf("recovered %v, want the goroutine's out-of-range panic", p)
+	testkit.PanicReachesCaller(t, func() { Compute(in, Options{Workers: 2}) }, func(p any) error {
+		if err, ok := p.(error); !ok || !strings.Contains(err.Error(), "out of range") {
+			return errors.New("want the goroutine's out-of-range panic")
 		}
-	}()
-	Compute(in, Options{Workers: 2})
-	t.Fatal("Compute returned")
+		return nil
+	})
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/attnvet/attnvet/internal/campaign"
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/testkit"
 )
 
 // cli runs attnvet in-process.
@@ -333,20 +334,8 @@ func attnvetProcess(args ...string) *exec.Cmd {
 	return cmd
 }
 
-// savedCases maps each case file in dir to its content.
-func savedCases(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	paths, _ := filepath.Glob(filepath.Join(dir, "*.json"))
-	out := map[string]string{}
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[filepath.Base(p)] = string(b)
-	}
-	return out
-}
+// savedCases is testkit.CaseFiles.
+func savedCases(t *testing.T, dir string) map[string]string { return testkit.CaseFiles(t, dir) }
 
 // The acceptance of issue 14, item 6: a fuzz campaign killed with SIGKILL
 // has its failures on disk (the first of them saved, every one in the

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"archive/zip"
 	"bytes"
-	"compress/flate"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +22,7 @@ import (
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/safeio"
 	"github.com/attnvet/attnvet/internal/targets"
+	"github.com/attnvet/attnvet/internal/testkit"
 	"github.com/attnvet/attnvet/internal/tolerance"
 )
 
@@ -41,43 +39,14 @@ func rawSafetensors(header string, data []byte) []byte {
 	return append(append(b, header...), data...)
 }
 
-// npzBomb is an .npz whose member q.npy inflates to about total bytes of
-// zeros from about total/1000: a 16 MiB flushed deflate chunk of zeros,
-// repeated (its back-references see only zeros).
+// npzBomb is testkit.NpzBomb with member q.npy.
 func npzBomb(t testing.TB, total int64) []byte {
 	t.Helper()
-	const chunk = 16 << 20
-	n := (total + chunk - 1) / chunk
-	hdr := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%d,), }", n*chunk/4)
-	hdr += strings.Repeat(" ", 63-(10+len(hdr))%64) + "\n"
-	prefix := append(binary.LittleEndian.AppendUint16([]byte("\x93NUMPY\x01\x00"), uint16(len(hdr))), hdr...)
-	var z bytes.Buffer
-	fw, _ := flate.NewWriter(&z, flate.BestCompression)
-	zeros := make([]byte, chunk)
-	fw.Write(prefix)
-	fw.Write(zeros)
-	fw.Flush()
-	head := z.Len()
-	fw.Write(zeros)
-	fw.Flush()
-	rep := append([]byte(nil), z.Bytes()[head:]...)
-	z.Truncate(head)
-	crc := crc32.Update(crc32.Update(0, crc32.IEEETable, prefix), crc32.IEEETable, zeros)
-	for i := int64(1); i < n; i++ {
-		z.Write(rep)
-		crc = crc32.Update(crc, crc32.IEEETable, zeros)
-	}
-	z.Write([]byte{0x03, 0x00}) // a final empty block
-	var out bytes.Buffer
-	zw := zip.NewWriter(&out)
-	w, err := zw.CreateRaw(&zip.FileHeader{Name: "q.npy", Method: zip.Deflate, CRC32: crc,
-		CompressedSize64: uint64(z.Len()), UncompressedSize64: uint64(len(prefix)) + uint64(n*chunk)})
+	b, err := testkit.NpzBomb("q", total)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.Write(z.Bytes())
-	zw.Close()
-	return out.Bytes()
+	return b
 }
 
 type hostile struct {

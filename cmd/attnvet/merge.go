@@ -64,7 +64,7 @@ func mergeCampaigns(e *env, files []string, data [][]byte, out string, outSet bo
 			return e.exitFor("report", usagef("writing the merged result: %v", err))
 		}
 	}
-	printMergeSummary(e.stdout, len(files), m, verbose)
+	printMergeSummary(printableLines{e.stdout}, len(files), m, verbose)
 	fmt.Fprintf(e.stdout, "wrote %s\n", strings.Join(paths, ", "))
 	return campaignExit(e, "report", nil, m)
 }
@@ -78,6 +78,10 @@ func printMergeSummary(w io.Writer, n int, m *campaign.Result, verbose bool) {
 		what := "stopped early"
 		if g.Absent {
 			what = "is missing (no result of it merged)"
+		}
+		if g.AbsentShards > 0 {
+			fmt.Fprintf(w, "  GAP         %s: %s absent shards from shard %s on (not listed one by one): %s\n", g.Campaign, commas(g.AbsentShards), g.Shard, missingString(&g.Missing))
+			continue
 		}
 		fmt.Fprintf(w, "  GAP         %s: shard %s %s: %s\n", g.Campaign, g.Shard, what, missingString(&g.Missing))
 	}
@@ -152,7 +156,7 @@ func printCoverage(w io.Writer, r *campaign.Result, verbose bool) {
 	}
 	line := strings.Join(parts, ", ")
 	if !verbose && len(line) > 400 {
-		line = line[:strings.LastIndex(line[:400], ",")] + ", … (-v lists them all)"
+		line = clipAtComma(line, 400) + ", … (-v lists them all)"
 	}
 	fmt.Fprintf(w, "  edge classes %d of %d covered: %s\n", len(names)-len(missing), len(names), line)
 	if len(missing) > 0 {

@@ -15,49 +15,17 @@ import (
 	"time"
 
 	"github.com/attnvet/attnvet/internal/safeio"
+	"github.com/attnvet/attnvet/internal/testkit"
 )
 
-// zeroBomb is an .npz whose one member, x.npy, is an F32 vector of zeros
-// that inflates to about total bytes from about total/1000: a zip bomb
-// made without holding the inflated bytes (a 16 MiB flushed chunk of
-// zeros, repeated: its back-references see only zeros).
+// zeroBomb is testkit.NpzBomb with member x.npy.
 func zeroBomb(t testing.TB, total int64) []byte {
 	t.Helper()
-	chunk := min(int64(16<<20), total/4*4)
-	n := (total + chunk - 1) / chunk
-	prefix := npyPrefix("<f4", []int{int(n * chunk / 4)})
-	var z bytes.Buffer
-	fw, _ := flate.NewWriter(&z, flate.BestCompression)
-	zeros := make([]byte, chunk)
-	fw.Write(prefix)
-	fw.Write(zeros)
-	fw.Flush()
-	head := z.Len()
-	fw.Write(zeros)
-	fw.Flush()
-	rep := append([]byte(nil), z.Bytes()[head:]...)
-	z.Truncate(head)
-	crc := crc32.Update(0, crc32.IEEETable, prefix)
-	crc = crc32.Update(crc, crc32.IEEETable, zeros)
-	for i := int64(1); i < n; i++ {
-		z.Write(rep)
-		crc = crc32.Update(crc, crc32.IEEETable, zeros)
-	}
-	var tail bytes.Buffer
-	fw.Reset(&tail)
-	fw.Close()
-	// Reset begins a fresh stream; keep only its final (empty) block.
-	z.Write([]byte{0x03, 0x00})
-	var out bytes.Buffer
-	zw := zip.NewWriter(&out)
-	w, err := zw.CreateRaw(&zip.FileHeader{Name: "x.npy", Method: zip.Deflate, CRC32: crc,
-		CompressedSize64: uint64(z.Len()), UncompressedSize64: uint64(len(prefix)) + uint64(n*chunk)})
+	b, err := testkit.NpzBomb("x", total)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.Write(z.Bytes())
-	zw.Close()
-	return out.Bytes()
+	return b
 }
 
 // allocated runs f and returns the bytes it allocated.

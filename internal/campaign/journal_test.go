@@ -13,6 +13,7 @@ import (
 
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/testkit"
 )
 
 // journalOpts is a campaign that fails often (and saves and shrinks two
@@ -31,20 +32,8 @@ func journalOpts(t *testing.T, dir string, n int) Options {
 	return o
 }
 
-// savedFiles maps each case file in dir to its content.
-func savedFiles(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	paths, _ := filepath.Glob(filepath.Join(dir, "*.json"))
-	out := map[string]string{}
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[filepath.Base(p)] = string(b)
-	}
-	return out
-}
+// savedFiles is testkit.CaseFiles.
+func savedFiles(t *testing.T, dir string) map[string]string { return testkit.CaseFiles(t, dir) }
 
 // stableIn is stable(r) with the out directory's name taken out of the
 // file names and replay commands.

@@ -117,7 +117,9 @@ func JUnit(r *Result, name string, elapsed time.Duration) []byte {
 			}
 		}
 		for _, g := range r.Gaps {
-			if g.Absent {
+			if g.Absent && g.AbsentShards > 0 {
+				msg += fmt.Sprintf("; %d shards of %s from %s on are missing", g.AbsentShards, g.Campaign, g.Shard)
+			} else if g.Absent {
 				msg += fmt.Sprintf("; shard %s of %s is missing", g.Shard, g.Campaign)
 			}
 		}

@@ -212,8 +212,18 @@ type Gap struct {
 	Shard    string `json:"shard"`    // i/n
 	// Absent: no result of the shard was merged (Corpus is then unknown).
 	Absent bool `json:"absent,omitempty"`
+	// AbsentShards, set on the last gap of a campaign with more than
+	// maxListedAbsent absent shards, says that this one gap stands for
+	// that many absent shards: Shard and the ones after it that no run
+	// covers; Cases is their total (−1 unknown), To is −1.
+	AbsentShards int `json:"absent_shards,omitempty"`
 	Missing
 }
+
+// maxListedAbsent is how many absent shards of one campaign Gaps lists
+// one by one; one more gap stands for the rest (a result claiming shard
+// 0/2000000000 is 1.3 KB of JSON).
+const maxListedAbsent = 64
 
 // Record is one check's outcome (Options.Record).
 type Record struct {
@@ -489,25 +499,71 @@ func Gaps(runs []RunInfo) []Gap {
 	}
 	var out []Gap
 	for _, g := range gs {
-		for i := 0; i < g.n; i++ {
-			shard := Shard{i, g.n}.String()
-			if !g.covered[i] {
-				m := Missing{From: i, To: -1, Step: g.n, Cases: -1}
+		// Shards from upper on have no case (a budget smaller than the
+		// shard count): never a gap. The walk visits each covered shard
+		// and at most maxListedAbsent absent ones; the rest are counted.
+		upper := g.n
+		if g.budget > 0 {
+			upper = min(g.n, g.budget)
+		}
+		covered := make([]int, 0, len(g.covered))
+		for i := range g.covered {
+			covered = append(covered, i)
+		}
+		sort.Ints(covered)
+		listed, seen := 0, 0 // absent shards listed; cases of the shards before i
+		i, summed := 0, false
+		for _, c := range append(covered, g.n) { // c: the next covered shard
+			hi := min(c, upper)
+			for ; i < hi && listed < maxListedAbsent; i++ {
+				m := shardMissing(i, g.n, g.budget)
+				seen += max(m.Cases, 0)
+				out = append(out, Gap{Campaign: g.label, Shard: Shard{i, g.n}.String(), Absent: true, Missing: m})
+				listed++
+			}
+			if i < hi && !summed {
+				// One gap for the rest: the shards in [i, upper) no run covers.
+				summed = true
+				rest := Gap{Campaign: g.label, Shard: Shard{i, g.n}.String(), Absent: true, AbsentShards: upper - i,
+					Missing: Missing{From: i, To: -1, Step: g.n, Cases: -1}}
 				if g.budget > 0 {
-					m.Cases = max(0, (g.budget-i+g.n-1)/g.n)
-					m.To = i + (m.Cases-1)*g.n
+					rest.Cases = g.budget - seen
 				}
-				if m.Cases != 0 {
-					out = append(out, Gap{Campaign: g.label, Shard: shard, Absent: true, Missing: m})
+				for _, d := range covered {
+					if d >= i && d < upper {
+						rest.AbsentShards--
+						if g.budget > 0 {
+							rest.Cases -= shardMissing(d, g.n, g.budget).Cases
+						}
+					}
 				}
-				continue
+				out = append(out, rest)
 			}
-			for _, m := range g.interrupts[i] {
-				out = append(out, Gap{Campaign: g.label, Shard: shard, Missing: m})
+			if c == g.n {
+				break
 			}
+			seen += max(shardMissing(c, g.n, g.budget).Cases, 0)
+			for _, m := range g.interrupts[c] {
+				out = append(out, Gap{Campaign: g.label, Shard: Shard{c, g.n}.String(), Missing: m})
+			}
+			i = c + 1
 		}
 	}
 	return out
+}
+
+// shardMissing is what shard i of n covers of a case budget (0: none,
+// Cases and To −1): indices i, i+n, …, without overflow.
+func shardMissing(i, n, budget int) Missing {
+	m := Missing{From: i, To: -1, Step: n, Cases: -1}
+	if budget > 0 {
+		m.Cases = 0
+		if i < budget {
+			m.Cases = (budget-i-1)/n + 1
+			m.To = i + (m.Cases-1)*n
+		}
+	}
+	return m
 }
 
 // CampaignLabel names a run's campaign for people: "fuzz seed 7", with

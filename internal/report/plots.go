@@ -24,6 +24,8 @@ const legendWidth = vg.Length(78)
 // svgOf renders p, with leg (if any entries) in a strip on its right, as
 // an SVG element for inlining in HTML (no XML prolog).
 func svgOf(p *plot.Plot, leg *plot.Legend, w, h vg.Length) ([]byte, error) {
+	logRange(&p.X)
+	logRange(&p.Y)
 	c := vgsvg.New(w, h)
 	dc := draw.New(c)
 	if leg == nil {
@@ -68,8 +70,11 @@ func sans(p *plot.Plot, leg *plot.Legend) {
 type decadeTicks struct{}
 
 func (decadeTicks) Ticks(min, max float64) []plot.Tick {
-	lo := int(math.Floor(math.Log10(min)))
-	hi := int(math.Ceil(math.Log10(max)))
+	lo := decade(math.Floor(math.Log10(min)))
+	hi := decade(math.Ceil(math.Log10(max)))
+	if hi < lo {
+		hi = lo
+	}
 	step := 1
 	for (hi-lo)/step > 10 {
 		step++
@@ -93,6 +98,37 @@ func (decadeTicks) Ticks(min, max float64) []plot.Tick {
 		}
 	}
 	return ts
+}
+
+// logRange keeps a log axis positive: plot widens an axis whose data
+// have one value v to [v−1, v+1], which from v = 1 starts at 0 (a panic
+// of the log scale; a report of 4 cases with one key count did that).
+func logRange(a *plot.Axis) {
+	if _, ok := a.Scale.(plot.LogScale); !ok || a.Min > 0 && a.Max > a.Min {
+		return
+	}
+	v := a.Max
+	if !(v > 0) || math.IsInf(v, 0) {
+		v = 1
+	}
+	if a.Min < v && a.Min > 0 {
+		return
+	}
+	a.Min, a.Max = v/10, v*10
+}
+
+// decade is a tick exponent within float64's decades: an axis from 0
+// (log −Inf) or to +Inf once made the tick loop run from the smallest int.
+func decade(e float64) int {
+	switch {
+	case math.IsNaN(e):
+		return 0
+	case e < -324:
+		return -324
+	case e > 308:
+		return 308
+	}
+	return int(e)
 }
 
 // swatch is a legend thumbnail: a filled box.

@@ -46,6 +46,8 @@ func TestMain(m *testing.M) {
 // nohello; badhello; huge@N (a length prefix of 2 GiB); noprofile;
 // big@N (a length prefix of 64 MiB, within the frame limit, then a
 // hang); every@N (crash on every N-th request of each process);
+// gib-every@N (a 1 GiB reply, streamed, on every N-th request of each
+// process: scripts/hostile.sh);
 // segv-once@N (a real SIGSEGV, first process only); term-once@N (SIGTERM to itself, first process
 // only: a kill from outside); forkexit@N (start a child that holds
 // stdout, then exit); hellohang; deaf (ignore stdin's end). The hello
@@ -132,7 +134,7 @@ func fakeWorker(mode string, stdin io.Reader, stdout io.Writer) int {
 		seq, _ := strconv.ParseInt(f.Metadata[KeySeq], 10, 64)
 		served++
 		hit := seq == at
-		if what == "every" {
+		if what == "every" || what == "gib-every" {
 			hit = served%at == 0
 		}
 		if extra[KeyProtocol] == "2" {
@@ -190,6 +192,20 @@ func fakeWorker(mode string, stdin io.Reader, stdout io.Writer) int {
 				w.Write(h[:])
 				w.Flush()
 				time.Sleep(time.Hour)
+			case "gib-every":
+				// A 1 GiB reply (within the frame limit), streamed: its
+				// length prefix, then zeros until attnvet hangs up.
+				var h [8]byte
+				binary.LittleEndian.PutUint64(h[:], 1<<30)
+				w.Write(h[:])
+				zeros := make([]byte, 1<<20)
+				for range 1 << 10 {
+					if _, err := w.Write(zeros); err != nil {
+						return 141
+					}
+				}
+				w.Flush()
+				continue
 			case "hang":
 				time.Sleep(time.Hour)
 			case "garbage":
