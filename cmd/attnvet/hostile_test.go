@@ -109,9 +109,23 @@ func hostileInputs(t *testing.T, dir string) []hostile {
 			hostile{"FIFO", []string{"check", fifo}, "a named pipe (FIFO), not a regular file"},
 			hostile{"replay of a FIFO", []string{"replay", fifo}, "a named pipe (FIFO), not a regular file"},
 			hostile{"merge of a FIFO", []string{"report", "--merge", fifo}, "a named pipe (FIFO), not a regular file"},
-			hostile{"export of a FIFO", []string{"export", fifo, filepath.Join(dir, "out.safetensors")}, "a named pipe (FIFO), not a regular file"})
+			hostile{"export of a FIFO", []string{"export", fifo, filepath.Join(dir, "out.safetensors")}, "a named pipe (FIFO), not a regular file"},
+			hostile{"--known FIFO", []string{"fuzz", "--cases", "1", "--known", fifo}, "a named pipe (FIFO), not a regular file"},
+			hostile{"resume with a FIFO journal", []string{"fuzz", "--resume", fifoJournalDir(t, dir)}, "a named pipe (FIFO), not a regular file"})
 	}
 	return hs
+}
+
+// fifoJournalDir is a campaign directory whose journal is a FIFO.
+func fifoJournalDir(t *testing.T, dir string) string {
+	d := filepath.Join(dir, "fifo-campaign")
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := mkfifo(filepath.Join(d, campaign.JournalFile)); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // TestHostileInputs: every reproducer of issue 14 exits 2 with one line

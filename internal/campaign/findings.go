@@ -12,8 +12,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/attnvet/attnvet/internal/safeio"
 	"math"
-	"os"
 	"sort"
 	"strings"
 
@@ -269,24 +269,10 @@ func checkSignature(s string) error {
 	return nil
 }
 
-// LoadKnown reads a --known file (a regular file, at most 16 MiB).
+// LoadKnown reads a --known file (a regular file, at most 16 MiB; a FIFO
+// or device is refused without blocking).
 func LoadKnown(path string) (map[string]bool, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
-	if st.Size() > 16<<20 {
-		return nil, fmt.Errorf("%s: larger than 16 MiB", path)
-	}
-	b, err := os.ReadFile(path)
+	b, err := safeio.ReadFile(path, 16<<20)
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/attnvet/attnvet/internal/safeio"
 	"hash/crc32"
 	"io"
 	"os"
@@ -278,18 +279,11 @@ func IsJournal(b []byte) bool {
 
 // LoadJournalFile reads a journal file up to its last whole record.
 func LoadJournalFile(path string) (*Journal, error) {
-	f, err := os.Open(path)
+	f, _, err := safeio.Open(path) // refuses a FIFO or device without blocking on it
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
 	j, err := readJournal(f)
 	if errors.Is(err, ErrNoJournal) {
 		return nil, fmt.Errorf("%s: %w (no whole header record)", path, err)
