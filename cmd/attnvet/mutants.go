@@ -131,6 +131,7 @@ type mutantsProgress struct {
 	stop        chan struct{}
 	wg          sync.WaitGroup
 	drawn       bool
+	on          bool // progress enabled
 }
 
 func newMutantsProgress(w io.Writer, every time.Duration, total int) *mutantsProgress {
@@ -139,6 +140,7 @@ func newMutantsProgress(w io.Writer, every time.Duration, total int) *mutantsPro
 	if every <= 0 {
 		return p
 	}
+	p.on = true
 	if p.tty {
 		every = 250 * time.Millisecond
 	}
@@ -181,12 +183,16 @@ func (p *mutantsProgress) print() {
 	fmt.Fprintf(p.w, "attnvet mutants: %s\n", line)
 }
 
-// finish stops the display (on a terminal, after a last redraw).
+// finish stops the display with a last line (redrawn on a terminal), so
+// even a run shorter than the interval says it ended.
 func (p *mutantsProgress) finish() {
 	close(p.stop)
 	p.wg.Wait()
-	if p.tty && p.drawn {
-		p.print()
+	if !p.on {
+		return
+	}
+	p.print()
+	if p.tty {
 		fmt.Fprintln(p.w)
 	}
 }
