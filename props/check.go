@@ -179,6 +179,9 @@ func ExpectedViolations(c cases.Case, f num.Format) (must, may []string) {
 			may = append(may, problem.VNonFinite)
 		}
 	}
+	if sc := float64(float32(c.Scale)); math.IsNaN(sc) || math.IsInf(sc, 0) {
+		must = append(must, problem.VScale) // beyond FP32, the kernels' scale format
+	}
 	if c.Sink != nil {
 		for _, v := range append([]cases.Float{c.Sink.Value}, c.Sink.Values...) {
 			if math.IsNaN(v.Resolve(num.FP32)) {

@@ -69,7 +69,8 @@ func PropertyByName(name string) (Property, bool) {
 }
 
 // Valid removes from c what breaks the kernel contract: violation plants,
-// non-finite special values, NaN sinks and seqused_kv < S−1. Metamorphic
+// non-finite special values, NaN sinks, seqused_kv < S−1 and a softmax
+// scale beyond FP32. Metamorphic
 // properties need inputs that are judged numerically.
 func Valid(c cases.Case) cases.Case {
 	c = clone(c)
@@ -102,6 +103,9 @@ func Valid(c cases.Case) cases.Case {
 	}
 	for b, u := range c.Seqused {
 		c.Seqused[b] = max(u, max(c.S, 1)-1)
+	}
+	if sc := float64(float32(c.Scale)); math.IsNaN(sc) || math.IsInf(sc, 0) {
+		c.Scale = 0 // the default D^-0.5: a scale beyond FP32 is a contract violation
 	}
 	return c
 }

@@ -31,6 +31,10 @@ const (
 	VBlockTable      = "block_table_out_of_range"
 	VValidAfter      = "valid_slot_after_prefix" // the reference attends it, the device does not read it
 	VNonFinite       = "nonfinite_input"         // NaN or ±Inf in q or an attended key/value, NaN sink
+	// VScale: softmax_scale is NaN or overflows FP32, the format kernels
+	// take it in (FlashAttention's float softmax_scale; our emulations use
+	// float32(Scale)), so no kernel can compute the problem as stated.
+	VScale = "softmax_scale_out_of_range"
 )
 
 // Violations lists every contract violation, in a deterministic order.
@@ -43,6 +47,9 @@ func (in *Inputs) violations(fullScan bool) []Violation {
 	var vs []Violation
 	add := func(name string, t int, f string, a ...any) {
 		vs = append(vs, Violation{name, t, fmt.Sprintf(f, a...)})
+	}
+	if s := float64(float32(in.Scale)); math.IsNaN(s) || math.IsInf(s, 0) {
+		add(VScale, -1, "softmax_scale = %g is beyond FP32 (max %g), the format kernels take it in", in.Scale, math.MaxFloat32)
 	}
 	for i, s := range in.Sink {
 		if math.IsNaN(float64(s)) {
