@@ -420,16 +420,21 @@ func (s *state) tiled(keys []problem.Key, o []float32) (m, l float32) {
 	bc := s.e.Config.Bc
 	first := true
 	for t0 := 0; t0 < len(keys); t0 += bc {
-		mt, lt := s.tile(keys[t0:min(t0+bc, len(keys))], s.ot)
-		if first {
-			m, l = mt, lt
-			copy(o, s.ot)
-			first = false
-			continue
-		}
-		m, l = s.merge(m, l, o, mt, lt, s.ot)
+		m, l = s.tileInto(keys[t0:min(t0+bc, len(keys))], o, m, l, &first)
 	}
 	return m, l
+}
+
+// tileInto computes one tile and merges it into the running (m, l, o); the
+// first tile becomes the running state as it is.
+func (s *state) tileInto(keys []problem.Key, o []float32, m, l float32, first *bool) (float32, float32) {
+	mt, lt := s.tile(keys, s.ot)
+	if *first {
+		copy(o, s.ot)
+		*first = false
+		return mt, lt
+	}
+	return s.merge(m, l, o, mt, lt, s.ot)
 }
 
 // tile computes one tile's (m_t, l_t, o_t). Lanes beyond len(keys) are

@@ -49,14 +49,7 @@ func (s *state) pypto(t int, keys []problem.Key, o []float32) (m, l float32) {
 		if sb > 0 && len(bk) == 0 && in.Family == problem.CSA {
 			continue // a skipped compressed block: the neutral state merges exactly
 		}
-		mt, lt := s.tile(bk, s.ot)
-		if first {
-			m, l = mt, lt
-			copy(o, s.ot)
-			first = false
-			continue
-		}
-		m, l = s.merge(m, l, o, mt, lt, s.ot)
+		m, l = s.tileInto(bk, o, m, l, &first)
 	}
 	return m, l
 }
