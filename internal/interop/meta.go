@@ -43,6 +43,7 @@ package interop
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -251,28 +252,8 @@ func KnownKey(k string) bool {
 	case KeyVersion, KeyCase, KeyName, KeyError:
 		return true
 	}
-	for _, s := range ProblemKeys {
-		if s == k {
-			return true
-		}
-	}
-	for _, s := range ProfileKeys {
-		if s == k {
-			return true
-		}
-	}
-	for _, s := range DenseKeys {
-		if s == k {
-			return true
-		}
-	}
-	for _, s := range PyptoKeys {
-		if s == k {
-			return true
-		}
-	}
-	for _, s := range QuantKeys {
-		if s == k {
+	for _, keys := range [][]string{ProblemKeys, ProfileKeys, DenseKeys, PyptoKeys, QuantKeys} {
+		if slices.Contains(keys, k) {
 			return true
 		}
 	}

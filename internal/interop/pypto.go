@@ -82,15 +82,7 @@ func (d *decoder) pypto(in *problem.Inputs, p profile.Profile) error {
 	if in.Family == problem.SWA {
 		win = TSwaIndices
 	}
-	wt, err := d.tensor(win, true, "[T, WIN]", 2)
-	if err != nil {
-		return err
-	}
-	if wt.Shape[0] != in.T {
-		return fmt.Errorf("tensor %s: shape %v has %d rows, q has T=%d tokens", win, wt.Shape, wt.Shape[0], in.T)
-	}
-	in.Win = wt.Shape[1]
-	if in.WinIdx, err = d.ints(wt); err != nil {
+	if in.Win, in.WinIdx, err = d.tokenRows(win, "[T, WIN]", in.T); err != nil {
 		return err
 	}
 	if in.Family == problem.SWA {
@@ -139,15 +131,7 @@ func (d *decoder) pypto(in *problem.Inputs, p profile.Profile) error {
 	if in.Family == problem.CSA {
 		idx = TIdxTopK
 	}
-	it, err := d.tensor(idx, true, "[T, TOPK]", 2)
-	if err != nil {
-		return err
-	}
-	if it.Shape[0] != in.T {
-		return fmt.Errorf("tensor %s: shape %v has %d rows, q has T=%d tokens", idx, it.Shape, it.Shape[0], in.T)
-	}
-	in.TopK = it.Shape[1]
-	if in.Idx, err = d.ints(it); err != nil {
+	if in.TopK, in.Idx, err = d.tokenRows(idx, "[T, TOPK]", in.T); err != nil {
 		return err
 	}
 	if in.Family == problem.HCA {
@@ -279,4 +263,18 @@ func pyptoViolationTensor(fam problem.Family, v problem.Violation) string {
 		}
 	}
 	return ""
+}
+
+// tokenRows reads the required int tensor name of shape [T, cols], one row
+// per query token: its column count and values.
+func (d *decoder) tokenRows(name, shape string, t int) (cols int, vals []int32, err error) {
+	x, err := d.tensor(name, true, shape, 2)
+	if err != nil {
+		return 0, nil, err
+	}
+	if x.Shape[0] != t {
+		return 0, nil, fmt.Errorf("tensor %s: shape %v has %d rows, q has T=%d tokens", name, x.Shape, x.Shape[0], t)
+	}
+	vals, err = d.ints(x)
+	return x.Shape[1], vals, err
 }
