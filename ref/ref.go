@@ -46,7 +46,13 @@ type Row struct {
 	MaxDiff float64 // max_i (M_x − x_i), M_x = max_i x_i
 	MaxAbsV float64 // max_i,j |v_ij| over all attended keys (zero-weight ones too)
 	MaxAbsQ float64 // max_d |q_d|
-	PMax    float64 // max_i p_i
+	// PeakScore is max_i max(a_i before the modifiers, x_i) over every
+	// attended key, zero weights included: how far toward +∞ a score
+	// register may go. A key the sink or a far larger score outweighs
+	// still has its score computed, and one that overflows turns the row
+	// into Inf − Inf = NaN.
+	PeakScore float64
+	PMax      float64 // max_i p_i
 	// Keys whose weight underflows float64 (p_i = 0, M − x_i > 745 with
 	// M = max(M_x, σ)): max_i a_i/(M − x_i) and max_i |x_i|/(M − x_i). The
 	// bound checks that no score error can lift such a key into view.
@@ -268,7 +274,7 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 	scale := in.Scale
 	x, a, p := s.x[:n], s.a[:n], s.p[:n]
 	m := math.Inf(-1)
-	maxQK := 0.0
+	maxQK, peak := 0.0, 0.0
 	qf := grow(s.qf, len(q))
 	s.qf = qf
 	for d, v := range q {
@@ -287,13 +293,15 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 			x[i+l] = float64(scale * dots[l])
 			a[i+l] = float64(scale * abss[l])
 			maxQK = maxf(maxQK, abss[l])
+			peak = maxf(peak, a[i+l])
 			m = maxf(m, x[i+l])
 		}
 	}
 	if in.HasMods() {
 		m = modify(in, h, keys, x, a)
+		peak = maxf(peak, m)
 	}
-	row.MaxQK = maxQK
+	row.MaxQK, row.PeakScore = maxQK, peak
 	row.M = m
 	if in.LSE != nil {
 		row.LSE = lse(x, m)

@@ -11,6 +11,11 @@
 # seeds from one plain case instead of corpus/; GOFLAGS passes through.
 # New failing inputs land in testdata/fuzz/<Target>/ of their package; the
 # failure message prints the shrunk case and the command that replays it.
+# ATTNVET_FUZZ_REPORT_ONLY=1 (the CI step) reports a new failing input,
+# with the file's content so the log alone replays it, as FOUND and still
+# exits 0: a random find is a defect that was there before the change under
+# test, and a gate that fails at random lands nothing. A target that does
+# not build or whose seed corpus fails is still a failure.
 # Exit status: 0 when every target ran clean, 1 otherwise.
 set -u -o pipefail
 
@@ -32,6 +37,12 @@ for pkg in "${pkgs[@]}"; do
 		echo "=== $pkg $t ($dur)"
 		if go test "$pkg" -run '^$' -fuzz "^${t}\$" -fuzztime "$dur" 2>&1 | tee "$log"; then
 			res=ok
+		elif [ "${ATTNVET_FUZZ_REPORT_ONLY:-0}" = 1 ] &&
+			found=$(grep -o 'Failing input written to [^ ]*' "$log" | tail -n 1 | sed 's/^Failing input written to //') &&
+			[ -n "$found" ] && ! grep -q '^--- FAIL: .*seed#' "$log"; then
+			res=FOUND
+			echo "FOUND: $pkg $found (report-only):"
+			cat "$(go list -f '{{.Dir}}' "$pkg")/$found" || true
 		else
 			res=FAIL
 			status=1

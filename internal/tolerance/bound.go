@@ -265,9 +265,11 @@ func (m *Model) Row(r *ref.Row) RowBound {
 	dp := m.Shape.depth(n)
 	nf := float64(n)
 	// Domain: dot products, scores, l and the unnormalised o must fit the
-	// accumulator; scores must stay far above the mask bias (−1e20).
+	// accumulator; scores must stay far above the mask bias (−1e20); no
+	// score, weighted or not, may overflow toward +∞.
 	gd := gamma(float64(m.d), ua)
 	if r.MaxQK*(1+gd) >= m.maxAcc/2 || r.MaxAbsX*(1+gd)+r.MaxDiff >= math.Min(m.maxScore/2, 1e18) ||
+		r.PeakScore*(1+gd) >= m.maxScore/2 ||
 		nf*r.MaxAbsV*2 >= m.maxAcc || 4*nf >= m.maxAcc {
 		rb.Domain = true
 		return rb
