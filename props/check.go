@@ -9,9 +9,9 @@ import (
 	"github.com/attnvet/attnvet/impl"
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/num"
+	"github.com/attnvet/attnvet/internal/pipeline"
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/tolerance"
-	"github.com/attnvet/attnvet/ref"
 )
 
 // Checker runs emulations on cases and judges them. The zero Checker runs
@@ -37,12 +37,9 @@ func (ch *Checker) run(cfg impl.Config, in *problem.Inputs) (*impl.Output, error
 	if ch.Hooks != nil {
 		cfg.Hooks = ch.Hooks(cfg)
 	}
-	out, err := impl.New(cfg).Run(in)
+	out, err := pipeline.Run(impl.New(cfg), in, false)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", impl.ConfigName(cfg), err)
-	}
-	if len(out.O) != in.OutLen() {
-		return nil, fmt.Errorf("%s: %d outputs, want %d", impl.ConfigName(cfg), len(out.O), in.OutLen())
 	}
 	return out, nil
 }
@@ -107,24 +104,23 @@ func (ch *Checker) Check(c cases.Case) error {
 	}
 	fs, by := formats(c, ch.configs())
 	for _, f := range fs {
-		in, err := cases.Generate(c, f)
+		p, err := pipeline.Prepare(c, f)
 		if err != nil {
 			return fmt.Errorf("generate (%s): %v", f, err)
 		}
-		vs := in.Violations()
-		if err := CheckViolations(c, in, vs); err != nil {
+		in, r := p.In, p.Ref
+		if err := CheckViolations(c, in, p.Violations); err != nil {
 			return err
 		}
-		if len(vs) > 0 {
+		if len(p.Violations) > 0 {
 			continue // reported, not judged
 		}
-		r := ref.Compute(in, ref.Options{})
 		for _, cfg := range by[f] {
 			out, err := ch.run(cfg, in)
 			if err != nil {
 				return err
 			}
-			x := &tolerance.Input{In: in, Ref: r, Out: out.O, OutLSE: out.LSE, Profile: cfg.Profile, Shape: ShapeOf(cfg)}
+			x := p.Input(out, cfg.Profile, ShapeOf(cfg))
 			if v := (tolerance.BoundCriterion{Mode: tolerance.Rigorous}).Judge(x); !v.Pass {
 				e := v.WorstElem
 				allowed, _, _ := tolerance.Bounds(x, tolerance.Rigorous)

@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/attnvet/attnvet/internal/campaign"
 	"github.com/attnvet/attnvet/internal/cases"
+	"github.com/attnvet/attnvet/internal/safeio"
 )
 
 func init() {
@@ -41,7 +42,7 @@ func runCase(e *env, args []string) int {
 	c := campaign.CaseAt(*seed, *index, f)
 	c.Version = cases.Version
 	if c.Family == "" {
-		return e.exitFor("case", usagef("seed %d index %d: %s", *seed, *index, oneLine(c.Description)))
+		return e.exitFor("case", usagef("seed %d index %d: %s", *seed, *index, safeio.OneLine(c.Description)))
 	}
 	e.stdout.Write(c.Marshal())
 	return exitPass

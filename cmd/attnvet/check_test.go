@@ -12,6 +12,7 @@ import (
 
 	"github.com/attnvet/attnvet/impl"
 	"github.com/attnvet/attnvet/internal/bundle"
+	"github.com/attnvet/attnvet/internal/bundlecheck"
 	"github.com/attnvet/attnvet/internal/campaign"
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/interop"
@@ -148,7 +149,7 @@ func TestCheckJSONAndJUnit(t *testing.T) {
 	if !strings.Contains(errs, "broken.safetensors: safetensors: header length") || strings.Count(errs, "\n") != 1 {
 		t.Errorf("stderr %q", errs)
 	}
-	var doc checkFile
+	var doc bundlecheck.File
 	b, err := os.ReadFile(js)
 	if err != nil {
 		t.Fatal(err)

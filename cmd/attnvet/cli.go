@@ -8,7 +8,6 @@ import (
 	"os"
 	"runtime/debug"
 	"sort"
-	"strings"
 
 	"github.com/attnvet/attnvet/internal/safeio"
 )
@@ -55,18 +54,12 @@ func (e *env) exitFor(cmd string, err error) int {
 	if err == nil {
 		return exitPass
 	}
-	fmt.Fprintf(e.stderr, "attnvet %s: %s\n", cmd, oneLine(err.Error()))
+	fmt.Fprintf(e.stderr, "attnvet %s: %s\n", cmd, safeio.OneLine(err.Error()))
 	var u errUsage
 	if errors.As(err, &u) {
 		return exitUsage
 	}
 	return exitInternal
-}
-
-// oneLine makes an error message one printable line: newlines become
-// "; " and other control characters from input are escaped.
-func oneLine(s string) string {
-	return safeio.Printable(strings.ReplaceAll(strings.TrimSpace(s), "\n", "; "))
 }
 
 // memFlag is --max-memory: the memory an input (a bundle, a case) may

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/attnvet/attnvet/internal/campaign"
+	"github.com/attnvet/attnvet/internal/safeio"
 )
 
 // findingFlags are fuzz's and gate's --known and --save-findings.
@@ -56,14 +57,14 @@ func printFindings(w io.Writer, res *campaign.Result, limit int) {
 		if f.Known {
 			tag = "KNOWN"
 		}
-		fmt.Fprintf(w, "  %s %6d × %s  [%s]\n", tag, f.Count, oneLine(f.Signature), oneLine(f.Target))
+		fmt.Fprintf(w, "  %s %6d × %s  [%s]\n", tag, f.Count, safeio.OneLine(f.Signature), safeio.OneLine(f.Target))
 		switch {
 		case f.Example != nil && f.Example.Replay != "":
-			fmt.Fprintf(w, "        example %s: replay: %s\n", oneLine(f.Example.Case), f.Example.Replay)
+			fmt.Fprintf(w, "        example %s: replay: %s\n", safeio.OneLine(f.Example.Case), f.Example.Replay)
 		case f.Example != nil:
-			fmt.Fprintf(w, "        example %s\n", oneLine(f.Example.Case))
+			fmt.Fprintf(w, "        example %s\n", safeio.OneLine(f.Example.Case))
 		case f.WorkerExample != nil:
-			fmt.Fprintf(w, "        example %s\n", oneLine(f.WorkerExample.Case))
+			fmt.Fprintf(w, "        example %s\n", safeio.OneLine(f.WorkerExample.Case))
 		}
 	}
 }

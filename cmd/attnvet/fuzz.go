@@ -17,6 +17,7 @@ import (
 	"github.com/attnvet/attnvet/internal/atomicfile"
 	"github.com/attnvet/attnvet/internal/campaign"
 	"github.com/attnvet/attnvet/internal/cases"
+	"github.com/attnvet/attnvet/internal/show"
 	"github.com/attnvet/attnvet/internal/targets"
 	"github.com/attnvet/attnvet/internal/tolerance"
 	"github.com/attnvet/attnvet/internal/worker"
@@ -357,7 +358,7 @@ func printFuzzSummary(w io.Writer, opt *campaign.Options, res *campaign.Result) 
 		shown++
 		fmt.Fprintf(w, "FAIL %s: %s\n", f.Case, failureWhat(&f))
 		if f.Shrunk != nil {
-			fmt.Fprintf(w, "     shrunk: %s\n", caseShape(f.Shrunk))
+			fmt.Fprintf(w, "     shrunk: %s\n", show.CaseShape(f.Shrunk))
 		}
 		fmt.Fprintf(w, "     replay: %s\n", f.Replay)
 	}

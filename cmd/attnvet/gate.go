@@ -19,6 +19,7 @@ import (
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/profile"
+	"github.com/attnvet/attnvet/internal/safeio"
 	"github.com/attnvet/attnvet/internal/targets"
 	"github.com/attnvet/attnvet/internal/tolerance"
 	"github.com/attnvet/attnvet/internal/worker"
@@ -154,7 +155,7 @@ func campaignExit(e *env, cmd string, ctx context.Context, res *campaign.Result)
 		return exitMismatch
 	case len(res.InvalidExamples) > 0:
 		fmt.Fprintf(e.stderr, "attnvet %s: %s: %s (please report it)\n", cmd,
-			res.InvalidExamples[0].Case, oneLine(strings.Join(res.InvalidExamples[0].Violations, "; ")))
+			res.InvalidExamples[0].Case, safeio.OneLine(strings.Join(res.InvalidExamples[0].Violations, "; ")))
 		return exitInternal
 	case incomplete:
 		return exitUsage
@@ -359,7 +360,7 @@ func printWorkerFailures(w io.Writer, res *campaign.Result, limit int, savedOnly
 }
 
 func clipLine(s string, n int) string {
-	s = oneLine(s)
+	s = safeio.OneLine(s)
 	if len(s) > n {
 		return s[:n] + "…"
 	}
@@ -378,7 +379,7 @@ func printInternal(w io.Writer, res *campaign.Result) {
 			fmt.Fprintf(w, "                ... %d more in --json\n", len(res.InvalidExamples)-3)
 			break
 		}
-		fmt.Fprintf(w, "                %s: %s\n", ex.Case, oneLine(strings.Join(ex.Violations, "; ")))
+		fmt.Fprintf(w, "                %s: %s\n", ex.Case, safeio.OneLine(strings.Join(ex.Violations, "; ")))
 	}
 }
 

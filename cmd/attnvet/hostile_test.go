@@ -21,6 +21,7 @@ import (
 	"github.com/attnvet/attnvet/internal/interop"
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/safeio"
+	"github.com/attnvet/attnvet/internal/show"
 	"github.com/attnvet/attnvet/internal/targets"
 	"github.com/attnvet/attnvet/internal/testkit"
 	"github.com/attnvet/attnvet/internal/tolerance"
@@ -292,7 +293,7 @@ func TestCheckCriterionPanicIsInternal(t *testing.T) {
 	defer func(c func() []tolerance.Criterion) { checkCriteria = c }(checkCriteria)
 	checkCriteria = func() []tolerance.Criterion { return append(tolerance.All(), panicky{}) }
 	code, out, errs := attnvet("check", ok)
-	if code != exitInternal || !strings.Contains(errs, "internal error in criterion panicky: assignment to entry in nil map") {
+	if code != exitInternal || !strings.Contains(errs, "internal error: criterion panicky panicked: assignment to entry in nil map") {
 		t.Fatalf("exit %d, want 3\n%s\n%s", code, out, errs)
 	}
 }
@@ -373,36 +374,11 @@ func TestInputTextIsEscaped(t *testing.T) {
 	}
 	d.Status, d.Err = campaign.Fail, errors.New("worker exec:x: error=boom\x1b[2J\r\nPASS: fake")
 	var b bytes.Buffer
-	printReplay(&b, "case\x1b.json", d, 3)
+	show.Replay(&b, "case\x1b.json", d, 3)
 	if strings.ContainsAny(b.String(), "\x1b\r") || strings.Contains(b.String(), "\nPASS: fake") || !strings.Contains(b.String(), `error=boom\x1b[2J\r; PASS: fake`) {
 		t.Errorf("replay printout:\n%q", b.String())
 	}
-	if got := oneLine("a\x1b[2J\nb\u009bc\xff"); got != `a\x1b[2J; b\u009bc\xff` {
+	if got := safeio.OneLine("a\x1b[2J\nb\u009bc\xff"); got != `a\x1b[2J; b\u009bc\xff` {
 		t.Errorf("oneLine: %q", got)
-	}
-}
-
-// TestTopK: the bounded worst-element list is what a stable sort of all
-// elements, cut to k, gives.
-func TestTopK(t *testing.T) {
-	vals := []float64{3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 9, 0, 9}
-	for k := 0; k <= len(vals)+1; k++ {
-		tk := topK[int]{k: k, key: func(i int) float64 { return vals[i] }}
-		for i := range vals {
-			tk.add(i)
-		}
-		var want []int
-		for i := range vals {
-			want = append(want, i)
-		}
-		for i := 1; i < len(want); i++ { // insertion sort: stable, descending
-			for j := i; j > 0 && vals[want[j]] > vals[want[j-1]]; j-- {
-				want[j], want[j-1] = want[j-1], want[j]
-			}
-		}
-		want = want[:min(k, len(want))]
-		if fmt.Sprint(tk.items) != fmt.Sprint(want) && !(len(want) == 0 && len(tk.items) == 0) {
-			t.Errorf("k=%d: %v, want %v", k, tk.items, want)
-		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/cputime"
 	"github.com/attnvet/attnvet/internal/num"
+	"github.com/attnvet/attnvet/internal/pipeline"
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/targets"
 	"github.com/attnvet/attnvet/internal/tolerance"
@@ -207,8 +208,8 @@ func BenchmarkFuzzCore(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		r := ref.Compute(in, ref.Options{Workers: 1})
-		if _, v, err := runAndJudge(ts[0], crit, in, r, false); err != nil || !v.Pass {
+		p := &pipeline.Prepared{In: in, Ref: ref.Compute(in, ref.Options{Workers: 1})} // no contract check
+		if _, v, err := runAndJudge(ts[0], crit, p, false); err != nil || !v.Pass {
 			b.Fatalf("case %d: %v %+v", i%len(cs), err, v)
 		}
 	}

@@ -3,13 +3,13 @@ package campaign
 import (
 	"errors"
 	"fmt"
-	"reflect"
 	"runtime/debug"
-	"strings"
+	"slices"
 
 	"github.com/attnvet/attnvet/impl"
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/num"
+	"github.com/attnvet/attnvet/internal/pipeline"
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/targets"
 	"github.com/attnvet/attnvet/internal/tolerance"
@@ -64,26 +64,21 @@ func Check(c cases.Case, t targets.Target, crit tolerance.Criterion) (d *Detail,
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	p := t.Kernel.Profile()
-	f := c.Format(p.In)
-	if !impl.Compatible(f, p) {
+	p, ok, err := pipeline.NewCase(c).For(t.Kernel.Profile())
+	if !ok {
 		d.Status = Incompatible
-		d.Err = fmt.Errorf("the case stores its inputs in %s; %s takes %s", f, t.Name, p.In)
+		d.Err = fmt.Errorf("the case stores its inputs in %s; %s takes %s", c.Format(t.Kernel.Profile().In), t.Name, t.Kernel.Profile().In)
 		return d, nil
 	}
-	in, vs, err := prepare(c, f)
 	if err != nil {
 		return nil, err
 	}
-	d.Inputs, d.Violations = in, vs
-	if len(vs) > 0 {
+	d.Inputs, d.Violations, d.Ref = p.In, p.Violations, p.Ref
+	if len(p.Violations) > 0 {
 		d.Status = Contract
 		return d, nil
 	}
-	if d.Ref, err = computeRef(in); err != nil {
-		return nil, err
-	}
-	d.Out, d.Verdict, d.Err = runAndJudge(t, crit, in, d.Ref, false)
+	d.Out, d.Verdict, d.Err = runAndJudge(t, crit, p, false)
 	d.Status = Pass
 	if asSkip(d.Err) != "" {
 		d.Status = Skipped
@@ -93,96 +88,20 @@ func Check(c cases.Case, t targets.Target, crit tolerance.Criterion) (d *Detail,
 	return d, nil
 }
 
-// prepare generates the inputs in format f and lists contract violations.
-// A panic in the generator is returned as an error.
-func prepare(c cases.Case, f num.Format) (in *problem.Inputs, vs []problem.Violation, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = &InternalError{fmt.Errorf("building the case panicked: %v [%s]", r, panicSite(debug.Stack()))}
-		}
-	}()
-	in, err = cases.Generate(c, f)
-	if err != nil {
-		return nil, nil, err
-	}
-	return in, in.Violations(), nil
-}
+// InternalError is a failure of attnvet itself, not of the kernel or the
+// input (pipeline.InternalError; the name campaign's callers know).
+type InternalError = pipeline.InternalError
 
-// runAndJudge runs the kernel (on a private copy of the inputs when clone
-// is set) and judges it. Panics in the kernel or the criterion become
-// errors: a fuzzed kernel that panics has failed, and the campaign goes on.
-func runAndJudge(t targets.Target, crit tolerance.Criterion, in *problem.Inputs, r *ref.Result, clone bool) (out *impl.Output, v tolerance.Verdict, err error) {
-	stage := "kernel"
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("%s panicked: %v [%s]", stage, p, panicSite(debug.Stack()))
-			v = tolerance.Verdict{Criterion: crit.Name(), WorstElem: -1}
-		}
-	}()
-	kin := in
-	if clone {
-		kin = cloneInputs(in)
-	}
-	out, err = t.Kernel.Run(kin)
-	if err == nil && out == nil {
-		err = fmt.Errorf("kernel returned no output")
-	}
-	if err == nil && len(out.O) != in.OutLen() {
-		err = fmt.Errorf("kernel returned %d output values, want T·H·Dv = %d", len(out.O), in.OutLen())
-	}
+// runAndJudge runs target t on p (a private copy of the inputs when clone
+// is set) and judges its output with crit. A kernel's or the criterion's
+// panic is an error.
+func runAndJudge(t targets.Target, crit tolerance.Criterion, p *pipeline.Prepared, clone bool) (*impl.Output, tolerance.Verdict, error) {
+	out, err := pipeline.Run(t.Kernel, p.In, clone)
 	if err != nil {
 		return out, tolerance.Verdict{Criterion: crit.Name(), WorstElem: -1}, err
 	}
-	stage = "criterion " + crit.Name()
-	v = crit.Judge(&tolerance.Input{In: in, Ref: r, Out: out.O, OutLSE: out.LSE, Profile: t.Kernel.Profile(), Shape: t.Shape})
-	return out, v, nil
-}
-
-// panicSite picks the innermost frame of a panic's stack outside the
-// runtime, so a kernel panic names where it happened.
-func panicSite(stack []byte) string {
-	lines := strings.Split(string(stack), "\n")
-	for i := 0; i+1 < len(lines); i++ {
-		fn := strings.TrimSpace(lines[i])
-		if strings.HasPrefix(fn, "panic(") {
-			// The frame after panic's own two lines.
-			for j := i + 2; j+1 < len(lines); j += 2 {
-				f := strings.TrimSpace(lines[j])
-				if strings.HasPrefix(f, "runtime.") {
-					continue
-				}
-				loc := strings.TrimSpace(lines[j+1])
-				if k := strings.LastIndex(loc, " +0x"); k > 0 {
-					loc = loc[:k]
-				}
-				if k := strings.LastIndex(loc, "/"); k > 0 {
-					loc = loc[k+1:]
-				}
-				return loc
-			}
-		}
-	}
-	return "unknown site"
-}
-
-// cloneInputs copies every tensor of in, so an untrusted kernel cannot
-// alter what the next kernel sees. It copies every exported slice field
-// by reflection, so a family's new tensors are private without a change
-// here (the last copy listed fields by hand and missed seven families'
-// worth of them).
-func cloneInputs(in *problem.Inputs) *problem.Inputs {
-	c := *in
-	v := reflect.ValueOf(&c).Elem()
-	for i := 0; i < v.NumField(); i++ {
-		f := v.Field(i)
-		if f.Kind() != reflect.Slice || f.IsNil() || !f.CanSet() {
-			continue
-		}
-		cp := reflect.MakeSlice(f.Type(), f.Len(), f.Len())
-		reflect.Copy(cp, f)
-		f.Set(cp)
-	}
-	return &c
+	v, err := pipeline.Judge(crit, p.Input(out, t.Kernel.Profile(), t.Shape))
+	return out, v, err
 }
 
 // evaluator runs one case against every target, sharing the generated
@@ -212,7 +131,7 @@ type caseOut struct {
 func (ev *evaluator) classes(c cases.Case, in *problem.Inputs, vs []problem.Violation) (cls []string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			cls, err = nil, &InternalError{fmt.Errorf("props.Classes panicked: %v [%s]", r, panicSite(debug.Stack()))}
+			cls, err = nil, &InternalError{Err: fmt.Errorf("props.Classes panicked: %v [%s]", r, pipeline.PanicSite(debug.Stack()))}
 		}
 	}()
 	if in == nil {
@@ -221,16 +140,10 @@ func (ev *evaluator) classes(c cases.Case, in *problem.Inputs, vs []problem.Viol
 	return props.ClassesOf(c, in, vs), nil
 }
 
-// InternalError is a failure of attnvet itself (a panic in the generator,
-// the reference or the edge classes), not of the kernel or the input.
-type InternalError struct{ Err error }
-
-func (e *InternalError) Error() string { return "internal error: " + e.Err.Error() }
-func (e *InternalError) Unwrap() error { return e.Err }
-
 func (ev *evaluator) eval(c cases.Case) caseOut {
 	co := caseOut{checks: make([]checkOut, len(ev.targets))}
-	classesDone := false
+	pc := pipeline.NewCase(c)
+	// Targets grouped by the storage format they read, in target order.
 	type group struct {
 		f   num.Format
 		idx []int
@@ -243,23 +156,19 @@ func (ev *evaluator) eval(c cases.Case) caseOut {
 			co.checks[i].status = Incompatible
 			continue
 		}
-		gi := -1
-		for j := range groups {
-			if groups[j].f == f {
-				gi = j
-			}
-		}
+		gi := slices.IndexFunc(groups, func(g group) bool { return g.f == f })
 		if gi < 0 {
 			gi = len(groups)
 			groups = append(groups, group{f: f})
 		}
 		groups[gi].idx = append(groups[gi].idx, i)
 	}
+	classesDone := false
 	seen := map[string]bool{}
 	for _, g := range groups {
-		in, vs, err := prepare(c, g.f)
-		if err == nil && !classesDone {
-			co.classes, co.classErr = ev.classes(c, in, vs)
+		p, err := pc.In(g.f)
+		if p != nil && !classesDone {
+			co.classes, co.classErr = ev.classes(c, p.In, p.Violations)
 			classesDone = true
 		}
 		if err != nil {
@@ -269,8 +178,8 @@ func (ev *evaluator) eval(c cases.Case) caseOut {
 			}
 			continue
 		}
-		if len(vs) > 0 {
-			for _, v := range vs {
+		if len(p.Violations) > 0 {
+			for _, v := range p.Violations {
 				if s := v.String(); !seen[s] {
 					seen[s] = true
 					co.violations = append(co.violations, v)
@@ -281,17 +190,9 @@ func (ev *evaluator) eval(c cases.Case) caseOut {
 			}
 			continue
 		}
-		r, err := computeRef(in)
-		if err != nil {
-			co.invalid = err
-			for _, i := range g.idx {
-				co.checks[i] = checkOut{status: Invalid, err: err.Error()}
-			}
-			continue
-		}
 		for _, i := range g.idx {
 			t := ev.targets[i]
-			_, v, err := runAndJudge(t, ev.crit, in, r, len(g.idx) > 1 && !t.Trusted())
+			_, v, err := runAndJudge(t, ev.crit, p, len(g.idx) > 1 && !t.Trusted())
 			ch := checkOut{status: Pass, v: v}
 			if r := asSkip(err); r != "" {
 				ch.status, ch.err = Skipped, r
@@ -311,15 +212,6 @@ func (ev *evaluator) eval(c cases.Case) caseOut {
 	return co
 }
 
-func computeRef(in *problem.Inputs) (r *ref.Result, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = &InternalError{fmt.Errorf("the reference panicked: %v [%s]", p, panicSite(debug.Stack()))}
-		}
-	}()
-	return ref.Compute(in, ref.Options{Workers: 1}), nil
-}
-
 // fails is the shrinking predicate: target ti fails on c (and c is a
 // valid case whose inputs keep the contract). A worker failure on a
 // candidate is another defect than the one being shrunk: not a failure
@@ -329,20 +221,11 @@ func (ev *evaluator) fails(c cases.Case, ti int) bool {
 		return false
 	}
 	t := ev.targets[ti]
-	p := t.Kernel.Profile()
-	f := c.Format(p.In)
-	if !impl.Compatible(f, p) {
+	p, ok, err := pipeline.NewCase(c).For(t.Kernel.Profile())
+	if !ok || err != nil || len(p.Violations) > 0 {
 		return false
 	}
-	in, vs, err := prepare(c, f)
-	if err != nil || len(vs) > 0 {
-		return false
-	}
-	r, err := computeRef(in)
-	if err != nil {
-		return false
-	}
-	_, v, err := runAndJudge(t, ev.crit, in, r, false)
+	_, v, err := runAndJudge(t, ev.crit, p, false)
 	if asWorkerError(err) != nil || asSkip(err) != "" {
 		return false
 	}

@@ -25,9 +25,9 @@ import (
 	"github.com/attnvet/attnvet/impl/mutant"
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/num"
+	"github.com/attnvet/attnvet/internal/pipeline"
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/tolerance"
-	"github.com/attnvet/attnvet/ref"
 )
 
 // Version is the version of the Result JSON.
@@ -298,10 +298,8 @@ var reuseBaseVerdicts = true
 
 // prepared is a case's inputs in one format, with the reference.
 type prepared struct {
-	in        *problem.Inputs
-	ref       *ref.Result
-	violating bool
-	same      map[string][]float32 // fa2x's same-precision outputs, by profile
+	*pipeline.Prepared
+	same map[string][]float32 // fa2x's same-precision outputs, by profile
 }
 
 func runCase(opt Options, i int, kernels []kernel, crits []tolerance.Criterion) (co caseOut) {
@@ -317,21 +315,17 @@ func runCase(opt Options, i int, kernels []kernel, crits []tolerance.Criterion) 
 	for _, cr := range crits {
 		needFA2x = needFA2x || cr.Name() == tolerance.NameFA2x
 	}
+	pc := pipeline.NewCase(c)
 	preps := map[num.Format]*prepared{}
 	prep := func(f num.Format) (*prepared, error) {
 		if p, ok := preps[f]; ok {
 			return p, nil
 		}
-		in, err := cases.Generate(c, f)
+		pp, err := pc.In(f)
 		if err != nil {
 			return nil, err
 		}
-		p := &prepared{in: in, same: map[string][]float32{}}
-		if len(in.Violations()) > 0 {
-			p.violating = true
-		} else {
-			p.ref = ref.Compute(in, ref.Options{Workers: 1})
-		}
+		p := &prepared{Prepared: pp, same: map[string][]float32{}}
 		preps[f] = p
 		return p, nil
 	}
@@ -360,11 +354,11 @@ func runCase(opt Options, i int, kernels []kernel, crits []tolerance.Criterion) 
 			co.err = err
 			return co
 		}
-		if p.violating {
+		if len(p.Violations) > 0 {
 			co.violating = true
 			continue
 		}
-		out, err := kn.k.Run(p.in)
+		out, err := kn.k.Run(p.In)
 		if err != nil {
 			co.err = fmt.Errorf("%s: %v", kn.name, err)
 			return co
@@ -381,11 +375,11 @@ func runCase(opt Options, i int, kernels []kernel, crits []tolerance.Criterion) 
 				continue
 			}
 		}
-		x := &tolerance.Input{In: p.in, Ref: p.ref, Out: out.O, OutLSE: out.LSE, Profile: pf, Shape: kn.shape}
+		x := p.Input(out, pf, kn.shape)
 		if needFA2x {
 			s, ok := p.same[pf.Name]
 			if !ok {
-				s = tolerance.SamePrecision(p.in, pf)
+				s = tolerance.SamePrecision(p.In, pf)
 				p.same[pf.Name] = s
 			}
 			x.SamePrec = s

@@ -36,6 +36,7 @@ package report
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -46,11 +47,11 @@ import (
 	"github.com/attnvet/attnvet/impl"
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/num"
+	"github.com/attnvet/attnvet/internal/pipeline"
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/profile"
 	"github.com/attnvet/attnvet/internal/tolerance"
 	"github.com/attnvet/attnvet/props"
-	"github.com/attnvet/attnvet/ref"
 )
 
 // Version is the report.json format version.
@@ -415,37 +416,39 @@ type runner struct {
 
 // prepared is one case generated in one storage format.
 type prepared struct {
-	in   *problem.Inputs
-	ref  *ref.Result
+	*pipeline.Prepared
 	skip string // reason the case cannot be measured, "" if it can
 	same map[string][]float32
 }
 
-func (rn *runner) prepare(c cases.Case, kernelFormat num.Format, cache map[num.Format]*prepared) *prepared {
-	f := c.Format(kernelFormat)
+// prepare is pc in the format a kernel reading kernelFormat takes. A
+// panic of the generator or the reference is re-raised for runCaseSafe,
+// which names the case.
+func (rn *runner) prepare(pc *pipeline.Case, kernelFormat num.Format, cache map[num.Format]*prepared) *prepared {
+	f := pc.C.Format(kernelFormat)
 	if p, ok := cache[f]; ok {
 		return p
 	}
-	p := &prepared{same: map[string][]float32{}}
+	pp, err := pc.In(f)
+	var ie *pipeline.InternalError
+	if errors.As(err, &ie) {
+		panic(ie)
+	}
+	p := &prepared{Prepared: pp, same: map[string][]float32{}}
 	cache[f] = p
-	in, err := cases.Generate(c, kernelFormat)
-	if err != nil {
+	switch {
+	case err != nil:
 		p.skip = "error"
-		return p
+	case len(pp.Violations) > 0:
+		p.skip = pp.Violations[0].Name
 	}
-	if vs := in.Violations(); len(vs) > 0 {
-		p.skip = vs[0].Name
-		return p
-	}
-	p.in = in
-	p.ref = ref.Compute(in, ref.Options{Workers: 1})
 	return p
 }
 
 func (p *prepared) samePrec(pf profile.Profile) []float32 {
 	s, ok := p.same[pf.Name]
 	if !ok {
-		s = tolerance.SamePrecision(p.in, pf)
+		s = tolerance.SamePrecision(p.In, pf)
 		p.same[pf.Name] = s
 	}
 	return s
@@ -468,6 +471,7 @@ func (rn *runner) runCase(fam, i int) {
 	family := rn.opt.Families[fam]
 	c := rn.opt.CaseAt(rn.opt.Seed, i, family)
 	typical := Typical(c)
+	pc := pipeline.NewCase(c)
 	cache := map[num.Format]*prepared{}
 	outs := map[string][]float32{} // correct outputs by kernel name, for the mutants' bases
 	nf := len(rn.opt.Families)
@@ -475,24 +479,23 @@ func (rn *runner) runCase(fam, i int) {
 		e := rn.rep.Entries[k*nf+fam]
 		pf := cfg.Profile
 		rn.running = "generating or the reference"
-		p := rn.prepare(c, pf.In, cache)
+		p := rn.prepare(pc, pf.In, cache)
 		switch {
 		case p.skip != "":
 			addSkip(&e.Skipped, p.skip)
 			continue
-		case !impl.Compatible(p.in.Format, pf):
+		case !impl.Compatible(p.In.Format, pf):
 			addSkip(&e.Skipped, "dtype")
 			continue
 		}
 		rn.running = impl.ConfigName(cfg)
-		out, err := impl.New(cfg).Run(p.in)
+		out, err := impl.New(cfg).Run(p.In)
 		if err != nil {
 			addSkip(&e.Skipped, "error")
 			continue
 		}
-		x := &tolerance.Input{In: p.in, Ref: p.ref, Out: out.O, OutLSE: out.LSE, Profile: pf,
-			Shape:    tolerance.Shape{Kind: string(cfg.Kind), Bc: cfg.Bc, Parts: cfg.Parts},
-			SamePrec: p.samePrec(pf)}
+		x := p.Input(out, pf, tolerance.Shape{Kind: string(cfg.Kind), Bc: cfg.Bc, Parts: cfg.Parts})
+		x.SamePrec = p.samePrec(pf)
 		outs[impl.ConfigName(cfg)] = out.O
 		e.Cases++
 		// The rigorous bounds serve both the bound verdict and the
@@ -508,27 +511,28 @@ func (rn *runner) runCase(fam, i int) {
 		pf := m.Kernel.Profile()
 		me := rn.rep.Mutants[mi]
 		rn.running = "generating or the reference"
-		p := rn.prepare(c, pf.In, cache)
+		p := rn.prepare(pc, pf.In, cache)
 		switch {
 		case p.skip != "":
 			addSkip(&me.Skipped, p.skip)
 			continue
-		case !impl.Compatible(p.in.Format, pf):
+		case !impl.Compatible(p.In.Format, pf):
 			addSkip(&me.Skipped, "dtype")
 			continue
 		}
 		rn.running = "mutant " + m.Name
-		out, err := m.Kernel.Run(p.in)
-		if err != nil || out == nil || len(out.O) != p.in.OutLen() {
+		out, err := m.Kernel.Run(p.In)
+		if err != nil || out == nil || len(out.O) != p.In.OutLen() {
 			addSkip(&me.Skipped, "error")
 			continue
 		}
-		x := &tolerance.Input{In: p.in, Ref: p.ref, Out: out.O, OutLSE: out.LSE, Profile: pf, Shape: m.Shape, SamePrec: p.samePrec(pf)}
+		x := p.Input(out, pf, m.Shape)
+		x.SamePrec = p.samePrec(pf)
 		me.Cases++
 		if typical {
 			me.Typical++
 		}
-		if base := rn.baseOutput(m.Base, p.in, outs); base != nil && sameOutput(base, out.O) {
+		if base := rn.baseOutput(m.Base, p.In, outs); base != nil && sameOutput(base, out.O) {
 			// Not triggered: the output is the correct kernel's, which
 			// the entries already judge and measure.
 			continue
@@ -539,7 +543,7 @@ func (rn *runner) runCase(fam, i int) {
 		}
 		judge(x, me.Criteria, nil)
 		var skip []bool // computed at the first finiteness mismatch
-		for e, o := range p.ref.O {
+		for e, o := range p.Ref.O {
 			err, mis, both := elemErr(out.O[e], o)
 			switch {
 			case both:

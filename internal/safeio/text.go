@@ -92,3 +92,9 @@ func ShellQuote(s string) string {
 	b.WriteByte('\'')
 	return b.String()
 }
+
+// OneLine makes a message one printable line: newlines become "; " and
+// other control characters from input are escaped.
+func OneLine(s string) string {
+	return Printable(strings.ReplaceAll(strings.TrimSpace(s), "\n", "; "))
+}

@@ -15,11 +15,10 @@ import (
 
 	"github.com/attnvet/attnvet/impl"
 	"github.com/attnvet/attnvet/internal/cases"
-	"github.com/attnvet/attnvet/internal/num"
+	"github.com/attnvet/attnvet/internal/pipeline"
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/tolerance"
 	"github.com/attnvet/attnvet/props"
-	"github.com/attnvet/attnvet/ref"
 )
 
 // Options select the run.
@@ -161,34 +160,26 @@ func merge(m map[key]*Stat, s Stat) {
 // runCase runs every kernel on case c; viol reports a contract-violating
 // case (not judged).
 func runCase(c cases.Case, kernels []*impl.Emulation) (stats []Stat, viol bool) {
-	type prepared struct {
-		in *problem.Inputs
-		r  *ref.Result
-	}
-	byFormat := map[num.Format]prepared{}
+	pc := pipeline.NewCase(c)
 	for _, k := range kernels {
-		p := k.Profile()
-		f := c.Format(p.In)
-		pr, ok := byFormat[f]
-		if !ok {
-			in, err := cases.Generate(c, f)
-			if err != nil {
-				panic(fmt.Sprintf("validate: generated case does not build: %v: %s", err, c))
-			}
-			if len(in.Violations()) > 0 {
-				return nil, true
-			}
-			pr = prepared{in, ref.Compute(in, ref.Options{Workers: 1})}
-			byFormat[f] = pr
+		// Prepared before the compatibility check: a case that violates the
+		// contract in any kernel's format is not judged at all.
+		f := c.Format(k.Profile().In)
+		p, err := pc.In(f)
+		if err != nil {
+			panic(fmt.Sprintf("validate: generated case does not build: %v: %s", err, c))
 		}
-		if !impl.Compatible(f, p) {
+		if len(p.Violations) > 0 {
+			return nil, true
+		}
+		if !impl.Compatible(f, k.Profile()) {
 			continue
 		}
-		out, err := k.Run(pr.in)
+		out, err := k.Run(p.In)
 		if err != nil {
 			panic(fmt.Sprintf("validate: %s: %v", k.Name(), err))
 		}
-		stats = append(stats, judge(k, c, pr.in, pr.r, out))
+		stats = append(stats, judge(k, c, p, out))
 	}
 	return stats, false
 }
@@ -198,9 +189,10 @@ func ShapeOf(c impl.Config) tolerance.Shape {
 	return tolerance.Shape{Kind: string(c.Kind), Bc: c.Bc, Parts: c.Parts}
 }
 
-func judge(k *impl.Emulation, c cases.Case, in *problem.Inputs, r *ref.Result, out *impl.Output) Stat {
+func judge(k *impl.Emulation, c cases.Case, p *pipeline.Prepared, out *impl.Output) Stat {
 	s := Stat{Kernel: k.Name(), Family: c.Family, Cases: 1}
-	x := &tolerance.Input{In: in, Ref: r, Out: out.O, OutLSE: out.LSE, Profile: k.Profile(), Shape: ShapeOf(k.Config)}
+	x := p.Input(out, k.Profile(), ShapeOf(k.Config))
+	in, r := p.In, p.Ref
 	for _, mode := range []tolerance.Mode{tolerance.Rigorous, tolerance.Probabilistic} {
 		allowed, outTerm, skip := tolerance.Bounds(x, mode)
 		full := tolerance.WellConditioned(x, mode)
