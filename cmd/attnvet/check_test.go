@@ -19,7 +19,7 @@ import (
 	"github.com/attnvet/attnvet/internal/num"
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/profile"
-	"github.com/attnvet/attnvet/internal/targets"
+	"github.com/attnvet/attnvet/internal/testbundle"
 )
 
 // attnvet runs the CLI in-process.
@@ -37,41 +37,6 @@ func checkSparseCase() cases.Case {
 func checkWindowCase() cases.Case {
 	return cases.Case{Version: 1, Family: problem.Window, Seed: 6, H: 4, Hkv: 2, D: 16, Dv: 8, T: 24, Window: 6,
 		Sink: &cases.Sink{Kind: "random", Scale: 1}}
-}
-
-// writeBundle generates c, runs kernel on it and writes the bundle (with
-// edit applied) to dir/name.
-func writeBundle(t *testing.T, dir, name string, c cases.Case, kernel string, edit func(*bundle.File)) string {
-	t.Helper()
-	tg, err := targets.Resolve(kernel, targets.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := tg.Kernel.Profile()
-	in, err := cases.Generate(c, p.In)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := tg.Kernel.Run(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := interop.Encode(in, p, out.O)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if edit != nil {
-		edit(f)
-	}
-	path := filepath.Join(dir, name)
-	write := f.WriteSafetensors
-	if strings.HasSuffix(name, ".npz") {
-		write = f.WriteNpz
-	}
-	if err := bundle.WriteFileAtomic(path, func(w io.Writer) error { return write(w) }); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 func TestCheckVerdicts(t *testing.T) {
@@ -358,4 +323,9 @@ func TestCheckUnstatedSemantics(t *testing.T) {
 	if code := run([]string{"check", offByOne}, &so, &se); code != exitMismatch || !strings.Contains(so.String(), "hint        with window=3") {
 		t.Errorf("window 2 for a window-3 kernel: exit %d, output lacks the window=3 hint:\n%s", code, so.String())
 	}
+}
+
+func writeBundle(t *testing.T, dir, name string, c cases.Case, kernel string, edit func(*bundle.File)) string {
+	t.Helper()
+	return testbundle.Write(t, dir, name, c, kernel, edit)
 }

@@ -2,8 +2,6 @@ package bundlecheck
 
 import (
 	"bytes"
-	"flag"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,11 +11,10 @@ import (
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/interop"
 	"github.com/attnvet/attnvet/internal/problem"
-	"github.com/attnvet/attnvet/internal/targets"
+	"github.com/attnvet/attnvet/internal/testbundle"
+	"github.com/attnvet/attnvet/internal/testkit"
 	"github.com/attnvet/attnvet/internal/tolerance"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 func windowCase() cases.Case {
 	return cases.Case{Version: 1, Family: problem.Window, Seed: 6, H: 4, Hkv: 2, D: 16, Dv: 8, T: 24, Window: 6,
@@ -29,37 +26,6 @@ func sparseCase() cases.Case {
 		Seqused: []int{9, 30}, Sink: &cases.Sink{Kind: "random", Scale: 1}, Indices: "shuffled", BlockTable: "permuted"}
 }
 
-// writeBundle runs kernel on c and writes the bundle (edit applied) to
-// dir/name.
-func writeBundle(t *testing.T, dir, name string, c cases.Case, kernel string, edit func(*bundle.File)) string {
-	t.Helper()
-	tg, err := targets.Resolve(kernel, targets.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := tg.Kernel.Profile()
-	in, err := cases.Generate(c, p.In)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := tg.Kernel.Run(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := interop.Encode(in, p, out.O)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if edit != nil {
-		edit(f)
-	}
-	path := filepath.Join(dir, name)
-	if err := bundle.WriteFileAtomic(path, func(w io.Writer) error { return f.WriteSafetensors(w) }); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // TestPrintGolden pins check's printout and its JUnit XML, byte for byte,
 // on a bundle of each status: pass, fail (a mutant's output: the worst
 // elements, their allowance terms, the worst row, the hints), contract,
@@ -69,9 +35,9 @@ func TestPrintGolden(t *testing.T) {
 	garbage := filepath.Join(dir, "garbage.safetensors")
 	os.WriteFile(garbage, []byte("not a bundle"), 0o644)
 	bundles := []string{
-		writeBundle(t, dir, "window_pass.safetensors", windowCase(), "tiled/bc128/bf16", nil),
-		writeBundle(t, dir, "window_fail.safetensors", windowCase(), "mutant:window-start-off-by-one", nil),
-		writeBundle(t, dir, "sparse_contract.safetensors", sparseCase(), "tiled/bc128/bf16", func(f *bundle.File) {
+		testbundle.Write(t, dir, "window_pass.safetensors", windowCase(), "tiled/bc128/bf16", nil),
+		testbundle.Write(t, dir, "window_fail.safetensors", windowCase(), "mutant:window-start-off-by-one", nil),
+		testbundle.Write(t, dir, "sparse_contract.safetensors", sparseCase(), "tiled/bc128/bf16", func(f *bundle.File) {
 			for i := range f.Tensors {
 				if f.Tensors[i].Name == interop.TSeqused {
 					f.Tensors[i].Data[0] = 0xff // seqused_kv[0] = a negative length
@@ -93,30 +59,12 @@ func TestPrintGolden(t *testing.T) {
 		out.WriteString("\n")
 		doc.Bundles = append(doc.Bundles, r)
 	}
-	golden(t, filepath.Join("testdata", "check.golden"), out.Bytes())
-	golden(t, filepath.Join("testdata", "check_junit.golden"), JUnit(&doc))
+	testkit.Golden(t, filepath.Join("testdata", "check.golden"), out.Bytes())
+	testkit.Golden(t, filepath.Join("testdata", "check_junit.golden"), JUnit(&doc))
 	want := []string{"pass", "fail", "contract", "invalid"}
 	for i, r := range doc.Bundles {
 		if r.Status != want[i] {
 			t.Errorf("%s: status %s, want %s", r.Path, r.Status, want[i])
 		}
-	}
-}
-
-// golden compares got with the file, or rewrites it under -update.
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("printout differs from %s (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }

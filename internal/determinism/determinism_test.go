@@ -2,7 +2,7 @@ package determinism
 
 import (
 	"bytes"
-	"flag"
+	"github.com/attnvet/attnvet/internal/testkit"
 	"math"
 	"os"
 	"path/filepath"
@@ -11,7 +11,8 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/hashes.txt from this machine's results")
+// update rewrites testdata/hashes.txt from this machine's results.
+var update = testkit.Update
 
 const golden = "testdata/hashes.txt"
 

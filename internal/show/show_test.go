@@ -2,9 +2,7 @@ package show
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,10 +10,9 @@ import (
 	"github.com/attnvet/attnvet/internal/campaign"
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/targets"
+	"github.com/attnvet/attnvet/internal/testkit"
 	"github.com/attnvet/attnvet/internal/tolerance"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // TestReplayGolden pins replay's printout, byte for byte, on corpus cases
 // that take each of its paths: a pass, a mutant's failure (worst
@@ -50,26 +47,8 @@ func TestReplayGolden(t *testing.T) {
 			}
 			var b bytes.Buffer
 			Replay(&b, tc.file, d, 3)
-			golden(t, filepath.Join("testdata", name+".golden"), b.Bytes())
+			testkit.Golden(t, filepath.Join("testdata", name+".golden"), b.Bytes())
 		})
-	}
-}
-
-// golden compares got with the file, or rewrites it under -update.
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("printout differs from %s (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }
 
