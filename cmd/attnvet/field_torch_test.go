@@ -1,9 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,22 +13,7 @@ import (
 // defect fails, naming the output that is wrong. The expectations live
 // here, so a changed script cannot weaken them.
 func TestCheckFieldTorchBundles(t *testing.T) {
-	py := torchPython(t)
-	dir := t.TempDir()
-	cmd := exec.Command(py, filepath.Join("..", "..", "examples", "make_field_bundles.py"), dir)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("make_field_bundles.py: %v\n%s", err, out)
-	}
-	var manifest map[string]struct {
-		Exit int `json:"exit"`
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &manifest); err != nil {
-		t.Fatal(err)
-	}
+	dir, manifest := makeBundles(t, "make_field_bundles.py")
 	// msg: what the FAIL line must say; lseOnly: out itself must pass.
 	want := map[string]struct {
 		code    int

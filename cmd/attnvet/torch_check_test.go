@@ -14,20 +14,21 @@ import (
 
 func torchPython(t *testing.T) string { return testpy.Torch(t) }
 
-// Bundles made by examples/make_bundles.py (torch inputs and outputs, a
-// safetensors writer and numpy.savez, none of attnvet's code): correct
-// outputs pass, defective ones fail, malformed files exit 2 with a message
-// naming what is wrong.
-func TestCheckTorchBundles(t *testing.T) {
+// manifestEntry is what a bundle maker's manifest.json says of a bundle:
+// the exit code check must give it, and the flags it needs.
+type manifestEntry struct {
+	Exit int      `json:"exit"`
+	Args []string `json:"args"`
+}
+
+// makeBundles runs examples/SCRIPT with torch into a fresh directory and
+// reads the manifest.json it writes there.
+func makeBundles(t *testing.T, script string) (dir string, manifest map[string]manifestEntry) {
+	t.Helper()
 	py := torchPython(t)
-	dir := t.TempDir()
-	cmd := exec.Command(py, filepath.Join("..", "..", "examples", "make_bundles.py"), dir)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("make_bundles.py: %v\n%s", err, out)
-	}
-	var manifest map[string]struct {
-		Exit int      `json:"exit"`
-		Args []string `json:"args"`
+	dir = t.TempDir()
+	if out, err := exec.Command(py, filepath.Join("..", "..", "examples", script), dir).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", script, err, out)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if err != nil {
@@ -36,6 +37,15 @@ func TestCheckTorchBundles(t *testing.T) {
 	if err := json.Unmarshal(b, &manifest); err != nil {
 		t.Fatal(err)
 	}
+	return dir, manifest
+}
+
+// Bundles made by examples/make_bundles.py (torch inputs and outputs, a
+// safetensors writer and numpy.savez, none of attnvet's code): correct
+// outputs pass, defective ones fail, malformed files exit 2 with a message
+// naming what is wrong.
+func TestCheckTorchBundles(t *testing.T) {
+	dir, manifest := makeBundles(t, "make_bundles.py")
 	// What the manifest must say, and what the messages must name: the
 	// expectations live here too, so a changed script cannot weaken them.
 	want := map[string]struct {
