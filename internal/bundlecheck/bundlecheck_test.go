@@ -47,6 +47,7 @@ func TestPrintGolden(t *testing.T) {
 				}
 			}
 		}),
+		testbundle.Write(t, dir, "dense_paged.safetensors", corpusCase(t, "dense_paged_page3_odd_gqa.json"), "tiled/bc32/bf16", nil),
 		garbage,
 	}
 	doc := File{Version: Version, Command: "check", Criteria: []string{tolerance.NameBound}}
@@ -61,10 +62,19 @@ func TestPrintGolden(t *testing.T) {
 	}
 	testkit.Golden(t, filepath.Join("testdata", "check.golden"), out.Bytes())
 	testkit.Golden(t, filepath.Join("testdata", "check_junit.golden"), JUnit(&doc))
-	want := []string{"pass", "fail", "contract", "invalid"}
+	want := []string{"pass", "fail", "contract", "pass", "invalid"}
 	for i, r := range doc.Bundles {
 		if r.Status != want[i] {
 			t.Errorf("%s: status %s, want %s", r.Path, r.Status, want[i])
 		}
 	}
+}
+
+func corpusCase(t *testing.T, name string) cases.Case {
+	t.Helper()
+	c, err := cases.Load(filepath.Join("..", "..", "corpus", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -254,18 +254,45 @@ func Describe(in *problem.Inputs) string {
 	if in.Sink != nil {
 		sink = "sink"
 	}
-	if in.Family == problem.Combine {
+	lse := ""
+	if in.LSE != nil {
+		lse = ", " + in.LSE.String()
+	}
+	switch {
+	case in.Family == problem.Combine:
 		return fmt.Sprintf("combine n=%d H=%d D=%d states=%d %s, %s", in.T, in.H, in.Dv, in.States, in.LSE, in.Format)
-	}
-	if in.Family == problem.Dense {
-		return fmt.Sprintf("dense T=%d in %d sequences, H=%d Hkv=%d D=%d Dv=%d window (%d, %d), softcap %g, alibi %v, %s, %s",
-			in.T, len(in.CuQ)-1, in.H, in.Hkv, in.D, in.Dv, in.WinLeft, in.WinRight, in.Softcap, in.Alibi != nil, sink, in.Format)
-	}
-	if problem.IsPypto(in.Family) {
+	case in.Family == problem.Dense:
+		layout := fmt.Sprintf("%d sequences", len(in.CuQ)-1)
+		if in.Paged() {
+			layout += fmt.Sprintf(", paged KV (page %d, %d pages)", in.Page, in.Pages())
+		}
+		if in.SequsedK != nil {
+			layout += ", seqused_k"
+		}
+		alibi := "no alibi"
+		if in.Alibi != nil {
+			alibi = "alibi " + string(in.AlibiForm)
+			if in.AlibiForm == "" {
+				alibi += string(problem.AlibiAbs)
+			}
+		}
+		return fmt.Sprintf("dense T=%d in %s, H=%d Hkv=%d D=%d Dv=%d window (%d, %d), softcap %g, %s, %s%s, %s",
+			in.T, layout, in.H, in.Hkv, in.D, in.Dv, in.WinLeft, in.WinRight, in.Softcap, alibi, sink, lse, in.Format)
+	case in.Family == problem.MLA:
+		kv := "bf16 cache"
+		if in.MLAQuant != nil {
+			kv = in.MLAQuant.Layout.String() + " cache"
+		}
+		extra := ""
+		if in.ExtraTopK > 0 {
+			extra = fmt.Sprintf(" extra topk=%d", in.ExtraTopK)
+		}
+		return fmt.Sprintf("mla T=%d (B=%d×S=%d) H=%d d_qk=%d d_v=%d topk=%d%s, %s, %s%s, %s",
+			in.T, in.B, in.S, in.H, in.D, in.Dv, in.TopK, extra, kv, sink, lse, in.Format)
+	case problem.IsPypto(in.Family):
 		return fmt.Sprintf("%s T=%d (B=%d×S=%d) H=%d D=%d WIN=%d compressed columns %d (CBS=%d), %s, %s", in.Family, in.T, in.B, in.S, in.H, in.D,
 			in.Win, in.PyptoCmpCols(), in.CBS, sink, in.Format)
-	}
-	if in.Family == problem.Sparse {
+	case in.Family == problem.Sparse:
 		cmp := ""
 		if in.NoCmp {
 			cmp = ", no cmp pool"
