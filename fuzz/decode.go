@@ -44,7 +44,42 @@ const (
 	flagPermuted = 1 << 4
 	flagPoison   = 1 << 5
 	flagS2       = 1 << 6
+	// flagOther: a case of any family the byte layout below cannot state
+	// (dense, combine, mla, csa, hca, swa; docs/kernels.md). The next byte
+	// chooses how: 0 (even) the rest is the case's JSON, so the corpus
+	// seeds every family exactly and mutations edit its fields; 1 (odd)
+	// family byte, seed and index uvarints: the campaign generator's case
+	// props.CaseAt(seed, index, family), the next index while it is too big.
+	flagOther = 1 << 7
 )
+
+// otherFamilies are the families of the generated mode, by byte.
+var otherFamilies = []problem.Family{problem.Dense, problem.Combine, problem.MLA, problem.CSA, problem.HCA, problem.SWA}
+
+// fallback is the case of bytes the other-family mode cannot use.
+func fallback() cases.Case { return Decode(nil) }
+
+// decodeOther is Decode's flagOther mode.
+func decodeOther(r *reader) cases.Case {
+	if r.byte()%2 == 0 {
+		c, err := cases.Parse(r.b)
+		if err != nil || c.Validate() != nil || props.Work(c) > MaxWork {
+			return fallback()
+		}
+		c.Description = ""
+		return c
+	}
+	fam := otherFamilies[int(r.byte())%len(otherFamilies)]
+	seed, idx := r.uvarint(), r.uvarint()%(1<<40)
+	for range 64 {
+		c := props.CaseAt(seed, int(idx), fam)
+		if c.Validate() == nil && props.Work(c) <= MaxWork {
+			return c
+		}
+		idx++
+	}
+	return fallback()
+}
 
 // Float kinds.
 const (
@@ -148,7 +183,8 @@ func finite(x float64) float64 {
 //
 //	flags     1 byte: bit 0 family (sparse, window), bits 1-2 dtype ("",
 //	          bf16, fp16, fp32), bit 3 shuffled indices, bit 4 permuted block
-//	          table, bit 5 poison, bit 6 S = 2
+//	          table, bit 5 poison, bit 6 S = 2, bit 7 another family
+//	          (flagOther: the rest is that mode's, below)
 //	seed      uvarint
 //	H, D      1..MaxH, 1..MaxD
 //	sparse    B (1..MaxB), WIN, IDX_TOPK, block size (0 = 16), seqused × B
@@ -167,10 +203,14 @@ func finite(x float64) float64 {
 // A scalar is a kind byte (0, BF16 bits, float64 bits) and its bytes; a
 // Float is a kind byte (16-bit pattern, max, -max, minsub, -minsub, float64
 // bits, float32 bits) and its bytes. Encode is the inverse for cases within
-// these limits.
+// these limits, and writes a case of another family as its JSON
+// (flagOther).
 func Decode(b []byte) cases.Case {
 	r := &reader{b: b}
 	flags := r.byte()
+	if flags&flagOther != 0 {
+		return decodeOther(r)
+	}
 	c := cases.Case{Family: problem.Sparse, DType: dtypes[(flags&flagDType)>>1]}
 	if flags&flagWindow != 0 {
 		c.Family = problem.Window
@@ -369,6 +409,9 @@ func (w *writer) float(f cases.Float) {
 // Decode(Encode(c)) is c (without its description) for any valid case
 // within the limits. Specials are written explicitly (no tail).
 func Encode(c cases.Case) []byte {
+	if c.Family != problem.Sparse && c.Family != problem.Window {
+		return append([]byte{flagOther, 0}, c.Marshal()...)
+	}
 	w := &writer{}
 	var flags byte
 	if c.Family == problem.Window {
