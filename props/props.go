@@ -30,7 +30,7 @@ type Property struct {
 
 // Properties lists every property, differential first.
 func Properties() []Property {
-	return []Property{
+	return append([]Property{
 		{Name: "differential", Doc: "every correct emulation is within the rigorous bound of the float64 reference; contract violations are reported instead",
 			Check: func(ch *Checker, c cases.Case) error { return ch.Check(c) }},
 		{Name: "violations", Family: problem.Sparse, Adapt: withViolation, Check: checkViolations,
@@ -55,7 +55,7 @@ func Properties() []Property {
 			Doc: "stream, tiled and splitkv agree within their bounds"},
 		{Name: "ref_exact", Adapt: tiny, Check: checkRefExact,
 			Doc: "the float64 reference is within its own error bound of exact math/big arithmetic"},
-	}
+	}, familyProperties()...)
 }
 
 // PropertyByName returns the property called name.
@@ -69,8 +69,8 @@ func PropertyByName(name string) (Property, bool) {
 }
 
 // Valid removes from c what breaks the kernel contract: violation plants,
-// non-finite special values, NaN sinks, seqused_kv < S−1 and a softmax
-// scale beyond FP32. Metamorphic
+// non-finite special values, NaN sinks, seqused_kv < S−1, a dense
+// seqused_k beyond its sequence and a softmax scale beyond FP32. Metamorphic
 // properties need inputs that are judged numerically.
 func Valid(c cases.Case) cases.Case {
 	c = clone(c)
@@ -103,6 +103,11 @@ func Valid(c cases.Case) cases.Case {
 	}
 	for b, u := range c.Seqused {
 		c.Seqused[b] = max(u, max(c.S, 1)-1)
+	}
+	for b, u := range c.SequsedK { // dense: at most the keys the sequence holds
+		if b < len(c.Sk) {
+			c.SequsedK[b] = max(min(u, c.Sk[b]), 0)
+		}
 	}
 	if sc := float64(float32(c.Scale)); math.IsNaN(sc) || math.IsInf(sc, 0) {
 		c.Scale = 0 // the default D^-0.5: a scale beyond FP32 is a contract violation

@@ -1,6 +1,7 @@
 package props
 
 import (
+	"reflect"
 	"slices"
 
 	"github.com/attnvet/attnvet/internal/cases"
@@ -298,29 +299,50 @@ func Candidates(c cases.Case) []cases.Case {
 	return out
 }
 
-// clone deep-copies the slices of c.
+// clone is a deep copy of c: every slice and pointer field, found by
+// reflection (the hand-written list this replaces missed seqused_k, and
+// Valid's clamp then edited a failing case in place before it was
+// reported).
 func clone(c cases.Case) cases.Case {
-	c.Seqused = slices.Clone(c.Seqused)
-	c.Sq, c.Sk = slices.Clone(c.Sq), slices.Clone(c.Sk)
-	c.TopkLength, c.ExtraTopkLength = slices.Clone(c.TopkLength), slices.Clone(c.ExtraTopkLength)
-	c.Positions = slices.Clone(c.Positions)
-	if c.Alibi != nil {
-		a := *c.Alibi
-		a.Values = slices.Clone(a.Values)
-		c.Alibi = &a
-	}
-	if c.LSE != nil {
-		l := *c.LSE
-		c.LSE = &l
-	}
-	c.Plant = slices.Clone(c.Plant)
-	c.Specials = slices.Clone(c.Specials)
-	if c.Sink != nil {
-		s := *c.Sink
-		s.Values = slices.Clone(s.Values)
-		c.Sink = &s
-	}
+	deepCopy(reflect.ValueOf(&c).Elem())
 	return c
+}
+
+// deepCopy replaces every slice and pointer reachable from the struct v
+// by a copy of its own.
+func deepCopy(v reflect.Value) {
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Field(i)
+		if !f.CanSet() {
+			continue
+		}
+		switch f.Kind() {
+		case reflect.Slice:
+			if f.IsNil() {
+				continue
+			}
+			cp := reflect.MakeSlice(f.Type(), f.Len(), f.Len())
+			reflect.Copy(cp, f)
+			if cp.Type().Elem().Kind() == reflect.Struct {
+				for j := 0; j < cp.Len(); j++ {
+					deepCopy(cp.Index(j))
+				}
+			}
+			f.Set(cp)
+		case reflect.Pointer:
+			if f.IsNil() {
+				continue
+			}
+			cp := reflect.New(f.Elem().Type())
+			cp.Elem().Set(f.Elem())
+			if cp.Elem().Kind() == reflect.Struct {
+				deepCopy(cp.Elem())
+			}
+			f.Set(cp)
+		case reflect.Struct:
+			deepCopy(f)
+		}
+	}
 }
 
 func keepBatch(d *cases.Case, b, s int) {
