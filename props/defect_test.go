@@ -62,7 +62,7 @@ func TestPR301Shrinks(t *testing.T) {
 var defects = map[string]func(impl.Config) *impl.Hooks{
 	"differential": pr301Hooks,
 	"one_key":      pr301Hooks,
-	"key_order": dropLastKey,
+	"key_order":    dropLastKey,
 	// Attend each distinct key once (a "dedup" optimisation).
 	"duplicate_key": func(impl.Config) *impl.Hooks {
 		return &impl.Hooks{Keys: func(_ *problem.Inputs, _, _ int, keys []problem.Key) []problem.Key {
