@@ -133,6 +133,9 @@ func Generate(c Case, kernelFormat num.Format) (*problem.Inputs, error) {
 			return nil, err
 		}
 	}
+	if c.FP8 != "" {
+		c.denseFP8(in, r)
+	}
 	if err := in.Check(); err != nil {
 		return nil, fmt.Errorf("internal: generated inputs inconsistent: %v", err)
 	}

@@ -137,6 +137,10 @@ type Inputs struct {
 	WinIdx, SwaLens, Pos []int32
 	IdxTopK, CBS, Ratio  int
 
+	// FP8 holds a dense problem's FP8 descales and P/accumulator
+	// declarations (fp8dense.go); nil = not FP8.
+	FP8 *DenseFP8
+
 	poison []float32 // NaN row returned for unreadable kernel reads
 }
 
@@ -337,6 +341,9 @@ func (in *Inputs) Check() error {
 		}
 	}
 	if err := in.checkMods(); err != nil {
+		return err
+	}
+	if err := in.checkFP8(); err != nil {
 		return err
 	}
 	switch in.Family {

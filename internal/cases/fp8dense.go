@@ -1,0 +1,118 @@
+package cases
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/quant"
+)
+
+// Dense FP8 cases (CONTRACTS.md "Quantized inputs", FlashAttention 3):
+// the dense inputs drawn in FP32 are quantized per KV head the way FP8
+// users of FA3 do (descale = amax/448 over the head, codes =
+// e4m3_RN_satfinite(x/descale), so every head holds codes at ±448), and
+// each sequence's descales are that base times a drawn factor (a power of
+// two times 0.75..1.25: not powers of two), which only changes which
+// dequantized problem the codes stand for. Edge classes (fp8_edge):
+//
+//	p256      q descales 2^−20 smaller: every score ≈ 0, every P near 256 after the offset
+//	spread    q descales 2^4 larger: scores spread, many P in e4m3's subnormal range
+//	overflow  q descales 2^59 larger, k descales such that the FP32 exponent scale is
+//	          2^118: S·ls overflows FP32 for |S| > 2^10 (those rows are outside the domain)
+//	bigv      v descales 2^6..2^12 larger (a v descale folded into P overflows e4m3)
+const (
+	FP8EdgeP256     = "p256"
+	FP8EdgeSpread   = "spread"
+	FP8EdgeOverflow = "overflow"
+	FP8EdgeBigV     = "bigv"
+)
+
+func (c Case) validateFP8Dense() error {
+	if c.FP8 == "" {
+		if c.FP8P != "" || c.AccBits != 0 || c.FP8Edge != "" {
+			return fmt.Errorf("fp8_p, acc_bits and fp8_edge need fp8")
+		}
+		return nil
+	}
+	if c.FP8 != "e4m3" {
+		return fmt.Errorf("fp8 %q: want e4m3", c.FP8)
+	}
+	if c.Family != problem.Dense {
+		return fmt.Errorf("fp8 is a dense field")
+	}
+	if c.DType != "fp32" {
+		return fmt.Errorf("fp8: dtype must be fp32 (the kernels take the e4m3 codes as FP32 values)")
+	}
+	if len(c.Specials) > 0 {
+		return fmt.Errorf("fp8: specials are not supported (values are e4m3 codes)")
+	}
+	switch c.FP8P {
+	case "", "e4m3", "fp32":
+	default:
+		return fmt.Errorf("fp8_p %q: want e4m3 or fp32", c.FP8P)
+	}
+	if c.AccBits != 0 && (c.AccBits < 2 || c.AccBits > 24) {
+		return fmt.Errorf("acc_bits %d: want 2..24 (0: FP32)", c.AccBits)
+	}
+	switch c.FP8Edge {
+	case "", FP8EdgeP256, FP8EdgeSpread, FP8EdgeOverflow, FP8EdgeBigV:
+	default:
+		return fmt.Errorf("fp8_edge %q: want p256, spread, overflow or bigv", c.FP8Edge)
+	}
+	return nil
+}
+
+// denseFP8 quantizes the FP32 dense inputs into e4m3 codes and descales.
+func (c Case) denseFP8(in *problem.Inputs, r *rng) {
+	nb := len(in.CuQ) - 1
+	per := in.H / in.Hkv
+	qBase := quantizeHeads(in.Q, in.H, in.D, func(h int) int { return h / per }, in.Hkv)
+	kBase := quantizeHeads(in.K, in.Hkv, in.D, func(g int) int { return g }, in.Hkv)
+	vBase := quantizeHeads(in.V, in.Hkv, in.Dv, func(g int) int { return g }, in.Hkv)
+	f := &problem.DenseFP8{PE4M3: c.FP8P != "fp32", AccBits: c.AccBits,
+		QDescale: make([]float32, nb*in.Hkv), KDescale: make([]float32, nb*in.Hkv), VDescale: make([]float32, nb*in.Hkv)}
+	factor := func() float64 { return math.Ldexp(0.75+0.5*r.uniform(), r.intn(5)-2) }
+	for b := range nb {
+		for g := range in.Hkv {
+			i := b*in.Hkv + g
+			q, k, v := qBase[g]*factor(), kBase[g]*factor(), vBase[g]*factor()
+			switch c.FP8Edge {
+			case FP8EdgeP256:
+				q = math.Ldexp(q, -20)
+			case FP8EdgeSpread:
+				q = math.Ldexp(q, 4)
+			case FP8EdgeOverflow:
+				q = math.Ldexp(q, 59)
+				k = 0x1p118 / (in.Scale * float64(float32(q)))
+			case FP8EdgeBigV:
+				v = math.Ldexp(v, 6+r.intn(7))
+			}
+			f.QDescale[i], f.KDescale[i], f.VDescale[i] = float32(q), float32(k), float32(v)
+		}
+	}
+	in.FP8 = f
+}
+
+// quantizeHeads rewrites x ([rows][heads][w]) as e4m3 codes per group
+// (group(head) of ng): descale = amax/448 over the group (1 for an all-zero
+// group), codes = e4m3_RN_satfinite(x/descale). It returns the descales.
+func quantizeHeads(x []float32, heads, w int, group func(int) int, ng int) []float64 {
+	amax := make([]float64, ng)
+	for i, v := range x {
+		g := group(i / w % heads)
+		amax[g] = math.Max(amax[g], math.Abs(float64(v)))
+	}
+	ds := make([]float64, ng)
+	for g, a := range amax {
+		ds[g] = 1
+		if a > 0 {
+			ds[g] = float64(float32(a / 448))
+		}
+	}
+	for i, v := range x {
+		d := ds[group(i/w%heads)]
+		x[i] = quant.E4M3ToF32(quant.E4M3FromF64(float64(v)/d, quant.Saturate))
+	}
+	return ds
+}
