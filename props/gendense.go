@@ -241,6 +241,6 @@ func drawDenseFP8(r *rand.Rand, c *cases.Case) {
 	}
 	c.AccBits = []int{14, 14, 12, 0}[r.IntN(4)]
 	if r.IntN(2) == 0 {
-		c.FP8Edge = []string{cases.FP8EdgeP256, cases.FP8EdgeSpread, cases.FP8EdgeOverflow, cases.FP8EdgeBigV}[r.IntN(4)]
+		c.FP8Edge = []string{cases.FP8EdgeP256, cases.FP8EdgeSpread, cases.FP8EdgeOverflow, cases.FP8EdgeBigV, cases.FP8EdgeTail}[r.IntN(5)]
 	}
 }
