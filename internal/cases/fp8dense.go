@@ -22,11 +22,11 @@ import (
 //	overflow  q descales 2^59 larger, k descales such that the FP32 exponent scale is
 //	          2^118: S·ls overflows FP32 for |S| > 2^10 (those rows are outside the domain)
 //	bigv      v descales 2^6..2^12 larger (a v descale folded into P overflows e4m3)
-//	tail      one key per sequence (key 0, codes ±448 along the query) scores 7.2 above
-//	          the others, and every query of a (sequence, KV head) is the same row:
-//	          the bulk of the keys weighs about e^−7.2 ≈ 2^−10.4 each, below half of
-//	          e4m3's smallest subnormal (2^−10) without the +8 offset, a normal
-//	          2^−2.4 with it
+//	tail      one key per sequence (key 0: k codes ±448 along the query, v codes 0)
+//	          scores 8 above the others, whose v codes are all ≥ 0, and every query of
+//	          a (sequence, KV head) is the same row: the bulk of the keys weighs about
+//	          e^−8 ≈ 2^−11.5 each, below half of e4m3's smallest subnormal (2^−10)
+//	          without the +8 offset, a normal 2^−3.5 with it; o is the bulk's alone
 const (
 	FP8EdgeP256     = "p256"
 	FP8EdgeSpread   = "spread"
@@ -115,7 +115,7 @@ func (c Case) denseFP8(in *problem.Inputs, r *rng) {
 				k = 0x1p118 / (in.Scale * float64(float32(q)))
 			case FP8EdgeTail:
 				if s0 := tailS0[i]; s0 > 0 {
-					q = 7.2 / (s0 * in.Scale * float64(float32(k)))
+					q = 8 / (s0 * in.Scale * float64(float32(k)))
 				}
 			case FP8EdgeBigV:
 				v = math.Ldexp(v, 6+r.intn(7))
@@ -162,8 +162,10 @@ func rms(x []float32) float64 {
 }
 
 // fp8Tail makes every query of a (sequence b, KV head g) the codes of its
-// first one and key 0 of the sequence the codes 448·sign(q): its score
-// S0 = 448·Σ|q| stands far above the others'. It returns S0 per b·Hkv + g
+// first one, key 0 of the sequence the codes 448·sign(q) (its score
+// S0 = 448·Σ|q| stands far above the others') with value 0, and the other
+// values ≥ 0 (o is the tail's weight, coherently). It returns S0 per
+// b·Hkv + g
 // (0 where the sequence has no query or key 0 is unreachable).
 func fp8Tail(in *problem.Inputs) []float64 {
 	nb := len(in.CuQ) - 1
@@ -200,6 +202,18 @@ func fp8Tail(in *problem.Inputs) []float64 {
 				sum += math.Abs(float64(v)) * 448
 			}
 			s0[b*in.Hkv+g] = sum
+			for j := range int(in.CuK[b+1] - in.CuK[b]) {
+				rj := in.DenseRow(s, j)
+				if rj < 0 {
+					continue
+				}
+				v := in.V[(rj*in.Hkv+g)*in.Dv : (rj*in.Hkv+g+1)*in.Dv]
+				for d := range v {
+					if v[d] = float32(math.Abs(float64(v[d]))); j == 0 {
+						v[d] = 0
+					}
+				}
+			}
 		}
 	}
 	return s0
