@@ -227,6 +227,7 @@ func drawMLA(r *rand.Rand, lim limits) cases.Case {
 // draws after every other field, so the other cases are unchanged.
 func drawDenseFP8(r *rand.Rand, c *cases.Case) {
 	if r.IntN(4) != 0 {
+		drawInt8KV(r, c)
 		return
 	}
 	c.FP8, c.DType, c.Specials = "e4m3", "fp32", nil
@@ -242,5 +243,19 @@ func drawDenseFP8(r *rand.Rand, c *cases.Case) {
 	c.AccBits = []int{14, 14, 12, 0}[r.IntN(4)]
 	if r.IntN(2) == 0 {
 		c.FP8Edge = []string{cases.FP8EdgeP256, cases.FP8EdgeSpread, cases.FP8EdgeOverflow, cases.FP8EdgeBigV, cases.FP8EdgeTail}[r.IntN(5)]
+	}
+}
+
+// drawInt8KV turns one of the other dense cases in six into an INT8-KV
+// case (cases/int8kv.go, ONNX Runtime's convention): per-channel scales 2
+// in 3, else per tensor; without poison and specials (the cache holds
+// codes). It draws last.
+func drawInt8KV(r *rand.Rand, c *cases.Case) {
+	if r.IntN(6) != 0 {
+		return
+	}
+	c.Int8KV, c.Poison, c.Specials = "per_channel", false, nil
+	if r.IntN(3) == 0 {
+		c.Int8KV = "per_tensor"
 	}
 }

@@ -85,3 +85,41 @@ func TestFA3MutantsKilled(t *testing.T) {
 		t.Errorf("%d FA3 mutants, want 7", n)
 	}
 }
+
+// TestInt8MutantsKilled: both INT8-KV mutants fail the rigorous bound on a
+// per-channel GQA case; their base passes it.
+func TestInt8MutantsKilled(t *testing.T) {
+	c := cases.Case{Family: problem.Dense, Seed: 27, H: 4, Hkv: 2, D: 8, Sq: []int{2, 1}, Sk: []int{12, 30}, Int8KV: "per_channel"}
+	in, err := cases.Generate(c, num.BF16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := ref.Compute(in, ref.Options{})
+	fails := func(k impl.Kernel, sh tolerance.Shape) bool {
+		out, err := k.Run(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := &tolerance.Input{In: in, Ref: r, Out: out.O, Profile: k.Profile(), Shape: sh}
+		allowed, _, skip := tolerance.Bounds(x, tolerance.Rigorous)
+		for e, ro := range r.O {
+			if d := math.Abs(float64(out.O[e]) - ro); !skip[e] && !(d <= allowed[e]) {
+				return true
+			}
+		}
+		return false
+	}
+	base, _ := impl.Lookup("tiled/bc128/bf16rne")
+	if fails(base, tolerance.Shape{Kind: "tiled", Bc: 128}) {
+		t.Error("tiled/bc128/bf16rne fails the INT8-KV case")
+	}
+	for _, name := range []string{"int8-channel-scale-no-head", "int8-codes-as-uint8"} {
+		m, err := mutant.Lookup(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !fails(m.Kernel, m.Shape) {
+			t.Errorf("%s survives the bound", name)
+		}
+	}
+}

@@ -229,3 +229,57 @@ func fa3Run(b impl.FA3Bugs) func(k *kernel, in *problem.Inputs) (*impl.Output, e
 		return impl.NewFA3Mutant(k.cfg, b).WithName(k.name).Run(in)
 	}
 }
+
+// int8Base is the correct emulation the INT8-KV mutants vary: ONNX
+// Runtime's GQA dequantizes the cache into the attention dtype and runs a
+// BF16 flash kernel on it.
+const int8Base = "tiled/bc128/bf16rne"
+
+// int8Specs are defects of dequantizing ONNX Runtime's INT8 KV cache
+// (problem.DenseInt8KV; docs/mutants.md): the same codes dequantized
+// otherwise. Without INT8 K/V they compute what their base computes.
+func int8Specs() []spec {
+	return []spec{
+		{
+			name: "int8-channel-scale-no-head", class: classMath, family: problem.Dense, base: int8Base,
+			doc: "PER_CHANNEL scales read at [column] instead of [kv_head·D + column]: every KV head dequantized with head 0's channel scales",
+			prep: int8Prep(func(s []float32, i, hkv, w int) float32 {
+				if len(s) == 1 {
+					return s[0]
+				}
+				return s[i%w]
+			}, false),
+		},
+		{
+			name: "int8-codes-as-uint8", class: classPrecision, family: problem.Dense, base: int8Base,
+			doc:  "the int8 codes read as uint8 (a negative code c becomes c + 256): every negative cache value turns large and positive",
+			prep: int8Prep(problem.Int8Scale, true),
+		},
+	}
+}
+
+// int8Prep rewrites an INT8-KV problem's K and V as a kernel that reads
+// the scales with scale and the codes as unsigned (when unsigned)
+// dequantizes them: T(code·scale) in the problem's format.
+func int8Prep(scale func(s []float32, i, hkv, w int) float32, unsigned bool) func(in *problem.Inputs) *problem.Inputs {
+	return func(in *problem.Inputs) *problem.Inputs {
+		q := in.Int8KV
+		if q == nil {
+			return in
+		}
+		deq := func(codes []int8, s []float32, w int) []float32 {
+			out := make([]float32, len(codes))
+			for i, c := range codes {
+				v := float64(c)
+				if unsigned {
+					v = float64(uint8(c))
+				}
+				out[i] = num.Round32(in.Format, float32(v)*scale(s, i, in.Hkv, w), num.RNE)
+			}
+			return out
+		}
+		c := *in
+		c.K, c.V = deq(q.KCodes, q.KScale, in.D), deq(q.VCodes, q.VScale, in.Dv)
+		return &c
+	}
+}

@@ -22,5 +22,7 @@ func quantTriggerCases() []cases.Case {
 			FP8: "e4m3", AccBits: 14, FP8Edge: cases.FP8EdgeBigV, LSE: &cases.LSESpec{Base: "e", Empty: "-inf"}},
 		{Family: problem.Dense, DType: "fp32", Seed: 25, H: 2, D: 32, Sq: []int{2}, Sk: []int{300},
 			FP8: "e4m3", AccBits: 12, FP8Edge: cases.FP8EdgeSpread},
+		// INT8 KV (ONNX Runtime's GQA): per-channel scales over two KV heads.
+		{Family: problem.Dense, Seed: 27, H: 4, Hkv: 2, D: 8, Sq: []int{2, 1}, Sk: []int{12, 30}, Int8KV: "per_channel"},
 	}
 }

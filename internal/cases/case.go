@@ -122,6 +122,9 @@ type Case struct {
 	FP8P    string `json:"fp8_p,omitempty"`
 	AccBits int    `json:"acc_bits,omitempty"`
 	FP8Edge string `json:"fp8_edge,omitempty"`
+	// Int8KV (int8kv.go): per_tensor or per_channel INT8 K/V codes with
+	// FP32 scales, ONNX Runtime's GroupQueryAttention convention.
+	Int8KV string `json:"int8_kv,omitempty"`
 
 	Values   Values    `json:"values"`
 	Sink     *Sink     `json:"sink,omitempty"`
@@ -413,6 +416,9 @@ func (c Case) Validate() error {
 		return err
 	}
 	if err := c.validateFP8Dense(); err != nil {
+		return err
+	}
+	if err := c.validateInt8KV(); err != nil {
 		return err
 	}
 	if c.Scale < 0 || math.IsNaN(c.Scale) || math.IsInf(c.Scale, 0) {

@@ -136,6 +136,9 @@ func Generate(c Case, kernelFormat num.Format) (*problem.Inputs, error) {
 	if c.FP8 != "" {
 		c.denseFP8(in, r)
 	}
+	if c.Int8KV != "" {
+		c.int8KV(in)
+	}
 	if err := in.Check(); err != nil {
 		return nil, fmt.Errorf("internal: generated inputs inconsistent: %v", err)
 	}

@@ -272,6 +272,9 @@ func (d *decoder) decode() (*Bundle, error) {
 	case problem.Sparse:
 		err = d.sparse(in, p)
 	case problem.Dense:
+		if in.Int8KV, err = d.int8KV(p.In); err != nil { // int8kv.go: I8 caches dequantized first
+			return nil, err
+		}
 		if err = d.dense(in, p, batch, sq); err == nil {
 			err = d.denseFP8(in, qt)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/attnvet/attnvet/internal/interop"
 	"github.com/attnvet/attnvet/internal/num"
 	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/profile"
 )
 
 func fp8DenseCase(paged bool) cases.Case {
@@ -140,5 +141,52 @@ func TestFP8DenseViolations(t *testing.T) {
 		if !strings.Contains(strings.Join(got, "; "), tc.want) {
 			t.Errorf("%s: violations %v, want %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+// An INT8-KV problem (ONNX Runtime's convention) survives Encode → Decode:
+// I8 k, v with F32 k_scale, v_scale ([Hkv, D] per channel, [1] per tensor),
+// dequantized back to the same BF16 values.
+func TestInt8KVRoundTrip(t *testing.T) {
+	for _, kind := range []string{"per_channel", "per_tensor"} {
+		for _, paged := range []bool{false, true} {
+			c := cases.Case{Family: problem.Dense, DType: "bf16", Seed: 41, H: 4, Hkv: 2, D: 8, Sq: []int{2, 1}, Sk: []int{9, 14}, Int8KV: kind}
+			if paged {
+				c.Page = 3
+			}
+			in, err := cases.Generate(c, num.BF16)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := interop.Encode(in, profile.MustLookup("bf16rne"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kn := "k"
+			if paged {
+				kn = "k_cache"
+			}
+			if f.Tensors[kn].DType != bundle.I8 || f.Tensors["k_scale"] == nil || f.Tensors["v_scale"] == nil {
+				t.Fatalf("%s paged %v: tensors %v", kind, paged, f.Order)
+			}
+			b, err := interop.Decode(f, nil)
+			if err != nil {
+				t.Fatalf("%s paged %v: %v", kind, paged, err)
+			}
+			got := b.Inputs
+			if got.Int8KV == nil || !slices.Equal(got.Int8KV.KCodes, in.Int8KV.KCodes) || !slices.Equal(got.Int8KV.VScale, in.Int8KV.VScale) ||
+				!slices.Equal(got.K, in.K) || !slices.Equal(got.V, in.V) {
+				t.Fatalf("%s paged %v: the INT8 caches differ", kind, paged)
+			}
+			for _, w := range b.Warnings {
+				t.Errorf("%s paged %v: warning %s", kind, paged, w)
+			}
+		}
+	}
+	_, f := fp8Bundle(t, false)
+	s, _ := bundle.NewFloat32("k_scale", bundle.F32, []int{1}, []float32{1})
+	f.Add(s)
+	if _, err := interop.Decode(f, nil); err == nil || !strings.Contains(err.Error(), "tensor k_scale: given, but k and v are not I8") {
+		t.Errorf("k_scale without I8 caches: %v", err)
 	}
 }

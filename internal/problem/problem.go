@@ -140,6 +140,9 @@ type Inputs struct {
 	// FP8 holds a dense problem's FP8 descales and P/accumulator
 	// declarations (fp8dense.go); nil = not FP8.
 	FP8 *DenseFP8
+	// Int8KV holds a dense problem's INT8 K/V codes and scales (int8kv.go);
+	// K and V are their dequantized values. nil = not quantized.
+	Int8KV *DenseInt8KV
 
 	poison []float32 // NaN row returned for unreadable kernel reads
 }
