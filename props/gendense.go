@@ -246,16 +246,16 @@ func drawDenseFP8(r *rand.Rand, c *cases.Case) {
 	}
 }
 
-// drawInt8KV turns one of the other dense cases in six into an INT8-KV
-// case (cases/int8kv.go, ONNX Runtime's convention): per-channel scales 2
-// in 3, else per tensor; without poison and specials (the cache holds
+// drawInt8KV turns one of the other dense cases in three into an INT8-KV
+// case (cases/int8kv.go, ONNX Runtime's convention): per-channel scales 3
+// in 4, else per tensor; without poison and specials (the cache holds
 // codes). It draws last.
 func drawInt8KV(r *rand.Rand, c *cases.Case) {
-	if r.IntN(6) != 0 {
+	if r.IntN(3) != 0 {
 		return
 	}
 	c.Int8KV, c.Poison, c.Specials = "per_channel", false, nil
-	if r.IntN(3) == 0 {
+	if r.IntN(4) == 0 {
 		c.Int8KV = "per_tensor"
 	}
 }
