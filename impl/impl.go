@@ -61,6 +61,7 @@ type Config struct {
 	Parts   int  // partitions (splitkv)
 	MaskInf bool // mask with −Inf instead of −1e20
 	Profile profile.Profile
+	fa3     *FA3Bugs // FA3 kind: a mutant's defects (fa3fp8.go); nil = correct
 	// Hooks let a mutant alter one step; nil for the correct kernel.
 	Hooks *Hooks
 	name  string
@@ -73,7 +74,7 @@ type Emulation struct{ Config }
 // and panics here, not deep inside a run.
 func New(c Config) *Emulation {
 	switch c.Kind {
-	case Stream, Tiled, SplitKV, Pypto:
+	case Stream, Tiled, SplitKV, Pypto, FA3:
 	default:
 		panic(fmt.Sprintf("impl: unknown kernel kind %q", c.Kind))
 	}
@@ -108,6 +109,8 @@ func ConfigName(c Config) string {
 		return fmt.Sprintf("splitkv/p%d/bc%d/%s", c.Parts, c.Bc, c.Profile.Name)
 	case Pypto:
 		return fmt.Sprintf("pypto/%s", c.Profile.Name)
+	case FA3:
+		return fmt.Sprintf("fa3/bc%d/%s", c.Bc, c.Profile.Name)
 	}
 	panic(fmt.Sprintf("impl: unknown kernel kind %q", c.Kind))
 }
@@ -248,6 +251,7 @@ func (s *state) group(out *Output, t, g int) {
 		keys = h.Keys(in, t, g, keys)
 	}
 	per := in.H / in.Hkv
+	s.scale = in.KernelScale(t, g) // float32(Scale), or FP8's folded descales (fp8dense.go)
 	for h := g * per; h < (g+1)*per; h++ {
 		keys := keys
 		if hk := s.e.Hooks; hk != nil && hk.Head != nil {
@@ -256,6 +260,9 @@ func (s *state) group(out *Output, t, g int) {
 		e0 := (t*in.H + h) * in.Dv
 		pre := out.Pre[e0 : e0+in.Dv]
 		lse := s.head(t, h, keys, pre)
+		if in.FP8 != nil && s.e.Kind != FA3 {
+			s.fp8Out(t, g, pre)
+		}
 		if out.LSE != nil {
 			out.LSE[t*in.H+h] = lse
 		}
@@ -289,6 +296,11 @@ func (s *state) head(t, h int, keys []problem.Key, dst []float32) float32 {
 		m, l = s.tiled(keys, s.o)
 	case Pypto:
 		m, l = s.pypto(t, keys, s.o)
+	case FA3:
+		if in.FP8 != nil {
+			return s.fa3Head(t, h, keys, dst) // FP8 dense: its own finish (fa3fp8.go)
+		}
+		m, l = s.tiled(keys, s.o)
 	case SplitKV:
 		m, l = s.splitkv(keys, s.o)
 	default:

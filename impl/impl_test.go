@@ -336,8 +336,8 @@ func TestParallelRunAgrees(t *testing.T) {
 
 func TestRegistry(t *testing.T) {
 	names := impl.Names()
-	if len(names) != 8*len(profile.Names())+1 {
-		t.Errorf("%d names, want 8 shapes × %d profiles and pypto/bf16rne", len(names), len(profile.Names()))
+	if len(names) != 8*len(profile.Names())+2 {
+		t.Errorf("%d names, want 8 shapes × %d profiles, pypto/bf16rne and fa3/bc128/fp8bf16", len(names), len(profile.Names()))
 	}
 	if !slices.IsSorted(names) || len(slices.Compact(slices.Clone(names))) != len(names) {
 		t.Error("names not sorted and unique")

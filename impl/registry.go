@@ -63,6 +63,7 @@ func Configs() []Config {
 		}
 	}
 	cs = append(cs, pyptoConfigs()...)
+	cs = append(cs, fa3Configs()...)
 	sort.Slice(cs, func(i, j int) bool { return ConfigName(cs[i]) < ConfigName(cs[j]) })
 	return cs
 }

@@ -116,6 +116,9 @@ func (g Gen) Draw(r *rand.Rand) cases.Case {
 	if r.IntN(10) == 0 {
 		c.Scale = []float64{1, 0.5, 2, 0.0625, 0.01}[r.IntN(5)]
 	}
+	if fam == problem.Dense {
+		drawDenseFP8(r, &c) // last: the other dense cases are unchanged (gendense.go)
+	}
 	if err := c.Validate(); err != nil {
 		panic(fmt.Sprintf("props: generated an invalid case (%v): %s", err, c))
 	}

@@ -219,3 +219,43 @@ func drawMLA(r *rand.Rand, lim limits) cases.Case {
 	}
 	return c
 }
+
+// drawDenseFP8 turns one dense case in four into an FA3 FP8 case
+// (cases/fp8dense.go): e4m3 codes with [B, Hkv] descales, P to e4m3 (7 in
+// 8; else FP32 P), acc_bits 14 (1 in 2), 12 (1 in 4) or FP32, and an edge
+// class in half of them. FA3 has no sink and the codes no specials. It
+// draws after every other field, so the other cases are unchanged.
+func drawDenseFP8(r *rand.Rand, c *cases.Case) {
+	if r.IntN(4) != 0 {
+		drawInt8KV(r, c)
+		return
+	}
+	c.FP8, c.DType, c.Specials = "e4m3", "fp32", nil
+	if c.Sink != nil {
+		c.Sink = nil
+		if c.LSE != nil {
+			c.LSE.Sink = ""
+		}
+	}
+	if r.IntN(8) == 0 {
+		c.FP8P = "fp32"
+	}
+	c.AccBits = []int{14, 14, 12, 0}[r.IntN(4)]
+	if r.IntN(2) == 0 {
+		c.FP8Edge = []string{cases.FP8EdgeP256, cases.FP8EdgeSpread, cases.FP8EdgeOverflow, cases.FP8EdgeBigV, cases.FP8EdgeTail}[r.IntN(5)]
+	}
+}
+
+// drawInt8KV turns one of the other dense cases in three into an INT8-KV
+// case (cases/int8kv.go, ONNX Runtime's convention): per-channel scales 3
+// in 4, else per tensor; without poison and specials (the cache holds
+// codes). It draws last.
+func drawInt8KV(r *rand.Rand, c *cases.Case) {
+	if r.IntN(3) != 0 {
+		return
+	}
+	c.Int8KV, c.Poison, c.Specials = "per_channel", false, nil
+	if r.IntN(4) == 0 {
+		c.Int8KV = "per_tensor"
+	}
+}

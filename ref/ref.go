@@ -262,7 +262,8 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 	q := in.QRow(t, h)
 	sigma := float64(in.SinkOf(h))
 	n := len(keys)
-	*row = Row{N: n, M: math.Inf(-1), Sink: sigma, MaxAbsV: maxAbsV}
+	scale, vd := in.RowScale(t, h) // FP8: scale·q_descale·k_descale, and v_descale (fp8.go)
+	*row = Row{N: n, M: math.Inf(-1), Sink: sigma, MaxAbsV: maxAbsV * vd}
 	row.MaxAbsQ = maxAbs32(0, q)
 	e0 := (t*in.H + h) * in.Dv
 	if n == 0 {
@@ -271,7 +272,6 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 		}
 		return // o = 0: nothing to attend
 	}
-	scale := in.Scale
 	x, a, p := s.x[:n], s.a[:n], s.p[:n]
 	m := math.Inf(-1)
 	maxQK, peak := 0.0, 0.0
@@ -359,6 +359,9 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 	o := r.O[e0 : e0+dv]
 	vec.AxpyN(lc, lv, o, r.AbsV[e0:e0+dv])
 	vec.DevN(lc, lv, o, r.Dev1[e0:e0+dv], r.DevA[e0:e0+dv], r.DevX[e0:e0+dv], r.DevM[e0:e0+dv])
+	if vd != 1 {
+		r.descaleV(e0, dv, vd)
+	}
 }
 
 // modify applies the score modifiers in their order after the scale:

@@ -138,6 +138,7 @@ func runKernels(e *env, args []string) int {
 	fmt.Fprintf(e.stdout, "\nfuzz --target takes a kernel, mutant:NAME (or a bare mutant name); gate --kernels takes comma-separated globs (path.Match: * stops at /), e.g. 'tiled/*/bf16,*/*/*/bf16,stream/*'.\n")
 	fmt.Fprintf(e.stdout, "Results are JSON version %d (docs/json.md).\n", campaign.Version)
 	fmt.Fprintf(e.stdout, "FP8 KV caches (mla, kv_layout fp8_v32|fp8_model1, dequant bf16): FlashMLA SM90's sparse decode is tiled/bc64/bf16rne on the dequantized cache; the fp8-* mutants misread it (docs/interop.md, \"Quantized inputs\").\n")
+	fmt.Fprintf(e.stdout, "Dense FP8 (FA3: F8_E4M3 q/k/v, q/k/v_descale [B, Hkv], p_dtype=e4m3, acc_bits): fa3/bc128/fp8bf16 is FA3's path (+8 max offset, e4m3 P, truncated accumulation); INT8 KV (ONNX Runtime: I8 k/v, k_scale/v_scale): every compatible emulation on the dequantized cache; the fa3-* and int8-* mutants (docs/interop.md, \"Dense FP8 inputs\", \"INT8 KV caches\").\n")
 	return exitPass
 }
 

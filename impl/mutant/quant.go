@@ -3,6 +3,8 @@ package mutant
 import (
 	"math"
 
+	"github.com/attnvet/attnvet/impl"
+
 	"github.com/attnvet/attnvet/internal/kvlayout"
 	"github.com/attnvet/attnvet/internal/num"
 	"github.com/attnvet/attnvet/internal/problem"
@@ -172,5 +174,112 @@ func fp8Prep(b fp8Bug) func(in *problem.Inputs) *problem.Inputs {
 			return in
 		}
 		return in.WithCaches(main, extra)
+	}
+}
+
+// fa3Base is the correct FA3 FP8 emulation the dense FP8 mutants vary.
+const fa3Base = "fa3/bc128/fp8bf16"
+
+// fa3Specs are defects of FlashAttention 3's FP8 forward on dense FP8
+// inputs (problem.DenseFP8; docs/mutants.md). On other inputs they compute
+// what their base computes (tiled/bc128 arithmetic), bit for bit.
+func fa3Specs() []spec {
+	return []spec{
+		{
+			name: "fa3-qdescale-by-qhead", class: classMath, family: problem.Dense, base: fa3Base,
+			doc: "q_descale read at [b, h] with the query head instead of [b, kv head] (FA3 indexes it by KV head): GQA rows take another head's (or the next sequence's, or past the tensor: NaN) descale",
+			run: fa3Run(impl.FA3Bugs{QDescaleByQHead: true}),
+		},
+		{
+			name: "fa3-p-no-offset", class: classPrecision, family: problem.Dense, base: fa3Base,
+			doc: "P cast to e4m3 without FA3's +8 max offset: p = e^(x−m) ≤ 1 itself, so weights below 2^−10 round to 0 and those below 2^−6 lose bits in e4m3's subnormals",
+			run: fa3Run(impl.FA3Bugs{NoOffset: true}),
+		},
+		{
+			name: "fa3-lse-no-offset-undo", class: classMath, family: problem.Dense, base: fa3Base,
+			doc: "the lse computed from l without the 2^−8 that undoes the max offset (o is unaffected): lse too large by 8·ln 2",
+			run: fa3Run(impl.FA3Bugs{NoLScale: true}),
+		},
+		{
+			name: "fa3-vdescale-twice", class: classMath, family: problem.Dense, base: fa3Base,
+			doc: "v_descale applied twice in the finish (o = O·(1/l)·v_descale²)",
+			run: fa3Run(impl.FA3Bugs{VDescale: 2}),
+		},
+		{
+			name: "fa3-vdescale-missing", class: classMath, family: problem.Dense, base: fa3Base,
+			doc: "v_descale never applied: o is the attention of the v codes",
+			run: fa3Run(impl.FA3Bugs{VDescale: -1}),
+		},
+		{
+			name: "fa3-p-vfold-satfinite", class: classPrecision, family: problem.Dense, base: fa3Base,
+			doc: "v_descale folded into P before a saturating e4m3 cast (P = e4m3_sat(p·v_descale)): with v_descale > 1.75 the top weights clip at 448 instead of overflowing, and small descales push weights into e4m3's subnormals",
+			run: fa3Run(impl.FA3Bugs{PFoldV: true, Overflow: quant.Saturate}),
+		},
+		{
+			name: "fa3-p-vfold-overflow-nan", class: classPrecision, family: problem.Dense, base: fa3Base,
+			doc: "v_descale folded into P before the non-saturating OCP e4m3 cast: p·v_descale > 464 (448 plus half an ulp) is e4m3fn's NaN, where the satfinite P cast FA3 uses could never overflow",
+			run: fa3Run(impl.FA3Bugs{PFoldV: true, Overflow: quant.NoSaturate}),
+		},
+	}
+}
+
+// fa3Run runs the FA3 emulation of k's configuration with defects b.
+func fa3Run(b impl.FA3Bugs) func(k *kernel, in *problem.Inputs) (*impl.Output, error) {
+	return func(k *kernel, in *problem.Inputs) (*impl.Output, error) {
+		return impl.NewFA3Mutant(k.cfg, b).WithName(k.name).Run(in)
+	}
+}
+
+// int8Base is the correct emulation the INT8-KV mutants vary: ONNX
+// Runtime's GQA dequantizes the cache into the attention dtype and runs a
+// BF16 flash kernel on it.
+const int8Base = "tiled/bc128/bf16rne"
+
+// int8Specs are defects of dequantizing ONNX Runtime's INT8 KV cache
+// (problem.DenseInt8KV; docs/mutants.md): the same codes dequantized
+// otherwise. Without INT8 K/V they compute what their base computes.
+func int8Specs() []spec {
+	return []spec{
+		{
+			name: "int8-channel-scale-no-head", class: classMath, family: problem.Dense, base: int8Base,
+			doc: "PER_CHANNEL scales read at [column] instead of [kv_head·D + column]: every KV head dequantized with head 0's channel scales",
+			prep: int8Prep(func(s []float32, i, hkv, w int) float32 {
+				if len(s) == 1 {
+					return s[0]
+				}
+				return s[i%w]
+			}, false),
+		},
+		{
+			name: "int8-codes-as-uint8", class: classPrecision, family: problem.Dense, base: int8Base,
+			doc:  "the int8 codes read as uint8 (a negative code c becomes c + 256): every negative cache value turns large and positive",
+			prep: int8Prep(problem.Int8Scale, true),
+		},
+	}
+}
+
+// int8Prep rewrites an INT8-KV problem's K and V as a kernel that reads
+// the scales with scale and the codes as unsigned (when unsigned)
+// dequantizes them: T(code·scale) in the problem's format.
+func int8Prep(scale func(s []float32, i, hkv, w int) float32, unsigned bool) func(in *problem.Inputs) *problem.Inputs {
+	return func(in *problem.Inputs) *problem.Inputs {
+		q := in.Int8KV
+		if q == nil {
+			return in
+		}
+		deq := func(codes []int8, s []float32, w int) []float32 {
+			out := make([]float32, len(codes))
+			for i, c := range codes {
+				v := float64(c)
+				if unsigned {
+					v = float64(uint8(c))
+				}
+				out[i] = num.Round32(in.Format, float32(v)*scale(s, i, in.Hkv, w), num.RNE)
+			}
+			return out
+		}
+		c := *in
+		c.K, c.V = deq(q.KCodes, q.KScale, in.D), deq(q.VCodes, q.VScale, in.Dv)
+		return &c
 	}
 }

@@ -114,6 +114,18 @@ type Case struct {
 	Ratio        int   `json:"compress_ratio,omitempty"`
 	CmpBlockSize int   `json:"cmp_block_size,omitempty"`
 
+	// Dense FP8 (FlashAttention 3, fp8dense.go): fp8 e4m3 turns q, k, v
+	// into e4m3 codes with [B, Hkv] descales; fp8_p is P's declared
+	// rounding (e4m3, the default, or fp32); acc_bits the FP8 GEMMs'
+	// accumulator bits (0: FP32); fp8_edge an edge class.
+	FP8     string `json:"fp8,omitempty"`
+	FP8P    string `json:"fp8_p,omitempty"`
+	AccBits int    `json:"acc_bits,omitempty"`
+	FP8Edge string `json:"fp8_edge,omitempty"`
+	// Int8KV (int8kv.go): per_tensor or per_channel INT8 K/V codes with
+	// FP32 scales, ONNX Runtime's GroupQueryAttention convention.
+	Int8KV string `json:"int8_kv,omitempty"`
+
 	Values   Values    `json:"values"`
 	Sink     *Sink     `json:"sink,omitempty"`
 	Scale    float64   `json:"softmax_scale,omitempty"` // 0: D^-0.5
@@ -401,6 +413,12 @@ func (c Case) Validate() error {
 		return fmt.Errorf("bad shape: h=%d d=%d (each in 1..%d)", c.H, c.D, maxDim)
 	}
 	if err := c.validateQuant(); err != nil {
+		return err
+	}
+	if err := c.validateFP8Dense(); err != nil {
+		return err
+	}
+	if err := c.validateInt8KV(); err != nil {
 		return err
 	}
 	if c.Scale < 0 || math.IsNaN(c.Scale) || math.IsInf(c.Scale, 0) {

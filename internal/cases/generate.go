@@ -133,6 +133,12 @@ func Generate(c Case, kernelFormat num.Format) (*problem.Inputs, error) {
 			return nil, err
 		}
 	}
+	if c.FP8 != "" {
+		c.denseFP8(in, r)
+	}
+	if c.Int8KV != "" {
+		c.int8KV(in)
+	}
 	if err := in.Check(); err != nil {
 		return nil, fmt.Errorf("internal: generated inputs inconsistent: %v", err)
 	}

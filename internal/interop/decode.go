@@ -246,7 +246,7 @@ func (d *decoder) decode() (*Bundle, error) {
 			defOut = p.Out
 		}
 	}
-	p, err := ResolveProfile(d.meta, defaultFormat(qt.DType), defOut)
+	p, err := ResolveProfile(d.profileMeta(), defaultFormat(qt.DType), defOut) // fp8dense.go: in_dtype/p_dtype e4m3
 	if err != nil {
 		return nil, err
 	}
@@ -272,7 +272,12 @@ func (d *decoder) decode() (*Bundle, error) {
 	case problem.Sparse:
 		err = d.sparse(in, p)
 	case problem.Dense:
-		err = d.dense(in, p, batch, sq)
+		if in.Int8KV, err = d.int8KV(p.In); err != nil { // int8kv.go: I8 caches dequantized first
+			return nil, err
+		}
+		if err = d.dense(in, p, batch, sq); err == nil {
+			err = d.denseFP8(in, qt)
+		}
 	case problem.MLA:
 		_, _, err = d.mla(in, p, qt)
 	case problem.CSA, problem.HCA, problem.SWA:

@@ -136,6 +136,12 @@ func Encode(in *problem.Inputs, p profile.Profile, o []float32) (*bundle.File, e
 			return nil, err
 		}
 	}
+	if err := encodeFP8Dense(f, in); err != nil {
+		return nil, err
+	}
+	if err := encodeInt8KV(f, in); err != nil {
+		return nil, err
+	}
 	return f, nil
 }
 

@@ -70,6 +70,7 @@ func (in *Inputs) violations(fullScan bool) []Violation {
 	}
 	if in.Family == Dense {
 		in.pagedViolations(add)
+		in.fp8Violations(add)
 	}
 	if in.Family == Combine {
 		empty := in.LSE.Empty()

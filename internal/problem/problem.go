@@ -137,6 +137,13 @@ type Inputs struct {
 	WinIdx, SwaLens, Pos []int32
 	IdxTopK, CBS, Ratio  int
 
+	// FP8 holds a dense problem's FP8 descales and P/accumulator
+	// declarations (fp8dense.go); nil = not FP8.
+	FP8 *DenseFP8
+	// Int8KV holds a dense problem's INT8 K/V codes and scales (int8kv.go);
+	// K and V are their dequantized values. nil = not quantized.
+	Int8KV *DenseInt8KV
+
 	poison []float32 // NaN row returned for unreadable kernel reads
 }
 
@@ -337,6 +344,9 @@ func (in *Inputs) Check() error {
 		}
 	}
 	if err := in.checkMods(); err != nil {
+		return err
+	}
+	if err := in.checkFP8(); err != nil {
 		return err
 	}
 	switch in.Family {

@@ -113,6 +113,7 @@ type Model struct {
 	// rigorous model that bounds them.
 	rep []bool
 	rig *Model
+	fp8 fp8Terms // FP8 inputs' terms (fp8.go); zero = none
 }
 
 // NewModel prepares the bound of profile p for the inputs in. In prob mode,
@@ -153,6 +154,7 @@ func NewModel(p profile.Profile, sh Shape, in *problem.Inputs, mode Mode) *Model
 	m.prodExact = 2*inPrec <= accPrec
 	m.maxAcc = num.MaxFinite(accFmt)
 	m.maxScore = math.Min(m.maxAcc, num.MaxFinite(p.Score))
+	m.fp8Setup(in)
 	if mode == Probabilistic {
 		// Sums bounded per case: per row, a dot product and an exp chain per
 		// key; per element, numerator and denominator terms per key and
@@ -294,7 +296,7 @@ func (m *Model) Row(r *ref.Row) RowBound {
 	if m.accNarrow {
 		k0 *= 1 + num.UnitRoundoff(num.FP32)
 	}
-	cAp := k0 * m.acc(dprime, ua)
+	cAp := k0 * m.dotAcc(dprime)
 	cXp := k0 - 1
 	c0p := k0*m.scale*2*float64(m.d)*m.ea*(1+gd) + m.ea + m.es
 	if m.softcap || m.alibi {
@@ -313,7 +315,7 @@ func (m *Model) Row(r *ref.Row) RowBound {
 		chain = func(k, u float64) float64 { return gamma(k, u) }
 	}
 	eExp := chain(dp.exps*m.ce, ua)
-	phi, psi := chain(dp.ko, ua), chain(dp.kl, ua)
+	phi, psi := m.pvAcc(chain, dp.ko), chain(dp.kl, ua)
 	ew := (dp.exps + 1) * m.ea
 	// Zero-weight keys must stay negligible: Δ_i ≤ (M − x_i)/2.
 	if cA*r.ZeroA+cX*r.ZeroX+2*cM+c1/745 > 0.5 {
@@ -367,7 +369,7 @@ func (m *Model) Row(r *ref.Row) RowBound {
 	// A product (p·v, a rescale α·o or β·o_t) that lands in the
 	// accumulator's subnormal range errs by up to ea absolutely, whatever
 	// |v|: n products p·v plus the ko rescales on a key's path.
-	rb.absBase += scaleL * (nf + dp.ko) * m.ea
+	rb.absBase += scaleL * (nf + dp.ko) * m.ea * m.fp8.eaScale()
 	rb.absO = scaleL * nf * (ew + (dp.ko+dp.kl)*m.ea)
 	if m.lse != nil && !rb.sinkOver {
 		// l's relative error: the keys' weights (bMax) plus the absolute
@@ -391,7 +393,7 @@ func (m *Model) Row(r *ref.Row) RowBound {
 // and its sum (u·|x|). Score storage multiplies by (1+u_s).
 func (m *Model) modScoreErr(pre, dprime, c0 float64) (cA, cX, c0p float64) {
 	ua := m.ua
-	cA = pre*m.acc(dprime, ua) + (pre - 1)
+	cA = pre*m.dotAcc(dprime) + (pre - 1)
 	ops := 0.0
 	if m.softcap {
 		cA += (m.ce + 3) * ua * (1 + ua)
@@ -488,7 +490,7 @@ func (rb *RowBound) Terms(r *ref.Result, e int) Terms {
 		t.SinkOver = o // the device's e^{σ−m} may overflow to +Inf, making o exactly 0
 		pre += o
 	}
-	t.Division = m.ua*(o+pre) + m.ea
+	t.Division = (1+m.fp8.divExtra)*m.ua*(o+pre) + m.ea + m.fp8.divAbs
 	pre += t.Division
 	if m.uo > 0 {
 		t.Output = m.uo*(o+pre) + m.eo
