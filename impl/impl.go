@@ -23,6 +23,7 @@ import (
 	"github.com/attnvet/attnvet/internal/num"
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/profile"
+	"github.com/attnvet/attnvet/internal/vec"
 )
 
 // Output is what a kernel produced.
@@ -230,6 +231,7 @@ type state struct {
 	keys           []problem.Key
 	q              []float32
 	s, p           []float32 // scores and probabilities of a tile / of all keys
+	ex             []float32 // a tile's exponents x − m_t
 	o, ot          []float32 // running and per-tile output accumulators
 	op             []float32 // partition accumulator (splitkv)
 }
@@ -443,7 +445,7 @@ func (s *state) tile(keys []problem.Key, ot []float32) (mt, lt float32) {
 	ar := &s.ar
 	bc := s.e.Config.Bc
 	if cap(s.s) < bc {
-		s.s, s.p = make([]float32, bc), make([]float32, bc)
+		s.s, s.p, s.ex = make([]float32, bc), make([]float32, bc), make([]float32, bc)
 	}
 	sc, p := s.s[:bc], s.p[:bc]
 	bias := float32(MaskBias)
@@ -476,10 +478,29 @@ func (s *state) tile(keys []problem.Key, ot []float32) (mt, lt float32) {
 		return pc, pr
 	}
 	lt = 0
-	for c := 0; c < nk; c++ {
-		var pl float32
-		pl, p[c] = lane(sc[c])
-		lt = ar.ra(lt + pl)
+	if pHook {
+		for c := 0; c < nk; c++ {
+			var pl float32
+			pl, p[c] = lane(sc[c])
+			lt = ar.ra(lt + pl)
+		}
+	} else {
+		// lane's operations with the exps four at a time (vec.Exp32 is
+		// num.Exp32 bit for bit).
+		ex := s.ex[:nk]
+		for c := range ex {
+			ex[c] = ar.ra(sc[c] - mt)
+		}
+		vec.Exp32(p[:nk], ex)
+		for c := range ex {
+			pc := ar.ra(p[c])
+			pr := ar.rp(pc)
+			if ar.lRounded {
+				pc = pr
+			}
+			p[c] = pr
+			lt = ar.ra(lt + pc)
+		}
 	}
 	// Masked lanes all add the same value, usually an exact zero (skipped:
 	// lt + 0 = lt); it is nonzero only when the whole tile is masked.

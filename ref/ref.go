@@ -153,6 +153,7 @@ func Compute(in *problem.Inputs, opt Options) *Result {
 type scratch struct {
 	keys    []problem.Key
 	x, a, p []float64
+	g       []float64 // the exponents x_i − max(M, σ)
 	qf      []float64 // the query row, widened once
 	// The keys with nonzero weight, in key order: their four deviation
 	// weights p_i·c_i for c_i = 1, a_i, |x_i|, M_x − x_i, and their values.
@@ -245,7 +246,7 @@ func (s *scratch) group(in *problem.Inputs, r *Result, t, g int) {
 	s.keys = in.RefKeys(t, g, s.keys)
 	keys := s.keys
 	n := len(keys)
-	s.x, s.a, s.p = grow(s.x, n), grow(s.a, n), grow(s.p, n)
+	s.x, s.a, s.p, s.g = grow(s.x, n), grow(s.a, n), grow(s.p, n), grow(s.g, n)
 	s.lc, s.lv = grow(s.lc, n), grow(s.lv, n)
 	maxAbsV := 0.0
 	for _, k := range keys {
@@ -329,10 +330,14 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 		return
 	}
 	big := maxf(m, sigma)
-	L := 0.0
+	gaps := s.g[:n]
 	for i := range x {
-		p[i] = num.Exp(x[i] - big)
-		L += p[i]
+		gaps[i] = x[i] - big
+	}
+	vec.Exp(p, gaps) // num.Exp on each, four at a time
+	L := 0.0
+	for _, pi := range p {
+		L += pi
 	}
 	ws := num.Exp(sigma - big) // σ = −Inf: 0
 	L += ws

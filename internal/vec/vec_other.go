@@ -11,3 +11,5 @@ func axpyNAVX2(c *[4]float64, v *[]float32, nk int, o, absV *float64, n int) { p
 func devNAVX2(c *[4]float64, v *[]float32, nk int, o, d1, da, dx, dm *float64, n int) {
 	panic("unreachable")
 }
+func expAVX2(dst, x *float64, n int, c *[16][4]float64) bool   { panic("unreachable") }
+func exp32AVX2(dst, x *float32, n int, c *[16][4]float64) bool { panic("unreachable") }
