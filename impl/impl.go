@@ -229,6 +229,7 @@ type state struct {
 	// the ALiBi slope.
 	softcap, slope float32
 	keys           []problem.Key
+	spans          [][]problem.Key // per KV head: problem.SpanKeys, gathered on first use
 	q              []float32
 	s, p           []float32 // scores and probabilities of a tile / of all keys
 	ex             []float32 // a tile's exponents x − m_t
@@ -244,8 +245,21 @@ func (e *Emulation) newState(in *problem.Inputs) *state {
 // group computes token t for the query heads of KV head g.
 func (s *state) group(out *Output, t, g int) {
 	in := s.in
-	s.keys = in.KernelKeys(t, g, s.keys)
-	keys := s.keys
+	var keys []problem.Key
+	if lo, hi, ok := in.KeySpan(t); ok && s.e.Hooks == nil {
+		// The window family: a run of the KV head's keys, gathered once
+		// (a mutant's hooks get the per-token gather they may alter).
+		if s.spans == nil {
+			s.spans = make([][]problem.Key, in.Hkv)
+		}
+		if s.spans[g] == nil {
+			s.spans[g] = in.SpanKeys(g, nil)
+		}
+		keys = s.spans[g][lo:hi]
+	} else {
+		s.keys = in.KernelKeys(t, g, s.keys)
+		keys = s.keys
+	}
 	if h := s.e.Hooks; h != nil && h.Keys != nil {
 		keys = h.Keys(in, t, g, keys)
 	}

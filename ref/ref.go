@@ -159,6 +159,62 @@ type scratch struct {
 	// weights p_i·c_i for c_i = 1, a_i, |x_i|, M_x − x_i, and their values.
 	lc [][4]float64
 	lv [][]float32
+	// The window family's keys, gathered once per KV head for the whole
+	// Compute (problem.KeySpan): spanIn is the problem they belong to.
+	spanIn *problem.Inputs
+	spans  []keySpan
+}
+
+// keySpan is one KV head's SpanKeys with each row's max|v| (maxAbs32 from
+// 0) and their running maxima from row 0: maxAbsV of a run starting at
+// row 0 is then one lookup.
+type keySpan struct {
+	ready       bool
+	keys        []problem.Key
+	rowMax, pre []float64
+}
+
+// span returns KV head g's keySpan of in, gathering it on first use.
+func (s *scratch) span(in *problem.Inputs, g int) *keySpan {
+	if s.spanIn != in {
+		s.spanIn = in
+		s.spans = grow(s.spans, in.Hkv)
+		for i := range s.spans {
+			s.spans[i].ready = false
+		}
+	}
+	sp := &s.spans[g]
+	if !sp.ready {
+		sp.keys = in.SpanKeys(g, sp.keys)
+		n := len(sp.keys)
+		sp.rowMax, sp.pre = grow(sp.rowMax, n), grow(sp.pre, n)
+		acc := 0.0
+		for j, k := range sp.keys {
+			sp.rowMax[j] = maxAbs32(0, k.V)
+			acc = maxf(acc, sp.rowMax[j])
+			sp.pre[j] = acc
+		}
+		sp.ready = true
+	}
+	return sp
+}
+
+// maxAbsV is max|v| over the run [lo, hi), the fold of maxAbs32 over its
+// keys from 0: maxAbs32(acc, v) = maxf(acc, maxAbs32(0, v)) (+Inf over NaN
+// over the largest magnitude, one NaN), a fold in key order whatever the
+// grouping.
+func (sp *keySpan) maxAbsV(lo, hi int) float64 {
+	if hi <= lo {
+		return 0
+	}
+	if lo == 0 {
+		return sp.pre[hi-1]
+	}
+	acc := 0.0
+	for _, m := range sp.rowMax[lo:hi] {
+		acc = maxf(acc, m)
+	}
+	return acc
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -168,6 +224,11 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 func (s *scratch) release() {
 	clear(s.keys[:cap(s.keys)])
 	clear(s.lv[:cap(s.lv)])
+	for i := range s.spans {
+		clear(s.spans[i].keys[:cap(s.spans[i].keys)])
+		s.spans[i].ready = false
+	}
+	s.spanIn = nil
 	scratchPool.Put(s)
 }
 
@@ -243,15 +304,21 @@ func maxAbs32(acc float64, vs []float32) float64 {
 
 // group computes token t for every query head of KV head g.
 func (s *scratch) group(in *problem.Inputs, r *Result, t, g int) {
-	s.keys = in.RefKeys(t, g, s.keys)
-	keys := s.keys
+	var keys []problem.Key
+	maxAbsV := 0.0
+	if lo, hi, ok := in.KeySpan(t); ok {
+		sp := s.span(in, g)
+		keys, maxAbsV = sp.keys[lo:hi], sp.maxAbsV(lo, hi)
+	} else {
+		s.keys = in.RefKeys(t, g, s.keys)
+		keys = s.keys
+		for _, k := range keys {
+			maxAbsV = maxAbs32(maxAbsV, k.V)
+		}
+	}
 	n := len(keys)
 	s.x, s.a, s.p, s.g = grow(s.x, n), grow(s.a, n), grow(s.p, n), grow(s.g, n)
 	s.lc, s.lv = grow(s.lc, n), grow(s.lv, n)
-	maxAbsV := 0.0
-	for _, k := range keys {
-		maxAbsV = maxAbs32(maxAbsV, k.V)
-	}
 	per := in.H / in.Hkv
 	for h := g * per; h < (g+1)*per; h++ {
 		s.head(in, r, t, h, keys, maxAbsV)
