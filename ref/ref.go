@@ -260,11 +260,18 @@ func grow[T any](s []T, n int) []T {
 // maxf is math.Max, inlined: +Inf if either argument is +Inf, else NaN if
 // either is NaN (always the same NaN, on every architecture), +0 over −0.
 func maxf(x, y float64) float64 {
-	switch {
-	case x > y:
+	if x > y {
 		return x
-	case x < y:
+	}
+	if x < y {
 		return y
+	}
+	return maxfTie(x, y)
+}
+
+// maxfTie is maxf where neither argument is the larger: equal, or NaN.
+func maxfTie(x, y float64) float64 {
+	switch {
 	case x == y:
 		if x == 0 && math.Signbit(x) {
 			return y
@@ -352,7 +359,27 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 	// key), folded into the maxima in key order.
 	var ks [4][]float32
 	var dots, abss [4]float64
-	for i := 0; i < n; i += 4 {
+	if d := len(qf); d < 4 {
+		// vec.Dot2x4's path for D < 4 (its pure-Go loop, one key at a
+		// time), without the call per key.
+		var z float64
+		for i := range keys {
+			k := keys[i].K[:d]
+			var d0, a0 float64
+			for j, kj := range k {
+				pr := qf[j] * float64(kj)
+				d0 += pr
+				a0 += math.Abs(pr)
+			}
+			dot, abs := (d0+z)+(z+z), (a0+z)+(z+z)
+			x[i] = float64(scale * dot)
+			a[i] = float64(scale * abs)
+			maxQK = maxf(maxQK, abs)
+			peak = maxf(peak, a[i])
+			m = maxf(m, x[i])
+		}
+	}
+	for i := 0; i < n && len(qf) >= 4; i += 4 {
 		for l := range ks {
 			ks[l] = keys[min(i+l, n-1)].K
 		}

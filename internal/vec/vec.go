@@ -113,10 +113,23 @@ func AxpyN(c [][4]float64, v [][]float32, o, absV []float64) {
 		j = n &^ 3
 		axpyNAVX2(&c[0], &v[0], len(c), &o[0], &absV[0], j)
 	}
-	if j < n {
+	if n-j >= 8 { // pure Go, long rows: key after key
 		for i := range c {
 			axpy2Go(c[i][0], v[i][j:n], o[j:], absV[j:])
 		}
+		return
+	}
+	// The last n mod 4 elements (all of them for short rows without the
+	// assembly): one element at a time over the keys, axpy2Go's
+	// operations in key order.
+	for ; j < n; j++ {
+		oj, aj := o[j], absV[j]
+		for i := range c {
+			t := float64(c[i][0] * float64(v[i][j]))
+			oj += t
+			aj += math.Abs(t)
+		}
+		o[j], absV[j] = oj, aj
 	}
 }
 
@@ -135,9 +148,24 @@ func DevN(c [][4]float64, v [][]float32, o, d1, da, dx, dm []float64) {
 		j = n &^ 3
 		devNAVX2(&c[0], &v[0], len(c), &o[0], &d1[0], &da[0], &dx[0], &dm[0], j)
 	}
-	if j < n {
+	if n-j >= 8 {
 		for i := range c {
 			dev4Go(&c[i], v[i][j:n], o[j:], d1[j:], da[j:], dx[j:], dm[j:])
 		}
+		return
+	}
+	// The rest one element at a time over the keys, as AxpyN.
+	for ; j < n; j++ {
+		oj := o[j]
+		s1, sa, sx, sm := d1[j], da[j], dx[j], dm[j]
+		for i := range c {
+			d := math.Abs(float64(v[i][j]) - oj)
+			ci := &c[i]
+			s1 += float64(ci[0] * d)
+			sa += float64(ci[1] * d)
+			sx += float64(ci[2] * d)
+			sm += float64(ci[3] * d)
+		}
+		d1[j], da[j], dx[j], dm[j] = s1, sa, sx, sm
 	}
 }
