@@ -19,6 +19,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"unsafe"
 
 	"github.com/attnvet/attnvet/internal/num"
 	"github.com/attnvet/attnvet/internal/problem"
@@ -514,7 +515,7 @@ func (s *state) tile(keys []problem.Key, ot []float32) (mt, lt float32) {
 	}
 	s.scores(keys, sc)
 	for c := 0; c < nk; c++ {
-		mt = max(mt, sc[c])
+		mt = max32(mt, sc[c])
 	}
 	pHook := s.e.Hooks != nil && s.e.Hooks.P != nil
 	lane := func(x float32) (pl, pr float32) { // a lane's contribution to l, and its P
@@ -563,6 +564,20 @@ func (s *state) tile(keys []problem.Key, ot []float32) (mt, lt float32) {
 		}
 	}
 	clear(ot)
+	if ar.accRaw && len(ot) >= 8 && nk > 0 && rowsOf(keys, len(ot)) {
+		// FP32 accumulation (ra is the identity): eight elements at a
+		// time over the keys in order, the same sums; the last Dv mod 8
+		// one at a time.
+		done := vec.AxpyRows32(p[:nk], unsafe.Pointer(&keys[0].V), unsafe.Sizeof(keys[0]), ot)
+		for j := done; j < len(ot); j++ {
+			acc := ot[j]
+			for c, k := range keys {
+				acc += float32(p[c] * k.V[j])
+			}
+			ot[j] = acc
+		}
+		return mt, lt
+	}
 	for c, k := range keys { // masked lanes: zero rows add exact zeros
 		pc := p[c]
 		for j, v := range k.V {
@@ -570,6 +585,29 @@ func (s *state) tile(keys []problem.Key, ot []float32) (mt, lt float32) {
 		}
 	}
 	return mt, lt
+}
+
+// rowsOf reports whether every key's value row is n long (what the P·V
+// loop reads; vec.AxpyRows32 relies on it).
+func rowsOf(keys []problem.Key, n int) bool {
+	for i := range keys {
+		if len(keys[i].V) != n {
+			return false
+		}
+	}
+	return true
+}
+
+// max32 is the builtin max of two float32 (NaN if either is, +0 over −0),
+// its ordered cases inline.
+func max32(x, y float32) float32 {
+	if x > y {
+		return x
+	}
+	if x < y {
+		return y
+	}
+	return max(x, y)
 }
 
 // merge folds (mt, lt, ot) into the running (m, l, o) and returns the new

@@ -366,3 +366,77 @@ exp32loop:
 	SETNE     wide+32(FP)
 	VZEROUPPER
 	RET
+
+// A32 adds p·v to the accumulators acc for one key: Y15 = p (broadcast),
+// v the row's block at off.
+#define A32(off, acc) \
+	VMULPS off(R11)(CX*4), Y15, Y14; \
+	VADDPS Y14, acc, acc
+
+// func axpyRows32AVX2(p *float32, rows unsafe.Pointer, stride uintptr, nk int, o *float32, n int)
+// o[j] = o[j] + p_c·v_c[j] in float32, keys c in order, for j < n (a
+// positive multiple of 8): blocks of 32 elements (four independent add
+// chains), then of 8. rows points at key 0's row (a slice header), key
+// c's is stride·c bytes further. nk ≥ 1.
+TEXT ·axpyRows32AVX2(SB), NOSPLIT, $0-48
+	MOVQ o+32(FP), DI
+	MOVQ n+40(FP), DX
+	XORQ CX, CX
+
+a32blk4:
+	LEAQ 32(CX), AX
+	CMPQ AX, DX
+	JGT  a32blk1
+	VMOVUPS (DI)(CX*4), Y0
+	VMOVUPS 32(DI)(CX*4), Y1
+	VMOVUPS 64(DI)(CX*4), Y2
+	VMOVUPS 96(DI)(CX*4), Y3
+	MOVQ    p+0(FP), R8
+	MOVQ    rows+8(FP), R9
+	MOVQ    stride+16(FP), R12
+	MOVQ    nk+24(FP), R10
+
+a32k4:
+	MOVQ         (R9), R11
+	VBROADCASTSS (R8), Y15
+	A32(0, Y0)
+	A32(32, Y1)
+	A32(64, Y2)
+	A32(96, Y3)
+	ADDQ         $4, R8
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          a32k4
+
+	VMOVUPS Y0, (DI)(CX*4)
+	VMOVUPS Y1, 32(DI)(CX*4)
+	VMOVUPS Y2, 64(DI)(CX*4)
+	VMOVUPS Y3, 96(DI)(CX*4)
+	MOVQ    AX, CX
+	JMP     a32blk4
+
+a32blk1:
+	CMPQ CX, DX
+	JGE  a32done
+	VMOVUPS (DI)(CX*4), Y0
+	MOVQ    p+0(FP), R8
+	MOVQ    rows+8(FP), R9
+	MOVQ    stride+16(FP), R12
+	MOVQ    nk+24(FP), R10
+
+a32k1:
+	MOVQ         (R9), R11
+	VBROADCASTSS (R8), Y15
+	A32(0, Y0)
+	ADDQ         $4, R8
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          a32k1
+
+	VMOVUPS Y0, (DI)(CX*4)
+	ADDQ    $8, CX
+	JMP     a32blk1
+
+a32done:
+	VZEROUPPER
+	RET
