@@ -287,18 +287,29 @@ func maxfTie(x, y float64) float64 {
 // |v| orders like its bit pattern; NaN loses only to +Inf (math.Max's rule).
 func maxAbs32(acc float64, vs []float32) float64 {
 	const inf, mask = 0x7f800000, 0x7fffffff
-	var top uint32
-	nan := false
-	for _, v := range vs {
-		b := math.Float32bits(v) & mask
-		if b > inf {
-			nan = true
-		} else if b > top {
-			top = b
-		}
-	}
 	if len(vs) == 0 {
 		return acc
+	}
+	// The largest magnitude's bits, NaNs included (theirs are larger than
+	// +Inf's), two independent maxima at a time, no branch.
+	var t0, t1 uint32
+	i := 0
+	for ; i+2 <= len(vs); i += 2 {
+		t0 = max(t0, math.Float32bits(vs[i])&mask)
+		t1 = max(t1, math.Float32bits(vs[i+1])&mask)
+	}
+	if i < len(vs) {
+		t0 = max(t0, math.Float32bits(vs[i])&mask)
+	}
+	top := max(t0, t1)
+	nan := false
+	if top > inf { // a NaN: the largest non-NaN magnitude decides between +Inf and NaN
+		nan, top = true, 0
+		for _, v := range vs {
+			if b := math.Float32bits(v) & mask; b <= inf && b > top {
+				top = b
+			}
+		}
 	}
 	if top == inf {
 		return maxf(acc, math.Inf(1))
