@@ -198,7 +198,7 @@ func (g *valueGen) fill(n int, scale float64, isQ bool) []float32 {
 		if zero {
 			continue
 		}
-		y := num.Round64(g.f, float64(x*scale), num.RNE)
+		y := round(g.f, float64(x*scale))
 		if math.IsInf(y, 0) { // saturate: an overflowing draw is not an Inf input
 			y = math.Copysign(num.MaxFinite(g.f), y)
 		}
