@@ -1,7 +1,9 @@
 // Package vec holds the float64 reference's inner kernels: the score dot
-// product, the P·V accumulation and the deviation sums. On amd64 with AVX2
-// they run in assembly, vectorised across independent output elements or
-// keys; elsewhere, and on CPUs without AVX2, in the pure-Go loops below.
+// product, the P·V accumulation and the deviation sums; num.Exp four lanes
+// at a time (Exp, Exp32: exp.go); and the FP32 emulations' P·V
+// (AxpyRows32: rows32.go). On amd64 with AVX2 they run in assembly,
+// vectorised across independent output elements, keys or arguments;
+// elsewhere, and on CPUs without AVX2, in the pure-Go loops (num.Exp).
 //
 // Both paths give the same bits: every lane does the scalar code's
 // operations on its element in the scalar code's order (no sum is
