@@ -19,10 +19,12 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"unsafe"
 
 	"github.com/attnvet/attnvet/internal/num"
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/profile"
+	"github.com/attnvet/attnvet/internal/vec"
 )
 
 // Output is what a kernel produced.
@@ -231,8 +233,10 @@ type state struct {
 	// the ALiBi slope.
 	softcap, slope float32
 	keys           []problem.Key
+	spans          [][]problem.Key // per KV head: problem.SpanKeys, gathered on first use
 	q              []float32
 	s, p           []float32 // scores and probabilities of a tile / of all keys
+	ex             []float32 // a tile's exponents x − m_t
 	o, ot          []float32 // running and per-tile output accumulators
 	op             []float32 // partition accumulator (splitkv)
 }
@@ -245,8 +249,21 @@ func (e *Emulation) newState(in *problem.Inputs) *state {
 // group computes token t for the query heads of KV head g.
 func (s *state) group(out *Output, t, g int) {
 	in := s.in
-	s.keys = in.KernelKeys(t, g, s.keys)
-	keys := s.keys
+	var keys []problem.Key
+	if lo, hi, ok := in.KeySpan(t); ok && s.e.Hooks == nil {
+		// The window family: a run of the KV head's keys, gathered once
+		// (a mutant's hooks get the per-token gather they may alter).
+		if s.spans == nil {
+			s.spans = make([][]problem.Key, in.Hkv)
+		}
+		if s.spans[g] == nil {
+			s.spans[g] = in.SpanKeys(g, nil)
+		}
+		keys = s.spans[g][lo:hi]
+	} else {
+		s.keys = in.KernelKeys(t, g, s.keys)
+		keys = s.keys
+	}
 	if h := s.e.Hooks; h != nil && h.Keys != nil {
 		keys = h.Keys(in, t, g, keys)
 	}
@@ -377,6 +394,43 @@ func (s *state) keyScore(k problem.Key) float32 {
 	return ar.rs(x)
 }
 
+// scores sets sc[c] = keyScore(keys[c]). Keys without a modifier in an
+// FP32 accumulator take scaled's loop four keys at a time: four
+// independent sums, each the one key's sum in d order (the same bits, four
+// times the throughput of one dependent chain).
+func (s *state) scores(keys []problem.Key, sc []float32) {
+	ar := &s.ar
+	c := 0
+	if ar.accRaw && s.softcap == 0 && s.slope == 0 {
+		q := s.q
+		d := len(q)
+		for ; c+4 <= len(keys); c += 4 {
+			ks := keys[c : c+4]
+			if ks[0].Bias != 0 || ks[1].Bias != 0 || ks[2].Bias != 0 || ks[3].Bias != 0 {
+				for i := range ks {
+					sc[c+i] = s.keyScore(ks[i])
+				}
+				continue
+			}
+			k0, k1, k2, k3 := ks[0].K[:d], ks[1].K[:d], ks[2].K[:d], ks[3].K[:d]
+			var a0, a1, a2, a3 float32
+			for j, qj := range q {
+				a0 += float32(qj * k0[j])
+				a1 += float32(qj * k1[j])
+				a2 += float32(qj * k2[j])
+				a3 += float32(qj * k3[j])
+			}
+			sc[c] = ar.rs(float32(a0 * s.scale))
+			sc[c+1] = ar.rs(float32(a1 * s.scale))
+			sc[c+2] = ar.rs(float32(a2 * s.scale))
+			sc[c+3] = ar.rs(float32(a3 * s.scale))
+		}
+	}
+	for ; c < len(keys); c++ {
+		sc[c] = s.keyScore(keys[c])
+	}
+}
+
 // score is scale·(q·k): an elementwise product and a sequential row sum
 // in the accumulator format, then the scale multiply, then the storage
 // rounding of scores.
@@ -455,7 +509,7 @@ func (s *state) tile(keys []problem.Key, ot []float32) (mt, lt float32) {
 	ar := &s.ar
 	bc := s.e.Config.Bc
 	if cap(s.s) < bc {
-		s.s, s.p = make([]float32, bc), make([]float32, bc)
+		s.s, s.p, s.ex = make([]float32, bc), make([]float32, bc), make([]float32, bc)
 	}
 	sc, p := s.s[:bc], s.p[:bc]
 	bias := float32(MaskBias)
@@ -471,9 +525,9 @@ func (s *state) tile(keys []problem.Key, ot []float32) (mt, lt float32) {
 	if nk < bc {
 		mt = masked
 	}
+	s.scores(keys, sc)
 	for c := 0; c < nk; c++ {
-		sc[c] = s.keyScore(keys[c])
-		mt = max(mt, sc[c])
+		mt = max32(mt, sc[c])
 	}
 	pHook := s.e.Hooks != nil && s.e.Hooks.P != nil
 	lane := func(x float32) (pl, pr float32) { // a lane's contribution to l, and its P
@@ -488,10 +542,29 @@ func (s *state) tile(keys []problem.Key, ot []float32) (mt, lt float32) {
 		return pc, pr
 	}
 	lt = 0
-	for c := 0; c < nk; c++ {
-		var pl float32
-		pl, p[c] = lane(sc[c])
-		lt = ar.ra(lt + pl)
+	if pHook {
+		for c := 0; c < nk; c++ {
+			var pl float32
+			pl, p[c] = lane(sc[c])
+			lt = ar.ra(lt + pl)
+		}
+	} else {
+		// lane's operations with the exps four at a time (vec.Exp32 is
+		// num.Exp32 bit for bit).
+		ex := s.ex[:nk]
+		for c := range ex {
+			ex[c] = ar.ra(sc[c] - mt)
+		}
+		vec.Exp32(p[:nk], ex)
+		for c := range ex {
+			pc := ar.ra(p[c])
+			pr := ar.rp(pc)
+			if ar.lRounded {
+				pc = pr
+			}
+			p[c] = pr
+			lt = ar.ra(lt + pc)
+		}
 	}
 	// Masked lanes all add the same value, usually an exact zero (skipped:
 	// lt + 0 = lt); it is nonzero only when the whole tile is masked.
@@ -503,6 +576,20 @@ func (s *state) tile(keys []problem.Key, ot []float32) (mt, lt float32) {
 		}
 	}
 	clear(ot)
+	if ar.accRaw && len(ot) >= 8 && nk > 0 && rowsOf(keys, len(ot)) {
+		// FP32 accumulation (ra is the identity): eight elements at a
+		// time over the keys in order, the same sums; the last Dv mod 8
+		// one at a time.
+		done := vec.AxpyRows32(p[:nk], unsafe.Pointer(&keys[0].V), unsafe.Sizeof(keys[0]), ot)
+		for j := done; j < len(ot); j++ {
+			acc := ot[j]
+			for c, k := range keys {
+				acc += float32(p[c] * k.V[j])
+			}
+			ot[j] = acc
+		}
+		return mt, lt
+	}
 	for c, k := range keys { // masked lanes: zero rows add exact zeros
 		pc := p[c]
 		for j, v := range k.V {
@@ -510,6 +597,29 @@ func (s *state) tile(keys []problem.Key, ot []float32) (mt, lt float32) {
 		}
 	}
 	return mt, lt
+}
+
+// rowsOf reports whether every key's value row is n long (what the P·V
+// loop reads; vec.AxpyRows32 relies on it).
+func rowsOf(keys []problem.Key, n int) bool {
+	for i := range keys {
+		if len(keys[i].V) != n {
+			return false
+		}
+	}
+	return true
+}
+
+// max32 is the builtin max of two float32 (NaN if either is, +0 over −0),
+// its ordered cases inline.
+func max32(x, y float32) float32 {
+	if x > y {
+		return x
+	}
+	if x < y {
+		return y
+	}
+	return max(x, y)
 }
 
 // merge folds (mt, lt, ot) into the running (m, l, o) and returns the new

@@ -153,11 +153,68 @@ func Compute(in *problem.Inputs, opt Options) *Result {
 type scratch struct {
 	keys    []problem.Key
 	x, a, p []float64
+	g       []float64 // the exponents x_i − max(M, σ)
 	qf      []float64 // the query row, widened once
 	// The keys with nonzero weight, in key order: their four deviation
 	// weights p_i·c_i for c_i = 1, a_i, |x_i|, M_x − x_i, and their values.
 	lc [][4]float64
 	lv [][]float32
+	// The window family's keys, gathered once per KV head for the whole
+	// Compute (problem.KeySpan): spanIn is the problem they belong to.
+	spanIn *problem.Inputs
+	spans  []keySpan
+}
+
+// keySpan is one KV head's SpanKeys with each row's max|v| (maxAbs32 from
+// 0) and their running maxima from row 0: maxAbsV of a run starting at
+// row 0 is then one lookup.
+type keySpan struct {
+	ready       bool
+	keys        []problem.Key
+	rowMax, pre []float64
+}
+
+// span returns KV head g's keySpan of in, gathering it on first use.
+func (s *scratch) span(in *problem.Inputs, g int) *keySpan {
+	if s.spanIn != in {
+		s.spanIn = in
+		s.spans = grow(s.spans, in.Hkv)
+		for i := range s.spans {
+			s.spans[i].ready = false
+		}
+	}
+	sp := &s.spans[g]
+	if !sp.ready {
+		sp.keys = in.SpanKeys(g, sp.keys)
+		n := len(sp.keys)
+		sp.rowMax, sp.pre = grow(sp.rowMax, n), grow(sp.pre, n)
+		acc := 0.0
+		for j, k := range sp.keys {
+			sp.rowMax[j] = maxAbs32(0, k.V)
+			acc = maxf(acc, sp.rowMax[j])
+			sp.pre[j] = acc
+		}
+		sp.ready = true
+	}
+	return sp
+}
+
+// maxAbsV is max|v| over the run [lo, hi), the fold of maxAbs32 over its
+// keys from 0: maxAbs32(acc, v) = maxf(acc, maxAbs32(0, v)) (+Inf over NaN
+// over the largest magnitude, one NaN), a fold in key order whatever the
+// grouping.
+func (sp *keySpan) maxAbsV(lo, hi int) float64 {
+	if hi <= lo {
+		return 0
+	}
+	if lo == 0 {
+		return sp.pre[hi-1]
+	}
+	acc := 0.0
+	for _, m := range sp.rowMax[lo:hi] {
+		acc = maxf(acc, m)
+	}
+	return acc
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -167,6 +224,11 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 func (s *scratch) release() {
 	clear(s.keys[:cap(s.keys)])
 	clear(s.lv[:cap(s.lv)])
+	for i := range s.spans {
+		clear(s.spans[i].keys[:cap(s.spans[i].keys)])
+		s.spans[i].ready = false
+	}
+	s.spanIn = nil
 	scratchPool.Put(s)
 }
 
@@ -198,11 +260,18 @@ func grow[T any](s []T, n int) []T {
 // maxf is math.Max, inlined: +Inf if either argument is +Inf, else NaN if
 // either is NaN (always the same NaN, on every architecture), +0 over −0.
 func maxf(x, y float64) float64 {
-	switch {
-	case x > y:
+	if x > y {
 		return x
-	case x < y:
+	}
+	if x < y {
 		return y
+	}
+	return maxfTie(x, y)
+}
+
+// maxfTie is maxf where neither argument is the larger: equal, or NaN.
+func maxfTie(x, y float64) float64 {
+	switch {
 	case x == y:
 		if x == 0 && math.Signbit(x) {
 			return y
@@ -218,18 +287,29 @@ func maxf(x, y float64) float64 {
 // |v| orders like its bit pattern; NaN loses only to +Inf (math.Max's rule).
 func maxAbs32(acc float64, vs []float32) float64 {
 	const inf, mask = 0x7f800000, 0x7fffffff
-	var top uint32
-	nan := false
-	for _, v := range vs {
-		b := math.Float32bits(v) & mask
-		if b > inf {
-			nan = true
-		} else if b > top {
-			top = b
-		}
-	}
 	if len(vs) == 0 {
 		return acc
+	}
+	// The largest magnitude's bits, NaNs included (theirs are larger than
+	// +Inf's), two independent maxima at a time, no branch.
+	var t0, t1 uint32
+	i := 0
+	for ; i+2 <= len(vs); i += 2 {
+		t0 = max(t0, math.Float32bits(vs[i])&mask)
+		t1 = max(t1, math.Float32bits(vs[i+1])&mask)
+	}
+	if i < len(vs) {
+		t0 = max(t0, math.Float32bits(vs[i])&mask)
+	}
+	top := max(t0, t1)
+	nan := false
+	if top > inf { // a NaN: the largest non-NaN magnitude decides between +Inf and NaN
+		nan, top = true, 0
+		for _, v := range vs {
+			if b := math.Float32bits(v) & mask; b <= inf && b > top {
+				top = b
+			}
+		}
 	}
 	if top == inf {
 		return maxf(acc, math.Inf(1))
@@ -242,15 +322,21 @@ func maxAbs32(acc float64, vs []float32) float64 {
 
 // group computes token t for every query head of KV head g.
 func (s *scratch) group(in *problem.Inputs, r *Result, t, g int) {
-	s.keys = in.RefKeys(t, g, s.keys)
-	keys := s.keys
-	n := len(keys)
-	s.x, s.a, s.p = grow(s.x, n), grow(s.a, n), grow(s.p, n)
-	s.lc, s.lv = grow(s.lc, n), grow(s.lv, n)
+	var keys []problem.Key
 	maxAbsV := 0.0
-	for _, k := range keys {
-		maxAbsV = maxAbs32(maxAbsV, k.V)
+	if lo, hi, ok := in.KeySpan(t); ok {
+		sp := s.span(in, g)
+		keys, maxAbsV = sp.keys[lo:hi], sp.maxAbsV(lo, hi)
+	} else {
+		s.keys = in.RefKeys(t, g, s.keys)
+		keys = s.keys
+		for _, k := range keys {
+			maxAbsV = maxAbs32(maxAbsV, k.V)
+		}
 	}
+	n := len(keys)
+	s.x, s.a, s.p, s.g = grow(s.x, n), grow(s.a, n), grow(s.p, n), grow(s.g, n)
+	s.lc, s.lv = grow(s.lc, n), grow(s.lv, n)
 	per := in.H / in.Hkv
 	for h := g * per; h < (g+1)*per; h++ {
 		s.head(in, r, t, h, keys, maxAbsV)
@@ -284,7 +370,27 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 	// key), folded into the maxima in key order.
 	var ks [4][]float32
 	var dots, abss [4]float64
-	for i := 0; i < n; i += 4 {
+	if d := len(qf); d < 4 {
+		// vec.Dot2x4's path for D < 4 (its pure-Go loop, one key at a
+		// time), without the call per key.
+		var z float64
+		for i := range keys {
+			k := keys[i].K[:d]
+			var d0, a0 float64
+			for j, kj := range k {
+				pr := qf[j] * float64(kj)
+				d0 += pr
+				a0 += math.Abs(pr)
+			}
+			dot, abs := (d0+z)+(z+z), (a0+z)+(z+z)
+			x[i] = float64(scale * dot)
+			a[i] = float64(scale * abs)
+			maxQK = maxf(maxQK, abs)
+			peak = maxf(peak, a[i])
+			m = maxf(m, x[i])
+		}
+	}
+	for i := 0; i < n && len(qf) >= 4; i += 4 {
 		for l := range ks {
 			ks[l] = keys[min(i+l, n-1)].K
 		}
@@ -329,10 +435,14 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 		return
 	}
 	big := maxf(m, sigma)
-	L := 0.0
+	gaps := s.g[:n]
 	for i := range x {
-		p[i] = num.Exp(x[i] - big)
-		L += p[i]
+		gaps[i] = x[i] - big
+	}
+	vec.Exp(p, gaps) // num.Exp on each, four at a time
+	L := 0.0
+	for _, pi := range p {
+		L += pi
 	}
 	ws := num.Exp(sigma - big) // σ = −Inf: 0
 	L += ws

@@ -3,20 +3,20 @@ package cases
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 
 	"github.com/attnvet/attnvet/internal/num"
 	"github.com/attnvet/attnvet/internal/problem"
 )
 
 // rng draws from PCG (a specified algorithm) with arithmetic that is exact
-// or correctly rounded, so every machine draws the same values.
-type rng struct{ src *rand.PCG }
+// or correctly rounded, so every machine draws the same values: math/rand/v2's
+// PCG seeded (seed, 0x6174746e76657421), through pcg (the same outputs).
+type rng struct{ src pcg }
 
-func newRNG(seed uint64) *rng { return &rng{rand.NewPCG(seed, 0x6174746e76657421)} }
+func newRNG(seed uint64) *rng { return &rng{pcg{seed, 0x6174746e76657421}} }
 
 // uniform is in [0, 1).
-func (r *rng) uniform() float64 { return float64(r.src.Uint64()>>11) * 0x1p-53 }
+func (r *rng) uniform() float64 { return unit(r.src.Uint64()) }
 
 // intn is in [0, n).
 func (r *rng) intn(n int) int {
@@ -29,9 +29,13 @@ func (r *rng) intn(n int) int {
 // normal is the Irwin–Hall sum of four uniforms, standardised: mean 0,
 // variance 1, support ±2√3. Portable (no log or cos).
 func (r *rng) normal() float64 {
-	s := r.uniform() + r.uniform() + r.uniform() + r.uniform()
+	a, b, c, d := r.src.uint64x4() // four uniform draws, in order
+	s := unit(a) + unit(b) + unit(c) + unit(d)
 	return float64((s - 2) * 1.7320508075688772)
 }
+
+// unit is uniform's value of draw x.
+func unit(x uint64) float64 { return float64(x>>11) * 0x1p-53 }
 
 func (r *rng) perm(n int) []int {
 	p := make([]int, n)
@@ -188,12 +192,19 @@ func (g *valueGen) one() float64 {
 
 func (g *valueGen) fill(n int, scale float64, isQ bool) []float32 {
 	out := make([]float32, n)
+	zero := isQ && g.v.Dist == "zeroq"
+	normal := g.v.Dist != "uniform" && g.v.Dist != "wide" // one's default
 	for i := range out {
-		x := g.one() // always drawn, so q = 0 leaves later draws unchanged
-		if isQ && g.v.Dist == "zeroq" {
+		var x float64 // always drawn, so q = 0 leaves later draws unchanged
+		if normal {
+			x = g.r.normal()
+		} else {
+			x = g.one()
+		}
+		if zero {
 			continue
 		}
-		y := num.Round64(g.f, float64(x*scale), num.RNE)
+		y := round(g.f, float64(x*scale))
 		if math.IsInf(y, 0) { // saturate: an overflowing draw is not an Inf input
 			y = math.Copysign(num.MaxFinite(g.f), y)
 		}

@@ -243,10 +243,9 @@ func Bounds(x *Input, mode Mode) (allowed, outTerm []float64, skip []bool) {
 	return allowed, outTerm, skip
 }
 
-func (b BoundCriterion) Judge(x *Input) Verdict {
-	allowed, _, skip := Bounds(x, b.Mode)
-	return b.JudgeWith(x, allowed, skip)
-}
+// Judge is JudgeWith on Bounds, computed row by row without the arrays
+// (judge; TestJudgeMatchesBounds).
+func (b BoundCriterion) Judge(x *Input) Verdict { return b.judge(x) }
 
 // JudgeWith is Judge with the element bounds already computed (Bounds), for
 // callers that need the bounds themselves too.

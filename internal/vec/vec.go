@@ -1,7 +1,9 @@
 // Package vec holds the float64 reference's inner kernels: the score dot
-// product, the P·V accumulation and the deviation sums. On amd64 with AVX2
-// they run in assembly, vectorised across independent output elements or
-// keys; elsewhere, and on CPUs without AVX2, in the pure-Go loops below.
+// product, the P·V accumulation and the deviation sums; num.Exp four lanes
+// at a time (Exp, Exp32: exp.go); and the FP32 emulations' P·V
+// (AxpyRows32: rows32.go). On amd64 with AVX2 they run in assembly,
+// vectorised across independent output elements, keys or arguments;
+// elsewhere, and on CPUs without AVX2, in the pure-Go loops (num.Exp).
 //
 // Both paths give the same bits: every lane does the scalar code's
 // operations on its element in the scalar code's order (no sum is
@@ -113,10 +115,23 @@ func AxpyN(c [][4]float64, v [][]float32, o, absV []float64) {
 		j = n &^ 3
 		axpyNAVX2(&c[0], &v[0], len(c), &o[0], &absV[0], j)
 	}
-	if j < n {
+	if n-j >= 8 { // pure Go, long rows: key after key
 		for i := range c {
 			axpy2Go(c[i][0], v[i][j:n], o[j:], absV[j:])
 		}
+		return
+	}
+	// The last n mod 4 elements (all of them for short rows without the
+	// assembly): one element at a time over the keys, axpy2Go's
+	// operations in key order.
+	for ; j < n; j++ {
+		oj, aj := o[j], absV[j]
+		for i := range c {
+			t := float64(c[i][0] * float64(v[i][j]))
+			oj += t
+			aj += math.Abs(t)
+		}
+		o[j], absV[j] = oj, aj
 	}
 }
 
@@ -135,9 +150,24 @@ func DevN(c [][4]float64, v [][]float32, o, d1, da, dx, dm []float64) {
 		j = n &^ 3
 		devNAVX2(&c[0], &v[0], len(c), &o[0], &d1[0], &da[0], &dx[0], &dm[0], j)
 	}
-	if j < n {
+	if n-j >= 8 {
 		for i := range c {
 			dev4Go(&c[i], v[i][j:n], o[j:], d1[j:], da[j:], dx[j:], dm[j:])
 		}
+		return
+	}
+	// The rest one element at a time over the keys, as AxpyN.
+	for ; j < n; j++ {
+		oj := o[j]
+		s1, sa, sx, sm := d1[j], da[j], dx[j], dm[j]
+		for i := range c {
+			d := math.Abs(float64(v[i][j]) - oj)
+			ci := &c[i]
+			s1 += float64(ci[0] * d)
+			sa += float64(ci[1] * d)
+			sx += float64(ci[2] * d)
+			sm += float64(ci[3] * d)
+		}
+		d1[j], da[j], dx[j], dm[j] = s1, sa, sx, sm
 	}
 }

@@ -1,6 +1,9 @@
 package vec
 
-import "os"
+import (
+	"os"
+	"unsafe"
+)
 
 // useAsm: the CPU has AVX2 and the OS saves YMM state. ATTNVET_NOASM=1
 // forces the pure-Go path (for A/B timing and tests).
@@ -34,3 +37,12 @@ func axpyNAVX2(c *[4]float64, v *[]float32, nk int, o, absV *float64, n int)
 
 //go:noescape
 func devNAVX2(c *[4]float64, v *[]float32, nk int, o, d1, da, dx, dm *float64, n int)
+
+//go:noescape
+func expAVX2(dst, x *float64, n int, c *[16][4]float64) (wide bool)
+
+//go:noescape
+func exp32AVX2(dst, x *float32, n int, c *[16][4]float64) (wide bool)
+
+//go:noescape
+func axpyRows32AVX2(p *float32, rows unsafe.Pointer, stride uintptr, nk int, o *float32, n int)

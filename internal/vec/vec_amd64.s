@@ -270,3 +270,173 @@ devN4k:
 devNdone:
 	VZEROUPPER
 	RET
+
+// EXPBODY computes num.Exp's regular path on the four lanes of Y0 into Y0
+// (fdlibm's reduction, polynomial and scaling, each operation as the Go
+// code orders it; |x| < 2^-28 gives 1 + x as the Go code does). Lanes with
+// |x| ≥ 700 or NaN clear their bit of Y15: the caller recomputes them.
+// R8 points at expConsts. Clobbers Y1-Y12.
+#define EXPBODY \
+	VANDPD      416(R8), Y0, Y1; \
+	VCMPPD      $0x11, 448(R8), Y1, Y2; \
+	VANDPD      Y2, Y15, Y15; \
+	VMULPD      0(R8), Y0, Y2; \
+	VMOVUPD     32(R8), Y3; \
+	VBLENDVPD   Y0, 64(R8), Y3, Y3; \
+	VADDPD      Y3, Y2, Y2; \
+	VCVTTPD2DQY Y2, X4; \
+	VCVTDQ2PD   X4, Y5; \
+	VMULPD      96(R8), Y5, Y6; \
+	VSUBPD      Y6, Y0, Y6; \
+	VMULPD      128(R8), Y5, Y7; \
+	VSUBPD      Y7, Y6, Y8; \
+	VMULPD      Y8, Y8, Y9; \
+	VMULPD      288(R8), Y9, Y10; \
+	VADDPD      256(R8), Y10, Y10; \
+	VMULPD      Y10, Y9, Y10; \
+	VADDPD      224(R8), Y10, Y10; \
+	VMULPD      Y10, Y9, Y10; \
+	VADDPD      192(R8), Y10, Y10; \
+	VMULPD      Y10, Y9, Y10; \
+	VADDPD      160(R8), Y10, Y10; \
+	VMULPD      Y10, Y9, Y10; \
+	VSUBPD      Y10, Y8, Y10; \
+	VMULPD      Y10, Y8, Y11; \
+	VMOVUPD     352(R8), Y12; \
+	VSUBPD      Y10, Y12, Y12; \
+	VDIVPD      Y12, Y11, Y11; \
+	VSUBPD      Y11, Y7, Y11; \
+	VSUBPD      Y6, Y11, Y11; \
+	VMOVUPD     320(R8), Y12; \
+	VSUBPD      Y11, Y12, Y11; \
+	VPMOVSXDQ   X4, Y5; \
+	VPADDQ      480(R8), Y5, Y5; \
+	VPSLLQ      $52, Y5, Y5; \
+	VMULPD      Y5, Y11, Y11; \
+	VADDPD      320(R8), Y0, Y12; \
+	VCMPPD      $0x11, 384(R8), Y1, Y2; \
+	VBLENDVPD   Y2, Y12, Y11, Y0
+
+// func expAVX2(dst, x *float64, n int, c *[16][4]float64) (wide bool)
+// dst[i] = num.Exp(x[i]) for i < n (a positive multiple of 4) where
+// |x[i]| < 700; wide reports a lane outside (or NaN).
+TEXT ·expAVX2(SB), NOSPLIT, $0-33
+	MOVQ     dst+0(FP), DI
+	MOVQ     x+8(FP), SI
+	MOVQ     n+16(FP), DX
+	MOVQ     c+24(FP), R8
+	VPCMPEQQ Y15, Y15, Y15
+	XORQ     CX, CX
+
+exp64loop:
+	VMOVUPD (SI)(CX*8), Y0
+	EXPBODY
+	VMOVUPD Y0, (DI)(CX*8)
+	ADDQ    $4, CX
+	CMPQ    CX, DX
+	JLT     exp64loop
+
+	VMOVMSKPD Y15, AX
+	CMPL      AX, $15
+	SETNE     wide+32(FP)
+	VZEROUPPER
+	RET
+
+// func exp32AVX2(dst, x *float32, n int, c *[16][4]float64) (wide bool)
+// dst[i] = num.Exp32(x[i]) = float32(num.Exp(float64(x[i]))), likewise.
+TEXT ·exp32AVX2(SB), NOSPLIT, $0-33
+	MOVQ     dst+0(FP), DI
+	MOVQ     x+8(FP), SI
+	MOVQ     n+16(FP), DX
+	MOVQ     c+24(FP), R8
+	VPCMPEQQ Y15, Y15, Y15
+	XORQ     CX, CX
+
+exp32loop:
+	VCVTPS2PD  (SI)(CX*4), Y0
+	EXPBODY
+	VCVTPD2PSY Y0, X0
+	VMOVUPS    X0, (DI)(CX*4)
+	ADDQ       $4, CX
+	CMPQ       CX, DX
+	JLT        exp32loop
+
+	VMOVMSKPD Y15, AX
+	CMPL      AX, $15
+	SETNE     wide+32(FP)
+	VZEROUPPER
+	RET
+
+// A32 adds p·v to the accumulators acc for one key: Y15 = p (broadcast),
+// v the row's block at off.
+#define A32(off, acc) \
+	VMULPS off(R11)(CX*4), Y15, Y14; \
+	VADDPS Y14, acc, acc
+
+// func axpyRows32AVX2(p *float32, rows unsafe.Pointer, stride uintptr, nk int, o *float32, n int)
+// o[j] = o[j] + p_c·v_c[j] in float32, keys c in order, for j < n (a
+// positive multiple of 8): blocks of 32 elements (four independent add
+// chains), then of 8. rows points at key 0's row (a slice header), key
+// c's is stride·c bytes further. nk ≥ 1.
+TEXT ·axpyRows32AVX2(SB), NOSPLIT, $0-48
+	MOVQ o+32(FP), DI
+	MOVQ n+40(FP), DX
+	XORQ CX, CX
+
+a32blk4:
+	LEAQ 32(CX), AX
+	CMPQ AX, DX
+	JGT  a32blk1
+	VMOVUPS (DI)(CX*4), Y0
+	VMOVUPS 32(DI)(CX*4), Y1
+	VMOVUPS 64(DI)(CX*4), Y2
+	VMOVUPS 96(DI)(CX*4), Y3
+	MOVQ    p+0(FP), R8
+	MOVQ    rows+8(FP), R9
+	MOVQ    stride+16(FP), R12
+	MOVQ    nk+24(FP), R10
+
+a32k4:
+	MOVQ         (R9), R11
+	VBROADCASTSS (R8), Y15
+	A32(0, Y0)
+	A32(32, Y1)
+	A32(64, Y2)
+	A32(96, Y3)
+	ADDQ         $4, R8
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          a32k4
+
+	VMOVUPS Y0, (DI)(CX*4)
+	VMOVUPS Y1, 32(DI)(CX*4)
+	VMOVUPS Y2, 64(DI)(CX*4)
+	VMOVUPS Y3, 96(DI)(CX*4)
+	MOVQ    AX, CX
+	JMP     a32blk4
+
+a32blk1:
+	CMPQ CX, DX
+	JGE  a32done
+	VMOVUPS (DI)(CX*4), Y0
+	MOVQ    p+0(FP), R8
+	MOVQ    rows+8(FP), R9
+	MOVQ    stride+16(FP), R12
+	MOVQ    nk+24(FP), R10
+
+a32k1:
+	MOVQ         (R9), R11
+	VBROADCASTSS (R8), Y15
+	A32(0, Y0)
+	ADDQ         $4, R8
+	ADDQ         R12, R9
+	DECQ         R10
+	JNZ          a32k1
+
+	VMOVUPS Y0, (DI)(CX*4)
+	ADDQ    $8, CX
+	JMP     a32blk1
+
+a32done:
+	VZEROUPPER
+	RET

@@ -2,6 +2,8 @@
 
 package vec
 
+import "unsafe"
+
 const useAsm = false
 
 func dot2x4AVX2(q *float64, k0, k1, k2, k3 *float32, n int, out *[32]float64) {
@@ -9,5 +11,10 @@ func dot2x4AVX2(q *float64, k0, k1, k2, k3 *float32, n int, out *[32]float64) {
 }
 func axpyNAVX2(c *[4]float64, v *[]float32, nk int, o, absV *float64, n int) { panic("unreachable") }
 func devNAVX2(c *[4]float64, v *[]float32, nk int, o, d1, da, dx, dm *float64, n int) {
+	panic("unreachable")
+}
+func expAVX2(dst, x *float64, n int, c *[16][4]float64) bool   { panic("unreachable") }
+func exp32AVX2(dst, x *float32, n int, c *[16][4]float64) bool { panic("unreachable") }
+func axpyRows32AVX2(p *float32, rows unsafe.Pointer, stride uintptr, nk int, o *float32, n int) {
 	panic("unreachable")
 }
