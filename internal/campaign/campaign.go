@@ -29,7 +29,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -99,7 +98,7 @@ type Options struct {
 	Family    problem.Family // "" draws the family per case
 	Cases     int            // generated case space [0, Cases); 0 = unbounded if Time is set, none otherwise
 	Time      time.Duration  // stop issuing new cases after this long; 0 = no limit
-	Workers   int            // 0 = GOMAXPROCS
+	Workers   int            // 0 = defaultWorkers: GOMAXPROCS, plus the requests exec targets hold in flight
 	Shard     Shard
 	Corpus    []NamedCase // run before the generated cases
 	Targets   []targets.Target
@@ -229,7 +228,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	elapsed := func() time.Duration { return prior + now().Sub(start) }
 	workers := opt.Workers
 	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+		workers = defaultWorkers(opt.Targets)
 	}
 	var corpus []NamedCase
 	for i, nc := range opt.Corpus {
@@ -916,7 +915,7 @@ func (a *aggregator) add(o outcome) {
 			p := pending{seq: o.seq, target: ti, w: wf}
 			a.wfails = keepFirst(a.wfails, p, a.opt.MaxFailures)
 			a.wperT[ti] = keepFirst(a.wperT[ti], p, a.opt.Save)
-			a.offerFinding(ti, "worker-"+ch.kind, "-", &o.item, p)
+			a.offerFinding(ti, "worker-"+ch.kind, "worker-"+ch.kind, "-", "-", "", &o.item, p)
 			if a.opt.Record {
 				rec.Detail, rec.Worker = ch.err, wf
 			}
@@ -943,7 +942,7 @@ func (a *aggregator) add(o outcome) {
 					Target: t.Name, Criterion: a.opt.Criterion.Name(), Case: o.name, Index: o.index,
 					Worst: Ratio(w), WorstElem: ch.v.WorstElem, FailedElements: ch.v.Failed, Elements: ch.v.Checked,
 					Error: ch.err, Detail: ch.v.Detail, Input: o.c,
-					FailedOutputs: ch.v.FailedOutputs, LSE: ch.v.LSE,
+					FailedOutputs: ch.v.FailedOutputs, LSE: ch.v.LSE, Term: ch.v.WorstTerm, RowClass: ch.v.WorstRow,
 				}
 				f.Input.Version = cases.Version
 				if o.index >= 0 {
@@ -952,7 +951,7 @@ func (a *aggregator) add(o outcome) {
 				p := pending{seq: o.seq, target: ti, f: f}
 				a.fails = keepFirst(a.fails, p, a.opt.MaxFailures)
 				a.perT[ti] = keepFirst(a.perT[ti], p, a.opt.Save)
-				a.offerFinding(ti, failureKind(ch.err, w), outputsOf(ch.v.FailedOutputs), &o.item, p)
+				a.offerFinding(ti, signatureKind(ch.err, w), failureKind(ch.err, w), outputsOf(ch.v.FailedOutputs), ch.v.WorstTerm, ch.v.WorstRow, &o.item, p)
 				if o.path != "" {
 					f.Replay = ReplayCommand(o.path, t.Name, a.opt.Criterion.Name(), a.opt.replayFlagsFor(t.Name)...)
 				}

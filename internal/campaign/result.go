@@ -141,6 +141,11 @@ type Failure struct {
 	// the lse output's verdict where the problem declares one.
 	FailedOutputs []string              `json:"failed_outputs,omitempty"`
 	LSE           *tolerance.LSEVerdict `json:"lse,omitempty"`
+	// Term and RowClass are the verdict's WorstTerm and WorstRow: the
+	// bound term and the row class of the worst failing element
+	// (FailureSignature).
+	Term     string `json:"term,omitempty"`
+	RowClass string `json:"row_class,omitempty"`
 	// Input is the case as run; Shrunk the minimal failing case found
 	// from it (saved as File).
 	Input  cases.Case  `json:"input"`

@@ -960,3 +960,11 @@ func lastLines(s string, n, max int) string {
 	}
 	return out
 }
+
+// Capacity is how many requests the worker serves at once: its processes
+// times the requests each may hold in flight (max_inflight, protocol 2).
+// A campaign runs that many more goroutines than it has cores, so that
+// the processes are kept busy while attnvet computes.
+func (w *Worker) Capacity() int {
+	return w.opt.Procs * max(1, w.decl.inflight)
+}
