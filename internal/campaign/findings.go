@@ -173,6 +173,9 @@ func signatureOf(kind, outputs, term, row string, c cases.Case) (sig, class, t s
 
 // FailureSignature is the signature of a listed failure.
 func FailureSignature(f *Failure) string {
+	if f.Recheck != "" {
+		return Signature(f.Recheck, "o", FailureClass(f.Input, ""), "-")
+	}
 	sig, _, _ := signatureOf(signatureKind(f.Error, float64(f.Worst)), outputsOf(f.FailedOutputs), f.Term, f.RowClass, f.Input)
 	return sig
 }
@@ -224,6 +227,9 @@ func (a *aggregator) offerFinding(ti int, kind, legacyKind, outputs, term, row s
 // example.
 func (a *aggregator) findingSaves() (fs, ws []pending) {
 	for _, acc := range a.finds {
+		if acc.first.f != nil && acc.first.f.Recheck != "" {
+			continue // a recheck failure: its case passes a plain check, nothing to shrink
+		}
 		if acc.first.f != nil {
 			fs = append(fs, acc.first)
 		} else {

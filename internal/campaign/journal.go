@@ -59,6 +59,7 @@ type JournalHeader struct {
 	Save        int      `json:"save"`
 	Shrink      int      `json:"shrink_budget"`
 	MaxFailures int      `json:"max_failures"`
+	Recheck     int      `json:"recheck,omitempty"` // Options.Recheck
 	// CaseTimeout and WorkerProfile are the exec-target options (0, "":
 	// defaults); ReplayFlags the flags replay commands carry.
 	CaseTimeout   float64         `json:"case_timeout_s,omitempty"`
@@ -175,6 +176,10 @@ type journalCase struct {
 	Violations []problem.Violation `json:"violations,omitempty"`
 	Invalid    string              `json:"invalid,omitempty"`
 	Checks     []journalCheck      `json:"checks"`
+	// Rechecked: the case was rechecked (Options.Recheck); Rechecks its
+	// recheck failures.
+	Rechecked bool         `json:"rechecked,omitempty"`
+	Rechecks  []recheckOut `json:"rechecks,omitempty"`
 }
 
 type journalCheck struct {
@@ -554,6 +559,7 @@ func (j *Journal) Options(base Options) (Options, error) {
 	o.Command, o.Seed, o.Family, o.Cases = h.Command, h.Seed, problem.Family(h.Family), h.Cases
 	o.Time = time.Duration(h.TimeBudget * float64(time.Second))
 	o.Save, o.ShrinkBudget, o.MaxFailures = h.Save, h.Shrink, h.MaxFailures
+	o.Recheck = h.Recheck
 	o.ReplayFlags, o.WorkerProfile = h.ReplayFlags, h.WorkerProfile
 	o.CaseTimeout = time.Duration(h.CaseTimeout * float64(time.Second))
 	o.OutDir, o.Journal, o.Resume = filepath.Dir(j.Path), true, j
