@@ -575,7 +575,7 @@ func TestORTWorkerHello(t *testing.T) {
 		t.Errorf("v1 hello of gqa fp16: %v", v1)
 	}
 	v2 := hello(t, node, worker, map[string]string{"request": "hello", "protocol": "1", "protocol_max": "2"}, "--op", "attention", "--dtype", "fp16")
-	want := map[string]string{"protocol": "2", "families": "window", "dtype.q": "F16", "dtype.attn_sink": "F16", "score_dtype": "fp16", "p_dtype": "fp16"}
+	want := map[string]string{"protocol": "2", "families": "window", "max_inflight": "2", "dtype.q": "F16", "dtype.attn_sink": "F16", "score_dtype": "fp16", "p_dtype": "fp16"}
 	for k, v := range want {
 		if v2[k] != v {
 			t.Errorf("v2 hello of attention fp16: %s = %q, want %q (%v)", k, v2[k], v, v2)
