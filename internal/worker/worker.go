@@ -996,3 +996,10 @@ func lastLines(s string, n, max int) string {
 func (w *Worker) Capacity() int {
 	return w.opt.Procs * max(1, w.decl.inflight)
 }
+
+// SkipReason is the reason the hello's declarations exclude in (its
+// family, sizes, a sink the worker does not take), "" when they do not:
+// a campaign may ask before computing a reference it would not use. A
+// case whose values a declared dtype cannot hold is found only when it is
+// encoded (Run's *SkipError).
+func (w *Worker) SkipReason(in *problem.Inputs) string { return w.decl.skipReason(in) }
