@@ -208,4 +208,7 @@ func (a *aggregator) addRecheck(rc recheckOut, o *outcome) {
 		r.RecheckFailures = append(r.RecheckFailures, *f)
 	}
 	a.offerFinding(rc.Target, rc.Kind, rc.Kind, "o", "-", "", &o.item, pending{seq: o.seq, target: rc.Target, f: f})
+	if a.opt.Record { // a JUnit test case of its own, failing
+		a.recs = append(a.recs, Record{Case: o.name + " (recheck)", CaseIndex: o.seq, Target: t.Name, Status: Fail, Detail: rc.Detail, Failure: f})
+	}
 }

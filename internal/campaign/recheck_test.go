@@ -129,6 +129,18 @@ func TestRechecks(t *testing.T) {
 		{"sparse-order", sparseOrderKernel{base(t)}, problem.Sparse, OrderDependent},
 	} {
 		r := recheckRun(t, c.k, c.fam)
+		if c.name == "split" {
+			o := DefaultOptions()
+			o.Seed, o.Cases, o.Family, o.Recheck, o.Workers, o.Record = 3, 40, c.fam, 2, 2, true
+			o.Targets = []targets.Target{{Name: "exec:fake", Kind: targets.Exec, Kernel: c.k}}
+			rr, err := Run(context.Background(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if x := string(JUnit(rr, "fuzz", 0)); !strings.Contains(x, `type="split_dependent"`) {
+				t.Errorf("JUnit has no split_dependent failure")
+			}
+		}
 		if r.Passed || r.RecheckFailureKinds[c.kind] == 0 || r.RecheckFailureKinds[c.kind] != r.RecheckFailedChecks {
 			t.Errorf("%s: passed %v, recheck failures %v, want only %s", c.name, r.Passed, r.RecheckFailureKinds, c.kind)
 			continue
