@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Attention in torch with BF16 tensors, both attnvet families: an external
-kernel that speaks attnvet's exec protocol (docs/worker.md).
+"""Attention in torch with BF16 tensors, attnvet's sparse, window and dense
+families (dense: no paged KV cache, no ALiBi; softmax_lse returned when a
+case declares it): an external kernel that speaks attnvet's exec protocol
+(docs/worker.md).
 
     attnvet fuzz --target exec:'/usr/bin/python3 examples/torch_worker.py' --time 60s
 
@@ -143,9 +145,83 @@ def window(meta, t, naive):
     return o
 
 
+def lse_rows(x, sink, meta):
+    """The lse of rows x [R, n] (FP32 scores, -inf where masked; sinks
+    [R]) in the request's convention (lse_base, lse_empty, lse_sink;
+    CONTRACTS.md): ln of the keys' sum of e^x, the sink's e^sink added
+    when lse_sink=included, a row without keys lse_empty, base 2 scaled by
+    log2 e. In FP32."""
+    R = x.shape[0]
+    if x.shape[1] == 0:
+        v = torch.full((R,), float("-inf"))
+    else:
+        v = torch.logsumexp(x, dim=1)             # -inf for a row without keys
+    empty = torch.isneginf(v)
+    if meta.get("lse_sink") == "included":
+        v = torch.logaddexp(v, sink)
+        empty = empty & torch.isneginf(sink)
+    v = torch.where(empty, torch.full_like(v, float("inf") if meta.get("lse_empty") == "+inf" else float("-inf")), v)
+    if meta.get("lse_base") == "2":
+        v = v * torch.tensor(1.4426950408889634, dtype=torch.float32)
+    return v
+
+
+def dense(meta, t, naive):
+    """The dense family (FlashAttention's names, varlen layout): windows
+    with bottom-right alignment, softcap, learnable_sink, seqused_k, and
+    softmax_lse when the request asks for it (outputs=o,lse). Paged KV
+    caches and ALiBi are not handled: such a request is answered with an
+    error."""
+    if "block_table" in t or "alibi_slopes" in t:
+        raise ValueError("this worker does not handle a paged KV cache or ALiBi")
+    q = t["q"].to(torch.bfloat16)
+    k = t["k"].to(torch.bfloat16)
+    v = t["v"].to(torch.bfloat16)
+    T, H, D = q.shape
+    Hkv, Dv = k.shape[1], v.shape[2]
+    G = H // Hkv
+    cuq, cuk = t["cu_seqlens_q"].long(), t["cu_seqlens_k"].long()
+    used = t["seqused_k"].long() if "seqused_k" in t else None
+    wl, wr = int(meta.get("window_left", "-1")), int(meta.get("window_right", "-1"))
+    cap = float(meta.get("softcap") or 0)
+    sink = t["learnable_sink"].float() if "learnable_sink" in t else torch.full((H,), float("-inf"))
+    scale = torch.tensor(float(meta.get("softmax_scale", D ** -0.5)), dtype=torch.float32)
+    want_lse = "lse" in meta.get("outputs", "o").split(",")
+    o = torch.zeros(T, H, Dv, dtype=torch.bfloat16)
+    lse = torch.zeros(T, H, dtype=torch.float32)
+    for b in range(cuq.shape[0] - 1):
+        q0, q1, k0 = int(cuq[b]), int(cuq[b + 1]), int(cuk[b])
+        sq, sk = q1 - q0, int(cuk[b + 1]) - k0
+        if used is not None:
+            sk = min(sk, max(int(used[b]), 0))
+        if sq == 0:
+            continue
+        i, j = torch.arange(sq)[:, None] + (sk - sq), torch.arange(sk)[None, :]
+        allowed = torch.ones(sq, sk, dtype=torch.bool)
+        if wl >= 0:
+            allowed &= j >= i - wl
+        if wr >= 0:
+            allowed &= j <= i + wr
+        for g in range(Hkv):
+            sg = sink[g * G:(g + 1) * G].repeat(sq)
+            if sk == 0:
+                x = torch.empty(sq * G, 0)
+            else:
+                qg = q[q0:q1, g * G:(g + 1) * G, :].reshape(sq * G, D)
+                x = mm(qg, k[k0:k0 + sk, g, :]).float() * scale
+                if cap > 0:
+                    x = cap * torch.tanh(x / cap)
+                x = x.view(sq, G, sk).masked_fill(~allowed[:, None, :], float("-inf")).reshape(sq * G, sk)
+                p = softmax_sink(x, sg).to(torch.bfloat16)
+                o[q0:q1, g * G:(g + 1) * G, :] = mm(p, v[k0:k0 + sk, g, :].t(), naive).view(sq, G, Dv)
+            if want_lse:
+                lse[q0:q1, g * G:(g + 1) * G] = lse_rows(x, sg, meta).view(sq, G)
+    return {"o": o, "lse": lse} if want_lse else o
+
+
 def attention(meta, tensors, naive=False):
     fam = meta.get("family") or ("sparse" if "ori_kv" in tensors else "window")
-    return (sparse if fam == "sparse" else window)(meta, tensors, naive)
+    return {"sparse": sparse, "dense": dense}.get(fam, window)(meta, tensors, naive)
 
 
 # ---- what does torch's CPU BF16 matmul accumulate in? ----

@@ -27,7 +27,7 @@ func init() {
 	register(command{
 		name:    "fuzz",
 		summary: "search for inputs that break a kernel or mutant; failures are shrunk and saved with a replay command",
-		usage:   "[--time D | --cases N] [--workers K] [--shard i/n] [--seed S] [--target NAME] [--out DIR] [--json FILE] [--junit FILE] [--case-timeout D] [--worker-profile NAME] [--known FILE] [--save-findings] | --resume DIR",
+		usage:   "[--time D | --cases N] [--workers K] [--shard i/n] [--seed S] [--target NAME] [--out DIR] [--json FILE] [--junit FILE] [--case-timeout D] [--worker-profile NAME] [--known FILE] [--save-findings] [--recheck N] | --resume DIR",
 		run:     runFuzz,
 	})
 }
@@ -54,6 +54,7 @@ func runFuzz(e *env, args []string) int {
 	every := durationFlag(fs, "progress", 10*time.Second, "interval of progress lines when stderr is not a terminal (0: none)")
 	wf := addWorkerFlags(fs)
 	ff := addFindingFlags(fs)
+	recheck := fs.Int("recheck", 0, "recheck every `N`th generated case the target passed: the same request twice must give the same bits (nondeterministic), the keys in another order within the contract must pass (order_dependent), and an exec worker's declared split counts must pass (split_dependent); docs/worker.md \"Rechecks\"")
 	if printFlags(e, fs, args) {
 		return exitPass
 	}
@@ -119,6 +120,10 @@ func runFuzz(e *env, args []string) int {
 	if err := ff.apply(&opt); err != nil {
 		return e.exitFor("fuzz", err)
 	}
+	if *recheck < 0 {
+		return e.exitFor("fuzz", usagef("--recheck %d: want 0 (off) or N > 0 (every Nth case)", *recheck))
+	}
+	opt.Recheck = *recheck
 	if j, err := campaign.LoadJournal(*out); err == nil && j.End == nil {
 		return e.exitFor("fuzz", usagef("--out %s holds the journal of a campaign that was killed or is still running (seed %d, shard %s, %s cases journaled): continue it with 'attnvet fuzz --resume %s', or remove %s",
 			*out, j.Header.Seed, j.Header.Shard, commas(j.Done), campaign.ShellQuote(*out), j.Path))

@@ -29,7 +29,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -99,7 +98,7 @@ type Options struct {
 	Family    problem.Family // "" draws the family per case
 	Cases     int            // generated case space [0, Cases); 0 = unbounded if Time is set, none otherwise
 	Time      time.Duration  // stop issuing new cases after this long; 0 = no limit
-	Workers   int            // 0 = GOMAXPROCS
+	Workers   int            // 0 = defaultWorkers: GOMAXPROCS, plus the requests exec targets hold in flight
 	Shard     Shard
 	Corpus    []NamedCase // run before the generated cases
 	Targets   []targets.Target
@@ -136,6 +135,10 @@ type Options struct {
 	// SaveFindings also saves (and shrinks) the first failure of each
 	// finding group, beyond the first Save of each target.
 	SaveFindings bool
+	// Recheck, if > 0, rechecks every Recheck-th generated case (index ≡ 0
+	// mod Recheck) on each target that passed it: determinism, key order,
+	// split counts (recheck.go).
+	Recheck int
 
 	// Progress, if set, is called every ProgressEvery and once at the end.
 	Progress      func(Progress)
@@ -203,6 +206,8 @@ type item struct {
 type outcome struct {
 	item
 	caseOut
+	rechecked bool         // the case was rechecked (Options.Recheck)
+	rechecks  []recheckOut // and failed these
 }
 
 // Run executes a campaign. It returns an error only for bad options;
@@ -229,7 +234,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	elapsed := func() time.Duration { return prior + now().Sub(start) }
 	workers := opt.Workers
 	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+		workers = defaultWorkers(opt.Targets)
 	}
 	var corpus []NamedCase
 	for i, nc := range opt.Corpus {
@@ -307,7 +312,11 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 				if it.index >= 0 {
 					it.c = caseAt(opt.Seed, it.index, opt.Family)
 				}
-				results <- outcome{item: it, caseOut: ev.eval(it.c)}
+				o := outcome{item: it, caseOut: ev.eval(it.c)}
+				if opt.rechecks(it.index) {
+					o.rechecked, o.rechecks = true, ev.recheck(it.c, it.index, &o.caseOut)
+				}
+				results <- o
 			}
 		}()
 	}
@@ -448,7 +457,7 @@ func (a *aggregator) replay(j *Journal, itemAt func(int) item) error {
 			if it.index >= 0 {
 				it.c = caseAt(opt.Seed, it.index, opt.Family)
 			}
-			a.add(outcome{item: it, caseOut: fromJournal(jc, opt.Criterion.Name())})
+			a.add(outcome{item: it, caseOut: fromJournal(jc, opt.Criterion.Name()), rechecked: jc.Rechecked, rechecks: jc.Rechecks})
 		}
 		if b.Plain != nil {
 			a.addPlain(b.Plain, itemAt)
@@ -589,13 +598,14 @@ func (f *flusher) add(o outcome) {
 		}
 		delete(f.pend, f.done)
 		if f.jw != nil {
-			if !f.opt.Record && p.plain() {
+			if !f.opt.Record && p.plain() && !p.rechecked {
 				if f.plain == nil {
 					f.plain = newPlain(len(f.opt.Targets))
 				}
 				f.plain.add(p.seq, p.index < 0, &p.caseOut)
 			} else {
 				jc := toJournal(p.seq, &p.caseOut)
+				jc.Rechecked, jc.Rechecks = p.rechecked, p.rechecks
 				if !f.opt.Record && len(jc.Violations) > 0 && f.agg.examplesFullBefore(p.seq) {
 					jc.Violations = violationNames(jc.Violations) // only counted now: the names do
 				}
@@ -700,7 +710,7 @@ func missingOf(opt *Options, corpus, done, genBudget int) *Missing {
 func (opt *Options) journalHeader(start time.Time) *JournalHeader {
 	h := &JournalHeader{Kind: "header", Version: JournalVersion, Command: opt.Command, Seed: opt.Seed, Shard: opt.Shard.String(),
 		Family: string(opt.Family), Criterion: opt.Criterion.Name(), Targets: targetNames(opt.Targets), Cases: opt.Cases,
-		TimeBudget: opt.Time.Seconds(), Save: opt.Save, Shrink: opt.ShrinkBudget, MaxFailures: opt.MaxFailures,
+		TimeBudget: opt.Time.Seconds(), Save: opt.Save, Shrink: opt.ShrinkBudget, MaxFailures: opt.MaxFailures, Recheck: opt.Recheck,
 		CaseTimeout: opt.CaseTimeout.Seconds(), WorkerProfile: opt.WorkerProfile, ReplayFlags: opt.ReplayFlags,
 		Corpus: []JournalCorpus{}, Started: start.UTC().Format(time.RFC3339)}
 	for _, nc := range opt.Corpus {
@@ -916,7 +926,7 @@ func (a *aggregator) add(o outcome) {
 			p := pending{seq: o.seq, target: ti, w: wf}
 			a.wfails = keepFirst(a.wfails, p, a.opt.MaxFailures)
 			a.wperT[ti] = keepFirst(a.wperT[ti], p, a.opt.Save)
-			a.offerFinding(ti, "worker-"+ch.kind, "-", &o.item, p)
+			a.offerFinding(ti, "worker-"+ch.kind, "worker-"+ch.kind, "-", "-", "", &o.item, p)
 			if a.opt.Record {
 				rec.Detail, rec.Worker = ch.err, wf
 			}
@@ -943,7 +953,7 @@ func (a *aggregator) add(o outcome) {
 					Target: t.Name, Criterion: a.opt.Criterion.Name(), Case: o.name, Index: o.index,
 					Worst: Ratio(w), WorstElem: ch.v.WorstElem, FailedElements: ch.v.Failed, Elements: ch.v.Checked,
 					Error: ch.err, Detail: ch.v.Detail, Input: o.c,
-					FailedOutputs: ch.v.FailedOutputs, LSE: ch.v.LSE,
+					FailedOutputs: ch.v.FailedOutputs, LSE: ch.v.LSE, Term: ch.v.WorstTerm, RowClass: ch.v.WorstRow,
 				}
 				f.Input.Version = cases.Version
 				if o.index >= 0 {
@@ -952,7 +962,7 @@ func (a *aggregator) add(o outcome) {
 				p := pending{seq: o.seq, target: ti, f: f}
 				a.fails = keepFirst(a.fails, p, a.opt.MaxFailures)
 				a.perT[ti] = keepFirst(a.perT[ti], p, a.opt.Save)
-				a.offerFinding(ti, failureKind(ch.err, w), outputsOf(ch.v.FailedOutputs), &o.item, p)
+				a.offerFinding(ti, signatureKind(ch.err, w), failureKind(ch.err, w), outputsOf(ch.v.FailedOutputs), ch.v.WorstTerm, ch.v.WorstRow, &o.item, p)
 				if o.path != "" {
 					f.Replay = ReplayCommand(o.path, t.Name, a.opt.Criterion.Name(), a.opt.replayFlagsFor(t.Name)...)
 				}
@@ -967,6 +977,13 @@ func (a *aggregator) add(o outcome) {
 		if a.opt.Record {
 			a.recs = append(a.recs, rec)
 		}
+	}
+	if o.rechecked {
+		r.RecheckedCases++
+	}
+	for _, rc := range o.rechecks {
+		caseFailed = true
+		a.addRecheck(rc, &o)
 	}
 	if caseFailed {
 		r.FailedCases++
@@ -1035,7 +1052,7 @@ func (a *aggregator) progress() Progress {
 func (a *aggregator) result() *Result {
 	r := a.res
 	r.Worst = a.worst
-	r.Passed = r.FailedChecks+r.WorkerFailedChecks == r.KnownChecks
+	r.Passed = r.FailedChecks+r.WorkerFailedChecks+r.RecheckFailedChecks == r.KnownChecks
 	for _, e := range a.examples {
 		r.ContractExamples = append(r.ContractExamples, e.ex)
 	}

@@ -25,10 +25,13 @@ import (
 type Finding struct {
 	Target    string `json:"target"`
 	Signature string `json:"signature"`
-	Kind      string `json:"kind"`    // mismatch, nonfinite, error, worker-crash, …
+	Kind      string `json:"kind"`    // mismatch, gross, error, worker-crash, … (signatureKind)
 	Outputs   string `json:"outputs"` // failed outputs joined by "+" ("o", "lse", "o+lse"); "-" when none judged
-	Shape     string `json:"shape"`   // the shape class (ShapeClass)
+	Shape     string `json:"shape"`   // the failure's class (FailureClass)
 	Count     int    `json:"count"`   // failed checks with this signature
+	// Term is the bound term the failure went through (tolerance.Terms.Dominant, "lse"
+	// when only lse failed, "-" when nothing was judged).
+	Term string `json:"term"`
 	// Known: the signature is in the --known list: reported, does not fail
 	// the run.
 	Known bool `json:"known"`
@@ -78,7 +81,8 @@ func ShapeClass(c cases.Case) string {
 	return s
 }
 
-// failureKind classifies a failed check: error (the kernel errored or
+// failureKind classifies a failed check as the legacy signatures did
+// (LegacySignature): error (the kernel errored or
 // panicked), nonfinite (the worst err/allowed is NaN or +Inf: a NaN or
 // infinite output where the reference is finite, or the reverse), or
 // mismatch (a finite error beyond its bound).
@@ -92,9 +96,88 @@ func failureKind(err string, worst float64) string {
 	return "mismatch"
 }
 
-// Signature joins kind, outputs and shape: "mismatch o window/fp16/gqa+sink".
-func Signature(kind, outputs, shape string) string {
+// LegacySignature joins kind, outputs and the case's ShapeClass: the
+// three-field signature of attnvet before signatures had four fields,
+// "mismatch o window/fp16/gqa+sink". A --known file of such signatures
+// still marks exactly the failures it marked then.
+func LegacySignature(kind, outputs, shape string) string {
 	return kind + " " + outputs + " " + shape
+}
+
+// Signature joins kind, outputs, class and term: "nonfinite o
+// window/sink+inf exact".
+func Signature(kind, outputs, class, term string) string {
+	if term == "" {
+		term = "-"
+	}
+	return kind + " " + outputs + " " + class + " " + term
+}
+
+// FailureClass is the class of a failure (the third field of its
+// signature): the case's family and, after a "/", the class of the row
+// the worst failing element lies in (tolerance.RowClass: "n0", "n1",
+// "sink+inf", "sink", "+"-joined). Sizes, the storage dtype and the
+// case's other features (GQA, a window, planted specials) are not in it:
+// a defect that shows in the rows of one class is one finding however
+// the cases that reach it differ (one ORT defect made 20 signatures of
+// ShapeClass). row is "" for a failure with no failing row (an error, a
+// worker failure).
+func FailureClass(c cases.Case, row string) string {
+	s := string(c.Family)
+	if s == "" {
+		s = "?"
+	}
+	if row != "" {
+		s += "/" + row
+	}
+	return s
+}
+
+// GrossRatio is the err/allowed beyond which a failure is gross: not a
+// precision defect whose error a bound term can name, but a kernel that
+// computed something else (a hidden key's weight, a NaN, another head's
+// values). 2^8: a rigorous bound is exceeded by a correct kernel never, and
+// by one rounding step done in a format a few bits narrower than declared
+// by a small factor; 256 times the whole allowance is not rounding.
+const GrossRatio = 256
+
+// signatureKind is the first field of a failed check's signature: error
+// (the kernel errored or panicked), gross (a NaN or ±Inf where the
+// reference is finite or the reverse, any error on an exactly determined
+// output, or an error beyond GrossRatio times its allowance), or mismatch
+// (a finite error within GrossRatio times its allowance).
+func signatureKind(err string, worst float64) string {
+	switch {
+	case err != "":
+		return "error"
+	case math.IsNaN(worst) || worst > GrossRatio:
+		return "gross"
+	}
+	return "mismatch"
+}
+
+// signatureOf is the signature of a failed check of case c: kind
+// (signatureKind), outputs, and for a mismatch the class of its worst
+// row (FailureClass) and the bound term it exceeded, for the others the
+// family alone and "-": which term a NaN or a wrong key's value exceeds,
+// and whether the first row it shows in has a sink or one key, depend on
+// the case, not on the defect (one ORT defect was 10 signatures with
+// them).
+func signatureOf(kind, outputs, term, row string, c cases.Case) (sig, class, t string) {
+	class, t = FailureClass(c, ""), "-"
+	if kind == "mismatch" {
+		class, t = FailureClass(c, row), term
+	}
+	return Signature(kind, outputs, class, t), class, t
+}
+
+// FailureSignature is the signature of a listed failure.
+func FailureSignature(f *Failure) string {
+	if f.Recheck != "" {
+		return Signature(f.Recheck, "o", FailureClass(f.Input, ""), "-")
+	}
+	sig, _, _ := signatureOf(signatureKind(f.Error, float64(f.Worst)), outputsOf(f.FailedOutputs), f.Term, f.RowClass, f.Input)
+	return sig
 }
 
 func outputsOf(fo []string) string {
@@ -111,17 +194,23 @@ type findingAcc struct {
 	set   bool
 }
 
-// offerFinding counts the failure p (f or w set) of target ti at item it.
-func (a *aggregator) offerFinding(ti int, kind, outputs string, it *item, p pending) {
-	shape := ShapeClass(it.c)
-	sig := Signature(kind, outputs, shape)
+// offerFinding counts the failure p (f or w set) of target ti at item it,
+// whose worst failing element's term and row class are term and row. It
+// is known when --known lists its signature or its legacy (three-field)
+// one; a group whose failures differ in that is two findings.
+func (a *aggregator) offerFinding(ti int, kind, legacyKind, outputs, term, row string, it *item, p pending) {
+	sig, shape, term := signatureOf(kind, outputs, term, row, it.c)
+	known := a.opt.Known[sig] || a.opt.Known[LegacySignature(legacyKind, outputs, ShapeClass(it.c))]
 	key := a.opt.Targets[ti].Name + "\x00" + sig
+	if known {
+		key += "\x00known"
+	}
 	if a.finds == nil {
 		a.finds = map[string]*findingAcc{}
 	}
 	acc := a.finds[key]
 	if acc == nil {
-		acc = &findingAcc{f: Finding{Target: a.opt.Targets[ti].Name, Signature: sig, Kind: kind, Outputs: outputs, Shape: shape, Known: a.opt.Known[sig]}}
+		acc = &findingAcc{f: Finding{Target: a.opt.Targets[ti].Name, Signature: sig, Kind: kind, Outputs: outputs, Shape: shape, Term: term, Known: known}}
 		a.finds[key] = acc
 	}
 	acc.f.Count++
@@ -138,6 +227,9 @@ func (a *aggregator) offerFinding(ti int, kind, outputs string, it *item, p pend
 // example.
 func (a *aggregator) findingSaves() (fs, ws []pending) {
 	for _, acc := range a.finds {
+		if acc.first.f != nil && acc.first.f.Recheck != "" {
+			continue // a recheck failure: its case passes a plain check, nothing to shrink
+		}
 		if acc.first.f != nil {
 			fs = append(fs, acc.first)
 		} else {
@@ -194,6 +286,9 @@ func mergeFindings(parts [][]Finding) []Finding {
 	for _, fs := range parts {
 		for _, f := range fs {
 			key := f.Target + "\x00" + f.Signature
+			if f.Known {
+				key += "\x00known"
+			}
 			i, ok := idx[key]
 			if !ok {
 				idx[key] = len(out)
@@ -202,7 +297,6 @@ func mergeFindings(parts [][]Finding) []Finding {
 			}
 			m := &out[i]
 			m.Count += f.Count
-			m.Known = m.Known || f.Known
 			if f.Seq < m.Seq {
 				m.Seq, m.Example, m.WorkerExample = f.Seq, f.Example, f.WorkerExample
 			}
@@ -261,10 +355,11 @@ func ParseKnown(b []byte) (map[string]bool, error) {
 	return known, nil
 }
 
-// checkSignature rejects what cannot be a signature (three fields).
+// checkSignature rejects what cannot be a signature: four fields, or
+// three (a legacy signature, LegacySignature).
 func checkSignature(s string) error {
-	if len(strings.Fields(s)) != 3 {
-		return fmt.Errorf("%q is not a signature (want \"KIND OUTPUTS SHAPE\", e.g. \"mismatch o window/fp16/gqa+sink\")", s)
+	if n := len(strings.Fields(s)); n != 3 && n != 4 {
+		return fmt.Errorf("%q is not a signature (want \"KIND OUTPUTS CLASS TERM\", e.g. \"nonfinite o window/sink+inf exact\", or a three-field signature of an older attnvet, \"KIND OUTPUTS SHAPE\")", s)
 	}
 	return nil
 }

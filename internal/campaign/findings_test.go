@@ -29,7 +29,7 @@ func TestFindingsGroupAndMergeAcrossShards(t *testing.T) {
 	n := 0
 	for _, f := range whole.Findings {
 		n += f.Count
-		if f.Example == nil || f.Example.Target != f.Target || Signature(failureKind(f.Example.Error, float64(f.Example.Worst)), outputsOf(f.Example.FailedOutputs), ShapeClass(f.Example.Input)) != f.Signature {
+		if f.Example == nil || f.Example.Target != f.Target || FailureSignature(f.Example) != f.Signature {
 			t.Errorf("finding %s: example %+v is not of it", f.Signature, f.Example)
 		}
 		if f.Example.Index >= 0 {

@@ -59,6 +59,7 @@ type JournalHeader struct {
 	Save        int      `json:"save"`
 	Shrink      int      `json:"shrink_budget"`
 	MaxFailures int      `json:"max_failures"`
+	Recheck     int      `json:"recheck,omitempty"` // Options.Recheck
 	// CaseTimeout and WorkerProfile are the exec-target options (0, "":
 	// defaults); ReplayFlags the flags replay commands carry.
 	CaseTimeout   float64         `json:"case_timeout_s,omitempty"`
@@ -175,6 +176,10 @@ type journalCase struct {
 	Violations []problem.Violation `json:"violations,omitempty"`
 	Invalid    string              `json:"invalid,omitempty"`
 	Checks     []journalCheck      `json:"checks"`
+	// Rechecked: the case was rechecked (Options.Recheck); Rechecks its
+	// recheck failures.
+	Rechecked bool         `json:"rechecked,omitempty"`
+	Rechecks  []recheckOut `json:"rechecks,omitempty"`
 }
 
 type journalCheck struct {
@@ -192,6 +197,10 @@ type journalCheck struct {
 	// a resumed campaign's failures name the outputs that failed.
 	LSE           *tolerance.LSEVerdict `json:"lse,omitempty"`
 	FailedOutputs []string              `json:"failed_outputs,omitempty"`
+	// Term and Row are the verdict's WorstTerm and WorstRow (findings'
+	// signatures); a journal written before them has neither.
+	Term string `json:"term,omitempty"`
+	Row  string `json:"row_class,omitempty"`
 }
 
 func toJournal(seq int, co *caseOut) journalCase {
@@ -205,7 +214,7 @@ func toJournal(seq int, co *caseOut) journalCase {
 	for i, ch := range co.checks {
 		jc.Checks[i] = journalCheck{Status: ch.status, Worst: Ratio(ch.v.Worst), WorstElem: ch.v.WorstElem, Failed: ch.v.Failed,
 			Checked: ch.v.Checked, Skipped: ch.v.Skipped, Pass: ch.v.Pass, Detail: ch.v.Detail, Err: ch.err, Kind: ch.kind,
-			LSE: ch.v.LSE, FailedOutputs: ch.v.FailedOutputs}
+			LSE: ch.v.LSE, FailedOutputs: ch.v.FailedOutputs, Term: ch.v.WorstTerm, Row: ch.v.WorstRow}
 	}
 	return jc
 }
@@ -221,7 +230,7 @@ func fromJournal(jc *journalCase, crit string) caseOut {
 	for i, c := range jc.Checks {
 		co.checks[i] = checkOut{status: c.Status, err: c.Err, kind: c.Kind, v: tolerance.Verdict{Criterion: crit, Pass: c.Pass,
 			Worst: float64(c.Worst), WorstElem: c.WorstElem, Failed: c.Failed, Checked: c.Checked, Skipped: c.Skipped, Detail: c.Detail,
-			LSE: c.LSE, FailedOutputs: c.FailedOutputs}}
+			LSE: c.LSE, FailedOutputs: c.FailedOutputs, WorstTerm: c.Term, WorstRow: c.Row}}
 	}
 	return co
 }
@@ -550,6 +559,7 @@ func (j *Journal) Options(base Options) (Options, error) {
 	o.Command, o.Seed, o.Family, o.Cases = h.Command, h.Seed, problem.Family(h.Family), h.Cases
 	o.Time = time.Duration(h.TimeBudget * float64(time.Second))
 	o.Save, o.ShrinkBudget, o.MaxFailures = h.Save, h.Shrink, h.MaxFailures
+	o.Recheck = h.Recheck
 	o.ReplayFlags, o.WorkerProfile = h.ReplayFlags, h.WorkerProfile
 	o.CaseTimeout = time.Duration(h.CaseTimeout * float64(time.Second))
 	o.OutDir, o.Journal, o.Resume = filepath.Dir(j.Path), true, j

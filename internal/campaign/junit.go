@@ -148,7 +148,10 @@ func failureMessage(rec *Record) *JUnitMessage {
 	f := rec.Failure
 	m := &JUnitMessage{Type: "mismatch"}
 	var what string
-	if f != nil && f.Error != "" {
+	if f != nil && f.Recheck != "" {
+		m.Type = f.Recheck
+		what = f.Recheck + ": " + f.Detail
+	} else if f != nil && f.Error != "" {
 		m.Type = "kernel_error"
 		what = f.Error
 	} else if f != nil {

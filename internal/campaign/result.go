@@ -77,7 +77,14 @@ type Result struct {
 	// signature was given as known (--known): they do not fail the run.
 	Findings    []Finding `json:"findings"`
 	KnownChecks int       `json:"known_checks"`
-	Runs        []RunInfo `json:"runs"` // one per campaign merged in
+	// Rechecks (fuzz --recheck N, recheck.go): the generated cases
+	// rechecked, the recheck failures (each fails the run unless its
+	// signature is known), by kind, and the first of them (MaxFailures).
+	RecheckedCases      int            `json:"rechecked_cases,omitempty"`
+	RecheckFailedChecks int            `json:"recheck_failed_checks,omitempty"`
+	RecheckFailureKinds map[string]int `json:"recheck_failure_kinds,omitempty"`
+	RecheckFailures     []Failure      `json:"recheck_failures,omitempty"`
+	Runs                []RunInfo      `json:"runs"` // one per campaign merged in
 
 	// Records are every check's outcome, in case order (Options.Record;
 	// for JUnit). Not part of the JSON document.
@@ -141,6 +148,15 @@ type Failure struct {
 	// the lse output's verdict where the problem declares one.
 	FailedOutputs []string              `json:"failed_outputs,omitempty"`
 	LSE           *tolerance.LSEVerdict `json:"lse,omitempty"`
+	// Term and RowClass are the verdict's WorstTerm and WorstRow: the
+	// bound term and the row class of the worst failing element
+	// (FailureSignature).
+	Term     string `json:"term,omitempty"`
+	RowClass string `json:"row_class,omitempty"`
+	// Recheck is the recheck kind of a recheck failure (nondeterministic,
+	// order_dependent, split_dependent; Detail says what differed); "" for
+	// a failed check.
+	Recheck string `json:"recheck,omitempty"`
 	// Input is the case as run; Shrunk the minimal failing case found
 	// from it (saved as File).
 	Input  cases.Case  `json:"input"`
@@ -452,6 +468,15 @@ func Merge(results ...*Result) *Result {
 		m.FailuresOmitted += r.FailuresOmitted
 		m.WorkerFailures = append(m.WorkerFailures, r.WorkerFailures...)
 		m.KnownChecks += r.KnownChecks
+		m.RecheckedCases += r.RecheckedCases
+		m.RecheckFailedChecks += r.RecheckFailedChecks
+		for k, v := range r.RecheckFailureKinds {
+			if m.RecheckFailureKinds == nil {
+				m.RecheckFailureKinds = map[string]int{}
+			}
+			m.RecheckFailureKinds[k] += v
+		}
+		m.RecheckFailures = append(m.RecheckFailures, r.RecheckFailures...)
 		findParts = append(findParts, r.Findings)
 		m.Runs = append(m.Runs, r.Runs...)
 		m.Records = append(m.Records, r.Records...)
@@ -459,7 +484,7 @@ func Merge(results ...*Result) *Result {
 	m.Gaps = Gaps(m.Runs)
 	m.Complete = m.Complete && len(m.Gaps) == 0
 	m.Findings = mergeFindings(findParts)
-	m.Passed = m.Passed && m.Complete && m.FailedChecks+m.WorkerFailedChecks == m.KnownChecks
+	m.Passed = m.Passed && m.Complete && m.FailedChecks+m.WorkerFailedChecks+m.RecheckFailedChecks == m.KnownChecks
 	m.normalize()
 	return m
 }

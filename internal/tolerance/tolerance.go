@@ -56,6 +56,11 @@ type Verdict struct {
 	LSE *LSEVerdict `json:"lse,omitempty"`
 	// FailedOutputs names the outputs with a failure ("o", "lse").
 	FailedOutputs []string `json:"failed_outputs,omitempty"`
+	// WorstTerm and WorstRow (bound and prob, failed verdicts): the term
+	// dominating the worst failing element's allowance (Terms.Dominant)
+	// and its row's class (RowClass); findings' signatures use them.
+	WorstTerm string `json:"worst_term,omitempty"`
+	WorstRow  string `json:"worst_row_class,omitempty"`
 }
 
 // LSEVerdict is the judgement of a case's lse output.
@@ -266,6 +271,9 @@ func (b BoundCriterion) JudgeWith(x *Input, allowed []float64, skip []bool) Verd
 			d := fmt.Sprintf("lse: %d of %d rows beyond their allowance (worst %.3gx)", lv.Failed, lv.Checked, lv.Worst)
 			v.Detail = strings.TrimPrefix(v.Detail+"; "+d, "; ")
 		}
+	}
+	if !v.Pass {
+		b.annotate(x, &v)
 	}
 	return v
 }

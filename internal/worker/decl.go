@@ -23,6 +23,12 @@ const (
 	KeyDvEqualsD   = "dv_equals_d"
 	KeySink        = "sink"
 	KeyMaxInflight = "max_inflight"
+	// KeySplits (protocol 2): the split or tile counts the worker can run a
+	// case with, comma-separated ("1,2,4"); a request may then carry
+	// split=N (KeySplit), and every N must give a result within the bound
+	// (campaign --recheck: split_dependent). docs/worker.md "Rechecks".
+	KeySplits = "splits"
+	KeySplit  = "split"
 )
 
 // MaxInflight bounds max_inflight.
@@ -34,7 +40,7 @@ const ProtocolMax = "2"
 var (
 	floatInputs = []string{interop.TQ, interop.TK, interop.TV, interop.TOriKV, interop.TCmpKV, interop.TSink}
 	intInputs   = []string{interop.TOriBT, interop.TCmpBT, interop.TIdx, interop.TSeqused}
-	v2Keys      = []string{KeyFamilies, KeyMaxTokens, KeyMaxHeads, KeyMaxHeadDim, KeyHeadDims, KeyDvEqualsD, KeySink, KeyMaxInflight}
+	v2Keys      = []string{KeyFamilies, KeyMaxTokens, KeyMaxHeads, KeyMaxHeadDim, KeyHeadDims, KeyDvEqualsD, KeySink, KeyMaxInflight, KeySplits}
 )
 
 // decl is what a hello declares beyond the profile: v2's input dtypes
@@ -53,6 +59,7 @@ type decl struct {
 	dvEqD     bool
 	noSink    bool
 	inflight  int               // requests in flight per process (0, 1: one)
+	splits    []int             // split counts a request may ask for (KeySplits)
 	raw       map[string]string // the v2 keys as declared, to compare restarts
 }
 
@@ -121,6 +128,14 @@ func parseDecl(meta map[string]string) (decl, error) {
 				names = append(names, f)
 			}
 			d.famList = strings.Join(names, ",")
+		case KeySplits:
+			for _, f := range strings.Split(v, ",") {
+				n, err := strconv.Atoi(strings.TrimSpace(f))
+				if err != nil || n < 1 || n > 1<<20 {
+					return d, bad("want split counts from 1 to 2^20, comma-separated")
+				}
+				d.splits = append(d.splits, n)
+			}
 		case KeyMaxInflight:
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 || n > MaxInflight {

@@ -393,7 +393,32 @@ func (w *Worker) logf(format string, a ...any) {
 // Run sends in to the worker and returns its output. Worker failures are
 // *Error values; a case the worker's hello excludes is a *SkipError (not
 // sent); other errors mean the inputs cannot be sent.
-func (w *Worker) Run(in *problem.Inputs) (*impl.Output, error) {
+func (w *Worker) Run(in *problem.Inputs) (*impl.Output, error) { return w.run(in, nil) }
+
+// Splits are the split counts the hello declared (protocol 2, splits=…);
+// nil when it declared none.
+func (w *Worker) Splits() []int { return append([]int(nil), w.decl.splits...) }
+
+// RunSplit is Run asking the worker to compute with split count n (one of
+// Splits): the request carries split=N.
+func (w *Worker) RunSplit(in *problem.Inputs, n int) (*impl.Output, error) {
+	if !containsInt(w.decl.splits, n) {
+		return nil, fmt.Errorf("%s: split %d not declared (splits %v)", w.name, n, w.decl.splits)
+	}
+	return w.run(in, map[string]string{KeySplit: strconv.Itoa(n)})
+}
+
+func containsInt(l []int, n int) bool {
+	for _, x := range l {
+		if x == n {
+			return true
+		}
+	}
+	return false
+}
+
+// run is Run with extra request metadata.
+func (w *Worker) run(in *problem.Inputs, extra map[string]string) (*impl.Output, error) {
 	if !impl.Compatible(in.Format, w.prof) {
 		return nil, fmt.Errorf("%s: inputs are %s, the worker takes %s", w.name, in.Format, w.prof.In)
 	}
@@ -415,6 +440,9 @@ func (w *Worker) Run(in *problem.Inputs) (*impl.Output, error) {
 	f.Metadata[KeySeq] = strconv.FormatInt(seq, 10)
 	if w.decl.v2 {
 		f.Metadata[KeyProtocol] = "2"
+	}
+	for k, v := range extra {
+		f.Metadata[k] = v
 	}
 	var buf bytes.Buffer
 	if err := f.WriteSafetensors(&buf); err != nil {
@@ -960,3 +988,18 @@ func lastLines(s string, n, max int) string {
 	}
 	return out
 }
+
+// Capacity is how many requests the worker serves at once: its processes
+// times the requests each may hold in flight (max_inflight, protocol 2).
+// A campaign runs that many more goroutines than it has cores, so that
+// the processes are kept busy while attnvet computes.
+func (w *Worker) Capacity() int {
+	return w.opt.Procs * max(1, w.decl.inflight)
+}
+
+// SkipReason is the reason the hello's declarations exclude in (its
+// family, sizes, a sink the worker does not take), "" when they do not:
+// a campaign may ask before computing a reference it would not use. A
+// case whose values a declared dtype cannot hold is found only when it is
+// encoded (Run's *SkipError).
+func (w *Worker) SkipReason(in *problem.Inputs) string { return w.decl.skipReason(in) }
