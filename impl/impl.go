@@ -32,6 +32,9 @@ type Output struct {
 	// LSE is the log-sum-exp per row [T][H] in the problem's declared
 	// convention (in.LSE), FP32; nil when the problem declares none.
 	LSE []float32
+	// MaxLogit is the row max of the scores per row [T][H] in the declared
+	// convention (in.MaxLogit), FP32; nil when the problem declares none.
+	MaxLogit []float32
 }
 
 // Kernel is anything that computes attention: an emulation, a mutant, an
@@ -129,6 +132,9 @@ func (e *Emulation) Run(in *problem.Inputs) (*Output, error) {
 	out := &Output{O: make([]float32, in.OutLen()), Pre: make([]float32, in.OutLen())}
 	if in.LSE != nil {
 		out.LSE = make([]float32, in.T*in.H)
+	}
+	if in.MaxLogit != nil {
+		out.MaxLogit = make([]float32, in.T*in.H)
 	}
 	defer func() {
 		if h := e.Hooks; h != nil && h.Out != nil {
@@ -232,6 +238,7 @@ type state struct {
 	s, p           []float32 // scores and probabilities of a tile / of all keys
 	o, ot          []float32 // running and per-tile output accumulators
 	op             []float32 // partition accumulator (splitkv)
+	rowMax         float32   // the last row's final running max m (−Inf: no key), for max_logit
 }
 
 func (e *Emulation) newState(in *problem.Inputs) *state {
@@ -259,6 +266,9 @@ func (s *state) group(out *Output, t, g int) {
 		if out.LSE != nil {
 			out.LSE[t*in.H+h] = lse
 		}
+		if out.MaxLogit != nil {
+			out.MaxLogit[t*in.H+h] = s.maxLogit()
+		}
 		if hk := s.e.Hooks; hk != nil && hk.Row != nil {
 			hk.Row(in, t, h, keys, pre)
 		}
@@ -279,6 +289,7 @@ func (s *state) head(t, h int, keys []problem.Key, dst []float32) float32 {
 	if len(keys) == 0 {
 		// The fix for the stale scratch read: no keys, o = 0.
 		clear(dst)
+		s.rowMax = float32(math.Inf(-1))
 		return s.emptyLSE(in.SinkOf(h))
 	}
 	var m, l float32
@@ -297,6 +308,7 @@ func (s *state) head(t, h int, keys []problem.Key, dst []float32) float32 {
 	if hk := s.e.Hooks; hk != nil && hk.State != nil {
 		hk.State(in, t, h, keys, &m, &l, s.o)
 	}
+	s.rowMax = m
 	return s.finish(m, l, in.SinkOf(h), s.o, dst)
 }
 

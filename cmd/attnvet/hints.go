@@ -53,7 +53,7 @@ func misdeclarationHints(f *bundle.File, override map[string]string, b *interop.
 			continue
 		}
 		r := ref.Compute(nb.Inputs, ref.Options{})
-		v := tolerance.BoundCriterion{Mode: tolerance.Rigorous}.Judge(&tolerance.Input{In: nb.Inputs, Ref: r, Out: nb.O, OutLSE: nb.LSE, Profile: nb.Profile})
+		v := tolerance.BoundCriterion{Mode: tolerance.Rigorous}.Judge(&tolerance.Input{In: nb.Inputs, Ref: r, Out: nb.O, OutLSE: nb.LSE, OutMaxLogit: nb.MaxLogit, Profile: nb.Profile})
 		if v.Pass {
 			hints = append(hints, fmt.Sprintf("with %s=%s (%s) this bundle would pass bound: check what the kernel computes; the verdict stands as declared", a.key, a.value, a.why))
 		}

@@ -295,7 +295,7 @@ func printWorstElements(w io.Writer, d *campaign.Detail, top int) {
 	if d.Criterion.Name() == tolerance.NameProb {
 		mode = tolerance.Probabilistic
 	}
-	x := &tolerance.Input{In: in, Ref: r, Out: out, OutLSE: d.Out.LSE, Profile: d.Target.Kernel.Profile(), Shape: d.Target.Shape}
+	x := &tolerance.Input{In: in, Ref: r, Out: out, OutLSE: d.Out.LSE, OutMaxLogit: d.Out.MaxLogit, Profile: d.Target.Kernel.Profile(), Shape: d.Target.Shape}
 	allowed, _, skip := tolerance.Bounds(x, mode)
 	worst := topK[elemErr]{k: top, key: func(ee elemErr) float64 { return ee.ratio }}
 	for e, ro := range r.O {

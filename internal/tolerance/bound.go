@@ -109,6 +109,7 @@ type Model struct {
 	maxScore       float64
 	softcap, alibi bool // score modifiers after the scale (dense); alibi: any additive bias (combine's too)
 	lse            *problem.LSEConv
+	maxLogitBase2  bool // the max_logit output is in base 2
 	// prob mode: the rows that repeat a key (repeatedRows) and the
 	// rigorous model that bounds them.
 	rep []bool
@@ -146,6 +147,7 @@ func NewModel(p profile.Profile, sh Shape, in *problem.Inputs, mode Mode) *Model
 		m.uo, m.eo = num.UnitRoundoff(p.Out), half(p.Out)
 	}
 	m.softcap, m.alibi, m.lse = in.Softcap > 0, in.Alibi != nil || in.Biased(), in.LSE
+	m.maxLogitBase2 = in.MaxLogit != nil && in.MaxLogit.Base2
 	m.scale = in.Scale
 	m.scaleErr = math.Abs(float64(float32(in.Scale))-in.Scale) / in.Scale
 	inPrec := -math.Log2(num.UnitRoundoff(in.Format))
@@ -286,20 +288,7 @@ func (m *Model) Row(r *ref.Row) RowBound {
 		return rb
 	}
 	// Score error: |x̂_i − x_i| ≤ cA'·a_i + cX'·|x_i| + c0'.
-	dprime := float64(m.d)
-	if m.prodExact {
-		dprime--
-	}
-	k0 := (1 + m.scaleErr) * (1 + ua) * (1 + m.us)
-	if m.accNarrow {
-		k0 *= 1 + num.UnitRoundoff(num.FP32)
-	}
-	cAp := k0 * m.acc(dprime, ua)
-	cXp := k0 - 1
-	c0p := k0*m.scale*2*float64(m.d)*m.ea*(1+gd) + m.ea + m.es
-	if m.softcap || m.alibi {
-		cAp, cXp, c0p = m.modScoreErr(k0/(1+m.us), dprime, c0p)
-	}
+	cAp, cXp, c0p := m.scoreErr()
 	dxMax := cAp*r.MaxA + cXp*r.MaxAbsX + c0p
 	// Exponent perturbation of key i: Δ_i ≤ cA·a_i + cX·|x_i| + cM·(m − x_i) + c1.
 	cA, cX, cM := (1+ua)*cAp, (1+ua)*cXp, ua
@@ -379,6 +368,28 @@ func (m *Model) Row(r *ref.Row) RowBound {
 		rb.lse = lseBound{judged: bl < 1, rel: bl, dxMax: dxMax}
 	}
 	return rb
+}
+
+// scoreErr is the coefficients of the score error of every key:
+// |x̂_i − x_i| ≤ cA·a_i + cX·|x_i| + c0 (docs/tolerance.md, "Scores").
+func (m *Model) scoreErr() (cA, cX, c0 float64) {
+	ua := m.ua
+	gd := gamma(float64(m.d), ua)
+	dprime := float64(m.d)
+	if m.prodExact {
+		dprime--
+	}
+	k0 := (1 + m.scaleErr) * (1 + ua) * (1 + m.us)
+	if m.accNarrow {
+		k0 *= 1 + num.UnitRoundoff(num.FP32)
+	}
+	cA = k0 * m.acc(dprime, ua)
+	cX = k0 - 1
+	c0 = k0*m.scale*2*float64(m.d)*m.ea*(1+gd) + m.ea + m.es
+	if m.softcap || m.alibi {
+		cA, cX, c0 = m.modScoreErr(k0/(1+m.us), dprime, c0)
+	}
+	return cA, cX, c0
 }
 
 // modScoreErr is the score error with the modifiers (softcap, ALiBi):

@@ -32,9 +32,12 @@ type Input struct {
 	Out []float32 // the kernel's output, [T][H][Dv]
 	// OutLSE is the kernel's lse [T][H] in the convention In.LSE; judged
 	// by bound and prob when the problem declares one (nil otherwise).
-	OutLSE  []float32
-	Profile profile.Profile
-	Shape   Shape
+	OutLSE []float32
+	// OutMaxLogit is the kernel's max_logit [T][H] in the convention
+	// In.MaxLogit; judged by bound and prob when the problem declares one.
+	OutMaxLogit []float32
+	Profile     profile.Profile
+	Shape       Shape
 	// SamePrec is the output of a same-precision reference (fa2x); nil:
 	// computed on demand.
 	SamePrec []float32
@@ -54,8 +57,11 @@ type Verdict struct {
 	// (bound and prob; the anchors judge o only). Failed and Checked count
 	// o's elements alone.
 	LSE *LSEVerdict `json:"lse,omitempty"`
-	// FailedOutputs names the outputs with a failure ("o", "lse").
+	// FailedOutputs names the outputs with a failure ("o", "lse", "max_logit").
 	FailedOutputs []string `json:"failed_outputs,omitempty"`
+	// MaxLogit is the judgement of the max_logit output, row by row like
+	// the lse (bound and prob), where the problem declares one.
+	MaxLogit *LSEVerdict `json:"max_logit,omitempty"`
 }
 
 // LSEVerdict is the judgement of a case's lse output.
@@ -268,6 +274,7 @@ func (b BoundCriterion) JudgeWith(x *Input, allowed []float64, skip []bool) Verd
 			v.Detail = strings.TrimPrefix(v.Detail+"; "+d, "; ")
 		}
 	}
+	judgeMaxLogitInto(&v, x, b.Mode)
 	return v
 }
 
