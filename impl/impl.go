@@ -76,7 +76,7 @@ type Emulation struct{ Config }
 // and panics here, not deep inside a run.
 func New(c Config) *Emulation {
 	switch c.Kind {
-	case Stream, Tiled, SplitKV, Pypto:
+	case Stream, Tiled, SplitKV, Pypto, Exp2, Lazy:
 	default:
 		panic(fmt.Sprintf("impl: unknown kernel kind %q", c.Kind))
 	}
@@ -111,6 +111,10 @@ func ConfigName(c Config) string {
 		return fmt.Sprintf("splitkv/p%d/bc%d/%s", c.Parts, c.Bc, c.Profile.Name)
 	case Pypto:
 		return fmt.Sprintf("pypto/%s", c.Profile.Name)
+	case Exp2:
+		return fmt.Sprintf("exp2/bc%d/%s", c.Bc, c.Profile.Name)
+	case Lazy:
+		return fmt.Sprintf("lazy/bc%d/%s", c.Bc, c.Profile.Name)
 	}
 	panic(fmt.Sprintf("impl: unknown kernel kind %q", c.Kind))
 }
@@ -239,6 +243,7 @@ type state struct {
 	o, ot          []float32 // running and per-tile output accumulators
 	op             []float32 // partition accumulator (splitkv)
 	rowMax         float32   // the last row's final running max m (−Inf: no key), for max_logit
+	lazyTop        float32   // the Lazy kind's true row max (its m is stale)
 }
 
 func (e *Emulation) newState(in *problem.Inputs) *state {
@@ -302,6 +307,10 @@ func (s *state) head(t, h int, keys []problem.Key, dst []float32) float32 {
 		m, l = s.pypto(t, keys, s.o)
 	case SplitKV:
 		m, l = s.splitkv(keys, s.o)
+	case Exp2:
+		m, l = s.exp2Row(keys, s.o)
+	case Lazy:
+		m, l = s.lazyRow(keys, s.o)
 	default:
 		panic(fmt.Sprintf("impl: unknown kernel kind %q", s.e.Config.Kind)) // New refuses it; no silent fallback
 	}
@@ -309,6 +318,9 @@ func (s *state) head(t, h int, keys []problem.Key, dst []float32) float32 {
 		hk.State(in, t, h, keys, &m, &l, s.o)
 	}
 	s.rowMax = m
+	if s.e.Config.Kind == Lazy {
+		s.rowMax = s.lazyTop // the running max is stale: max_logit is the tracked true max
+	}
 	return s.finish(m, l, in.SinkOf(h), s.o, dst)
 }
 

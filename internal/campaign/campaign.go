@@ -943,7 +943,7 @@ func (a *aggregator) add(o outcome) {
 					Target: t.Name, Criterion: a.opt.Criterion.Name(), Case: o.name, Index: o.index,
 					Worst: Ratio(w), WorstElem: ch.v.WorstElem, FailedElements: ch.v.Failed, Elements: ch.v.Checked,
 					Error: ch.err, Detail: ch.v.Detail, Input: o.c,
-					FailedOutputs: ch.v.FailedOutputs, LSE: ch.v.LSE,
+					FailedOutputs: ch.v.FailedOutputs, LSE: ch.v.LSE, MaxLogit: ch.v.MaxLogit,
 				}
 				f.Input.Version = cases.Version
 				if o.index >= 0 {

@@ -192,6 +192,7 @@ type journalCheck struct {
 	// a resumed campaign's failures name the outputs that failed.
 	LSE           *tolerance.LSEVerdict `json:"lse,omitempty"`
 	FailedOutputs []string              `json:"failed_outputs,omitempty"`
+	MaxLogit      *tolerance.LSEVerdict `json:"max_logit,omitempty"`
 }
 
 func toJournal(seq int, co *caseOut) journalCase {
@@ -205,7 +206,7 @@ func toJournal(seq int, co *caseOut) journalCase {
 	for i, ch := range co.checks {
 		jc.Checks[i] = journalCheck{Status: ch.status, Worst: Ratio(ch.v.Worst), WorstElem: ch.v.WorstElem, Failed: ch.v.Failed,
 			Checked: ch.v.Checked, Skipped: ch.v.Skipped, Pass: ch.v.Pass, Detail: ch.v.Detail, Err: ch.err, Kind: ch.kind,
-			LSE: ch.v.LSE, FailedOutputs: ch.v.FailedOutputs}
+			LSE: ch.v.LSE, FailedOutputs: ch.v.FailedOutputs, MaxLogit: ch.v.MaxLogit}
 	}
 	return jc
 }
@@ -221,7 +222,7 @@ func fromJournal(jc *journalCase, crit string) caseOut {
 	for i, c := range jc.Checks {
 		co.checks[i] = checkOut{status: c.Status, err: c.Err, kind: c.Kind, v: tolerance.Verdict{Criterion: crit, Pass: c.Pass,
 			Worst: float64(c.Worst), WorstElem: c.WorstElem, Failed: c.Failed, Checked: c.Checked, Skipped: c.Skipped, Detail: c.Detail,
-			LSE: c.LSE, FailedOutputs: c.FailedOutputs}}
+			LSE: c.LSE, FailedOutputs: c.FailedOutputs, MaxLogit: c.MaxLogit}}
 	}
 	return co
 }

@@ -141,6 +141,7 @@ type Failure struct {
 	// the lse output's verdict where the problem declares one.
 	FailedOutputs []string              `json:"failed_outputs,omitempty"`
 	LSE           *tolerance.LSEVerdict `json:"lse,omitempty"`
+	MaxLogit      *tolerance.LSEVerdict `json:"max_logit,omitempty"` // the max_logit output's verdict, likewise
 	// Input is the case as run; Shrunk the minimal failing case found
 	// from it (saved as File).
 	Input  cases.Case  `json:"input"`

@@ -76,8 +76,8 @@ func TestSelect(t *testing.T) {
 			t.Errorf("Select(%q) = %d targets, %v; want %d", tc.spec, len(got), err, tc.n)
 		}
 	}
-	if all != 65 { // 8 shapes × 8 profiles + pypto/bf16rne
-		t.Errorf("%d registry kernels, want 65", all)
+	if all != 77 { // 8 shapes × 8 profiles + pypto/bf16rne + exp2 and lazy × 6 profiles
+		t.Errorf("%d registry kernels, want 77", all)
 	}
 }
 
