@@ -30,7 +30,7 @@ type Property struct {
 
 // Properties lists every property, differential first.
 func Properties() []Property {
-	return []Property{
+	return append([]Property{
 		{Name: "differential", Doc: "every correct emulation is within the rigorous bound of the float64 reference; contract violations are reported instead",
 			Check: func(ch *Checker, c cases.Case) error { return ch.Check(c) }},
 		{Name: "violations", Family: problem.Sparse, Adapt: withViolation, Check: checkViolations,
@@ -55,7 +55,7 @@ func Properties() []Property {
 			Doc: "stream, tiled and splitkv agree within their bounds"},
 		{Name: "ref_exact", Adapt: tiny, Check: checkRefExact,
 			Doc: "the float64 reference is within its own error bound of exact math/big arithmetic"},
-	}
+	}, familyProperties()...)
 }
 
 // PropertyByName returns the property called name.
