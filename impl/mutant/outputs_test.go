@@ -98,9 +98,16 @@ func TestMaxLogitCorrectKernels(t *testing.T) {
 			if v.Failed > 0 || v.Checked == 0 {
 				t.Errorf("%s: max_logit %d of %d rows fail (worst %.3g)\ncase: %s", k.Name(), v.Failed, v.Checked, v.Worst, c)
 			}
-			x.OutMaxLogit = nil
+			x.OutMaxLogit = []float32{}
 			if v := tolerance.JudgeMaxLogit(x, tolerance.Rigorous); v.Failed != v.Checked {
 				t.Errorf("%s: a missing max_logit fails %d of %d rows", k.Name(), v.Failed, v.Checked)
+			}
+			if v := (tolerance.BoundCriterion{}).Judge(x); v.Pass || v.MaxLogit == nil {
+				t.Errorf("%s: a missing max_logit passes bound (%+v)", k.Name(), v.MaxLogit)
+			}
+			x.OutMaxLogit = nil // the caller does not pass it: not judged
+			if v := (tolerance.BoundCriterion{}).Judge(x); v.MaxLogit != nil {
+				t.Errorf("%s: max_logit judged without the kernel's", k.Name())
 			}
 		}
 	}

@@ -60,8 +60,8 @@ func (m *Model) MaxLogitAllowed(r *ref.Row, want float64) (allowed float64, ok b
 }
 
 // JudgeMaxLogit judges the kernel's max_logit against the reference's,
-// row by row (MaxLogitAllowed). A missing max_logit output fails every
-// row.
+// row by row (MaxLogitAllowed). A missing max_logit output (nil or empty)
+// fails every row.
 func JudgeMaxLogit(x *Input, mode Mode) LSEVerdict {
 	v := LSEVerdict{WorstRow: -1}
 	m := NewModel(x.Profile, x.Shape, x.In, mode)
@@ -107,9 +107,11 @@ func JudgeMaxLogit(x *Input, mode Mode) LSEVerdict {
 }
 
 // judgeMaxLogitInto adds the max_logit judgement to v when the problem
-// declares a max_logit output.
+// declares a max_logit output and the caller passes the kernel's
+// (x.OutMaxLogit non-nil; a kernel that returned none passes an empty
+// slice, and every row fails).
 func judgeMaxLogitInto(v *Verdict, x *Input, mode Mode) {
-	if x.In.MaxLogit == nil {
+	if x.In.MaxLogit == nil || x.OutMaxLogit == nil {
 		return
 	}
 	mv := JudgeMaxLogit(x, mode)

@@ -34,7 +34,9 @@ type Input struct {
 	// by bound and prob when the problem declares one (nil otherwise).
 	OutLSE []float32
 	// OutMaxLogit is the kernel's max_logit [T][H] in the convention
-	// In.MaxLogit; judged by bound and prob when the problem declares one.
+	// In.MaxLogit; judged by bound and prob when the problem declares one
+	// and this is non-nil (a kernel that returned none: empty, every row
+	// fails; nil: the caller does not judge max_logit).
 	OutMaxLogit []float32
 	Profile     profile.Profile
 	Shape       Shape

@@ -27,12 +27,16 @@ func declareMaxLogit(f *bundle.File, in *problem.Inputs) {
 }
 
 // replyMaxLogit reads the reply's max_logit: nil when the case has no
-// max_logit output or the reply carries none (then every row fails, a
-// missing output). The wrong shape or dtype, or values fp32 cannot hold,
-// make a malformed reply.
+// max_logit output, empty (not nil) when the reply carries none (then
+// every row fails, a missing output). The wrong shape or dtype, or values
+// fp32 cannot hold, make a malformed reply.
 func replyMaxLogit(f *bundle.File, in *problem.Inputs) ([]float32, error) {
 	if in.MaxLogit == nil {
 		return nil, nil
 	}
-	return replyRows(f, in, TMaxLogit)
+	v, err := replyRows(f, in, TMaxLogit)
+	if err == nil && v == nil {
+		v = []float32{}
+	}
+	return v, err
 }
