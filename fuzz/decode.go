@@ -46,39 +46,26 @@ const (
 	flagS2       = 1 << 6
 	// flagOther: a case of any family the byte layout below cannot state
 	// (dense, combine, mla, csa, hca, swa; docs/kernels.md). The next byte
-	// chooses how: 0 (even) the rest is the case's JSON, so the corpus
-	// seeds every family exactly and mutations edit its fields; 1 (odd)
-	// family byte, seed and index uvarints: the campaign generator's case
-	// props.CaseAt(seed, index, family), the next index while it is too big.
+	// chooses how: even, the rest is the case's JSON, so the corpus seeds
+	// every family exactly and mutations edit its fields; odd, the rest is
+	// DecodeFamily's (the family, the generator's seed, planted q values).
 	flagOther = 1 << 7
 )
-
-// otherFamilies are the families of the generated mode, by byte.
-var otherFamilies = []problem.Family{problem.Dense, problem.Combine, problem.MLA, problem.CSA, problem.HCA, problem.SWA}
 
 // fallback is the case of bytes the other-family mode cannot use.
 func fallback() cases.Case { return Decode(nil) }
 
 // decodeOther is Decode's flagOther mode.
 func decodeOther(r *reader) cases.Case {
-	if r.byte()%2 == 0 {
-		c, err := cases.Parse(r.b)
-		if err != nil || c.Validate() != nil || props.Work(c) > MaxWork {
-			return fallback()
-		}
-		c.Description = ""
-		return c
+	if r.byte()%2 == 1 {
+		return DecodeFamily(r.b)
 	}
-	fam := otherFamilies[int(r.byte())%len(otherFamilies)]
-	seed, idx := r.uvarint(), r.uvarint()%(1<<40)
-	for range 64 {
-		c := props.CaseAt(seed, int(idx), fam)
-		if c.Validate() == nil && props.Work(c) <= MaxWork {
-			return c
-		}
-		idx++
+	c, err := cases.Parse(r.b)
+	if err != nil || c.Validate() != nil || props.Work(c) > MaxWork {
+		return fallback()
 	}
-	return fallback()
+	c.Description = ""
+	return c
 }
 
 // Float kinds.

@@ -123,6 +123,11 @@ func FuzzDifferential(f *testing.F) {
 	for _, nc := range corpusCases(f) {
 		f.Add(Encode(nc.Case))
 	}
+	for i := range Families { // the generator's cases of the other families, planted values
+		for _, x := range []float32{0.5, -3, float32(math.Inf(1)), 65504} {
+			f.Add(append([]byte{flagOther, 1}, familySeed(i, uint64(i+1), x)...))
+		}
+	}
 	ch := checker(f)
 	prop, _ := props.PropertyByName("differential")
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -451,7 +456,7 @@ func BenchmarkDecode(b *testing.B) {
 // TestDecodeOtherFamilies: the other-family mode reaches every family
 // through the generator, and a case's JSON comes back as itself.
 func TestDecodeOtherFamilies(t *testing.T) {
-	for i, fam := range otherFamilies {
+	for i, fam := range Families {
 		seen := false
 		for seed := range 20 {
 			c := Decode([]byte{flagOther, 1, byte(i), byte(seed), byte(seed * 7)})

@@ -34,6 +34,9 @@ type Output struct {
 	// LSE is the log-sum-exp per row [T][H] in the problem's declared
 	// convention (in.LSE), FP32; nil when the problem declares none.
 	LSE []float32
+	// MaxLogit is the row max of the scores per row [T][H] in the declared
+	// convention (in.MaxLogit), FP32; nil when the problem declares none.
+	MaxLogit []float32
 }
 
 // Kernel is anything that computes attention: an emulation, a mutant, an
@@ -76,7 +79,7 @@ type Emulation struct{ Config }
 // and panics here, not deep inside a run.
 func New(c Config) *Emulation {
 	switch c.Kind {
-	case Stream, Tiled, SplitKV, Pypto, FA3:
+	case Stream, Tiled, SplitKV, Pypto, FA3, Exp2, Lazy:
 	default:
 		panic(fmt.Sprintf("impl: unknown kernel kind %q", c.Kind))
 	}
@@ -113,6 +116,10 @@ func ConfigName(c Config) string {
 		return fmt.Sprintf("pypto/%s", c.Profile.Name)
 	case FA3:
 		return fmt.Sprintf("fa3/bc%d/%s", c.Bc, c.Profile.Name)
+	case Exp2:
+		return fmt.Sprintf("exp2/bc%d/%s", c.Bc, c.Profile.Name)
+	case Lazy:
+		return fmt.Sprintf("lazy/bc%d/%s", c.Bc, c.Profile.Name)
 	}
 	panic(fmt.Sprintf("impl: unknown kernel kind %q", c.Kind))
 }
@@ -134,6 +141,9 @@ func (e *Emulation) Run(in *problem.Inputs) (*Output, error) {
 	out := &Output{O: make([]float32, in.OutLen()), Pre: make([]float32, in.OutLen())}
 	if in.LSE != nil {
 		out.LSE = make([]float32, in.T*in.H)
+	}
+	if in.MaxLogit != nil {
+		out.MaxLogit = make([]float32, in.T*in.H)
 	}
 	defer func() {
 		if h := e.Hooks; h != nil && h.Out != nil {
@@ -239,6 +249,8 @@ type state struct {
 	ex             []float32 // a tile's exponents x − m_t
 	o, ot          []float32 // running and per-tile output accumulators
 	op             []float32 // partition accumulator (splitkv)
+	rowMax         float32   // the last row's final running max m (−Inf: no key), for max_logit
+	lazyTop        float32   // the Lazy kind's true row max (its m is stale)
 }
 
 func (e *Emulation) newState(in *problem.Inputs) *state {
@@ -283,6 +295,9 @@ func (s *state) group(out *Output, t, g int) {
 		if out.LSE != nil {
 			out.LSE[t*in.H+h] = lse
 		}
+		if out.MaxLogit != nil {
+			out.MaxLogit[t*in.H+h] = s.maxLogit()
+		}
 		if hk := s.e.Hooks; hk != nil && hk.Row != nil {
 			hk.Row(in, t, h, keys, pre)
 		}
@@ -303,6 +318,7 @@ func (s *state) head(t, h int, keys []problem.Key, dst []float32) float32 {
 	if len(keys) == 0 {
 		// The fix for the stale scratch read: no keys, o = 0.
 		clear(dst)
+		s.rowMax = float32(math.Inf(-1))
 		return s.emptyLSE(in.SinkOf(h))
 	}
 	var m, l float32
@@ -320,11 +336,19 @@ func (s *state) head(t, h int, keys []problem.Key, dst []float32) float32 {
 		m, l = s.tiled(keys, s.o)
 	case SplitKV:
 		m, l = s.splitkv(keys, s.o)
+	case Exp2:
+		m, l = s.exp2Row(keys, s.o)
+	case Lazy:
+		m, l = s.lazyRow(keys, s.o)
 	default:
 		panic(fmt.Sprintf("impl: unknown kernel kind %q", s.e.Config.Kind)) // New refuses it; no silent fallback
 	}
 	if hk := s.e.Hooks; hk != nil && hk.State != nil {
 		hk.State(in, t, h, keys, &m, &l, s.o)
+	}
+	s.rowMax = m
+	if s.e.Config.Kind == Lazy {
+		s.rowMax = s.lazyTop // the running max is stale: max_logit is the tracked true max
 	}
 	return s.finish(m, l, in.SinkOf(h), s.o, dst)
 }

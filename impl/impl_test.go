@@ -179,8 +179,8 @@ func TestFP32AgreesWithRef(t *testing.T) {
 	es = append(es, es2...)
 	es3, _ := impl.Match("*/*/*/fp32")
 	es = append(es, es3...)
-	if len(es) != 8 {
-		t.Fatalf("%d fp32 emulations, want 8", len(es))
+	if len(es) != 10 { // stream, 5 tiled, 2 splitkv, exp2, lazy
+		t.Fatalf("%d fp32 emulations, want 10", len(es))
 	}
 	r := rand.New(rand.NewPCG(9, 9))
 	var cs []cases.Case
@@ -336,8 +336,8 @@ func TestParallelRunAgrees(t *testing.T) {
 
 func TestRegistry(t *testing.T) {
 	names := impl.Names()
-	if len(names) != 8*len(profile.Names())+2 {
-		t.Errorf("%d names, want 8 shapes × %d profiles, pypto/bf16rne and fa3/bc128/fp8bf16", len(names), len(profile.Names()))
+	if len(names) != 8*len(profile.Names())+2+2*6 {
+		t.Errorf("%d names, want 8 shapes × %d profiles, pypto/bf16rne, fa3/bc128/fp8bf16, and exp2 and lazy on the 6 FP32-score profiles", len(names), len(profile.Names()))
 	}
 	if !slices.IsSorted(names) || len(slices.Compact(slices.Clone(names))) != len(names) {
 		t.Error("names not sorted and unique")
@@ -376,9 +376,9 @@ func TestRegistry(t *testing.T) {
 // silently run as another kind.
 func TestUnknownKindRefused(t *testing.T) {
 	defer func() {
-		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), `unknown kernel kind "lazy"`) {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), `unknown kernel kind "eager"`) {
 			t.Fatalf("New with an unknown kind: recover() = %v, want an 'unknown kernel kind' panic", r)
 		}
 	}()
-	impl.New(impl.Config{Kind: "lazy", Bc: 16})
+	impl.New(impl.Config{Kind: "eager", Bc: 16})
 }

@@ -64,6 +64,8 @@ func Configs() []Config {
 	}
 	cs = append(cs, pyptoConfigs()...)
 	cs = append(cs, fa3Configs()...)
+	cs = append(cs, exp2Configs()...)
+	cs = append(cs, lazyConfigs()...)
 	sort.Slice(cs, func(i, j int) bool { return ConfigName(cs[i]) < ConfigName(cs[j]) })
 	return cs
 }

@@ -129,7 +129,6 @@ var defects = map[string]func(impl.Config) *impl.Hooks{
 			return keys
 		}}
 	},
-	"mla_key_order":       dropLastKey,
 	"combine_state_order": dropLastKey,
 	// The stream kernel drops its first key.
 	"kinds_agree": func(cfg impl.Config) *impl.Hooks {

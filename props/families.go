@@ -16,13 +16,11 @@ import (
 // relation between two problems whose answers the mathematics ties
 // together, checked on the reference and on every correct emulation.
 
-// familyProperties are appended to Properties.
-func familyProperties() []Property {
+// layoutProperties are appended to Properties.
+func layoutProperties() []Property {
 	return []Property{
 		{Name: "dense_layout", Family: problem.Dense, Adapt: Valid, Check: checkDenseLayout,
 			Doc: "the same dense problem stored contiguously (batch, varlen) and in a paged cache (any page size, permuted table, NaN in unreferenced slots) has bit-identical reference and emulation outputs"},
-		{Name: "mla_key_order", Family: problem.MLA, Adapt: Valid, Check: checkMLAKeyOrder,
-			Doc: "permuting the entries of each token's index rows (within topk_length) changes out and lse only within the bounds"},
 		{Name: "combine_state_order", Family: problem.Combine, Adapt: Valid, Check: checkCombineOrder,
 			Doc: "permuting the partial states of a merge changes v_merged and s_merged only within the bounds"},
 	}
@@ -144,23 +142,6 @@ func repage(in *problem.Inputs, seed uint64) *problem.Inputs {
 	}
 	out.CuK = out.PagedLens()
 	return &out
-}
-
-// checkMLAKeyOrder shuffles the leading entries every token's index rows
-// read (both scopes): the key multiset stays the same.
-func checkMLAKeyOrder(ch *Checker, c cases.Case) error {
-	return ch.eachFormat(c, ch.Pick(c), func(in *problem.Inputs, cfgs []impl.Config) error {
-		out := *in
-		out.Idx, out.ExtraIdx = slices.Clone(in.Idx), slices.Clone(in.ExtraIdx)
-		r := rand.New(rand.NewPCG(c.Seed, 0x6d6c61))
-		for t := range in.T {
-			for _, extra := range []bool{false, true} {
-				idx, n, _ := out.MLAScope(t, extra)
-				r.Shuffle(n, func(i, j int) { idx[i], idx[j] = idx[j], idx[i] })
-			}
-		}
-		return orderAgrees("mla_key_order", ch, in, &out, cfgs)
-	})
 }
 
 // checkCombineOrder shuffles the K partial states of every (row, head).

@@ -55,7 +55,7 @@ func Properties() []Property {
 			Doc: "stream, tiled and splitkv agree within their bounds"},
 		{Name: "ref_exact", Adapt: tiny, Check: checkRefExact,
 			Doc: "the float64 reference is within its own error bound of exact math/big arithmetic"},
-	}, familyProperties()...)
+	}, append(familyProperties(), layoutProperties()...)...)
 }
 
 // PropertyByName returns the property called name.

@@ -60,6 +60,10 @@ type Row struct {
 	// LSE is ln Σ_i e^{x_i} over the keys alone (−Inf when N = 0), computed
 	// only when the problem declares an lse output (else 0).
 	LSE float64
+	// AllA and AllAbsX are max_i a_i and max_i |x_i| over every attended
+	// key, zero weights included: the magnitudes of the max_logit bound.
+	// Computed only when the problem declares a max_logit output (else 0).
+	AllA, AllAbsX float64
 }
 
 // Result is the reference output of one problem. Element e = (t·H + h)·Dv + j.
@@ -409,6 +413,9 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 	}
 	row.MaxQK, row.PeakScore = maxQK, peak
 	row.M = m
+	if in.MaxLogit != nil {
+		row.AllA, row.AllAbsX = allMags(a, x)
+	}
 	if in.LSE != nil {
 		row.LSE = lse(x, m)
 	}

@@ -57,6 +57,9 @@ func triggerCases() []cases.Case {
 		{Family: problem.Combine, Seed: 10, T: 4, H: 2, D: 4, States: 3, Empty: 0.7, LSE: &cases.LSESpec{Base: "e", Empty: "+inf"}},
 		// MLA: an extra scope with topk_length cutting the main scope.
 		{Family: problem.MLA, Seed: 11, H: 2, D: 8, B: 2, TopK: 8, ExtraTopK: 16, TopkLength: []int{3, 8}, BlockSize: 4},
+		// MLA with a natural max_logit output (FlashMLA's max_logits).
+		{Family: problem.MLA, Seed: 12, H: 3, D: 8, B: 1, S: 2, TopK: 12, BlockSize: 4, Invalid: 0.2,
+			MaxLogit: &cases.MaxLogitSpec{Base: "e"}, LSE: &cases.LSESpec{Base: "e", Empty: "+inf"}},
 	}, quantTriggerCases()...)
 }
 
@@ -168,7 +171,8 @@ func TestMutantsDiffer(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !slices.Equal(bits(got.O), bits(want.O)) || !slices.Equal(bits(got.LSE), bits(want.LSE)) {
+				if !slices.Equal(bits(got.O), bits(want.O)) || !slices.Equal(bits(got.LSE), bits(want.LSE)) ||
+					!slices.Equal(bits(got.MaxLogit), bits(want.MaxLogit)) {
 					differs++
 				}
 			}
@@ -190,7 +194,7 @@ func TestQuiet(t *testing.T) {
 		"len-off-by-s", "short-set-merged-twice", "ring-overwrite-oldest", "head-tile-row0-corrupt",
 		"maskinf-empty-row-nan", "cold-tail-pool-row0", "scale-bf16", "sink-ignored", "sink-sign-flipped",
 		"no-alpha-l", "beta-tile-max", "window-start-off-by-one", "last-partial-tile-dropped",
-		"gqa-wrong-kv-head", "lone-key-tile-skipped", "sink-bf16",
+		"gqa-wrong-kv-head", "lone-key-tile-skipped", "sink-bf16", "splitkv-last-split-off-by-one",
 	}
 	for _, name := range quiet {
 		m, err := mutant.Lookup(name)

@@ -198,7 +198,7 @@ func Check(path string, opt Options) (r Result) {
 		return r
 	}
 	rs := p.Ref
-	x := p.Input(&impl.Output{O: b.O, LSE: b.LSE}, b.Profile, tolerance.Shape{})
+	x := p.Input(&impl.Output{O: b.O, LSE: b.LSE, MaxLogit: b.MaxLogit}, b.Profile, tolerance.Shape{})
 	isGating := map[string]bool{}
 	for _, g := range gating {
 		isGating[g] = true
@@ -233,7 +233,7 @@ func Check(path string, opt Options) (r Result) {
 	r.Worst = worstElems(x, 20)
 	crit, _ := tolerance.Lookup(gating[0])
 	r.detail = &campaign.Detail{Target: targets.Target{Name: path, Kernel: bundleKernel{path, b.Profile}}, Criterion: crit,
-		Inputs: in, Ref: rs, Out: &impl.Output{O: b.O, LSE: b.LSE}}
+		Inputs: in, Ref: rs, Out: &impl.Output{O: b.O, LSE: b.LSE, MaxLogit: b.MaxLogit}}
 	return r
 }
 
@@ -506,7 +506,7 @@ func misdeclarationHints(f *bundle.File, override map[string]string, b *interop.
 		if err != nil || len(p.Violations) > 0 {
 			continue
 		}
-		v, err := pipeline.Judge(tolerance.BoundCriterion{Mode: tolerance.Rigorous}, p.Input(&impl.Output{O: nb.O, LSE: nb.LSE}, nb.Profile, tolerance.Shape{}))
+		v, err := pipeline.Judge(tolerance.BoundCriterion{Mode: tolerance.Rigorous}, p.Input(&impl.Output{O: nb.O, LSE: nb.LSE, MaxLogit: nb.MaxLogit}, nb.Profile, tolerance.Shape{}))
 		if err == nil && v.Pass {
 			hints = append(hints, fmt.Sprintf("with %s=%s (%s) this bundle would pass bound: check what the kernel computes; the verdict stands as declared", a.key, a.value, a.why))
 		}

@@ -953,7 +953,7 @@ func (a *aggregator) add(o outcome) {
 					Target: t.Name, Criterion: a.opt.Criterion.Name(), Case: o.name, Index: o.index,
 					Worst: Ratio(w), WorstElem: ch.v.WorstElem, FailedElements: ch.v.Failed, Elements: ch.v.Checked,
 					Error: ch.err, Detail: ch.v.Detail, Input: o.c,
-					FailedOutputs: ch.v.FailedOutputs, LSE: ch.v.LSE, Term: ch.v.WorstTerm, RowClass: ch.v.WorstRow,
+					FailedOutputs: ch.v.FailedOutputs, LSE: ch.v.LSE, MaxLogit: ch.v.MaxLogit, Term: ch.v.WorstTerm, RowClass: ch.v.WorstRow,
 				}
 				f.Input.Version = cases.Version
 				if o.index >= 0 {

@@ -70,6 +70,7 @@ func ShapeClass(c cases.Case) string {
 	add(c.Softcap != 0, "softcap")
 	add(c.Alibi != nil, "alibi")
 	add(c.LSE != nil, "lse")
+	add(c.MaxLogit != nil, "max_logit")
 	add(len(c.Specials) > 0, "specials")
 	add(c.Poison, "poison")
 	add(len(c.Plant) > 0, "plant")

@@ -199,8 +199,9 @@ type journalCheck struct {
 	FailedOutputs []string              `json:"failed_outputs,omitempty"`
 	// Term and Row are the verdict's WorstTerm and WorstRow (findings'
 	// signatures); a journal written before them has neither.
-	Term string `json:"term,omitempty"`
-	Row  string `json:"row_class,omitempty"`
+	Term     string                `json:"term,omitempty"`
+	Row      string                `json:"row_class,omitempty"`
+	MaxLogit *tolerance.LSEVerdict `json:"max_logit,omitempty"`
 }
 
 func toJournal(seq int, co *caseOut) journalCase {
@@ -214,7 +215,7 @@ func toJournal(seq int, co *caseOut) journalCase {
 	for i, ch := range co.checks {
 		jc.Checks[i] = journalCheck{Status: ch.status, Worst: Ratio(ch.v.Worst), WorstElem: ch.v.WorstElem, Failed: ch.v.Failed,
 			Checked: ch.v.Checked, Skipped: ch.v.Skipped, Pass: ch.v.Pass, Detail: ch.v.Detail, Err: ch.err, Kind: ch.kind,
-			LSE: ch.v.LSE, FailedOutputs: ch.v.FailedOutputs, Term: ch.v.WorstTerm, Row: ch.v.WorstRow}
+			LSE: ch.v.LSE, FailedOutputs: ch.v.FailedOutputs, MaxLogit: ch.v.MaxLogit, Term: ch.v.WorstTerm, Row: ch.v.WorstRow}
 	}
 	return jc
 }
@@ -230,7 +231,7 @@ func fromJournal(jc *journalCase, crit string) caseOut {
 	for i, c := range jc.Checks {
 		co.checks[i] = checkOut{status: c.Status, err: c.Err, kind: c.Kind, v: tolerance.Verdict{Criterion: crit, Pass: c.Pass,
 			Worst: float64(c.Worst), WorstElem: c.WorstElem, Failed: c.Failed, Checked: c.Checked, Skipped: c.Skipped, Detail: c.Detail,
-			LSE: c.LSE, FailedOutputs: c.FailedOutputs, WorstTerm: c.Term, WorstRow: c.Row}}
+			LSE: c.LSE, FailedOutputs: c.FailedOutputs, MaxLogit: c.MaxLogit, WorstTerm: c.Term, WorstRow: c.Row}}
 	}
 	return co
 }

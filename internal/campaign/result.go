@@ -148,6 +148,7 @@ type Failure struct {
 	// the lse output's verdict where the problem declares one.
 	FailedOutputs []string              `json:"failed_outputs,omitempty"`
 	LSE           *tolerance.LSEVerdict `json:"lse,omitempty"`
+	MaxLogit      *tolerance.LSEVerdict `json:"max_logit,omitempty"` // the max_logit output's verdict, likewise
 	// Term and RowClass are the verdict's WorstTerm and WorstRow: the
 	// bound term and the row class of the worst failing element
 	// (FailureSignature).

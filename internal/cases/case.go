@@ -72,6 +72,9 @@ type Case struct {
 	Softcap     float64  `json:"softcap,omitempty"`
 	Alibi       *Alibi   `json:"alibi,omitempty"`
 	LSE         *LSESpec `json:"lse,omitempty"` // the kernel returns lse in this convention
+	// MaxLogit: the kernel returns max_logit (every family but combine;
+	// maxlogit.go).
+	MaxLogit *MaxLogitSpec `json:"max_logit,omitempty"`
 	// Page > 0 puts the keys in a paged cache k_cache/v_cache of that page
 	// size with a block_table (block_table: identity or permuted) and
 	// cache_seqlens = sk; poison fills unreferenced pages and the rows
@@ -450,6 +453,9 @@ func (c Case) Validate() error {
 		return fmt.Errorf("family %q: want %s", c.Family, problem.FamilyNames())
 	}
 	if err != nil {
+		return err
+	}
+	if err := c.validateMaxLogit(); err != nil {
 		return err
 	}
 	for i, s := range c.Specials {

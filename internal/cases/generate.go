@@ -129,6 +129,10 @@ func Generate(c Case, kernelFormat num.Format) (*problem.Inputs, error) {
 		conv, _ := c.LSE.Conv(in.Sink != nil) // checked by Validate
 		in.LSE = &conv
 	}
+	if c.MaxLogit != nil {
+		conv, _ := c.MaxLogit.Conv() // checked by Validate
+		in.MaxLogit = &conv
+	}
 	if c.Values.Dist == "dominant" {
 		dominate(in)
 	}

@@ -21,6 +21,10 @@ type Bundle struct {
 	// LSE is the kernel's lse per row t·H + h (dense softmax_lse, in the
 	// declared convention Inputs.LSE); nil when the bundle has none.
 	LSE []float32
+	// MaxLogit is the kernel's max_logit per row t·H + h (mla max_logits,
+	// in the declared convention Inputs.MaxLogit); nil when the bundle has
+	// none.
+	MaxLogit []float32
 	// Meta is the effective metadata (the file's, then the overrides).
 	Meta map[string]string
 	// Warnings are things ignored: unknown tensors and metadata keys,
@@ -325,7 +329,9 @@ func (d *decoder) decode() (*Bundle, error) {
 	case dense:
 		err = d.denseOutputs(b, p, batch, sq)
 	case mla:
-		err = d.mlaOutputs(b, p, batch, sq)
+		if err = d.mlaOutputs(b, p, batch, sq); err == nil {
+			err = d.mlaMaxLogits(b, batch, sq)
+		}
 	}
 	if err != nil {
 		return nil, err

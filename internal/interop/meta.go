@@ -252,7 +252,7 @@ func KnownKey(k string) bool {
 	case KeyVersion, KeyCase, KeyName, KeyError:
 		return true
 	}
-	for _, keys := range [][]string{ProblemKeys, ProfileKeys, DenseKeys, PyptoKeys, QuantKeys, FP8DenseKeys} {
+	for _, keys := range [][]string{ProblemKeys, ProfileKeys, DenseKeys, PyptoKeys, QuantKeys, FP8DenseKeys, MaxLogitKeys} {
 		if slices.Contains(keys, k) {
 			return true
 		}

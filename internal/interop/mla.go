@@ -164,6 +164,7 @@ func encodeMLA(f *bundle.File, in *problem.Inputs, add func(string, []int, []flo
 		}
 	}
 	f.Metadata[KeyDV] = fmt.Sprint(in.Dv)
+	maxLogitMeta(f, in)
 	if c := in.LSE; c != nil {
 		for k, v := range lseMeta(*c) {
 			f.Metadata[k] = v

@@ -83,7 +83,7 @@ func Reference(in *problem.Inputs, opt ref.Options) (r *ref.Result, err error) {
 // Input is what a criterion judges: kernel output out of a kernel with
 // profile pf and loop shape sh, against p's reference.
 func (p *Prepared) Input(out *impl.Output, pf profile.Profile, sh tolerance.Shape) *tolerance.Input {
-	return &tolerance.Input{In: p.In, Ref: p.Ref, Out: out.O, OutLSE: out.LSE, Profile: pf, Shape: sh}
+	return &tolerance.Input{In: p.In, Ref: p.Ref, Out: out.O, OutLSE: out.LSE, OutMaxLogit: out.MaxLogit, Profile: pf, Shape: sh}
 }
 
 // Case prepares one case lazily, once per storage format: kernels that

@@ -108,6 +108,9 @@ type Inputs struct {
 
 	// LSE is the convention of the kernel's lse output; nil = o only.
 	LSE *LSEConv
+	// MaxLogit is the convention of the kernel's max_logit output
+	// (maxlogit.go); nil = none.
+	MaxLogit *MaxLogitConv
 
 	// combine: row t (of n) and head h merge K partial states, values
 	// CombV [n][K][H][Dv] and lse CombS [n][K][H] in the convention LSE
@@ -323,6 +326,9 @@ func (in *Inputs) OutLen() int { return in.T * in.H * in.Dv }
 // the inputs cannot be interpreted at all (exit 2); contract violations of
 // well-formed inputs are Violations.
 func (in *Inputs) Check() error {
+	if err := in.checkMaxLogit(); err != nil {
+		return err
+	}
 	if in.Family == Combine {
 		return in.checkCombine()
 	}

@@ -169,7 +169,7 @@ func WorstElements(w io.Writer, d *campaign.Detail, top int) {
 	if d.Criterion.Name() == tolerance.NameProb {
 		mode = tolerance.Probabilistic
 	}
-	x := &tolerance.Input{In: in, Ref: r, Out: out, OutLSE: d.Out.LSE, Profile: d.Target.Kernel.Profile(), Shape: d.Target.Shape}
+	x := &tolerance.Input{In: in, Ref: r, Out: out, OutLSE: d.Out.LSE, OutMaxLogit: d.Out.MaxLogit, Profile: d.Target.Kernel.Profile(), Shape: d.Target.Shape}
 	allowed, _, skip := tolerance.Bounds(x, mode)
 	worst := TopK[elemErr]{K: top, Key: func(ee elemErr) float64 { return ee.ratio }}
 	for e, ro := range r.O {

@@ -76,8 +76,8 @@ func TestSelect(t *testing.T) {
 			t.Errorf("Select(%q) = %d targets, %v; want %d", tc.spec, len(got), err, tc.n)
 		}
 	}
-	if all != 66 { // 8 shapes × 8 profiles + pypto/bf16rne + fa3/bc128/fp8bf16
-		t.Errorf("%d registry kernels, want 66", all)
+	if all != 78 { // 8 shapes × 8 profiles + pypto/bf16rne + fa3/bc128/fp8bf16 + exp2 and lazy × 6 profiles
+		t.Errorf("%d registry kernels, want 78", all)
 	}
 }
 

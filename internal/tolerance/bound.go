@@ -36,6 +36,14 @@ func (s Shape) depth(n int) depth {
 			nt := float64(min(n, s.Bc))
 			return depth{exps: tiles + 1, ko: nt + 2*tiles, kl: nt + 2*tiles + 1}
 		}
+	case "exp2", "lazy":
+		if s.Bc > 0 {
+			// The P·V GEMM accumulates into the running o: a key's term
+			// sees every later add and each later tile's rescale.
+			tiles := cdiv(n, s.Bc)
+			nt := float64(min(n, s.Bc))
+			return depth{exps: tiles + 1, ko: nf + 2*tiles, kl: nt + 2*tiles + 1}
+		}
 	case "splitkv":
 		if s.Bc > 0 && s.Parts > 0 {
 			np := (n + s.Parts - 1) / s.Parts
@@ -109,6 +117,7 @@ type Model struct {
 	maxScore       float64
 	softcap, alibi bool // score modifiers after the scale (dense); alibi: any additive bias (combine's too)
 	lse            *problem.LSEConv
+	maxLogitBase2  bool // the max_logit output is in base 2
 	// prob mode: the rows that repeat a key (repeatedRows) and the
 	// rigorous model that bounds them.
 	rep []bool
@@ -147,6 +156,7 @@ func NewModel(p profile.Profile, sh Shape, in *problem.Inputs, mode Mode) *Model
 		m.uo, m.eo = num.UnitRoundoff(p.Out), half(p.Out)
 	}
 	m.softcap, m.alibi, m.lse = in.Softcap > 0, in.Alibi != nil || in.Biased(), in.LSE
+	m.maxLogitBase2 = in.MaxLogit != nil && in.MaxLogit.Base2
 	m.scale = in.Scale
 	m.scaleErr = math.Abs(float64(float32(in.Scale))-in.Scale) / in.Scale
 	inPrec := -math.Log2(num.UnitRoundoff(in.Format))
@@ -212,6 +222,7 @@ type lseBound struct {
 	exact  bool    // it must come out exactly (no key; a +Inf sink inside the lse)
 	rel    float64 // relative error of the kernel's l·e^m (sink inside where declared)
 	dxMax  float64 // the largest score error (the max's error)
+	shift  float64 // the exp2 path's gap between its two maxima (exp2Shift)
 }
 
 // LSEAllowed is the allowed |lse^ − lse| of the row, whose exact lse in
@@ -244,7 +255,7 @@ func (rb *RowBound) LSEAllowed(want float64) (allowed float64, ok bool) {
 		nat = want * math.Ln2
 	}
 	ua := m.ua
-	e := -math.Log1p(-lb.rel)
+	e := -math.Log1p(-lb.rel) + lb.shift
 	lnMag := math.Abs(nat-rb.row.M) + e + lb.dxMax
 	e += m.ce*ua*lnMag + m.ea
 	e += ua*(math.Abs(nat)+e) + m.ea
@@ -270,9 +281,13 @@ func (m *Model) Row(r *ref.Row) RowBound {
 	// accumulator; scores must stay far above the mask bias (−1e20); no
 	// score, weighted or not, may overflow toward +∞.
 	gd := gamma(float64(m.d), ua)
+	lz := 1.0
+	if m.Shape.Kind == "lazy" { // a stale max lets p reach 2^τ: l and o grow by as much
+		lz = math.Exp2(LazyThreshold + 1)
+	}
 	if r.MaxQK*(1+gd) >= m.maxAcc/2 || r.MaxAbsX*(1+gd)+r.MaxDiff >= math.Min(m.maxScore/2, 1e18) ||
 		r.PeakScore*(1+gd) >= m.maxScore/2 ||
-		nf*r.MaxAbsV*2 >= m.maxAcc || 4*nf >= m.maxAcc {
+		nf*r.MaxAbsV*2*lz >= m.maxAcc || 4*nf*lz >= m.maxAcc {
 		rb.Domain = true
 		return rb
 	}
@@ -288,24 +303,15 @@ func (m *Model) Row(r *ref.Row) RowBound {
 		return rb
 	}
 	// Score error: |x̂_i − x_i| ≤ cA'·a_i + cX'·|x_i| + c0'.
-	dprime := float64(m.d)
-	if m.prodExact {
-		dprime--
-	}
-	k0 := (1 + m.scaleErr) * (1 + ua) * (1 + m.us)
-	if m.accNarrow {
-		k0 *= 1 + num.UnitRoundoff(num.FP32)
-	}
-	cAp := k0 * m.dotAcc(dprime)
-	cXp := k0 - 1
-	c0p := k0*m.scale*2*float64(m.d)*m.ea*(1+gd) + m.ea + m.es
-	if m.softcap || m.alibi {
-		cAp, cXp, c0p = m.modScoreErr(k0/(1+m.us), dprime, c0p)
-	}
+	cAp, cXp, c0p := m.scoreErr()
 	dxMax := cAp*r.MaxA + cXp*r.MaxAbsX + c0p
 	// Exponent perturbation of key i: Δ_i ≤ cA·a_i + cX·|x_i| + cM·(m − x_i) + c1.
 	cA, cX, cM := (1+ua)*cAp, (1+ua)*cXp, ua
 	c1 := (1+ua)*c0p + ua*dxMax + (dp.exps+1)*m.ea
+	if m.isExp2() {
+		cA, cX, cM, c1 = m.exp2Exponent(cAp, cXp, c0p, dxMax, dp.exps)
+	}
+	shift := m.exp2Shift(r.M, dxMax)
 	// The per-key stream rescales o and l once per key with one shared α:
 	// its rounding errors are not independent terms (validation found prob
 	// failures on stream/fp32 at a rate far above 1e-9), so the stream's
@@ -334,7 +340,7 @@ func (m *Model) Row(r *ref.Row) RowBound {
 	// The sink: weight e^{σ−m̂} with its subtraction, exp and add errors.
 	var bSink float64
 	if !math.IsInf(r.Sink, -1) {
-		th := ua*(math.Abs(r.Sink-r.M)+dxMax) + m.ea
+		th := ua*(math.Abs(r.Sink-r.M)+dxMax+m.lazyGap(dxMax)) + m.ea + shift
 		if m.accNarrow {
 			th += ua * math.Abs(r.Sink)
 		}
@@ -378,9 +384,35 @@ func (m *Model) Row(r *ref.Row) RowBound {
 		if m.lse.SinkIncluded {
 			bl = (1-r.PSink)*bl + r.PSink*bSink
 		}
-		rb.lse = lseBound{judged: bl < 1, rel: bl, dxMax: dxMax}
+		rb.lse = lseBound{judged: bl < 1, rel: bl, dxMax: dxMax + m.lazyGap(dxMax), shift: shift}
 	}
 	return rb
+}
+
+// scoreErr is the coefficients of the score error of every key:
+// |x̂_i − x_i| ≤ cA·a_i + cX·|x_i| + c0 (docs/tolerance.md, "Scores").
+func (m *Model) scoreErr() (cA, cX, c0 float64) {
+	ua := m.ua
+	gd := gamma(float64(m.d), ua)
+	dprime := float64(m.d)
+	if m.prodExact {
+		dprime--
+	}
+	k0 := (1 + m.scaleErr) * (1 + ua) * (1 + m.us)
+	if m.accNarrow {
+		k0 *= 1 + num.UnitRoundoff(num.FP32)
+	}
+	cA = k0 * m.dotAcc(dprime)
+	cX = k0 - 1
+	c0 = k0*m.scale*2*float64(m.d)*m.ea*(1+gd) + m.ea + m.es
+	if m.softcap || m.alibi {
+		cA, cX, c0 = m.modScoreErr(k0/(1+m.us), dprime, c0)
+	}
+	if m.isExp2() { // the folded constant: fl(log2 e) and its product
+		u32 := num.UnitRoundoff(num.FP32)
+		cA, cX, c0 = cA*(1+u32), (1+cX)*(1+u32)-1, c0*(1+u32)
+	}
+	return cA, cX, c0
 }
 
 // modScoreErr is the score error with the modifiers (softcap, ALiBi):

@@ -1,9 +1,7 @@
 package tolerance
 
 import (
-	"fmt"
 	"math"
-	"strings"
 
 	"github.com/attnvet/attnvet/ref"
 )
@@ -42,7 +40,8 @@ func (rb *RowBound) allowed(r *ref.Result, e int) float64 {
 	if rb.sinkOver {
 		pre += o
 	}
-	pre += m.ua*(o+pre) + m.ea
+	div := (1+m.fp8.divExtra)*m.ua*(o+pre) + m.ea + m.fp8.divAbs
+	pre += div
 	if m.uo > 0 {
 		out = m.uo*(o+pre) + m.eo
 	}
@@ -93,21 +92,6 @@ func (b BoundCriterion) judge(x *Input) Verdict {
 		}
 	}
 	v.Pass = v.Failed == 0
-	if v.Skipped > 0 {
-		v.Detail = fmt.Sprintf("%d elements outside the %s profile's range (not judged)", v.Skipped, x.Profile.Name)
-	}
-	if v.Failed > 0 {
-		v.FailedOutputs = append(v.FailedOutputs, "o")
-	}
-	if x.In.LSE != nil {
-		lv := JudgeLSE(x, b.Mode)
-		v.LSE = &lv
-		if lv.Failed > 0 {
-			v.Pass = false
-			v.FailedOutputs = append(v.FailedOutputs, "lse")
-			d := fmt.Sprintf("lse: %d of %d rows beyond their allowance (worst %.3gx)", lv.Failed, lv.Checked, lv.Worst)
-			v.Detail = strings.TrimPrefix(v.Detail+"; "+d, "; ")
-		}
-	}
+	b.finish(x, &v)
 	return v
 }

@@ -32,9 +32,14 @@ type Input struct {
 	Out []float32 // the kernel's output, [T][H][Dv]
 	// OutLSE is the kernel's lse [T][H] in the convention In.LSE; judged
 	// by bound and prob when the problem declares one (nil otherwise).
-	OutLSE  []float32
-	Profile profile.Profile
-	Shape   Shape
+	OutLSE []float32
+	// OutMaxLogit is the kernel's max_logit [T][H] in the convention
+	// In.MaxLogit; judged by bound and prob when the problem declares one
+	// and this is non-nil (a kernel that returned none: empty, every row
+	// fails; nil: the caller does not judge max_logit).
+	OutMaxLogit []float32
+	Profile     profile.Profile
+	Shape       Shape
 	// SamePrec is the output of a same-precision reference (fa2x); nil:
 	// computed on demand.
 	SamePrec []float32
@@ -54,13 +59,16 @@ type Verdict struct {
 	// (bound and prob; the anchors judge o only). Failed and Checked count
 	// o's elements alone.
 	LSE *LSEVerdict `json:"lse,omitempty"`
-	// FailedOutputs names the outputs with a failure ("o", "lse").
+	// FailedOutputs names the outputs with a failure ("o", "lse", "max_logit").
 	FailedOutputs []string `json:"failed_outputs,omitempty"`
 	// WorstTerm and WorstRow (bound and prob, failed verdicts): the term
 	// dominating the worst failing element's allowance (Terms.Dominant)
 	// and its row's class (RowClass); findings' signatures use them.
 	WorstTerm string `json:"worst_term,omitempty"`
 	WorstRow  string `json:"worst_row_class,omitempty"`
+	// MaxLogit is the judgement of the max_logit output, row by row like
+	// the lse (bound and prob), where the problem declares one.
+	MaxLogit *LSEVerdict `json:"max_logit,omitempty"`
 }
 
 // LSEVerdict is the judgement of a case's lse output.
@@ -256,6 +264,14 @@ func (b BoundCriterion) Judge(x *Input) Verdict { return b.judge(x) }
 // callers that need the bounds themselves too.
 func (b BoundCriterion) JudgeWith(x *Input, allowed []float64, skip []bool) Verdict {
 	v := elementwise(b.Name(), x, func(e int) (float64, bool) { return allowed[e], !skip[e] })
+	b.finish(x, &v)
+	return v
+}
+
+// finish completes a verdict on o (both judging paths): the skipped
+// elements' note, the lse and max_logit judgements where the problem
+// declares them, and a failed verdict's worst term and row class.
+func (b BoundCriterion) finish(x *Input, v *Verdict) {
 	if v.Skipped > 0 {
 		v.Detail = fmt.Sprintf("%d elements outside the %s profile's range (not judged)", v.Skipped, x.Profile.Name)
 	}
@@ -272,10 +288,10 @@ func (b BoundCriterion) JudgeWith(x *Input, allowed []float64, skip []bool) Verd
 			v.Detail = strings.TrimPrefix(v.Detail+"; "+d, "; ")
 		}
 	}
+	judgeMaxLogitInto(v, x, b.Mode)
 	if !v.Pass {
-		b.annotate(x, &v)
+		b.annotate(x, v)
 	}
-	return v
 }
 
 // JudgeLSE judges the kernel's lse against the reference's, row by row,

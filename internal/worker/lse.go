@@ -13,14 +13,18 @@ import (
 // (lse_base, lse_empty, lse_sink).
 const TLSE = "lse"
 
-// lseBytes is the room an lse reply adds to the reply limit: [T, H] in F64.
+// lseBytes is the room the row outputs (lse, max_logit) add to the reply
+// limit: [T, H] in F64 each.
 func lseBytes(in *problem.Inputs) int64 {
-	if in.LSE == nil {
+	if in.LSE == nil && in.MaxLogit == nil {
 		return 0
 	}
 	n := int64(in.T) * int64(in.H)
 	if n < 0 || n > math.MaxInt64/16 {
 		return math.MaxInt64 / 2
+	}
+	if in.LSE != nil && in.MaxLogit != nil {
+		return 16 * n // lse and max_logit
 	}
 	return 8 * n
 }
@@ -30,18 +34,26 @@ func lseBytes(in *problem.Inputs) int64 {
 // An lse of the wrong shape or dtype, or values fp32 cannot hold, is a
 // malformed reply.
 func replyLSE(f *bundle.File, in *problem.Inputs) ([]float32, error) {
-	t := f.Tensors[TLSE]
-	if in.LSE == nil || t == nil {
+	if in.LSE == nil {
+		return nil, nil
+	}
+	return replyRows(f, in, TLSE)
+}
+
+// replyRows reads a [T, H] fp32 row output of the reply (nil if absent).
+func replyRows(f *bundle.File, in *problem.Inputs, name string) ([]float32, error) {
+	t := f.Tensors[name]
+	if t == nil {
 		return nil, nil
 	}
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
 	if len(t.Shape) != 2 || t.Shape[0] != in.T || t.Shape[1] != in.H {
-		return nil, fmt.Errorf("tensor lse: shape %v, want [T, H] = [%d, %d]", t.Shape, in.T, in.H)
+		return nil, fmt.Errorf("tensor %s: shape %v, want [T, H] = [%d, %d]", name, t.Shape, in.T, in.H)
 	}
 	if !t.DType.IsFloat() {
-		return nil, fmt.Errorf("tensor lse: dtype %s, want a float dtype holding fp32 values", t.DType)
+		return nil, fmt.Errorf("tensor %s: dtype %s, want a float dtype holding fp32 values", name, t.DType)
 	}
 	v, err := t.Float64s()
 	if err != nil {
@@ -53,7 +65,7 @@ func replyLSE(f *bundle.File, in *problem.Inputs) ([]float32, error) {
 			out[i] = y
 			continue
 		}
-		return nil, fmt.Errorf("tensor lse: value %v at row %d is not an fp32 value", x, i)
+		return nil, fmt.Errorf("tensor %s: value %v at row %d is not an fp32 value", name, x, i)
 	}
 	return out, nil
 }
@@ -69,4 +81,5 @@ func declareOutputs(f *bundle.File, in *problem.Inputs) {
 	if in.LSE != nil {
 		f.Metadata[KeyOutputs] = "o," + TLSE
 	}
+	declareMaxLogit(f, in)
 }

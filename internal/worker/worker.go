@@ -601,7 +601,11 @@ func (w *Worker) decode(reply []byte, in *problem.Inputs, seq int64) (*impl.Outp
 	if err != nil {
 		return nil, Malformed, err
 	}
-	return &impl.Output{O: o, LSE: lse}, "", nil
+	ml, err := replyMaxLogit(f, in)
+	if err != nil {
+		return nil, Malformed, err
+	}
+	return &impl.Output{O: o, LSE: lse, MaxLogit: ml}, "", nil
 }
 
 func (w *Worker) isBroken() bool {
