@@ -275,6 +275,22 @@ func Describe(in *problem.Inputs) string {
 		if in.SequsedK != nil {
 			layout += ", seqused_k"
 		}
+		switch {
+		case in.FP8 != nil:
+			layout += ", FP8 e4m3 q/k/v with descales"
+			if in.FP8.PE4M3 {
+				layout += ", P e4m3"
+			}
+			if in.FP8.AccBits > 0 {
+				layout += fmt.Sprintf(", acc_bits %d", in.FP8.AccBits)
+			}
+		case in.Int8KV != nil:
+			scales := "per-tensor"
+			if len(in.Int8KV.KScale) > 1 {
+				scales = "per-channel"
+			}
+			layout += ", INT8 K/V (" + scales + " scales)"
+		}
 		alibi := "no alibi"
 		if in.Alibi != nil {
 			alibi = "alibi " + string(in.AlibiForm)

@@ -35,7 +35,7 @@ func CaseAt(seed uint64, i, every int) (cases.Case, string) {
 var scoredFamilies = []problem.Family{problem.Sparse, problem.Window, problem.Dense, problem.Combine, problem.MLA}
 
 // Templates are the targeted case templates, in rotation order.
-var Templates = []string{"sparse-short", "window-gqa", "sparse-long", "window-short", "dense-edges", "csa-edges", "hca-short", "swa-lens", "mla-fp8", "mla-scopes"}
+var Templates = []string{"sparse-short", "window-gqa", "sparse-long", "window-short", "dense-edges", "csa-edges", "hca-short", "swa-lens", "mla-fp8", "mla-scopes", "dense-quant"}
 
 // Targeted is the k-th targeted case of seed seed. The templates rotate
 // and each draws small shapes that reach triggers a uniform generator
@@ -61,6 +61,8 @@ var Templates = []string{"sparse-short", "window-gqa", "sparse-long", "window-sh
 //   - mla-scopes: FlashMLA decode with both scopes, topk_length cutting
 //     the main scope (and extra_topk_length the extra one half the time),
 //     −1 entries, odd page sizes, NaN in unreferenced rows.
+//   - dense-quant: a small dense case with quantized inputs (FA3 FP8 with
+//     its edge classes, or INT8 KV), the generator's own draw (quant.go).
 func Targeted(seed uint64, k int) cases.Case {
 	r := rand.New(rand.NewPCG(seed^0x7461726765746564, uint64(k)))
 	c := cases.Case{Seed: r.Uint64()}
@@ -145,6 +147,8 @@ func Targeted(seed uint64, k int) cases.Case {
 		}
 	case "mla-fp8":
 		c = mlaFP8(r, c)
+	case "dense-quant":
+		c = denseQuant(r)
 	case "mla-scopes":
 		c.Family = problem.MLA
 		c.B, c.S = 2, 1+r.IntN(2)

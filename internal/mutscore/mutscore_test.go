@@ -263,3 +263,25 @@ func TestWriteTable(t *testing.T) {
 		}
 	}
 }
+
+// TestDenseQuantTemplate: the dense-quant template draws quantized cases
+// (FP8 and INT8 KV both), so the FA3 and INT8 mutants meet their triggers.
+func TestDenseQuantTemplate(t *testing.T) {
+	k0 := slices.Index(mutscore.Templates, "dense-quant")
+	fp8, int8 := 0, 0
+	for i := range 40 {
+		c := mutscore.Targeted(7, k0+i*len(mutscore.Templates))
+		if err := c.Validate(); err != nil {
+			t.Fatalf("%s: %v", c, err)
+		}
+		if c.FP8 != "" {
+			fp8++
+		}
+		if c.Int8KV != "" {
+			int8++
+		}
+	}
+	if fp8 < 10 || int8 < 5 {
+		t.Errorf("of 40 dense-quant cases %d FP8 and %d INT8 KV", fp8, int8)
+	}
+}

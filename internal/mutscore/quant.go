@@ -5,6 +5,7 @@ import (
 
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/props"
 )
 
 // mlaFP8 is the mla-fp8 template: FlashMLA's sparse decode on an FP8 KV
@@ -40,6 +41,21 @@ func mlaFP8(r *rand.Rand, c cases.Case) cases.Case {
 		if c.LSE != nil {
 			c.LSE.Sink = "excluded"
 		}
+	}
+	return c
+}
+
+// denseQuant is the first quantized case (FP8 or INT8 KV: about one in
+// two) among small dense draws of the campaign generator; a plain dense
+// case if 64 draws find none.
+func denseQuant(r *rand.Rand) cases.Case {
+	g := props.Gen{Family: problem.Dense, Size: props.Small}
+	c := g.Draw(r)
+	for range 63 {
+		if c.FP8 != "" || c.Int8KV != "" {
+			break
+		}
+		c = g.Draw(r)
 	}
 	return c
 }
