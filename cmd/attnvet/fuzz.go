@@ -283,7 +283,7 @@ func savedFailures(dir, target string) []campaign.NamedCase {
 		if err != nil {
 			continue
 		}
-		if tn, _ := campaign.FromDescription(c.Description); tn == target {
+		if tn, _ := campaign.Provenance(c); tn == target {
 			out = append(out, campaign.NamedCase{Name: p, Path: p, Case: c})
 		}
 	}

@@ -50,7 +50,7 @@ func runReplay(e *env, args []string) int {
 	if err != nil {
 		return e.exitFor("replay", err)
 	}
-	recTarget, recCrit := campaign.FromDescription(c.Description)
+	recTarget, recCrit := campaign.Provenance(c)
 	name := *kernel
 	if name == "" {
 		name = recTarget

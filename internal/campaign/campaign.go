@@ -23,6 +23,7 @@
 package campaign
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -1179,6 +1180,7 @@ func shrinkOne(ctx context.Context, opt *Options, ev *evaluator, p pending) {
 	}
 	c.Version = cases.Version
 	c.Description = describe(opt.Command+" failure", f.Target, f.Criterion, f.Case, f.Seed, f.Index)
+	c.Target, c.Criterion = f.Target, f.Criterion
 	f.Shrunk = &c
 	if opt.OutDir == "" {
 		return
@@ -1201,6 +1203,7 @@ func saveUnshrunk(opt *Options, f *Failure) {
 	}
 	c := f.Input
 	c.Description = describe(opt.Command+" failure", f.Target, f.Criterion, f.Case, f.Seed, f.Index)
+	c.Target, c.Criterion = f.Target, f.Criterion
 	path, err := saveCase(opt.OutDir, fileName(f.Target, f.Case, f.Seed, f.Index), c)
 	if err != nil {
 		return // shrinkOne tries again and records the error
@@ -1216,6 +1219,7 @@ func saveWorkerFailure(opt *Options, w *WorkerFailure) {
 	}
 	c := w.Input
 	c.Description = describe(opt.Command+" worker "+w.Kind, w.Target, w.Criterion, w.Case, w.Seed, w.Index)
+	c.Target, c.Criterion = w.Target, w.Criterion
 	path, err := saveCase(opt.OutDir, fileName(w.Target, w.Case, w.Seed, w.Index), c)
 	if err != nil {
 		w.Error += "; could not save: " + err.Error()
@@ -1292,8 +1296,21 @@ func shellQuote(s string) string { return safeio.ShellQuote(s) }
 var descTarget = regexp.MustCompile(`target=("(?:[^"\\]|\\.)*")`)
 var descCriterion = regexp.MustCompile(`criterion=([A-Za-z0-9_-]+)`)
 
+// Provenance is the target and criterion a saved failure records ("" when
+// absent): its fields, or for a file written before them, what its
+// description says.
+func Provenance(c cases.Case) (target, criterion string) {
+	target, criterion = c.Target, c.Criterion
+	if target == "" || criterion == "" {
+		t, cr := FromDescription(c.Description)
+		target, criterion = cmp.Or(target, t), cmp.Or(criterion, cr)
+	}
+	return target, criterion
+}
+
 // FromDescription reads the target and criterion a saved failure's
-// description records ("" when absent).
+// description records ("" when absent): how files before version 1's
+// target and criterion fields say it.
 func FromDescription(desc string) (target, criterion string) {
 	if m := descTarget.FindStringSubmatch(desc); m != nil {
 		if s, err := strconv.Unquote(m[1]); err == nil {

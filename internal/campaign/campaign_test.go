@@ -317,9 +317,17 @@ func TestSavedFailuresReplay(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if c.Target != "mutant:pr301-n1-poison" || c.Criterion != "bound" {
+			t.Errorf("the case file records target %q criterion %q", c.Target, c.Criterion)
+		}
 		tn, cn := FromDescription(c.Description)
 		if tn != "mutant:pr301-n1-poison" || cn != "bound" {
 			t.Errorf("description %q records target %q criterion %q", c.Description, tn, cn)
+		}
+		old := c
+		old.Target, old.Criterion = "", "" // a file from before the fields
+		if tn, cn := Provenance(old); tn != "mutant:pr301-n1-poison" || cn != "bound" {
+			t.Errorf("Provenance of a file without the fields: %q %q", tn, cn)
 		}
 		tg, _ := targets.Resolve(tn, targets.Options{})
 		d, err := Check(c, tg, o.Criterion)

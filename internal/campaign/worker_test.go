@@ -94,8 +94,11 @@ func TestWorkerErrorsAreWorkerFailures(t *testing.T) {
 		if tn, crit := FromDescription(c.Description); tn != "exec:fake" || crit != "bound" || !strings.Contains(c.Description, "worker crash") {
 			t.Errorf("saved description %q", c.Description)
 		}
+		if c.Target != "exec:fake" || c.Criterion != "bound" {
+			t.Errorf("saved provenance %q %q", c.Target, c.Criterion)
+		}
 		in := f.Input
-		in.Description = c.Description
+		in.Description, in.Target, in.Criterion = c.Description, c.Target, c.Criterion
 		if string(in.Marshal()) != string(c.Marshal()) {
 			t.Errorf("saved case differs from the case as run (a worker failure is saved unshrunk)")
 		}

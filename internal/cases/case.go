@@ -25,9 +25,14 @@ const Version = 1
 
 // Case determines one problem.
 type Case struct {
-	Version     int            `json:"version"`
-	Description string         `json:"description,omitempty"`
-	Family      problem.Family `json:"family"`
+	Version     int    `json:"version"`
+	Description string `json:"description,omitempty"`
+	// Target and Criterion are what a saved failure failed and under which
+	// criterion (a campaign writes them; replay defaults to them). They
+	// do not change the problem.
+	Target    string         `json:"target,omitempty"`
+	Criterion string         `json:"criterion,omitempty"`
+	Family    problem.Family `json:"family"`
 	// DType is the storage format of q, k, v: bf16, fp16 or fp32; empty
 	// means the format of the kernel under test.
 	DType string `json:"dtype,omitempty"`
