@@ -17,6 +17,7 @@ import (
 	"github.com/attnvet/attnvet/internal/atomicfile"
 	"github.com/attnvet/attnvet/internal/campaign"
 	"github.com/attnvet/attnvet/internal/cases"
+	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/show"
 	"github.com/attnvet/attnvet/internal/targets"
 	"github.com/attnvet/attnvet/internal/tolerance"
@@ -48,7 +49,7 @@ func runFuzz(e *env, args []string) int {
 	jsonOut := fs.String("json", "", "write the result as JSON (docs/json.md) to FILE")
 	junit := fs.String("junit", "", "write JUnit XML (one test case per case) to `FILE`")
 	critName := fs.String("criterion", tolerance.NameBound, "pass/fail criterion: "+strings.Join(tolerance.Names(), ", "))
-	fam := fs.String("family", "", "cases of family sparse or window (default both)")
+	fam := fs.String("family", "", "cases of one family: "+problem.FamilyNames()+" (default: sparse and window)")
 	save := fs.Int("save", campaign.DefaultSave, "failures to shrink and save (the first in case order)")
 	shrink := fs.Int("shrink-budget", campaign.DefaultShrinkBudget, "candidate evaluations per shrink (0: save unshrunk)")
 	every := durationFlag(fs, "progress", 10*time.Second, "interval of progress lines when stderr is not a terminal (0: none)")

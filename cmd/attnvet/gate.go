@@ -50,7 +50,7 @@ func runGate(e *env, args []string) int {
 	jsonOut := fs.String("json", "", "write the result as JSON (docs/json.md) to FILE")
 	workers := fs.Int("workers", 0, "parallel workers (default: all cores)")
 	out := fs.String("out", defaultOutDir, "directory for failing random cases, shrunk (written only on failure)")
-	fam := fs.String("family", "", "random cases of family sparse or window (default both)")
+	fam := fs.String("family", "", "the corpus cases and random cases of one family: "+problem.FamilyNames()+" (default: every corpus case, random sparse and window)")
 	verbose := fs.Bool("v", false, "list every edge class and contract violation")
 	wf := addWorkerFlags(fs)
 	ff := addFindingFlags(fs)
