@@ -71,6 +71,7 @@ type Result struct {
 	// softmax Jacobian's weights of score perturbations (docs/tolerance.md).
 	Dev1, DevA, DevX, DevM []float64
 	Rows                   []Row
+	buf                    []float64 // O … DevM, for ComputeInto
 }
 
 // Options tune Compute.
@@ -87,14 +88,33 @@ type Options struct {
 // pass (scores) or all keys per pass (P·V, deviations) while adding in key
 // order, so the bits are those of the plain one-key-at-a-time loops
 // (TestOptimisedMatchesLegacy).
-func Compute(in *problem.Inputs, opt Options) *Result {
+func Compute(in *problem.Inputs, opt Options) *Result { return ComputeInto(in, opt, nil) }
+
+// ComputeInto is Compute writing into reuse's memory where it is large
+// enough: reuse must be a result of Compute or ComputeInto that nothing
+// reads any more (nil: allocate, as Compute). A loop that computes one
+// reference per case saves the allocation, the page faults and the
+// collection of a result per case (TestComputeIntoReuses: the same bits
+// as Compute).
+func ComputeInto(in *problem.Inputs, opt Options, reuse *Result) *Result {
 	n := in.OutLen()
-	buf := make([]float64, 6*n)
-	r := &Result{
+	var buf []float64
+	var rows []Row
+	if reuse != nil && cap(reuse.buf) >= 6*n && cap(reuse.Rows) >= in.T*in.H {
+		buf, rows = reuse.buf[:6*n], reuse.Rows[:in.T*in.H]
+		clear(buf) // rows without keys, and +Inf sinks, leave o at 0
+	} else {
+		buf, rows = make([]float64, 6*n), make([]Row, in.T*in.H)
+	}
+	r := reuse
+	if r == nil {
+		r = new(Result)
+	}
+	*r = Result{
 		T: in.T, H: in.H, Dv: in.Dv,
 		O: buf[:n], AbsV: buf[n : 2*n],
 		Dev1: buf[2*n : 3*n], DevA: buf[3*n : 4*n], DevX: buf[4*n : 5*n], DevM: buf[5*n:],
-		Rows: make([]Row, in.T*in.H),
+		Rows: rows, buf: buf,
 	}
 	jobs := in.T * in.Hkv
 	w := opt.Workers
