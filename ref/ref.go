@@ -72,6 +72,7 @@ type Result struct {
 	Dev1, DevA, DevX, DevM []float64
 	Rows                   []Row
 	buf                    []float64 // O … DevM, for ComputeInto
+	lazy                   *lazyDev  // LazyDev: the rows' sums not yet computed
 }
 
 // Options tune Compute.
@@ -79,6 +80,74 @@ type Options struct {
 	// Workers bounds the goroutines (0 = GOMAXPROCS). Results do not
 	// depend on it.
 	Workers int
+	// LazyDev leaves Dev1 … DevM nil: they are computed, a KV head's
+	// rows at a time, when EnsureDev asks for a row (a judgement that
+	// needs them only where a cheaper bound cannot decide). Every other
+	// field is as without it.
+	LazyDev bool
+}
+
+// lazyDev is what EnsureDev needs to compute a lazy result's deviation
+// sums.
+type lazyDev struct {
+	in   *problem.Inputs
+	done []bool // per (token, KV head): its rows' sums are in
+}
+
+// Lazy reports whether r was computed with LazyDev and may lack some
+// rows' deviation sums.
+func (r *Result) Lazy() bool { return r.lazy != nil }
+
+// EnsureDev computes the deviation sums of row ri (t·H + h) and the other
+// rows of its KV head, if r is lazy and they are not in yet: the same bits
+// as Compute without LazyDev (TestLazyDevMatches).
+func (r *Result) EnsureDev(ri int) {
+	lz := r.lazy
+	if lz == nil {
+		return
+	}
+	in := lz.in
+	t, h := ri/in.H, ri%in.H
+	g := in.Group(h)
+	j := t*in.Hkv + g
+	if lz.done[j] {
+		return
+	}
+	n := len(r.O)
+	if r.Dev1 == nil {
+		d := r.buf[2*n : 6*n] // zero: ComputeInto cleared or allocated it
+		r.Dev1, r.DevA, r.DevX, r.DevM = d[:n], d[n:2*n], d[2*n:3*n], d[3*n:]
+	}
+	per := in.H / in.Hkv
+	e0, e1 := (t*in.H+g*per)*in.Dv, (t*in.H+(g+1)*per)*in.Dv
+	for _, f := range [][]float64{r.O, r.AbsV} {
+		clear(f[e0:e1]) // recomputed (the same values): the kernels accumulate from 0
+	}
+	s := scratchPool.Get().(*scratch)
+	s.group(in, r, t, g)
+	s.release()
+	lz.done[j] = true
+}
+
+// HasDev reports whether row ri's deviation sums are in.
+func (r *Result) HasDev(ri int) bool {
+	lz := r.lazy
+	if lz == nil {
+		return true
+	}
+	in := lz.in
+	return lz.done[(ri/in.H)*in.Hkv+in.Group(ri%in.H)]
+}
+
+// EnsureAllDev computes every missing deviation sum of a lazy r.
+func (r *Result) EnsureAllDev() {
+	if r.lazy == nil {
+		return
+	}
+	for ri := range r.Rows {
+		r.EnsureDev(ri)
+	}
+	r.lazy = nil
 }
 
 // Compute evaluates the reference on in (which must pass in.Check()).
@@ -115,6 +184,10 @@ func ComputeInto(in *problem.Inputs, opt Options, reuse *Result) *Result {
 		O: buf[:n], AbsV: buf[n : 2*n],
 		Dev1: buf[2*n : 3*n], DevA: buf[3*n : 4*n], DevX: buf[4*n : 5*n], DevM: buf[5*n:],
 		Rows: rows, buf: buf,
+	}
+	if opt.LazyDev {
+		r.Dev1, r.DevA, r.DevX, r.DevM = nil, nil, nil, nil
+		r.lazy = &lazyDev{in: in, done: make([]bool, in.T*in.Hkv)}
 	}
 	jobs := in.T * in.Hkv
 	w := opt.Workers
@@ -481,14 +554,20 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 		maxAbsX = maxf(maxAbsX, math.Abs(x[i]))
 		maxDiff = maxf(maxDiff, m-x[i])
 		pMax = maxf(pMax, pi)
-		lc = append(lc, [4]float64{pi, float64(pi * a[i]), float64(pi * math.Abs(x[i])), float64(pi * (m - x[i]))}) // cap ≥ n
+		if r.Dev1 == nil { // lazy: P·V needs only p_i
+			lc = append(lc, [4]float64{pi})
+		} else {
+			lc = append(lc, [4]float64{pi, float64(pi * a[i]), float64(pi * math.Abs(x[i])), float64(pi * (m - x[i]))}) // cap ≥ n
+		}
 		lv = append(lv, keys[i].V)
 	}
 	row.MaxA, row.MaxAbsX, row.MaxDiff, row.PMax, row.ZeroA, row.ZeroX = maxA, maxAbsX, maxDiff, pMax, zeroA, zeroX
 	dv := in.Dv
 	o := r.O[e0 : e0+dv]
 	vec.AxpyN(lc, lv, o, r.AbsV[e0:e0+dv])
-	vec.DevN(lc, lv, o, r.Dev1[e0:e0+dv], r.DevA[e0:e0+dv], r.DevX[e0:e0+dv], r.DevM[e0:e0+dv])
+	if r.Dev1 != nil {
+		vec.DevN(lc, lv, o, r.Dev1[e0:e0+dv], r.DevA[e0:e0+dv], r.DevX[e0:e0+dv], r.DevM[e0:e0+dv])
+	}
 }
 
 // modify applies the score modifiers in their order after the scale:
