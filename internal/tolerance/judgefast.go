@@ -286,7 +286,7 @@ func (rb *RowBound) clean(r *ref.Result, ri int) bool {
 			return false
 		}
 	}
-	if !(rb.dev1Extra >= 0 && rb.dev1Extra < math.Inf(1)) {
+	if !(rb.dev1Extra >= 0 && rb.jac[0]+rb.dev1Extra < math.Inf(1)) { // J's first coefficient
 		return false
 	}
 	for e := ri * r.Dv; e < (ri+1)*r.Dv; e++ {
