@@ -52,3 +52,12 @@ func BenchmarkRefDecode(b *testing.B) { benchRef(b, decodeCase(), ref.Options{})
 
 // BenchmarkRefDecodeSerial is the decode shape on one core.
 func BenchmarkRefDecodeSerial(b *testing.B) { benchRef(b, decodeCase(), ref.Options{Workers: 1}) }
+
+// BenchmarkRefSmallLazy is BenchmarkRefSmall without the deviation sums
+// (Options.LazyDev: what a judgement that needs none of them pays).
+func BenchmarkRefSmallLazy(b *testing.B) { benchRef(b, smallCase, ref.Options{LazyDev: true}) }
+
+// BenchmarkRefDecodeSerialLazy is BenchmarkRefDecodeSerial with LazyDev.
+func BenchmarkRefDecodeSerialLazy(b *testing.B) {
+	benchRef(b, decodeCase(), ref.Options{Workers: 1, LazyDev: true})
+}

@@ -6,6 +6,9 @@ package ref
 // (float64 products: a relative error of 2^−53, the reference's own level).
 func (r *Result) descaleV(e0, dv int, vd float64) {
 	for _, xs := range [][]float64{r.O, r.AbsV, r.Dev1, r.DevA, r.DevX, r.DevM} {
+		if xs == nil {
+			continue
+		}
 		for j := e0; j < e0+dv; j++ {
 			xs[j] *= vd
 		}

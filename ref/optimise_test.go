@@ -153,3 +153,58 @@ func BenchmarkLegacySmall(b *testing.B) {
 		legacyCompute(in, Options{})
 	}
 }
+
+// TestComputeIntoReuses: ComputeInto on a result of an earlier, larger or
+// smaller case gives Compute's bits on every field, whatever that result
+// held (rows without keys and +Inf sinks rely on o starting at 0).
+func TestComputeIntoReuses(t *testing.T) {
+	r := rand.New(rand.NewPCG(77, 2))
+	var reuse *Result
+	for i := range 300 {
+		c := bitCase(r, i)
+		in, err := cases.Generate(c, num.BF16)
+		if err != nil {
+			t.Fatalf("case %d: %v", i, err)
+		}
+		want := Compute(in, Options{Workers: 1})
+		reuse = ComputeInto(in, Options{Workers: i % 3}, reuse)
+		if err := sameBits(want, reuse); err != nil || reuse.T != want.T || reuse.H != want.H || reuse.Dv != want.Dv || len(reuse.Rows) != len(want.Rows) {
+			t.Fatalf("case %d: %v\ncase: %s", i, err, c)
+		}
+		for k := range want.Rows {
+			if a, b := want.Rows[k], reuse.Rows[k]; !same(a.PeakScore, b.PeakScore) || !same(a.LSE, b.LSE) {
+				t.Fatalf("case %d row %d: %+v vs %+v", i, k, a, b)
+			}
+		}
+	}
+}
+
+// TestLazyDevMatches: a LazyDev result has no deviation sums until asked,
+// and then, row by row in any order or all at once, Compute's bits on
+// every field.
+func TestLazyDevMatches(t *testing.T) {
+	r := rand.New(rand.NewPCG(77, 3))
+	var reuse *Result
+	for i := range 300 {
+		c := bitCase(r, i)
+		in, err := cases.Generate(c, num.BF16)
+		if err != nil {
+			t.Fatalf("case %d: %v", i, err)
+		}
+		want := Compute(in, Options{Workers: 1})
+		lz := ComputeInto(in, Options{Workers: i % 3, LazyDev: true}, reuse)
+		if !lz.Lazy() || (lz.Dev1 != nil && len(lz.O) > 0) {
+			t.Fatalf("case %d: a lazy result with its sums", i)
+		}
+		for range r.IntN(4) {
+			if len(lz.Rows) > 0 {
+				lz.EnsureDev(r.IntN(len(lz.Rows)))
+			}
+		}
+		lz.EnsureAllDev()
+		if err := sameBits(want, lz); err != nil || lz.Lazy() {
+			t.Fatalf("case %d: %v (lazy %v)\ncase: %s", i, err, lz.Lazy(), c)
+		}
+		reuse = lz
+	}
+}

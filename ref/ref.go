@@ -75,6 +75,8 @@ type Result struct {
 	// softmax Jacobian's weights of score perturbations (docs/tolerance.md).
 	Dev1, DevA, DevX, DevM []float64
 	Rows                   []Row
+	buf                    []float64 // O … DevM, for ComputeInto
+	lazy                   *lazyDev  // LazyDev: the rows' sums not yet computed
 }
 
 // Options tune Compute.
@@ -82,6 +84,74 @@ type Options struct {
 	// Workers bounds the goroutines (0 = GOMAXPROCS). Results do not
 	// depend on it.
 	Workers int
+	// LazyDev leaves Dev1 … DevM nil: they are computed, a KV head's
+	// rows at a time, when EnsureDev asks for a row (a judgement that
+	// needs them only where a cheaper bound cannot decide). Every other
+	// field is as without it.
+	LazyDev bool
+}
+
+// lazyDev is what EnsureDev needs to compute a lazy result's deviation
+// sums.
+type lazyDev struct {
+	in   *problem.Inputs
+	done []bool // per (token, KV head): its rows' sums are in
+}
+
+// Lazy reports whether r was computed with LazyDev and may lack some
+// rows' deviation sums.
+func (r *Result) Lazy() bool { return r.lazy != nil }
+
+// EnsureDev computes the deviation sums of row ri (t·H + h) and the other
+// rows of its KV head, if r is lazy and they are not in yet: the same bits
+// as Compute without LazyDev (TestLazyDevMatches).
+func (r *Result) EnsureDev(ri int) {
+	lz := r.lazy
+	if lz == nil {
+		return
+	}
+	in := lz.in
+	t, h := ri/in.H, ri%in.H
+	g := in.Group(h)
+	j := t*in.Hkv + g
+	if lz.done[j] {
+		return
+	}
+	n := len(r.O)
+	if r.Dev1 == nil {
+		d := r.buf[2*n : 6*n] // zero: ComputeInto cleared or allocated it
+		r.Dev1, r.DevA, r.DevX, r.DevM = d[:n], d[n:2*n], d[2*n:3*n], d[3*n:]
+	}
+	per := in.H / in.Hkv
+	e0, e1 := (t*in.H+g*per)*in.Dv, (t*in.H+(g+1)*per)*in.Dv
+	for _, f := range [][]float64{r.O, r.AbsV} {
+		clear(f[e0:e1]) // recomputed (the same values): the kernels accumulate from 0
+	}
+	s := scratchPool.Get().(*scratch)
+	s.group(in, r, t, g)
+	s.release()
+	lz.done[j] = true
+}
+
+// HasDev reports whether row ri's deviation sums are in.
+func (r *Result) HasDev(ri int) bool {
+	lz := r.lazy
+	if lz == nil {
+		return true
+	}
+	in := lz.in
+	return lz.done[(ri/in.H)*in.Hkv+in.Group(ri%in.H)]
+}
+
+// EnsureAllDev computes every missing deviation sum of a lazy r.
+func (r *Result) EnsureAllDev() {
+	if r.lazy == nil {
+		return
+	}
+	for ri := range r.Rows {
+		r.EnsureDev(ri)
+	}
+	r.lazy = nil
 }
 
 // Compute evaluates the reference on in (which must pass in.Check()).
@@ -91,14 +161,37 @@ type Options struct {
 // pass (scores) or all keys per pass (P·V, deviations) while adding in key
 // order, so the bits are those of the plain one-key-at-a-time loops
 // (TestOptimisedMatchesLegacy).
-func Compute(in *problem.Inputs, opt Options) *Result {
+func Compute(in *problem.Inputs, opt Options) *Result { return ComputeInto(in, opt, nil) }
+
+// ComputeInto is Compute writing into reuse's memory where it is large
+// enough: reuse must be a result of Compute or ComputeInto that nothing
+// reads any more (nil: allocate, as Compute). A loop that computes one
+// reference per case saves the allocation, the page faults and the
+// collection of a result per case (TestComputeIntoReuses: the same bits
+// as Compute).
+func ComputeInto(in *problem.Inputs, opt Options, reuse *Result) *Result {
 	n := in.OutLen()
-	buf := make([]float64, 6*n)
-	r := &Result{
+	var buf []float64
+	var rows []Row
+	if reuse != nil && cap(reuse.buf) >= 6*n && cap(reuse.Rows) >= in.T*in.H {
+		buf, rows = reuse.buf[:6*n], reuse.Rows[:in.T*in.H]
+		clear(buf) // rows without keys, and +Inf sinks, leave o at 0
+	} else {
+		buf, rows = make([]float64, 6*n), make([]Row, in.T*in.H)
+	}
+	r := reuse
+	if r == nil {
+		r = new(Result)
+	}
+	*r = Result{
 		T: in.T, H: in.H, Dv: in.Dv,
 		O: buf[:n], AbsV: buf[n : 2*n],
 		Dev1: buf[2*n : 3*n], DevA: buf[3*n : 4*n], DevX: buf[4*n : 5*n], DevM: buf[5*n:],
-		Rows: make([]Row, in.T*in.H),
+		Rows: rows, buf: buf,
+	}
+	if opt.LazyDev && in.FP8 == nil { // FP8: the later sums would miss v_descale's row scaling
+		r.Dev1, r.DevA, r.DevX, r.DevM = nil, nil, nil, nil
+		r.lazy = &lazyDev{in: in, done: make([]bool, in.T*in.Hkv)}
 	}
 	jobs := in.T * in.Hkv
 	w := opt.Workers
@@ -468,14 +561,20 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 		maxAbsX = maxf(maxAbsX, math.Abs(x[i]))
 		maxDiff = maxf(maxDiff, m-x[i])
 		pMax = maxf(pMax, pi)
-		lc = append(lc, [4]float64{pi, float64(pi * a[i]), float64(pi * math.Abs(x[i])), float64(pi * (m - x[i]))}) // cap ≥ n
+		if r.Dev1 == nil { // lazy: P·V needs only p_i
+			lc = append(lc, [4]float64{pi})
+		} else {
+			lc = append(lc, [4]float64{pi, float64(pi * a[i]), float64(pi * math.Abs(x[i])), float64(pi * (m - x[i]))}) // cap ≥ n
+		}
 		lv = append(lv, keys[i].V)
 	}
 	row.MaxA, row.MaxAbsX, row.MaxDiff, row.PMax, row.ZeroA, row.ZeroX = maxA, maxAbsX, maxDiff, pMax, zeroA, zeroX
 	dv := in.Dv
 	o := r.O[e0 : e0+dv]
 	vec.AxpyN(lc, lv, o, r.AbsV[e0:e0+dv])
-	vec.DevN(lc, lv, o, r.Dev1[e0:e0+dv], r.DevA[e0:e0+dv], r.DevX[e0:e0+dv], r.DevM[e0:e0+dv])
+	if r.Dev1 != nil {
+		vec.DevN(lc, lv, o, r.Dev1[e0:e0+dv], r.DevA[e0:e0+dv], r.DevX[e0:e0+dv], r.DevM[e0:e0+dv])
+	}
 	if vd != 1 {
 		r.descaleV(e0, dv, vd)
 	}

@@ -2,6 +2,7 @@ package tolerance
 
 import (
 	"math"
+	"sort"
 
 	"github.com/attnvet/attnvet/ref"
 )
@@ -26,6 +27,16 @@ func (rb *RowBound) allowed(r *ref.Result, e int) float64 {
 		return pre + out
 	}
 	jac := (rb.jac[0]+rb.dev1Extra)*r.Dev1[e] + rb.jac[1]*r.DevA[e] + rb.jac[2]*r.DevX[e] + rb.jac[3]*r.DevM[e]
+	return rb.allowedWith(r, e, jac)
+}
+
+// allowedWith is allowed with the Jacobian term jac given: allowed for
+// the row's own deviation sums, a lower bound of it for jac = 0 (every
+// later operation is monotone in jac, and the sums are ≥ 0).
+func (rb *RowBound) allowedWith(r *ref.Result, e int, jac float64) float64 {
+	m := rb.m
+	o := math.Abs(r.O[e])
+	var out float64
 	absV := r.AbsV[e]
 	acc := rb.absVCoef * absV
 	var pr float64
@@ -52,6 +63,9 @@ func (rb *RowBound) allowed(r *ref.Result, e int) float64 {
 // per-element arrays (TestJudgeMatchesBounds compares the two).
 func (b BoundCriterion) judge(x *Input) Verdict {
 	m := NewModel(x.Profile, x.Shape, x.In, b.Mode)
+	if x.Ref.Lazy() {
+		return b.complete(x, b.judgeLazy(x, m))
+	}
 	v := Verdict{Criterion: b.Name(), WorstElem: -1}
 	dv := x.Ref.Dv
 	want, out := x.Ref.O, x.Out
@@ -91,7 +105,179 @@ func (b BoundCriterion) judge(x *Input) Verdict {
 			}
 		}
 	}
+	return b.complete(x, v)
+}
+
+// complete is v, the row-by-row verdict on o, passed or not and
+// finished as JudgeWith's is.
+func (b BoundCriterion) complete(x *Input, v Verdict) Verdict {
 	v.Pass = v.Failed == 0
 	b.finish(x, &v)
 	return v
+}
+
+// ratioOf is elementwise's err/allowed of output out against want.
+func ratioOf(out float32, want, a float64) float64 {
+	mis, both := finiteMismatch(out, want)
+	switch {
+	case mis:
+		return math.Inf(1)
+	case both:
+		return 0
+	}
+	err := math.Abs(float64(out) - want)
+	switch {
+	case err == 0:
+		return 0
+	case a == 0:
+		return math.Inf(1)
+	}
+	return err / a
+}
+
+// judgeLazy is judge's verdict on o for a reference without its deviation
+// sums (ref.Options.LazyDev), cheap bound first. A row whose sums are
+// certainly finite and ≥ 0 (clean) gets, per element, the upper bound
+// ub = err/allowed(J = 0) of its ratio (allowed is monotone in the
+// Jacobian term J ≥ 0). Its sums are computed (EnsureDev) only if some
+// ub > 1 (the verdict needs them), if it holds the first judged element
+// (the scan's first element sets the worst, NaN included), or if its
+// largest ub reaches the worst exact ratio found (it might hold the
+// worst). Every other element's ratio is below the worst and at most 1:
+// the counts, the worst ratio and its element are the full scan's
+// (TestJudgeMatchesBounds judges lazy and full references alike).
+func (b BoundCriterion) judgeLazy(x *Input, m *Model) Verdict {
+	v := Verdict{Criterion: b.Name(), WorstElem: -1}
+	r := x.Ref
+	dv := r.Dv
+	nr := len(r.Rows)
+	rbs := make([]RowBound, nr)
+	ub := make([]float64, nr) // a row's largest ub; NaN: needs its sums
+	exact := make([]bool, nr) // the row's ratios are known exactly (its sums are in, or unused)
+	first := -1
+	for ri := range r.Rows {
+		rb := m.rowAt(r, ri)
+		rbs[ri] = rb
+		if rb.Domain || rb.Unbounded {
+			v.Skipped += dv
+			continue
+		}
+		v.Checked += dv
+		if first < 0 {
+			first = ri
+		}
+		if rb.Exact || rb.RangeOnly {
+			exact[ri] = true // no deviation sum in their bound
+			continue
+		}
+		if !rb.clean(r, ri) {
+			ub[ri] = math.NaN()
+			continue
+		}
+		u := 0.0
+		for e := ri * dv; e < (ri+1)*dv; e++ {
+			u = math.Max(u, ratioOf(x.Out[e], r.O[e], rb.allowedWith(r, e, 0)))
+		}
+		ub[ri] = u
+		if !(u <= 1) {
+			ub[ri] = math.NaN()
+		}
+	}
+	if first < 0 {
+		return v
+	}
+	// A row whose ub is 0 has every ratio 0 (err = 0, or matching
+	// non-finite values, or an infinite allowance): exact without its sums.
+	zero := make([]bool, nr)
+	for ri := range r.Rows {
+		if rb := &rbs[ri]; ub[ri] == 0 && !(rb.Domain || rb.Unbounded || rb.Exact || rb.RangeOnly) {
+			zero[ri], exact[ri] = true, true
+		}
+	}
+	ratio := func(ri, e int) float64 {
+		if zero[ri] {
+			return 0
+		}
+		return ratioOf(x.Out[e], r.O[e], rbs[ri].allowed(r, e))
+	}
+	best, bestElem := math.Inf(-1), -1 // the largest exact ratio (NaN aside), its first element
+	eval := func(ri int) {
+		if !exact[ri] {
+			r.EnsureDev(ri) // RowBound does not depend on the sums
+			exact[ri] = true
+		}
+		for e := ri * dv; e < (ri+1)*dv; e++ {
+			if q := ratio(ri, e); q > best || (q == best && e < bestElem) {
+				best, bestElem = q, e
+			}
+		}
+	}
+	for ri := range r.Rows {
+		if rbs[ri].Domain || rbs[ri].Unbounded {
+			continue
+		}
+		if exact[ri] || math.IsNaN(ub[ri]) || ri == first {
+			eval(ri)
+		}
+	}
+	// Rows that may hold the worst: largest ub first, until below the
+	// best; a row whose ub ties the best matters only before its element.
+	var cand []int
+	for ri := range r.Rows {
+		if !exact[ri] && !(rbs[ri].Domain || rbs[ri].Unbounded) {
+			cand = append(cand, ri)
+		}
+	}
+	sort.Slice(cand, func(i, j int) bool { return ub[cand[i]] > ub[cand[j]] })
+	for _, ri := range cand {
+		if ub[ri] < best {
+			break
+		}
+		if ub[ri] == best && ri*dv > bestElem {
+			continue
+		}
+		eval(ri)
+	}
+	// The scan over the rows whose ratios are exact, in element order.
+	for ri := range r.Rows {
+		if !exact[ri] || rbs[ri].Domain || rbs[ri].Unbounded {
+			continue
+		}
+		for e := ri * dv; e < (ri+1)*dv; e++ {
+			ratio := ratio(ri, e)
+			if ratio > 1 {
+				v.Failed++
+			}
+			if ratio > v.Worst || v.WorstElem < 0 {
+				v.Worst, v.WorstElem = ratio, e
+			}
+		}
+	}
+	return v
+}
+
+// clean reports whether row ri's deviation sums are certainly finite and
+// ≥ 0 and its Jacobian coefficients finite and ≥ 0, so J is a number ≥ 0
+// (possibly +Inf): every weight and magnitude feeding the sums is below
+// 1e100 and o is finite, so no product or sum of n < 2^31 terms overflows.
+func (rb *RowBound) clean(r *ref.Result, ri int) bool {
+	row := &r.Rows[ri]
+	const lim = 1e100
+	if !(row.MaxA < lim && row.MaxAbsX < lim && row.MaxDiff < lim && row.MaxAbsV < lim && row.N < 1<<31) {
+		return false
+	}
+	for _, c := range rb.jac {
+		if !(c >= 0 && c < math.Inf(1)) {
+			return false
+		}
+	}
+	if !(rb.dev1Extra >= 0 && rb.jac[0]+rb.dev1Extra < math.Inf(1)) { // J's first coefficient
+		return false
+	}
+	for e := ri * r.Dv; e < (ri+1)*r.Dv; e++ {
+		if !(math.Abs(r.O[e]) < lim) {
+			return false
+		}
+	}
+	return true
 }

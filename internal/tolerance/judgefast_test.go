@@ -39,7 +39,7 @@ func TestJudgeMatchesBounds(t *testing.T) {
 	if testing.Short() {
 		perFamily = 8
 	}
-	next, judged, failing := 0, 0, 0
+	next, judged, failing, lazyRows, cheapRows := 0, 0, 0, 0, 0
 	for _, fam := range problem.Families() {
 		for i := range perFamily {
 			c := props.CaseAt(7, i, fam)
@@ -64,8 +64,22 @@ func TestJudgeMatchesBounds(t *testing.T) {
 				for _, mode := range []tolerance.Mode{tolerance.Rigorous, tolerance.Probabilistic} {
 					b := tolerance.BoundCriterion{Mode: mode}
 					name := fmt.Sprintf("%s case %d, %s, %s", fam, i, tg.Name, b.Name())
-					if err := sameVerdict(b.Judge(x), b.JudgeViaBounds(x)); err != nil {
+					want := b.JudgeViaBounds(x)
+					if err := sameVerdict(b.Judge(x), want); err != nil {
 						t.Fatalf("%s: %v", name, err)
+					}
+					// The cheap bound first: a lazy reference, its sums
+					// computed only for the rows judge needs.
+					xl := *x
+					xl.Ref = ref.Compute(in, ref.Options{Workers: 1, LazyDev: true})
+					if err := sameVerdict(b.Judge(&xl), want); err != nil {
+						t.Fatalf("%s, lazy reference: %v", name, err)
+					}
+					lazyRows += len(r.Rows)
+					for ri := range r.Rows {
+						if xl.Ref.Lazy() && !xl.Ref.HasDev(ri) {
+							cheapRows++
+						}
 					}
 					fast, total := tolerance.AllowedAndTotal(x, mode)
 					for e := range fast {
@@ -81,7 +95,7 @@ func TestJudgeMatchesBounds(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d judgements compared, %d failing", judged, failing)
+	t.Logf("%d judgements compared, %d failing; lazy references: %d of %d rows judged without their deviation sums", judged, failing, cheapRows, lazyRows)
 	if judged < 100 || failing == 0 {
 		t.Fatalf("%d judgements (%d failing): the comparison covers too little", judged, failing)
 	}

@@ -242,6 +242,7 @@ func (b BoundCriterion) Doc() string {
 // part; +Inf marks elements outside the profile's range or unbounded, and
 // skip[e] is set for them.
 func Bounds(x *Input, mode Mode) (allowed, outTerm []float64, skip []bool) {
+	x.Ref.EnsureAllDev()
 	m := NewModel(x.Profile, x.Shape, x.In, mode)
 	n := len(x.Ref.O)
 	allowed, outTerm, skip = make([]float64, n), make([]float64, n), make([]bool, n)
@@ -600,6 +601,7 @@ func SortedNames() []string {
 
 // ElemTerms returns element e's allowance term by term under mode.
 func ElemTerms(x *Input, mode Mode, e int) Terms {
+	x.Ref.EnsureDev(e / x.Ref.Dv)
 	m := NewModel(x.Profile, x.Shape, x.In, mode)
 	rb := m.rowAt(x.Ref, e/x.Ref.Dv)
 	return rb.Terms(x.Ref, e)
