@@ -117,7 +117,8 @@ type Model struct {
 	maxScore       float64
 	softcap, alibi bool // score modifiers after the scale (dense); alibi: any additive bias (combine's too)
 	lse            *problem.LSEConv
-	maxLogitBase2  bool // the max_logit output is in base 2
+	maxLogitBase2  bool    // the max_logit output is in base 2
+	capC           float64 // the softcap c (0 = none)
 	// prob mode: the rows that repeat a key (repeatedRows) and the
 	// rigorous model that bounds them.
 	rep []bool
@@ -157,6 +158,7 @@ func NewModel(p profile.Profile, sh Shape, in *problem.Inputs, mode Mode) *Model
 	}
 	m.softcap, m.alibi, m.lse = in.Softcap > 0, in.Alibi != nil || in.Biased(), in.LSE
 	m.maxLogitBase2 = in.MaxLogit != nil && in.MaxLogit.Base2
+	m.capC = in.Softcap
 	m.scale = in.Scale
 	m.scaleErr = math.Abs(float64(float32(in.Scale))-in.Scale) / in.Scale
 	inPrec := -math.Log2(num.UnitRoundoff(in.Format))
@@ -345,7 +347,7 @@ func (m *Model) Row(r *ref.Row) RowBound {
 			th += ua * math.Abs(r.Sink)
 		}
 		bSink = math.Exp(th)*(1+m.ce*ua)*(1+psi) - 1
-		rb.sinkOver = r.Sink-r.M+dxMax+th >= math.Log(m.maxAcc)-1
+		rb.sinkOver = r.Sink-r.M+dxMax+m.lazyGap(dxMax)+th >= math.Log(m.maxAcc)-1 // lazy: the stale max lifts σ − m̂
 	}
 	bsum := (1-r.PSink)*bMax + r.PSink*bSink
 	if !(bsum < 1) {
@@ -429,7 +431,9 @@ func (m *Model) modScoreErr(pre, dprime, c0 float64) (cA, cX, c0p float64) {
 	ops := 0.0
 	if m.softcap {
 		cA += (m.ce + 3) * ua * (1 + ua)
-		ops += 3
+		// s/c and the tanh may underflow (η_a each), and the product
+		// multiplies both by c; the product's own underflow adds one.
+		ops += 2*m.capC*(1+ua) + 1
 	}
 	if m.alibi {
 		cA = math.Max(cA, ua) + ua*cA

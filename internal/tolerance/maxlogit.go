@@ -25,7 +25,9 @@ func maxLogitRoundings(sh Shape) float64 {
 
 // MaxLogitAllowed is the allowed |max_logit^ − max_logit| of row r, whose
 // exact max_logit in the declared convention is want. ok is false when the
-// row is outside the domain (a score may overflow). With Δx the score
+// row is outside the domain (step 6's score conditions: a score may
+// overflow, or reach the tiled kernels' −1e20 mask bias, which then wins
+// the max). With Δx the score
 // error of step 1 taken over every attended key (zero weights included:
 // any of them may be the kernel's max) and κ the shape's extra roundings,
 //
@@ -36,12 +38,15 @@ func maxLogitRoundings(sh Shape) float64 {
 // (the max is exact: no rounding), and base 2 multiplies by float32(log2 e).
 // A row with no key must give −∞ exactly.
 func (m *Model) MaxLogitAllowed(r *ref.Row, want float64) (allowed float64, ok bool) {
-	if r.N == 0 || math.IsInf(want, 0) || math.IsNaN(want) {
+	if r.N == 0 {
 		return 0, true
 	}
 	gd := gamma(float64(m.d), m.ua)
-	if r.MaxQK*(1+gd) >= m.maxAcc/2 || r.PeakScore*(1+gd) >= m.maxScore/2 || r.AllAbsX*(1+gd) >= m.maxScore/2 {
+	if r.MaxQK*(1+gd) >= m.maxAcc/2 || r.PeakScore*(1+gd) >= m.maxScore/2 || r.AllAbsX*(1+gd) >= math.Min(m.maxScore/2, 1e18) {
 		return math.Inf(1), false
+	}
+	if math.IsInf(want, 0) || math.IsNaN(want) {
+		return 0, true
 	}
 	u32 := num.UnitRoundoff(num.FP32)
 	eta := num.MinSubnormal(num.FP32) / 2
