@@ -60,7 +60,8 @@ var Templates = []string{"sparse-short", "window-gqa", "sparse-long", "window-sh
 //   - csa-edges, hca-short, swa-lens: the pypto families (pyptoTemplate).
 //   - mla-scopes: FlashMLA decode with both scopes, topk_length cutting
 //     the main scope (and extra_topk_length the extra one half the time),
-//     −1 entries, odd page sizes, NaN in unreferenced rows.
+//     −1 entries, odd page sizes, NaN in unreferenced rows; half of them
+//     declare a max_logit output (FlashMLA prefill's max_logits).
 //   - dense-quant: a small dense case with quantized inputs (FA3 FP8 with
 //     its edge classes, or INT8 KV), the generator's own draw (quant.go).
 func Targeted(seed uint64, k int) cases.Case {
@@ -169,6 +170,11 @@ func Targeted(seed uint64, k int) cases.Case {
 		c.LSE = &cases.LSESpec{Base: "e", Empty: "+inf"}
 		if c.Sink != nil {
 			c.LSE.Sink = "excluded"
+		}
+		// FlashMLA's prefill also returns max_logits: half the cases declare
+		// it (by a seed bit, so the draws above are what they were).
+		if c.Seed&1 == 0 {
+			c.MaxLogit = &cases.MaxLogitSpec{Base: []string{"e", "2"}[c.Seed>>1&1]}
 		}
 	default: // window-short
 		c.Family = problem.Window

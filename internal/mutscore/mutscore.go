@@ -366,7 +366,7 @@ func runCase(opt Options, i int, kernels []kernel, crits []tolerance.Criterion) 
 		outs[k] = out
 		if kn.mut >= 0 {
 			b := outs[kn.base]
-			co.triggered[k] = b == nil || !sameBits(out.O, b.O) || !sameBits(out.LSE, b.LSE)
+			co.triggered[k] = b == nil || !sameBits(out.O, b.O) || !sameBits(out.LSE, b.LSE) || !sameBits(out.MaxLogit, b.MaxLogit)
 			if bk := &kernels[kn.base]; reuseBaseVerdicts && !co.triggered[k] && co.judged[kn.base] && pf == bk.k.Profile() && kn.shape == bk.shape {
 				// The base's output (o and lse) under the base's profile and
 				// shape: every criterion judges the same input, so the same verdicts.
