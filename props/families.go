@@ -164,14 +164,14 @@ func checkCombineOrder(ch *Checker, c cases.Case) error {
 	})
 }
 
-// orderAgrees: the references of in and its reordering pin agree within
-// their own error, and every emulation's outputs on the two agree within
-// the sum of their bounds.
+// orderAgrees: the references of in and its reordering pin (the same key
+// multiset) agree within their own error, and every emulation's outputs
+// on the two agree within the sum of their bounds.
 func orderAgrees(prop string, ch *Checker, in, pin *problem.Inputs, cfgs []impl.Config) error {
 	r, pr := ref.Compute(in, ref.Options{}), ref.Compute(pin, ref.Options{})
 	for e := range r.O {
 		if d := math.Abs(r.O[e] - pr.O[e]); d > refSlack(in, r, e)+refSlack(pin, pr, e) {
-			return newFailure(prop, "ref", in, e, pr.O[e], r.O[e], refSlack(in, r, e)+refSlack(pin, pr, e), "the reference changed with the order")
+			return newFailure(prop, "ref", in, e, pr.O[e], r.O[e], refSlack(in, r, e)+refSlack(pin, pr, e), "the reference changed with the key order")
 		}
 	}
 	for _, cfg := range cfgs {

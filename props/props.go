@@ -361,27 +361,7 @@ func permuteKeys(in *problem.Inputs, seed uint64) *problem.Inputs {
 
 func checkKeyOrder(ch *Checker, c cases.Case) error {
 	return ch.eachFormat(c, ch.Pick(c), func(in *problem.Inputs, cfgs []impl.Config) error {
-		pin := permuteKeys(in, c.Seed)
-		r, pr := ref.Compute(in, ref.Options{}), ref.Compute(pin, ref.Options{})
-		for e := range r.O {
-			if d := math.Abs(r.O[e] - pr.O[e]); d > refSlack(in, r, e)+refSlack(pin, pr, e) {
-				return newFailure("key_order", "ref", in, e, pr.O[e], r.O[e], refSlack(in, r, e)+refSlack(pin, pr, e), "the reference changed with key order")
-			}
-		}
-		for _, cfg := range cfgs {
-			a, err := ch.judge(cfg, pin, pr)
-			if err != nil {
-				return err
-			}
-			b, err := ch.judge(cfg, in, r)
-			if err != nil {
-				return err
-			}
-			if err := agree("key_order", a, b, 1); err != nil {
-				return err
-			}
-		}
-		return nil
+		return orderAgrees("key_order", ch, in, permuteKeys(in, c.Seed), cfgs)
 	})
 }
 
