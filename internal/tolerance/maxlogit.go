@@ -82,31 +82,7 @@ func JudgeMaxLogit(x *Input, mode Mode) LSEVerdict {
 			v.Skipped++
 			continue
 		}
-		v.Checked++
-		ratio := math.Inf(1)
-		if ri < len(x.OutMaxLogit) {
-			got := x.OutMaxLogit[ri]
-			mis, both := finiteMismatch(got, want)
-			switch {
-			case mis:
-			case both:
-				ratio = 0
-			default:
-				err := math.Abs(float64(got) - want)
-				switch {
-				case err == 0:
-					ratio = 0
-				case a > 0:
-					ratio = err / a
-				}
-			}
-		}
-		if ratio > 1 {
-			v.Failed++
-		}
-		if ratio > v.Worst || v.WorstRow < 0 {
-			v.Worst, v.WorstRow = ratio, ri
-		}
+		v.addRow(ri, x.OutMaxLogit, want, a)
 	}
 	return v
 }

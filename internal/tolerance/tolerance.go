@@ -313,33 +313,26 @@ func JudgeLSE(x *Input, mode Mode) LSEVerdict {
 			lv.Skipped++
 			continue
 		}
-		lv.Checked++
-		ratio := math.Inf(1)
-		if ri < len(x.OutLSE) {
-			got := x.OutLSE[ri]
-			mis, both := finiteMismatch(got, want)
-			switch {
-			case mis:
-			case both:
-				ratio = 0
-			default:
-				err := math.Abs(float64(got) - want)
-				switch {
-				case err == 0:
-					ratio = 0
-				case a > 0:
-					ratio = err / a
-				}
-			}
-		}
-		if ratio > 1 {
-			lv.Failed++
-		}
-		if ratio > lv.Worst || lv.WorstRow < 0 {
-			lv.Worst, lv.WorstRow = ratio, ri
-		}
+		lv.addRow(ri, x.OutLSE, want, a)
 	}
 	return lv
+}
+
+// addRow judges row ri of a per-row output (lse, max_logit) against its
+// exact value want with allowance a; a row the kernel did not return is
+// infinitely wrong.
+func (v *LSEVerdict) addRow(ri int, out []float32, want, a float64) {
+	v.Checked++
+	ratio := math.Inf(1)
+	if ri < len(out) {
+		ratio = ratioOf(out[ri], want, a)
+	}
+	if ratio > 1 {
+		v.Failed++
+	}
+	if ratio > v.Worst || v.WorstRow < 0 {
+		v.Worst, v.WorstRow = ratio, ri
+	}
 }
 
 // Allclose is torch.testing.assert_close with the defaults for the output
