@@ -55,6 +55,12 @@ func quantizeInt8(x []float32, hkv, w int, perChannel bool, f num.Format) ([]int
 		if !(s > 0) || math.IsInf(s, 0) {
 			s = 1
 		}
+		// Near the top of the format's range ORT's scale dequantizes the
+		// extreme codes (127 after rounding up, −128) to ±Inf: a non-finite
+		// cache, outside the contract. The cap keeps 128·scale finite (a
+		// power-of-two division of the largest finite value: exact in f);
+		// the codes then clamp. Below it nothing changes.
+		s = math.Min(s, num.MaxFinite(f)/128)
 		scale[i] = float32(s)
 	}
 	codes := make([]int8, len(x))
