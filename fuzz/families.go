@@ -11,7 +11,8 @@ import (
 )
 
 // Families are the families DecodeFamily draws, in the order its first
-// byte selects them: those Decode does not cover.
+// byte selects them: those Decode's own byte layout does not state (Decode
+// reaches them through flagOther).
 var Families = []problem.Family{problem.Dense, problem.Combine, problem.MLA, problem.CSA, problem.HCA, problem.SWA}
 
 // DecodeFamily turns any fuzz input into a valid case of one of Families:
