@@ -180,6 +180,7 @@ func (s *state) fa3Head(t, h int, keys []problem.Key, dst []float32) float32 {
 	for j, v := range o {
 		dst[j] = float32(v * sc)
 	}
+	s.rowMax = m // max_logit: the final running max of the scaled scores (natural units)
 	if in.LSE == nil {
 		return 0
 	}
