@@ -79,6 +79,8 @@ func (b BoundCriterion) judge(x *Input) Verdict {
 			a := rb.allowed(x.Ref, e)
 			v.Checked++
 			r := want[e]
+			// ratioOf, written out: this is the hot loop, and ratioOf is
+			// beyond the inliner's budget (a call per element).
 			mis, both := finiteMismatch(out[e], r)
 			var ratio float64
 			switch {

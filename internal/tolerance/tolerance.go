@@ -192,24 +192,7 @@ func elementwiseAgainst(name string, x *Input, want []float64, allowed func(e in
 			continue
 		}
 		v.Checked++
-		mis, both := finiteMismatch(x.Out[e], r)
-		var ratio float64
-		switch {
-		case mis:
-			ratio = math.Inf(1)
-		case both:
-			ratio = 0
-		default:
-			err := math.Abs(float64(x.Out[e]) - r)
-			switch {
-			case err == 0:
-				ratio = 0
-			case a == 0:
-				ratio = math.Inf(1)
-			default:
-				ratio = err / a
-			}
-		}
+		ratio := ratioOf(x.Out[e], r, a)
 		if ratio > 1 {
 			v.Failed++
 		}
