@@ -42,6 +42,7 @@ func (e *InternalError) Unwrap() error { return e.Err }
 // are none, computes the reference on one goroutine (callers run cases in
 // parallel). A bad case is an error; a panic is an *InternalError.
 func Prepare(c cases.Case, f num.Format) (p *Prepared, err error) {
+	defer recoverInternal(&err, "checking the contract") // Build and Reference name their own
 	in, err := Build(c, f)
 	if err != nil {
 		return nil, err
