@@ -49,7 +49,7 @@ func runFuzz(e *env, args []string) int {
 	jsonOut := fs.String("json", "", "write the result as JSON (docs/json.md) to FILE")
 	junit := fs.String("junit", "", "write JUnit XML (one test case per case) to `FILE`")
 	critName := fs.String("criterion", tolerance.NameBound, "pass/fail criterion: "+strings.Join(tolerance.Names(), ", "))
-	fam := fs.String("family", "", "cases of one family: "+problem.FamilyNames()+" (default: sparse and window)")
+	fam := fs.String("family", "", "cases of one family: "+problem.FamilyNames()+" (default: sparse and window, or the one family an exec: target declares)")
 	save := fs.Int("save", campaign.DefaultSave, "failures to shrink and save (the first in case order)")
 	shrink := fs.Int("shrink-budget", campaign.DefaultShrinkBudget, "candidate evaluations per shrink (0: save unshrunk)")
 	every := durationFlag(fs, "progress", 10*time.Second, "interval of progress lines when stderr is not a terminal (0: none)")
@@ -144,10 +144,18 @@ func runFuzz(e *env, args []string) int {
 	}
 	defer t.Close()
 	opt.Targets = []targets.Target{t}
+	if !flagSet(fs, "family") {
+		if opt.Family, err = campaign.DefaultFamily(opt.Targets); err != nil {
+			return e.exitFor("fuzz", usagef("%v", err))
+		}
+	}
 	opt.Corpus = savedFailures(opt.OutDir, t.Name)
 	opt.Record = *junit != ""
 	fmt.Fprintf(e.stdout, "attnvet fuzz: target %s, seed %d, shard %s, criterion %s, %s\n",
 		t.Name, opt.Seed, opt.Shard, opt.Criterion.Name(), budgetString(&opt))
+	if !flagSet(fs, "family") && opt.Family != "" {
+		fmt.Fprintf(e.stdout, "attnvet fuzz: family %s, the one family the target declares (--family overrides)\n", opt.Family)
+	}
 	return fuzzRun(e, opt, *every, *jsonOut, *junit)
 }
 

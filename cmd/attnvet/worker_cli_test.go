@@ -22,7 +22,8 @@ import (
 // ATTNVET_TEST_WORKER set it serves the protocol with the tiled/bc32/bf16
 // emulation, declaring no profile (bf16), and misbehaves as the mode says:
 // "crash-sparse" exits on every sparse case, "hang-sparse" never answers
-// one; window cases are answered correctly.
+// one; window cases are answered correctly. "dense-only" declares
+// protocol 2 and families=dense.
 func TestMain(m *testing.M) {
 	if mode := os.Getenv("ATTNVET_TEST_WORKER"); mode != "" {
 		os.Exit(testWorker(mode))
@@ -51,7 +52,11 @@ func testWorker(mode string) int {
 			return 2
 		}
 		if f.Metadata[worker.KeyRequest] == "hello" {
-			reply(bundle.NewFile())
+			h := bundle.NewFile()
+			if mode == "dense-only" {
+				h.Metadata["protocol"], h.Metadata["families"] = "2", "dense"
+			}
+			reply(h)
 			continue
 		}
 		b, err := interop.Decode(f, nil)
@@ -81,6 +86,13 @@ func testWorker(mode string) int {
 		}
 		g := bundle.NewFile()
 		g.Add(o)
+		if out.LSE != nil {
+			lse, err := bundle.NewFloat32("lse", bundle.F32, []int{in.T, in.H}, out.LSE)
+			if err != nil {
+				panic(err)
+			}
+			g.Add(lse)
+		}
 		reply(g)
 	}
 }
@@ -205,4 +217,29 @@ func shellSplit(t *testing.T, s string) []string {
 		out = append(out, cur.String())
 	}
 	return out
+}
+
+// A worker whose hello declares one family is sent that family when
+// --family is not given (not the sparse/window mix, all skipped), and
+// the summary says so; two families the mix does not cover are exit 2.
+func TestFuzzDrawsTheDeclaredFamily(t *testing.T) {
+	target := testWorkerTarget(t, "dense-only")
+	dir := t.TempDir()
+	js := filepath.Join(dir, "r.json")
+	code, out, errOut := cli(t, "fuzz", "--target", target, "--cases", "30", "--seed", "3", "--out", dir, "--json", js, "--progress", "0", "--worker-profile", "bf16")
+	if code != 0 || !strings.Contains(out, "family dense, the one family the target declares") {
+		t.Fatalf("exit %d, want 0 and the family named\n%s\n%s", code, out, errOut)
+	}
+	r, err := campaign.LoadResult(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Checks < 10 {
+		t.Errorf("%d checks: want the dense cases judged", r.Checks)
+	}
+	for reason := range r.SkipReasons {
+		if strings.Contains(reason, "family") {
+			t.Errorf("skipped for %q: the campaign drew a family the worker does not declare", reason)
+		}
+	}
 }

@@ -143,6 +143,7 @@ func (ev *evaluator) classes(c cases.Case, in *problem.Inputs, vs []problem.Viol
 func (ev *evaluator) eval(c cases.Case) caseOut {
 	co := caseOut{checks: make([]checkOut, len(ev.targets))}
 	pc := pipeline.NewCase(c)
+	pc.NeedRef = ev.needRef(c)
 	// Targets grouped by the storage format they read, in target order.
 	type group struct {
 		f   num.Format
@@ -210,6 +211,29 @@ func (ev *evaluator) eval(c cases.Case) caseOut {
 		co.classes, co.classErr = ev.classes(c, nil, nil)
 	}
 	return co
+}
+
+// skipper is a target that can say, from the inputs alone, that it will
+// not take them (an exec worker's hello declarations).
+type skipper interface {
+	SkipReason(in *problem.Inputs) string
+}
+
+// needRef is the pipeline's NeedRef for case c: the reference is needed
+// for inputs in format f unless every target reading f will skip them.
+// A skipping target is still run: it counts the skip itself.
+func (ev *evaluator) needRef(c cases.Case) func(*problem.Inputs, num.Format) bool {
+	return func(in *problem.Inputs, f num.Format) bool {
+		for _, t := range ev.targets {
+			if p := t.Kernel.Profile(); c.Format(p.In) != f || !impl.Compatible(f, p) {
+				continue
+			}
+			if s, ok := t.Kernel.(skipper); !ok || s.SkipReason(in) == "" {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // fails is the shrinking predicate: target ti fails on c (and c is a

@@ -184,7 +184,7 @@ func (d *decoder) denseOutputs(b *Bundle, p profile.Profile, batch, sq int) erro
 		}
 	}
 	lt, err := d.tensor(TLSE, false, "[B, H, Sq] or [H, total_q]", 2, 3)
-	if err != nil || lt == nil {
+	if err != nil || (lt == nil && !d.requested("lse")) {
 		return err
 	}
 	sink := strings.TrimSpace(d.meta[KeyLSESink])
@@ -196,6 +196,9 @@ func (d *decoder) denseOutputs(b *Bundle, p profile.Profile, batch, sq int) erro
 		return fmt.Errorf("metadata: %v", err)
 	}
 	in.LSE = &conv
+	if lt == nil { // a worker request: lse is asked for, not given
+		return nil
+	}
 	want := []int{in.H, in.T}
 	if batch >= 0 {
 		want = []int{batch, in.H, sq}

@@ -215,3 +215,48 @@ func TestWindowLayouts(t *testing.T) {
 		}
 	}
 }
+
+// A worker request holds no output tensor: its outputs key is what
+// declares lse and max_logit, so a worker decoding its request with
+// Decode computes the outputs the reply must carry, in the request's
+// conventions.
+func TestRequestOutputsDeclareLSE(t *testing.T) {
+	p, err := ResolveProfile(map[string]string{"profile": "bf16"}, num.BF16, num.BF16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fam := range []problem.Family{problem.Dense, problem.MLA} {
+		done := false
+		for i := 0; !done && i < 400; i++ {
+			in, err := cases.Generate(props.CaseAt(3, i, fam), num.BF16)
+			if err != nil || in.LSE == nil || in.Format != num.BF16 || in.MLAQuant != nil {
+				continue
+			}
+			done = true
+			f, err := Encode(in, p, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b := reparse(t, f); b.Inputs.LSE != nil || b.Inputs.MaxLogit != nil {
+				t.Errorf("%s: no output tensor and no outputs key, yet lse %v max_logit %v", fam, b.Inputs.LSE, b.Inputs.MaxLogit)
+			}
+			f.Metadata[KeyOutputs] = "o,lse"
+			if in.MaxLogit != nil {
+				f.Metadata[KeyOutputs] += ",max_logit"
+			}
+			b := reparse(t, f)
+			if b.Inputs.LSE == nil || *b.Inputs.LSE != *in.LSE {
+				t.Errorf("%s: outputs=%s decodes lse %v, want %v", fam, f.Metadata[KeyOutputs], b.Inputs.LSE, *in.LSE)
+			}
+			if (in.MaxLogit == nil) != (b.Inputs.MaxLogit == nil) || (in.MaxLogit != nil && *b.Inputs.MaxLogit != *in.MaxLogit) {
+				t.Errorf("%s: max_logit %v, want %v", fam, b.Inputs.MaxLogit, in.MaxLogit)
+			}
+			if len(b.LSE) != 0 || b.O != nil {
+				t.Errorf("%s: a request decoded with outputs (%d lse, %d o)", fam, len(b.LSE), len(b.O))
+			}
+		}
+		if !done {
+			t.Fatalf("%s: no bf16 case with an lse output in 400", fam)
+		}
+	}
+}

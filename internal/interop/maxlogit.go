@@ -15,6 +15,22 @@ const (
 	KeyMaxLogitBase = "max_logit_base"
 )
 
+// KeyOutputs, in a worker request (docs/worker.md), lists the outputs the
+// reply must carry ("o", "o,lse", "o,lse,max_logit"). A request holds no
+// output tensor, so this is what declares the lse and max_logit outputs
+// when a worker decodes its request with Decode.
+const KeyOutputs = "outputs"
+
+// requested reports whether the metadata's KeyOutputs lists output name.
+func (d *decoder) requested(name string) bool {
+	for _, s := range strings.Split(d.meta[KeyOutputs], ",") {
+		if strings.TrimSpace(s) == name {
+			return true
+		}
+	}
+	return false
+}
+
 // MaxLogitKeys are the metadata keys of the max_logit output.
 var MaxLogitKeys = []string{KeyMaxLogitBase}
 
@@ -24,7 +40,7 @@ var MaxLogitKeys = []string{KeyMaxLogitBase}
 func (d *decoder) mlaMaxLogits(b *Bundle, batch, sq int) error {
 	in := b.Inputs
 	t, err := d.tensor(TMaxLogits, false, "[b, s_q, H] or [s_q, H]", 2, 3)
-	if err != nil || t == nil {
+	if err != nil || (t == nil && !d.requested("max_logit")) {
 		return err
 	}
 	conv, err := problem.ParseMaxLogitConv(strings.TrimSpace(d.meta[KeyMaxLogitBase]))
@@ -32,6 +48,9 @@ func (d *decoder) mlaMaxLogits(b *Bundle, batch, sq int) error {
 		return fmt.Errorf("metadata: %v", err)
 	}
 	in.MaxLogit = &conv
+	if t == nil { // a worker request: max_logit is asked for, not given
+		return nil
+	}
 	want := []int{batch, sq, in.H}
 	if len(t.Shape) == 2 {
 		if batch != 1 {

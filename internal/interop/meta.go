@@ -249,7 +249,7 @@ func ProfileMeta(p profile.Profile) map[string]string {
 // writes).
 func KnownKey(k string) bool {
 	switch k {
-	case KeyVersion, KeyCase, KeyName, KeyError:
+	case KeyVersion, KeyCase, KeyName, KeyError, KeyOutputs:
 		return true
 	}
 	for _, keys := range [][]string{ProblemKeys, ProfileKeys, DenseKeys, PyptoKeys, QuantKeys, FP8DenseKeys, MaxLogitKeys} {

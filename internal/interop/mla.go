@@ -118,7 +118,7 @@ func (d *decoder) mlaOutputs(b *Bundle, p profile.Profile, batch, sq int) error 
 		}
 	}
 	lt, err := d.tensor(TLSE, false, "[b, H, s_q]", 3)
-	if err != nil || lt == nil {
+	if err != nil || (lt == nil && !d.requested("lse")) {
 		return err
 	}
 	conv, err := problem.ParseLSEConv(strings.TrimSpace(d.meta[KeyLSEBase]), strings.TrimSpace(d.meta[KeyLSEEmpty]),
@@ -127,6 +127,9 @@ func (d *decoder) mlaOutputs(b *Bundle, p profile.Profile, batch, sq int) error 
 		return fmt.Errorf("metadata: %v", err)
 	}
 	in.LSE = &conv
+	if lt == nil { // a worker request: lse is asked for, not given
+		return nil
+	}
 	if want := []int{batch, in.H, sq}; !sameShape(lt.Shape, want) {
 		return fmt.Errorf("tensor softmax_lse: shape %v, want [b, H, s_q] = %v", lt.Shape, want)
 	}

@@ -23,7 +23,8 @@ import (
 
 // Prepared is one problem ready to judge kernels on: its inputs, their
 // contract violations, and the reference (nil when there are violations:
-// violating inputs are reported, not judged).
+// violating inputs are reported, not judged; nil too when Case.NeedRef
+// said no kernel would be judged on them).
 type Prepared struct {
 	In         *problem.Inputs
 	Violations []problem.Violation
@@ -42,12 +43,16 @@ func (e *InternalError) Unwrap() error { return e.Err }
 // are none, computes the reference on one goroutine (callers run cases in
 // parallel). A bad case is an error; a panic is an *InternalError.
 func Prepare(c cases.Case, f num.Format) (p *Prepared, err error) {
+	return prepareCase(c, f, nil)
+}
+
+func prepareCase(c cases.Case, f num.Format, need func(*problem.Inputs) bool) (p *Prepared, err error) {
 	defer recoverInternal(&err, "checking the contract") // Build and Reference name their own
 	in, err := Build(c, f)
 	if err != nil {
 		return nil, err
 	}
-	return prepare(in, ref.Options{Workers: 1})
+	return prepare(in, ref.Options{Workers: 1}, need)
 }
 
 // Build generates case c's inputs in storage format f, nothing more (the
@@ -62,12 +67,12 @@ func Build(c cases.Case, f num.Format) (in *problem.Inputs, err error) {
 // reference on every core.
 func FromInputs(in *problem.Inputs) (p *Prepared, err error) {
 	defer recoverInternal(&err, "checking the inputs")
-	return prepare(in, ref.Options{})
+	return prepare(in, ref.Options{}, nil)
 }
 
-func prepare(in *problem.Inputs, opt ref.Options) (*Prepared, error) {
+func prepare(in *problem.Inputs, opt ref.Options, need func(*problem.Inputs) bool) (*Prepared, error) {
 	p := &Prepared{In: in, Violations: in.Violations()}
-	if len(p.Violations) > 0 {
+	if len(p.Violations) > 0 || (need != nil && !need(in)) {
 		return p, nil
 	}
 	var err error
@@ -90,8 +95,13 @@ func (p *Prepared) Input(out *impl.Output, pf profile.Profile, sh tolerance.Shap
 // Case prepares one case lazily, once per storage format: kernels that
 // read the same format share the inputs and the reference.
 type Case struct {
-	C     cases.Case
-	byFmt map[num.Format]entry
+	C cases.Case
+	// NeedRef, when set, says whether any kernel will be judged on the
+	// inputs built in format f; when it says no, the reference is not
+	// computed (a campaign asks an exec worker whether its hello excludes
+	// the case: half a campaign's cases, for a worker of one family).
+	NeedRef func(in *problem.Inputs, f num.Format) bool
+	byFmt   map[num.Format]entry
 }
 
 type entry struct {
@@ -119,7 +129,11 @@ func (pc *Case) In(f num.Format) (*Prepared, error) {
 	if e, ok := pc.byFmt[f]; ok {
 		return e.p, e.err
 	}
-	p, err := Prepare(pc.C, f)
+	var need func(*problem.Inputs) bool
+	if pc.NeedRef != nil {
+		need = func(in *problem.Inputs) bool { return pc.NeedRef(in, f) }
+	}
+	p, err := prepareCase(pc.C, f, need)
 	pc.byFmt[f] = entry{p, err}
 	return p, err
 }

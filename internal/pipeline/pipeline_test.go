@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/attnvet/attnvet/internal/cases"
+	"github.com/attnvet/attnvet/internal/num"
 	"github.com/attnvet/attnvet/internal/problem"
 )
 
@@ -56,6 +57,33 @@ func TestCloneCopiesEverySliceField(t *testing.T) {
 		}
 		if o := v.FieldByName(n).Index(0); !o.IsZero() {
 			t.Errorf("%s: the clone shares its memory with the original", n)
+		}
+	}
+}
+
+// NeedRef saying no leaves the reference out and keeps the contract
+// check; saying yes (or unset) computes it.
+func TestNeedRefSkipsTheReference(t *testing.T) {
+	c := cases.Case{Family: problem.Window, Seed: 3, H: 2, D: 8, T: 6, Window: 3}
+	for _, need := range []bool{false, true} {
+		pc := NewCase(c)
+		var asked []num.Format
+		pc.NeedRef = func(in *problem.Inputs, f num.Format) bool {
+			if in == nil || in.Family != problem.Window {
+				t.Errorf("NeedRef got inputs %v", in)
+			}
+			asked = append(asked, f)
+			return need
+		}
+		p, err := pc.In(num.BF16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (p.Ref != nil) != need || p.In == nil || p.Violations != nil {
+			t.Errorf("need %v: ref %v, inputs %v, violations %v", need, p.Ref != nil, p.In != nil, p.Violations)
+		}
+		if len(asked) != 1 || asked[0] != num.BF16 {
+			t.Errorf("need %v: NeedRef asked for %v, want [bf16] once", need, asked)
 		}
 	}
 }

@@ -120,11 +120,12 @@ func parseDecl(meta map[string]string) (decl, error) {
 			d.families = map[problem.Family]bool{}
 			var names []string
 			for _, f := range strings.Split(v, ",") {
-				f = strings.TrimSpace(f)
-				if f != string(problem.Window) && f != string(problem.Sparse) {
-					return d, bad("unknown family %q (want window and/or sparse)", f)
+				fam, err := problem.ParseFamily(strings.TrimSpace(f))
+				if err != nil {
+					return d, bad("%v", err)
 				}
-				d.families[problem.Family(f)] = true
+				f = string(fam)
+				d.families[fam] = true
 				names = append(names, f)
 			}
 			d.famList = strings.Join(names, ",")

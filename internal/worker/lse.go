@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/attnvet/attnvet/internal/bundle"
+	"github.com/attnvet/attnvet/internal/interop"
 	"github.com/attnvet/attnvet/internal/problem"
 )
 
@@ -73,7 +74,7 @@ func replyRows(f *bundle.File, in *problem.Inputs, name string) ([]float32, erro
 // KeyOutputs (run request metadata) lists the outputs the reply must
 // carry: "o", or "o,lse" when the case has an lse output (its convention
 // in the request's lse_base, lse_empty and lse_sink).
-const KeyOutputs = "outputs"
+const KeyOutputs = interop.KeyOutputs
 
 // declareOutputs sets the request's KeyOutputs.
 func declareOutputs(f *bundle.File, in *problem.Inputs) {

@@ -395,6 +395,22 @@ func (w *Worker) logf(format string, a ...any) {
 // sent); other errors mean the inputs cannot be sent.
 func (w *Worker) Run(in *problem.Inputs) (*impl.Output, error) { return w.run(in, nil) }
 
+// Families are the families the hello declared (protocol 2,
+// families=…), in problem.Families order; nil when it declared none (it
+// takes every family).
+func (w *Worker) Families() []problem.Family {
+	if w.decl.families == nil {
+		return nil
+	}
+	var fs []problem.Family
+	for _, f := range problem.Families() {
+		if w.decl.families[f] {
+			fs = append(fs, f)
+		}
+	}
+	return fs
+}
+
 // Splits are the split counts the hello declared (protocol 2, splits=…);
 // nil when it declared none.
 func (w *Worker) Splits() []int { return append([]int(nil), w.decl.splits...) }

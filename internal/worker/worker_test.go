@@ -817,7 +817,7 @@ func TestWorkerProtocol2Hellos(t *testing.T) {
 		{map[string]string{"protocol": "2", "dtype.qq": "F16"}, `no input is named "qq"`},
 		{map[string]string{"protocol": "2", "dtype.q": "F8"}, `unknown dtype "F8"`},
 		{map[string]string{"protocol": "2", "max_head_dim": "0"}, "max_head_dim=\"0\": want an integer ≥ 1"},
-		{map[string]string{"protocol": "2", "families": "window,dense"}, `unknown family "dense"`},
+		{map[string]string{"protocol": "2", "families": "window,densest"}, `unknown family "densest"`},
 		{map[string]string{"protocol": "2", "sink": "maybe"}, "want true or false"},
 	} {
 		if _, err := New(fakeV2(t, "ok", tc.hello), DefaultOptions()); err == nil || !strings.Contains(err.Error(), tc.want) {
