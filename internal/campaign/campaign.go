@@ -26,10 +26,12 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -712,6 +714,7 @@ func (opt *Options) journalHeader(start time.Time) *JournalHeader {
 	h := &JournalHeader{Kind: "header", Version: JournalVersion, Command: opt.Command, Seed: opt.Seed, Shard: opt.Shard.String(),
 		Family: string(opt.Family), Criterion: opt.Criterion.Name(), Targets: targetNames(opt.Targets), Cases: opt.Cases,
 		TimeBudget: opt.Time.Seconds(), Save: opt.Save, Shrink: opt.ShrinkBudget, MaxFailures: opt.MaxFailures, Recheck: opt.Recheck,
+		Known: slices.Sorted(maps.Keys(opt.Known)), SaveFindings: opt.SaveFindings,
 		CaseTimeout: opt.CaseTimeout.Seconds(), WorkerProfile: opt.WorkerProfile, ReplayFlags: opt.ReplayFlags,
 		Corpus: []JournalCorpus{}, Started: start.UTC().Format(time.RFC3339)}
 	for _, nc := range opt.Corpus {

@@ -1,8 +1,10 @@
 package campaign
 
 import (
+	"context"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/attnvet/attnvet/internal/cases"
 )
@@ -125,5 +127,50 @@ func TestParseKnown(t *testing.T) {
 		if _, err := ParseKnown([]byte(bad)); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// The journal keeps --known and --save-findings: a killed campaign that
+// looked past every finding, resumed without them, still does; a
+// --known given to the resume replaces the journal's.
+func TestResumeKeepsKnownSignatures(t *testing.T) {
+	o := opts(t, 120)
+	o.Record = false
+	whole := run(t, o)
+	all := map[string]bool{}
+	for _, f := range whole.Findings {
+		all[f.Signature] = true
+	}
+	dir := t.TempDir()
+	o.OutDir, o.Journal, o.Known, o.SaveFindings = dir, true, all, true
+	ctx, cancel := context.WithCancel(context.Background())
+	o.Progress = func(p Progress) {
+		if p.Cases >= 30 {
+			cancel()
+		}
+	}
+	o.ProgressEvery = time.Millisecond
+	if _, err := Run(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	j, err := LoadJournal(dir)
+	if err != nil || j.Finished() {
+		t.Fatalf("journal: %v (finished %v)", err, j != nil && j.Finished())
+	}
+	ro, err := j.Options(DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ro.Known, all) || !ro.SaveFindings {
+		t.Fatalf("resume options: known %v, save findings %v; want %v and true", ro.Known, ro.SaveFindings, all)
+	}
+	ro.Targets = o.Targets
+	if r := run(t, ro); !r.Passed || r.Cases != 120 || r.KnownChecks != whole.FailedChecks {
+		t.Errorf("resumed without --known: passed %v, %d cases, %d known of %d failed", r.Passed, r.Cases, r.KnownChecks, whole.FailedChecks)
+	}
+	base := DefaultOptions()
+	base.Known = map[string]bool{"mismatch o nothing/like/this": true}
+	if ro, err := j.Options(base); err != nil || len(ro.Known) != 1 {
+		t.Errorf("a --known given to the resume: %v, known %v; want it to replace the journal's", err, ro.Known)
 	}
 }

@@ -60,6 +60,10 @@ type JournalHeader struct {
 	Shrink      int      `json:"shrink_budget"`
 	MaxFailures int      `json:"max_failures"`
 	Recheck     int      `json:"recheck,omitempty"` // Options.Recheck
+	// Known (sorted) and SaveFindings are Options.Known and SaveFindings:
+	// a resumed campaign keeps looking past the same findings.
+	Known        []string `json:"known,omitempty"`
+	SaveFindings bool     `json:"save_findings,omitempty"`
 	// CaseTimeout and WorkerProfile are the exec-target options (0, "":
 	// defaults); ReplayFlags the flags replay commands carry.
 	CaseTimeout   float64         `json:"case_timeout_s,omitempty"`
@@ -561,6 +565,13 @@ func (j *Journal) Options(base Options) (Options, error) {
 	o.Time = time.Duration(h.TimeBudget * float64(time.Second))
 	o.Save, o.ShrinkBudget, o.MaxFailures = h.Save, h.Shrink, h.MaxFailures
 	o.Recheck = h.Recheck
+	if o.Known == nil && len(h.Known) > 0 { // a --known given to --resume replaces the journal's
+		o.Known = map[string]bool{}
+		for _, k := range h.Known {
+			o.Known[k] = true
+		}
+	}
+	o.SaveFindings = o.SaveFindings || h.SaveFindings
 	o.ReplayFlags, o.WorkerProfile = h.ReplayFlags, h.WorkerProfile
 	o.CaseTimeout = time.Duration(h.CaseTimeout * float64(time.Second))
 	o.OutDir, o.Journal, o.Resume = filepath.Dir(j.Path), true, j
