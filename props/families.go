@@ -38,31 +38,7 @@ func checkDenseLayout(ch *Checker, c cases.Case) error {
 		if vs := other.Violations(); len(vs) > 0 {
 			return fmt.Errorf("dense_layout: the relaid problem reports %v", vs[0])
 		}
-		r, or := ref.Compute(in, ref.Options{}), ref.Compute(other, ref.Options{})
-		if e := firstDiff(r.O, or.O); e >= 0 {
-			return newFailure("dense_layout", "ref", in, e, or.O[e], r.O[e], 0, "the reference changed with the KV layout")
-		}
-		for _, cfg := range cfgs {
-			a, err := ch.run(cfg, in)
-			if err != nil {
-				return err
-			}
-			b, err := ch.run(cfg, other)
-			if err != nil {
-				return err
-			}
-			if e := firstDiff32(a.O, b.O); e >= 0 {
-				return newFailure("dense_layout", impl.ConfigName(cfg), in, e, float64(b.O[e]), float64(a.O[e]), 0,
-					fmt.Sprintf("paged %v vs contiguous: not the same bits", other.Paged()))
-			}
-			if len(a.LSE) != len(b.LSE) {
-				return fmt.Errorf("dense_layout: %s: %d lse values vs %d with the KV layout changed", impl.ConfigName(cfg), len(b.LSE), len(a.LSE))
-			}
-			if e := firstDiff32(a.LSE, b.LSE); e >= 0 {
-				return fmt.Errorf("dense_layout: %s: lse[%d] %v vs %v with the KV layout changed", impl.ConfigName(cfg), e, b.LSE[e], a.LSE[e])
-			}
-		}
-		return nil
+		return sameAnswers(ch, "dense_layout", in, other, cfgs, fmt.Sprintf("the KV layout changed (paged %v vs %v)", other.Paged(), in.Paged()))
 	})
 }
 
@@ -193,11 +169,42 @@ func orderAgrees(prop string, ch *Checker, in, pin *problem.Inputs, cfgs []impl.
 // firstDiff is the first index where a and b differ in bits; −1 if none.
 func firstDiff(a, b []float64) int {
 	for i := range a {
-		if math.Float64bits(a[i]) != math.Float64bits(b[i]) {
+		if math.Float64bits(a[i]) != math.Float64bits(b[i]) && !(a[i] != a[i] && b[i] != b[i]) {
 			return i
 		}
 	}
 	return -1
+}
+
+// sameAnswers checks a property that says problems a and b have the same
+// exact answer: their references agree bit for bit, and so do every
+// correct configuration's o and lse (NaNs of any payload alike). why says
+// what differs between a and b.
+func sameAnswers(ch *Checker, prop string, a, b *problem.Inputs, cfgs []impl.Config, why string) error {
+	ra, rb := ref.Compute(a, ref.Options{}), ref.Compute(b, ref.Options{})
+	if e := firstDiff(ra.O, rb.O); e >= 0 {
+		return newFailure(prop, "ref", a, e, rb.O[e], ra.O[e], 0, "the reference changed: "+why)
+	}
+	for _, cfg := range cfgs {
+		oa, err := ch.run(cfg, a)
+		if err != nil {
+			return err
+		}
+		ob, err := ch.run(cfg, b)
+		if err != nil {
+			return err
+		}
+		if e := firstDiff32(oa.O, ob.O); e >= 0 {
+			return newFailure(prop, impl.ConfigName(cfg), a, e, float64(ob.O[e]), float64(oa.O[e]), 0, why+": not the same bits")
+		}
+		if len(oa.LSE) != len(ob.LSE) {
+			return fmt.Errorf("%s: %s: %d lse values vs %d: %s", prop, impl.ConfigName(cfg), len(ob.LSE), len(oa.LSE), why)
+		}
+		if e := firstDiff32(oa.LSE, ob.LSE); e >= 0 {
+			return fmt.Errorf("%s: %s: lse[%d] %v vs %v: %s", prop, impl.ConfigName(cfg), e, ob.LSE[e], oa.LSE[e], why)
+		}
+	}
+	return nil
 }
 
 // firstDiff32 is the first index where a and b (of one length) differ in
