@@ -529,7 +529,6 @@ func withoutSink(in *problem.Inputs) *problem.Inputs {
 	return &out
 }
 
-
 func checkSinkNegInf(ch *Checker, c cases.Case) error {
 	return ch.eachFormat(c, ch.Pick(c), func(in *problem.Inputs, cfgs []impl.Config) error {
 		return sameAnswers(ch, "sink_neg_inf", withoutSink(in), withSink(in, math.Inf(-1)), cfgs, "a −Inf sink must give exactly the answer of no sink")
