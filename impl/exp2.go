@@ -67,57 +67,80 @@ func (s *state) exp2Raw(k problem.Key, mods bool) float32 {
 	return acc
 }
 
-// exp2Row is the Exp2 kind's row: it returns the natural running max and
-// l, with o accumulated in place.
-func (s *state) exp2Row(keys []problem.Key, o []float32) (m, l float32) {
+// exp2Setup is the exp2 kinds' row set-up: whether the row has score
+// modifiers, and the folded constant ls (fl(scale)·fl(log2 e), or fl(log2
+// e) when the modified natural score takes the raw dot's place).
+func (s *state) exp2Setup() (mods bool, ls float32) {
 	if !s.ar.accRaw || !s.ar.scoreRaw {
-		panic(fmt.Sprintf("impl: the exp2 kind takes FP32 scores and accumulators (profile %s)", s.e.Config.Profile.Name))
+		panic(fmt.Sprintf("impl: the exp2 kinds take FP32 scores and accumulators (profile %s)", s.e.Config.Profile.Name))
 	}
-	mods := s.in.HasMods()
+	mods = s.in.HasMods()
 	log2e := float32(math.Log2E)
-	ls := float32(s.scale * log2e)
+	ls = float32(s.scale * log2e)
 	if mods {
 		ls = log2e
 	}
-	bc := s.e.Config.Bc
-	if cap(s.s) < bc {
+	if bc := s.e.Config.Bc; cap(s.s) < bc {
 		s.s, s.p = make([]float32, bc), make([]float32, bc)
 	}
+	return mods, ls
+}
+
+// exp2Scores computes a tile's scores into s.s and returns them with the
+// tile's max (max is exact, so max(m, this) is the running max).
+func (s *state) exp2Scores(tk []problem.Key, mods bool) (sc []float32, mt float32) {
+	sc = s.s[:len(tk)]
+	mt = float32(math.Inf(-1))
+	for c, k := range tk {
+		sc[c] = s.exp2Raw(k, mods)
+		mt = max(mt, sc[c])
+	}
+	return sc, mt
+}
+
+// exp2Tile takes a tile's scores against the max m (mls = fl(m·ls)): P
+// (rounded as the profile says) into s.p, o += P·V key by key, and it
+// returns the tile's Σ p (of the unrounded p, unless the profile sums the
+// rounded ones). The caller rescales l and o first.
+func (s *state) exp2Tile(tk []problem.Key, sc []float32, ls, mls float32, o []float32) (lt float32) {
 	ar := &s.ar
+	p := s.p[:len(sc)]
+	for c, x := range sc {
+		pc := exp2f(float32(float32(x*ls) - mls))
+		p[c] = ar.rp(pc)
+		if ar.lRounded {
+			pc = p[c]
+		}
+		lt += pc
+	}
+	for c, k := range tk {
+		pc := p[c]
+		for j, v := range k.V {
+			o[j] = float32(o[j] + float32(pc*v))
+		}
+	}
+	return lt
+}
+
+// exp2Row is the Exp2 kind's row: it returns the natural running max and
+// l, with o accumulated in place.
+func (s *state) exp2Row(keys []problem.Key, o []float32) (m, l float32) {
+	mods, ls := s.exp2Setup()
+	bc := s.e.Config.Bc
 	m = float32(math.Inf(-1))
 	clear(o)
 	for t0 := 0; t0 < len(keys); t0 += bc {
 		tk := keys[t0:min(t0+bc, len(keys))]
-		sc, p := s.s[:len(tk)], s.p[:len(tk)]
-		mt := m
-		for c, k := range tk {
-			sc[c] = s.exp2Raw(k, mods)
-			mt = max(mt, sc[c])
-		}
+		sc, mt := s.exp2Scores(tk, mods)
+		mt = max(m, mt)
 		alpha := float32(0)
 		if !math.IsInf(float64(m), -1) {
 			alpha = exp2f(float32(float32(m-mt) * ls))
 		}
-		mls := float32(mt * ls)
-		var lt float32
-		for c, x := range sc {
-			pc := exp2f(float32(float32(x*ls) - mls))
-			p[c] = ar.rp(pc)
-			if ar.lRounded {
-				pc = p[c]
-			}
-			lt += pc
-		}
-		l = float32(float32(alpha*l) + lt)
 		for j := range o {
 			o[j] = float32(alpha * o[j])
 		}
-		for c, k := range tk {
-			pc := p[c]
-			for j, v := range k.V {
-				o[j] = float32(o[j] + float32(pc*v))
-			}
-		}
+		l = float32(float32(alpha*l) + s.exp2Tile(tk, sc, ls, float32(mt*ls), o))
 		m = mt
 	}
 	if !mods {

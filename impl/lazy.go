@@ -42,28 +42,14 @@ func lazyConfigs() []Config {
 // lazyRow is the Lazy kind's row: it returns the natural stale max and l,
 // o accumulated in place, and sets s.rowMax to the true max.
 func (s *state) lazyRow(keys []problem.Key, o []float32) (m, l float32) {
-	mods := s.in.HasMods()
-	log2e := float32(math.Log2E)
-	ls := float32(s.scale * log2e)
-	if mods {
-		ls = log2e
-	}
+	mods, ls := s.exp2Setup()
 	bc := s.e.Config.Bc
-	if cap(s.s) < bc {
-		s.s, s.p = make([]float32, bc), make([]float32, bc)
-	}
-	ar := &s.ar
 	m = float32(math.Inf(-1))
 	top := m // the true max
 	clear(o)
 	for t0 := 0; t0 < len(keys); t0 += bc {
 		tk := keys[t0:min(t0+bc, len(keys))]
-		sc, p := s.s[:len(tk)], s.p[:len(tk)]
-		mt := float32(math.Inf(-1))
-		for c, k := range tk {
-			sc[c] = s.exp2Raw(k, mods)
-			mt = max(mt, sc[c])
-		}
+		sc, mt := s.exp2Scores(tk, mods)
 		top = max(top, mt)
 		alpha := float32(1)
 		switch {
@@ -73,29 +59,13 @@ func (s *state) lazyRow(keys []problem.Key, o []float32) (m, l float32) {
 			alpha = exp2f(float32(float32(m-mt) * ls))
 			m = mt
 		}
-		mls := float32(m * ls)
-		var lt float32
-		for c, x := range sc {
-			pc := exp2f(float32(float32(x*ls) - mls))
-			p[c] = ar.rp(pc)
-			if ar.lRounded {
-				pc = p[c]
-			}
-			lt += pc
-		}
 		if alpha != 1 {
 			l = float32(alpha * l)
 			for j := range o {
 				o[j] = float32(alpha * o[j])
 			}
 		}
-		l = float32(l + lt)
-		for c, k := range tk {
-			pc := p[c]
-			for j, v := range k.V {
-				o[j] = float32(o[j] + float32(pc*v))
-			}
-		}
+		l = float32(l + s.exp2Tile(tk, sc, ls, float32(m*ls), o))
 	}
 	if !mods {
 		m, top = float32(m*s.scale), float32(top*s.scale)
