@@ -68,23 +68,10 @@ func (m *Model) MaxLogitAllowed(r *ref.Row, want float64) (allowed float64, ok b
 // row by row (MaxLogitAllowed). A missing max_logit output (nil or empty)
 // fails every row.
 func JudgeMaxLogit(x *Input, mode Mode) LSEVerdict {
-	v := LSEVerdict{WorstRow: -1}
 	m := NewModel(x.Profile, x.Shape, x.In, mode)
 	conv := *x.In.MaxLogit
-	for ri := range x.Ref.Rows {
-		row := &x.Ref.Rows[ri]
-		want := ref.MaxLogitOf(row, conv)
-		if w32 := float32(want); math.IsInf(float64(w32), 0) {
-			want = float64(w32) // beyond FP32: it must overflow
-		}
-		a, ok := m.MaxLogitAllowed(row, want)
-		if !ok {
-			v.Skipped++
-			continue
-		}
-		v.addRow(ri, x.OutMaxLogit, want, a)
-	}
-	return v
+	return judgeRows(x, x.OutMaxLogit, func(r *ref.Row) float64 { return ref.MaxLogitOf(r, conv) },
+		func(_ int, r *ref.Row, want float64) (float64, bool) { return m.MaxLogitAllowed(r, want) })
 }
 
 // judgeMaxLogitInto adds the max_logit judgement to v when the problem

@@ -281,24 +281,34 @@ func (b BoundCriterion) finish(x *Input, v *Verdict) {
 // JudgeLSE judges the kernel's lse against the reference's, row by row,
 // with the bound of mode. A missing lse output fails every row.
 func JudgeLSE(x *Input, mode Mode) LSEVerdict {
-	lv := LSEVerdict{WorstRow: -1}
 	m := NewModel(x.Profile, x.Shape, x.In, mode)
 	conv := *x.In.LSE
+	return judgeRows(x, x.OutLSE, func(r *ref.Row) float64 { return ref.LSEOf(r, conv) },
+		func(ri int, _ *ref.Row, want float64) (float64, bool) {
+			rb := m.rowAt(x.Ref, ri)
+			return rb.LSEAllowed(want)
+		})
+}
+
+// judgeRows judges a per-row fp32 output (lse, max_logit) row by row:
+// exact is a row's value in the declared convention, allowed its
+// allowance (ok false: the row is outside the bound's domain, skipped).
+func judgeRows(x *Input, out []float32, exact func(*ref.Row) float64, allowed func(ri int, r *ref.Row, want float64) (float64, bool)) LSEVerdict {
+	v := LSEVerdict{WorstRow: -1}
 	for ri := range x.Ref.Rows {
 		row := &x.Ref.Rows[ri]
-		want := ref.LSEOf(row, conv)
+		want := exact(row)
 		if w32 := float32(want); math.IsInf(float64(w32), 0) {
-			want = float64(w32) // beyond FP32, the lse output's format: it must overflow
+			want = float64(w32) // beyond FP32, the output's format: it must overflow
 		}
-		rb := m.rowAt(x.Ref, ri)
-		a, ok := rb.LSEAllowed(want)
+		a, ok := allowed(ri, row, want)
 		if !ok {
-			lv.Skipped++
+			v.Skipped++
 			continue
 		}
-		lv.addRow(ri, x.OutLSE, want, a)
+		v.addRow(ri, out, want, a)
 	}
-	return lv
+	return v
 }
 
 // addRow judges row ri of a per-row output (lse, max_logit) against its
