@@ -9,7 +9,7 @@ import (
 	"github.com/attnvet/attnvet/internal/targets"
 )
 
-// fuzz --recheck through a real worker process (testdata/recheck_worker.py,
+// fuzz --recheck through a real worker process (testdata/numpy_v2_worker.py,
 // splits=1,2,4 in its hello): deterministic, it passes every recheck;
 // noisy on a repeated request it is nondeterministic; wrong with split=2
 // it is split_dependent.
@@ -18,7 +18,7 @@ func TestRecheckThroughAWorker(t *testing.T) {
 	for _, c := range []struct {
 		args, kind string
 	}{{"", ""}, {"--noisy", campaign.Nondeterministic}, {"--bad-split 2", campaign.SplitDependent}} {
-		tg, err := targets.Resolve("exec:"+py+" testdata/recheck_worker.py "+c.args, targets.Options{Logf: t.Logf})
+		tg, err := targets.Resolve("exec:"+py+" testdata/numpy_v2_worker.py --splits "+c.args, targets.Options{Logf: t.Logf})
 		if err != nil {
 			t.Fatal(err)
 		}
