@@ -144,6 +144,7 @@ func (ev *evaluator) eval(c cases.Case) caseOut {
 	co := caseOut{checks: make([]checkOut, len(ev.targets))}
 	pc := pipeline.NewCase(c)
 	pc.NeedRef = ev.needRef(c)
+	pc.LazyDev = true // the campaign reads only verdicts
 	// Targets grouped by the storage format they read, in target order.
 	type group struct {
 		f   num.Format

@@ -43,16 +43,16 @@ func (e *InternalError) Unwrap() error { return e.Err }
 // are none, computes the reference on one goroutine (callers run cases in
 // parallel). A bad case is an error; a panic is an *InternalError.
 func Prepare(c cases.Case, f num.Format) (p *Prepared, err error) {
-	return prepareCase(c, f, nil)
+	return prepareCase(c, f, ref.Options{Workers: 1}, nil)
 }
 
-func prepareCase(c cases.Case, f num.Format, need func(*problem.Inputs) bool) (p *Prepared, err error) {
+func prepareCase(c cases.Case, f num.Format, opt ref.Options, need func(*problem.Inputs) bool) (p *Prepared, err error) {
 	defer recoverInternal(&err, "checking the contract") // Build and Reference name their own
 	in, err := Build(c, f)
 	if err != nil {
 		return nil, err
 	}
-	return prepare(in, ref.Options{Workers: 1}, need)
+	return prepare(in, opt, need)
 }
 
 // Build generates case c's inputs in storage format f, nothing more (the
@@ -101,6 +101,12 @@ type Case struct {
 	// computed (a campaign asks an exec worker whether its hello excludes
 	// the case: half a campaign's cases, for a worker of one family).
 	NeedRef func(in *problem.Inputs, f num.Format) bool
+	// LazyDev computes the reference without its deviation sums
+	// (ref.Options.LazyDev): bound and prob then judge cheap bound first
+	// and fill in a row's sums only where the verdict or the worst ratio
+	// needs them, with the same verdict and worst bits. For callers that
+	// judge with a criterion and read nothing else of the reference.
+	LazyDev bool
 	byFmt   map[num.Format]entry
 }
 
@@ -133,7 +139,7 @@ func (pc *Case) In(f num.Format) (*Prepared, error) {
 	if pc.NeedRef != nil {
 		need = func(in *problem.Inputs) bool { return pc.NeedRef(in, f) }
 	}
-	p, err := prepareCase(pc.C, f, need)
+	p, err := prepareCase(pc.C, f, ref.Options{Workers: 1, LazyDev: pc.LazyDev}, need)
 	pc.byFmt[f] = entry{p, err}
 	return p, err
 }

@@ -2,7 +2,6 @@ package tolerance
 
 import (
 	"math"
-	"sort"
 
 	"github.com/attnvet/attnvet/ref"
 )
@@ -222,23 +221,28 @@ func (b BoundCriterion) judgeLazy(x *Input, m *Model) Verdict {
 			eval(ri)
 		}
 	}
-	// Rows that may hold the worst: largest ub first, until below the
-	// best; a row whose ub ties the best matters only before its element.
-	var cand []int
+	// Rows that may hold the worst: those whose ub reaches the best; a
+	// row whose ub ties the best matters only before its element. The
+	// best only rises, so a row skipped against the best so far is
+	// skipped against the final one too; the largest ub goes first, to
+	// raise the best early (no sort: one pass for it, one for the rest).
+	cand := func(ri int) bool {
+		return !exact[ri] && !(rbs[ri].Domain || rbs[ri].Unbounded) &&
+			(ub[ri] > best || (ub[ri] == best && ri*dv <= bestElem))
+	}
+	top := -1
 	for ri := range r.Rows {
-		if !exact[ri] && !(rbs[ri].Domain || rbs[ri].Unbounded) {
-			cand = append(cand, ri)
+		if cand(ri) && (top < 0 || ub[ri] > ub[top]) {
+			top = ri
 		}
 	}
-	sort.Slice(cand, func(i, j int) bool { return ub[cand[i]] > ub[cand[j]] })
-	for _, ri := range cand {
-		if ub[ri] < best {
-			break
+	if top >= 0 {
+		eval(top)
+	}
+	for ri := range r.Rows {
+		if cand(ri) {
+			eval(ri)
 		}
-		if ub[ri] == best && ri*dv > bestElem {
-			continue
-		}
-		eval(ri)
 	}
 	// The scan over the rows whose ratios are exact, in element order.
 	for ri := range r.Rows {
