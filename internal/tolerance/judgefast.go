@@ -141,12 +141,13 @@ func ratioOf(out float32, want, a float64) float64 {
 // certainly finite and ≥ 0 (clean) gets, per element, the upper bound
 // ub = err/allowed(J = 0) of its ratio (allowed is monotone in the
 // Jacobian term J ≥ 0). Its sums are computed (EnsureDev) only if some
-// ub > 1 (the verdict needs them), if it holds the first judged element
-// (the scan's first element sets the worst, NaN included), or if its
-// largest ub reaches the worst exact ratio found (it might hold the
-// worst). Every other element's ratio is below the worst and at most 1:
-// the counts, the worst ratio and its element are the full scan's
-// (TestJudgeMatchesBounds judges lazy and full references alike).
+// ub > 1 or is NaN (the verdict needs them), or if its largest ub reaches
+// the worst exact ratio found (it might hold the worst). Every other
+// element's ratio is a number in [0, ub] (a finite err against an
+// allowance at least the cheap one: never NaN, so it cannot be the NaN a
+// full scan's first element would pin as the worst), below the worst and
+// at most 1: the counts, the worst ratio and its element are the full
+// scan's (TestJudgeMatchesBounds judges lazy and full references alike).
 func (b BoundCriterion) judgeLazy(x *Input, m *Model) Verdict {
 	v := Verdict{Criterion: b.Name(), WorstElem: -1}
 	r := x.Ref
@@ -217,7 +218,7 @@ func (b BoundCriterion) judgeLazy(x *Input, m *Model) Verdict {
 		if rbs[ri].Domain || rbs[ri].Unbounded {
 			continue
 		}
-		if exact[ri] || math.IsNaN(ub[ri]) || ri == first {
+		if exact[ri] || math.IsNaN(ub[ri]) {
 			eval(ri)
 		}
 	}
