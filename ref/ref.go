@@ -261,6 +261,10 @@ type scratch struct {
 	// Compute (problem.KeySpan): spanIn is the problem they belong to.
 	spanIn *problem.Inputs
 	spans  []keySpan
+	// The longest keys and lv used since the pool gave s out: release
+	// clears that much (the rest is zero already), not their capacity,
+	// which a large case leaves at millions of entries.
+	keysHi, lvHi int
 }
 
 // keySpan is one KV head's SpanKeys with each row's max|v| (maxAbs32 from
@@ -320,10 +324,11 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 // release returns s to the pool, dropping its views into the inputs so the
 // pool does not keep them alive.
 func (s *scratch) release() {
-	clear(s.keys[:cap(s.keys)])
-	clear(s.lv[:cap(s.lv)])
+	clear(s.keys[:s.keysHi])
+	clear(s.lv[:s.lvHi])
+	s.keysHi, s.lvHi = 0, 0
 	for i := range s.spans {
-		clear(s.spans[i].keys[:cap(s.spans[i].keys)])
+		clear(s.spans[i].keys) // its one gathering since the pool gave s out
 		s.spans[i].ready = false
 	}
 	s.spanIn = nil
@@ -428,6 +433,7 @@ func (s *scratch) group(in *problem.Inputs, r *Result, t, g int) {
 	} else {
 		s.keys = in.RefKeys(t, g, s.keys)
 		keys = s.keys
+		s.keysHi = max(s.keysHi, len(keys))
 		for _, k := range keys {
 			maxAbsV = maxAbs32(maxAbsV, k.V)
 		}
@@ -435,6 +441,7 @@ func (s *scratch) group(in *problem.Inputs, r *Result, t, g int) {
 	n := len(keys)
 	s.x, s.a, s.p, s.g = grow(s.x, n), grow(s.a, n), grow(s.p, n), grow(s.g, n)
 	s.lc, s.lv = grow(s.lc, n), grow(s.lv, n)
+	s.lvHi = max(s.lvHi, n)
 	per := in.H / in.Hkv
 	for h := g * per; h < (g+1)*per; h++ {
 		s.head(in, r, t, h, keys, maxAbsV)
