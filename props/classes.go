@@ -105,23 +105,22 @@ func Classes(c cases.Case) []string {
 func ClassesOf(c cases.Case, in *problem.Inputs, vs []problem.Violation) []string {
 	hit := map[string]bool{}
 	ns := rowKeys(c)
+	// Per-row facts folded in locals, then into hit once: a window case
+	// has thousands of rows, and map writes per row were most of the cost.
+	var n0, n1, n2, tileM1, tile, tileP1, large, two bool
 	for _, n := range ns {
-		switch n {
-		case 0:
-			hit[ClassN0] = true
-		case 1:
-			hit[ClassN1] = true
-		case 2:
-			hit[ClassN2] = true
-		}
+		n0, n1, n2 = n0 || n == 0, n1 || n == 1, n2 || n == 2
 		for _, bc := range TileSizes {
-			hit[ClassTileMinus1] = hit[ClassTileMinus1] || n == bc-1
-			hit[ClassTile] = hit[ClassTile] || n == bc
-			hit[ClassTilePlus1] = hit[ClassTilePlus1] || n == bc+1
+			tileM1, tile, tileP1 = tileM1 || n == bc-1, tile || n == bc, tileP1 || n == bc+1
 		}
-		hit[ClassLarge] = hit[ClassLarge] || n >= 1024
-		hit[ClassEqual] = hit[ClassEqual] || (n >= 2 && c.Values.Dist == "zeroq")
-		hit[ClassDominant] = hit[ClassDominant] || (n >= 2 && c.Values.Dist == "dominant")
+		large, two = large || n >= 1024, two || n >= 2
+	}
+	for name, on := range map[string]bool{ClassN0: n0, ClassN1: n1, ClassN2: n2, ClassTileMinus1: tileM1,
+		ClassTile: tile, ClassTilePlus1: tileP1, ClassLarge: large,
+		ClassEqual: two && c.Values.Dist == "zeroq", ClassDominant: two && c.Values.Dist == "dominant"} {
+		if on {
+			hit[name] = true
+		}
 	}
 	hit[ClassHeads] = c.H%16 != 0
 	hit[ClassD1] = c.D == 1
