@@ -46,9 +46,9 @@ func runGate(e *env, args []string) int {
 	seed := fs.Uint64("seed", 1, "seed of the random cases")
 	kernels := fs.String("kernels", "all", "kernels to gate: comma-separated globs over the names 'attnvet kernels' lists, or mutant:NAME")
 	critName := fs.String("criterion", tolerance.NameBound, "pass/fail criterion: "+strings.Join(tolerance.Names(), ", "))
-	junit := fs.String("junit", "", "write JUnit XML (one test case per kernel × case) to FILE")
-	jsonOut := fs.String("json", "", "write the result as JSON (docs/json.md) to FILE")
-	workers := fs.Int("workers", 0, "parallel workers (default: all cores)")
+	junit := fs.String("junit", "", "write JUnit XML (one test case per kernel × case) to `FILE`")
+	jsonOut := fs.String("json", "", "write the result as JSON (docs/json.md) to `FILE`")
+	workers := fs.Int("workers", 0, workersUsage)
 	out := fs.String("out", defaultOutDir, "directory for failing random cases, shrunk (written only on failure)")
 	fam := fs.String("family", "", "the corpus cases and random cases of one family: "+problem.FamilyNames()+" (default: every corpus case, random sparse and window)")
 	verbose := fs.Bool("v", false, "list every edge class and contract violation")
@@ -307,6 +307,10 @@ func countFlag(name string, n int) (int, error) {
 	}
 	return n, nil
 }
+
+// workersUsage is the --workers help of the campaign commands (gate, fuzz,
+// report), which share workersFlag's range.
+const workersUsage = "parallel workers (default: all cores); results do not depend on it"
 
 func workersFlag(n int) (int, error) {
 	if n < 0 || n > 4096 {
