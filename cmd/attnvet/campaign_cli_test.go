@@ -22,6 +22,7 @@ import (
 	"github.com/attnvet/attnvet/internal/campaign"
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/summary"
 	"github.com/attnvet/attnvet/internal/testkit"
 )
 
@@ -500,7 +501,7 @@ func TestInterruptedFuzzAndGateAreNotPasses(t *testing.T) {
 	}
 	m := r.Runs[0].Missing
 	code, out, errs := cli(t, "report", "--merge", shard("0"), shard("1"), shard("2"), "--json", filepath.Join(dir, "m.json"))
-	wantGap := "GAP         fuzz seed 3: shard 1/3 stopped early: " + missingString(m)
+	wantGap := "GAP         fuzz seed 3: shard 1/3 stopped early: " + summary.Missing(m)
 	if code != exitUsage || !strings.Contains(out, wantGap) || !strings.Contains(out, "INCOMPLETE: ") || strings.Contains(out, "PASS") ||
 		!strings.Contains(errs, "gaps") || strings.Count(errs, "\n") != 1 {
 		t.Errorf("merge with a gap: exit %d, want 2 and %q\n%s\n%s", code, wantGap, out, errs)

@@ -48,8 +48,8 @@ func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
 func runCheck(e *env, args []string) int {
 	fs := newFlags("check")
 	crit := fs.String("criterion", tolerance.NameBound, "gating criteria, comma-separated: "+strings.Join(tolerance.Names(), ", ")+" (every criterion is reported; these decide the exit code)")
-	jsonOut := fs.String("json", "", "write the results as JSON to FILE")
-	junitOut := fs.String("junit", "", "write JUnit XML to FILE (one test per bundle and gating criterion)")
+	jsonOut := fs.String("json", "", "write the results as JSON to `FILE`")
+	junitOut := fs.String("junit", "", "write JUnit XML to `FILE` (one test per bundle and gating criterion)")
 	top := fs.Int("top", 5, "worst elements to show per bundle")
 	assume := fs.Bool("assume-defaults", false, "judge bundles that leave a semantics-defining key (window, causal, d_v, in_dtype of an F32 dump of bf16 values) to its default, instead of refusing them")
 	mem := addMemoryFlag(fs)

@@ -18,7 +18,7 @@ import (
 	"github.com/attnvet/attnvet/internal/campaign"
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/problem"
-	"github.com/attnvet/attnvet/internal/show"
+	"github.com/attnvet/attnvet/internal/summary"
 	"github.com/attnvet/attnvet/internal/targets"
 	"github.com/attnvet/attnvet/internal/tolerance"
 	"github.com/attnvet/attnvet/internal/worker"
@@ -40,13 +40,13 @@ func runFuzz(e *env, args []string) int {
 	fs := newFlags("fuzz")
 	dur := durationFlag(fs, "time", 0, "stop issuing new cases after `D` (e.g. 60s, 10m); default 60s unless --cases is given")
 	n := fs.Int("cases", 0, "size of the case space: case indices 0..N-1 (split among shards)")
-	workers := fs.Int("workers", 0, "parallel workers (default: all cores); results do not depend on it")
+	workers := fs.Int("workers", 0, workersUsage)
 	shardS := fs.String("shard", "0/1", "run shard i of n: case indices ≡ i (mod n); needs an explicit --seed")
 	seed := fs.Uint64("seed", 0, "campaign seed (default: from the clock, printed)")
 	target := fs.String("target", defaultFuzzTarget, "kernel under test: a registry kernel, mutant:NAME (or a bare mutant name), or exec:'CMD' (docs/worker.md); see 'attnvet kernels'")
 	out := fs.String("out", defaultOutDir, "directory for failing cases (each saved when found, replaced when shrunk) and the results journal journal.jsonl")
 	resume := fs.String("resume", "", "continue the killed or interrupted campaign whose journal is in `DIR` (its --out): the journaled cases are not run again; the campaign's settings come from the journal")
-	jsonOut := fs.String("json", "", "write the result as JSON (docs/json.md) to FILE")
+	jsonOut := fs.String("json", "", "write the result as JSON (docs/json.md) to `FILE`")
 	junit := fs.String("junit", "", "write JUnit XML (one test case per case) to `FILE`")
 	critName := fs.String("criterion", tolerance.NameBound, "pass/fail criterion: "+strings.Join(tolerance.Names(), ", "))
 	fam := fs.String("family", "", "cases of one family: "+problem.FamilyNames()+" (default: sparse and window, or the one family an exec: target declares)")
@@ -127,7 +127,7 @@ func runFuzz(e *env, args []string) int {
 	opt.Recheck = *recheck
 	if j, err := campaign.LoadJournal(*out); err == nil && j.End == nil {
 		return e.exitFor("fuzz", usagef("--out %s holds the journal of a campaign that was killed or is still running (seed %d, shard %s, %s cases journaled): continue it with 'attnvet fuzz --resume %s', or remove %s",
-			*out, j.Header.Seed, j.Header.Shard, commas(j.Done), campaign.ShellQuote(*out), j.Path))
+			*out, j.Header.Seed, j.Header.Shard, summary.Commas(j.Done), campaign.ShellQuote(*out), j.Path))
 	}
 	topt, err := wf.options(fs, targets.IsExec(*target))
 	if err != nil {
@@ -215,7 +215,7 @@ func resumeFuzz(e *env, fs *flag.FlagSet, ff findingFlags, dir string, workers i
 		state = "interrupted"
 	}
 	fmt.Fprintf(e.stdout, "attnvet fuzz: resuming %s: target %s, seed %d, shard %s, criterion %s, %s; %s cases journaled (%s)\n",
-		j.Path, t.Name, opt.Seed, opt.Shard, opt.Criterion.Name(), budgetString(&opt), commas(j.Done), state)
+		j.Path, t.Name, opt.Seed, opt.Shard, opt.Criterion.Name(), budgetString(&opt), summary.Commas(j.Done), state)
 	return fuzzRun(e, opt, every, jsonOut, junit)
 }
 
@@ -232,7 +232,7 @@ func fuzzRun(e *env, opt campaign.Options, every time.Duration, jsonOut, junit s
 	if err != nil {
 		return e.exitFor("fuzz", usagef("%v", err))
 	}
-	printFuzzSummary(e.stdout, &opt, res)
+	summary.Fuzz(e.stdout, &opt, res)
 	if jsonOut != "" {
 		if err := atomicfile.Write(jsonOut, res.Marshal()); err != nil {
 			return e.exitFor("fuzz", usagef("--json: %v", err))
@@ -319,97 +319,6 @@ func budgetString(opt *campaign.Options) string {
 	return "budget " + strings.Join(parts, " or ")
 }
 
-func printFuzzSummary(w io.Writer, opt *campaign.Options, res *campaign.Result) {
-	run := res.Runs[0]
-	rate := 0.0
-	if run.Elapsed > 0 {
-		rate = float64(res.Cases) / run.Elapsed
-	}
-	fmt.Fprintf(w, "  cases       %s in %.1fs (%.0f/s on %d workers), stopped: %s\n",
-		commas(res.Cases), run.Elapsed, rate, run.Workers, stopWhy(run.Stopped))
-	if run.Generated > 0 {
-		last := opt.Shard.Index + (run.Generated-1)*opt.Shard.Count
-		fmt.Fprintf(w, "  indices     %d..%d step %d (seed %d)\n", opt.Shard.Index, last, opt.Shard.Count, opt.Seed)
-	}
-	if run.Resumed > 0 {
-		fmt.Fprintf(w, "  resumed     %s cases from the journal, %s run now\n", commas(run.Resumed), commas(res.Cases-run.Resumed))
-	}
-	if run.Missing != nil {
-		fmt.Fprintf(w, "  missing     %s\n", missingString(run.Missing))
-	}
-	fmt.Fprintf(w, "  judged      %s cases, %s elements", commas(res.Checks), commas64(res.Elements))
-	if res.SkippedElements > 0 {
-		fmt.Fprintf(w, " (%s outside the profile's range, not judged)", commas64(res.SkippedElements))
-	}
-	fmt.Fprintln(w)
-	if res.Worst != nil {
-		fmt.Fprintf(w, "  worst       err/allowed %s on %s\n", res.Worst.Ratio, res.Worst.Case)
-	}
-	if res.IncompatibleChecks > 0 {
-		fmt.Fprintf(w, "  skipped     %s cases that pin an input dtype the kernel does not take\n", commas(res.IncompatibleChecks))
-	}
-	printContract(w, res, false)
-	printInternal(w, res)
-	printClasses(w, res, false)
-	printWorkerStats(w, res)
-	printFindings(w, res, 20)
-	fmt.Fprintf(w, "  failures    %d failing cases", res.FailedChecks)
-	if res.FailedChecks > 0 {
-		saved := 0
-		for _, f := range res.Failures {
-			if f.File != "" {
-				saved++
-			}
-		}
-		fmt.Fprintf(w, ", %d shrunk and saved to %s", saved, opt.OutDir)
-	}
-	fmt.Fprintln(w)
-	shown := 0
-	for _, f := range res.Failures {
-		if f.Replay == "" {
-			continue // not saved (beyond --save): counted above, in --json
-		}
-		shown++
-		fmt.Fprintf(w, "FAIL %s: %s\n", f.Case, failureWhat(&f))
-		if f.Shrunk != nil {
-			fmt.Fprintf(w, "     shrunk: %s\n", show.CaseShape(f.Shrunk))
-		}
-		fmt.Fprintf(w, "     replay: %s\n", f.Replay)
-	}
-	if shown == 0 {
-		printFailures(w, res, 5)
-	}
-	printWorkerFailures(w, res, 5, true)
-	switch verdictWord(res) {
-	case "PASS":
-		if res.KnownChecks > 0 {
-			fmt.Fprintf(w, "PASS: no failure in %s cases beyond %s known ones (--known)\n", commas(res.Cases), commas(res.KnownChecks))
-		} else {
-			fmt.Fprintf(w, "PASS: no failure in %s cases\n", commas(res.Cases))
-		}
-	case "INCOMPLETE":
-		fmt.Fprintf(w, "INCOMPLETE: no failure in the %s cases run, but the campaign was interrupted (%s): not a pass\n", commas(res.Cases), missingString(run.Missing))
-	default:
-		fmt.Fprintf(w, "FAIL: %s failing cases of %s", commas(res.FailedCases), commas(res.Cases))
-		if res.WorkerFailedChecks > 0 {
-			fmt.Fprintf(w, " (%s numerical, %s worker failures)", commas(res.FailedChecks), commas(res.WorkerFailedChecks))
-		}
-		fmt.Fprintln(w)
-	}
-}
-
-func stopWhy(s string) string {
-	switch s {
-	case "time":
-		return "time budget"
-	case "cases":
-		return "case budget"
-	case "signal":
-		return "interrupted"
-	}
-	return s
-}
-
 // progressPrinter shows a campaign's progress: one redrawn line on a
 // terminal, plain periodic lines otherwise.
 type progressPrinter struct {
@@ -443,7 +352,7 @@ func (p *progressPrinter) update(pr campaign.Progress) {
 		return
 	}
 	line := fmt.Sprintf("%s %5.0fs  %s cases  %.0f/s  failing %d  contract %d  edge classes %d",
-		p.name, pr.Elapsed.Seconds(), commas(pr.Cases), pr.Rate(), pr.FailedCases, pr.Contract, pr.Classes)
+		p.name, pr.Elapsed.Seconds(), summary.Commas(pr.Cases), pr.Rate(), pr.FailedCases, pr.Contract, pr.Classes)
 	if eta, ok := pr.ETA(); ok && pr.Phase == "search" {
 		line += fmt.Sprintf("  ETA %s", eta.Round(time.Second))
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/profile"
 	"github.com/attnvet/attnvet/internal/safeio"
+	"github.com/attnvet/attnvet/internal/summary"
 	"github.com/attnvet/attnvet/internal/targets"
 	"github.com/attnvet/attnvet/internal/tolerance"
 	"github.com/attnvet/attnvet/internal/worker"
@@ -46,9 +46,9 @@ func runGate(e *env, args []string) int {
 	seed := fs.Uint64("seed", 1, "seed of the random cases")
 	kernels := fs.String("kernels", "all", "kernels to gate: comma-separated globs over the names 'attnvet kernels' lists, or mutant:NAME")
 	critName := fs.String("criterion", tolerance.NameBound, "pass/fail criterion: "+strings.Join(tolerance.Names(), ", "))
-	junit := fs.String("junit", "", "write JUnit XML (one test case per kernel × case) to FILE")
-	jsonOut := fs.String("json", "", "write the result as JSON (docs/json.md) to FILE")
-	workers := fs.Int("workers", 0, "parallel workers (default: all cores)")
+	junit := fs.String("junit", "", "write JUnit XML (one test case per kernel × case) to `FILE`")
+	jsonOut := fs.String("json", "", "write the result as JSON (docs/json.md) to `FILE`")
+	workers := fs.Int("workers", 0, workersUsage)
 	out := fs.String("out", defaultOutDir, "directory for failing random cases, shrunk (written only on failure)")
 	fam := fs.String("family", "", "the corpus cases and random cases of one family: "+problem.FamilyNames()+" (default: every corpus case, random sparse and window)")
 	verbose := fs.Bool("v", false, "list every edge class and contract violation")
@@ -121,7 +121,7 @@ func runGate(e *env, args []string) int {
 		return e.exitFor("gate", usagef("%v", err))
 	}
 	elapsed := time.Since(start)
-	printGateSummary(e.stdout, &opt, res, elapsed, *verbose)
+	summary.Gate(e.stdout, &opt, res, elapsed, *verbose)
 	if *jsonOut != "" {
 		if err := atomicfile.Write(*jsonOut, res.Marshal()); err != nil {
 			return e.exitFor("gate", usagef("--json: %v", err))
@@ -151,7 +151,7 @@ func campaignExit(e *env, cmd string, ctx context.Context, res *campaign.Result)
 		fmt.Fprintf(e.stderr, "attnvet %s: %s\n", cmd, incompleteWhy(cmd, res))
 	}
 	switch {
-	case unknownFailures(res) > 0:
+	case summary.UnknownFailures(res) > 0:
 		return exitMismatch
 	case len(res.InvalidExamples) > 0:
 		fmt.Fprintf(e.stderr, "attnvet %s: %s: %s (please report it)\n", cmd,
@@ -177,20 +177,6 @@ func incompleteWhy(cmd string, res *campaign.Result) string {
 	return s
 }
 
-// verdictWord is the summary's verdict: PASS, FAIL, or INCOMPLETE (no
-// failure in the cases run, but not every case ran).
-func verdictWord(res *campaign.Result) string {
-	switch {
-	case unknownFailures(res) > 0 || len(res.InvalidExamples) > 0:
-		return "FAIL"
-	case !res.Complete:
-		return "INCOMPLETE"
-	case !res.Passed:
-		return "FAIL"
-	}
-	return "PASS"
-}
-
 // signalContext is cancelled by the first SIGINT or SIGTERM: the campaign
 // stops issuing cases and reports what it found. A second signal is not
 // caught: it ends the process at once.
@@ -201,27 +187,6 @@ func signalContext() (context.Context, context.CancelFunc) {
 		stop()
 	}()
 	return ctx, stop
-}
-
-func printGateSummary(w io.Writer, opt *campaign.Options, res *campaign.Result, elapsed time.Duration, verbose bool) {
-	gen := res.Cases - res.CorpusCases
-	fmt.Fprintf(w, "attnvet gate: %d corpus + %d random cases (seed %d) × %d kernels, criterion %s\n",
-		res.CorpusCases, gen, opt.Seed, len(opt.Targets), opt.Criterion.Name())
-	printTotals(w, res)
-	printContract(w, res, verbose)
-	printInternal(w, res)
-	printClasses(w, res, verbose)
-	printWorkerStats(w, res)
-	printFindings(w, res, 20)
-	printFailures(w, res, 20)
-	printWorkerFailures(w, res, 20, false)
-	verdict := verdictWord(res)
-	fmt.Fprintf(w, "%s: %s of %s checks passed (%d cases × %d kernels) in %.1fs", verdict,
-		commas(res.Checks-res.FailedChecks), commas(res.Checks), res.Cases, len(opt.Targets), elapsed.Seconds())
-	if res.WorkerFailedChecks > 0 {
-		fmt.Fprintf(w, "; %s worker failures", commas(res.WorkerFailedChecks))
-	}
-	fmt.Fprintln(w)
 }
 
 // workerFlags configure exec: targets (docs/worker.md).
@@ -281,177 +246,6 @@ func anyExec(spec string) bool {
 		}
 	}
 	return false
-}
-
-// printWorkerStats shows, for each exec target, how its worker processes
-// fared: starts beyond one per run are restarts after a crash, timeout or
-// malformed reply.
-func printWorkerStats(w io.Writer, res *campaign.Result) {
-	for _, t := range res.Targets {
-		s := t.Worker
-		if s == nil {
-			continue
-		}
-		runs := 0
-		for _, r := range res.Runs {
-			for _, n := range r.Targets {
-				if n == t.Name {
-					runs++
-				}
-			}
-		}
-		restarts := max(s.Starts-max(s.Procs, int64(max(runs, 1))), 0) // Procs: the processes started at once (--procs)
-		fmt.Fprintf(w, "  worker      %s: %s requests, %d restarts (%d crashes, %d timeouts, %d malformed replies), %d reported errors, %d requests retried after a crash\n",
-			t.Name, commas64(s.Requests), restarts, s.Crashes, s.Timeouts, s.Malformed, s.Reported, s.Retried)
-		if s.Skipped > 0 { // protocol 2 declarations (docs/worker.md)
-			var rs []string
-			for r, n := range s.SkipReasons {
-				rs = append(rs, fmt.Sprintf("%s %s", r, commas64(n)))
-			}
-			sort.Strings(rs)
-			fmt.Fprintf(w, "  skipped     %s cases the worker's hello excludes, not sent: %s\n", commas64(s.Skipped), strings.Join(rs, ", "))
-		}
-	}
-}
-
-// printWorkerFailures lists the cases an external worker failed on
-// (crash, timeout, malformed reply, reported error) with their replay
-// commands: defects of the kernel, reported apart from numerical
-// mismatches. With savedOnly, only the saved ones are listed when there
-// are any (fuzz: the rest are in --json).
-func printWorkerFailures(w io.Writer, res *campaign.Result, limit int, savedOnly bool) {
-	if res.WorkerFailedChecks == 0 {
-		return
-	}
-	var kinds []string
-	for _, k := range []string{worker.Crash, worker.CrashRetried, worker.Timeout, worker.Malformed, worker.Reported} {
-		if n := res.WorkerFailureKinds[k]; n > 0 {
-			kinds = append(kinds, fmt.Sprintf("%s %d", k, n))
-		}
-	}
-	fmt.Fprintf(w, "  worker failures %s (%s): the worker did not answer these cases properly; not numerical mismatches, still failures\n",
-		commas(res.WorkerFailedChecks), strings.Join(kinds, ", "))
-	list := res.WorkerFailures
-	if savedOnly {
-		var saved []campaign.WorkerFailure
-		for _, f := range list {
-			if f.Replay != "" {
-				saved = append(saved, f)
-			}
-		}
-		if len(saved) > 0 {
-			list = saved
-		}
-	}
-	for i, f := range list {
-		if i == limit {
-			break
-		}
-		fmt.Fprintf(w, "WORKER %s: %s on %s: %s\n", strings.ToUpper(f.Kind), f.Target, f.Case, clipLine(f.Error, 300))
-		if f.Replay != "" {
-			fmt.Fprintf(w, "     replay: %s\n", f.Replay)
-		} else {
-			fmt.Fprintf(w, "     case: %s\n", f.Input.String())
-		}
-	}
-	if n := res.WorkerFailedChecks - min(len(list), limit); n > 0 {
-		fmt.Fprintf(w, "  ... %d more worker failures (see --json)\n", n)
-	}
-}
-
-func clipLine(s string, n int) string {
-	s = safeio.OneLine(s)
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
-}
-
-// printInternal reports cases attnvet itself could not handle (a bug of
-// ours: the generator, the reference or the edge classes panicked).
-func printInternal(w io.Writer, res *campaign.Result) {
-	if len(res.InvalidExamples) == 0 {
-		return
-	}
-	fmt.Fprintf(w, "  INTERNAL    %d cases could not be built, and these errors are attnvet's (please report them):\n", res.InvalidCases)
-	for i, ex := range res.InvalidExamples {
-		if i == 3 {
-			fmt.Fprintf(w, "                ... %d more in --json\n", len(res.InvalidExamples)-3)
-			break
-		}
-		fmt.Fprintf(w, "                %s: %s\n", ex.Case, safeio.OneLine(strings.Join(ex.Violations, "; ")))
-	}
-}
-
-func printContract(w io.Writer, res *campaign.Result, verbose bool) {
-	if res.ContractCases == 0 {
-		return
-	}
-	var names []string
-	for k, v := range res.Violations {
-		names = append(names, fmt.Sprintf("%s %d", k, v))
-	}
-	sort.Strings(names)
-	fmt.Fprintf(w, "  contract    %d cases break the kernel's input contract: reported, not judged (%s)\n",
-		res.ContractCases, strings.Join(names, ", "))
-	show := 5
-	if verbose {
-		show = len(res.ContractExamples)
-	}
-	for i, ex := range res.ContractExamples {
-		if i == show {
-			fmt.Fprintf(w, "                ... (-v lists them all)\n")
-			break
-		}
-		v := ex.Violations[0]
-		if len(ex.Violations) > 1 {
-			v += fmt.Sprintf(" (+%d more)", len(ex.Violations)-1)
-		}
-		fmt.Fprintf(w, "                %s: %s\n", ex.Case, v)
-	}
-}
-
-func printClasses(w io.Writer, res *campaign.Result, verbose bool) {
-	ks := res.SortedClasses()
-	if len(ks) == 0 {
-		fmt.Fprintf(w, "  edge classes none recorded\n")
-		return
-	}
-	var parts []string
-	for _, k := range ks {
-		parts = append(parts, fmt.Sprintf("%s %d", k, res.EdgeClasses[k]))
-	}
-	line := strings.Join(parts, ", ")
-	if !verbose && len(line) > 400 {
-		line = line[:400] + "… (-v lists them all)"
-	}
-	fmt.Fprintf(w, "  edge classes %d covered: %s\n", len(ks), line)
-}
-
-func printFailures(w io.Writer, res *campaign.Result, limit int) {
-	for i, f := range res.Failures {
-		if i == limit {
-			fmt.Fprintf(w, "  ... %d more failures (see --json or --junit)\n", len(res.Failures)-limit+res.FailuresOmitted)
-			return
-		}
-		fmt.Fprintf(w, "FAIL %s on %s: %s\n", f.Target, f.Case, failureWhat(&f))
-		if f.Replay != "" {
-			fmt.Fprintf(w, "     replay: %s\n", f.Replay)
-		} else {
-			fmt.Fprintf(w, "     case: %s\n", f.Input.String())
-		}
-	}
-	if res.FailuresOmitted > 0 && len(res.Failures) <= limit {
-		fmt.Fprintf(w, "  ... %d more failures not listed\n", res.FailuresOmitted)
-	}
-}
-
-func failureWhat(f *campaign.Failure) string {
-	if f.Error != "" {
-		return f.Error
-	}
-	return fmt.Sprintf("%d of %d elements beyond the %s allowance (worst err/allowed %s)",
-		f.FailedElements, f.Elements, f.Criterion, f.Worst)
 }
 
 // loadCorpus reads the corpus: the built-in one (package corpus), none, or
@@ -514,6 +308,10 @@ func countFlag(name string, n int) (int, error) {
 	return n, nil
 }
 
+// workersUsage is the --workers help of the campaign commands (gate, fuzz,
+// report), which share workersFlag's range.
+const workersUsage = "parallel workers (default: all cores); results do not depend on it"
+
 func workersFlag(n int) (int, error) {
 	if n < 0 || n > 4096 {
 		return 0, usagef("--workers %d: want 0 (all cores) to 4096", n)
@@ -559,41 +357,4 @@ func outputFileFlag(flag, path string) error {
 		return usagef("--%s %s: %s is not a directory", flag, path, dir)
 	}
 	return nil
-}
-
-func commas(n int) string { return commas64(int64(n)) }
-
-func commas64(n int64) string {
-	s := fmt.Sprint(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
-
-// printTotals prints the checks, elements, worst ratio and skipped pairs of
-// a campaign result (gate's summary and report --merge's).
-func printTotals(w io.Writer, res *campaign.Result) {
-	fmt.Fprintf(w, "  checks      %s kernel runs judged, %s passed, %s failed\n",
-		commas(res.Checks), commas(res.Checks-res.FailedChecks), commas(res.FailedChecks))
-	fmt.Fprintf(w, "  elements    %s judged", commas64(res.Elements))
-	if res.SkippedElements > 0 {
-		fmt.Fprintf(w, ", %s skipped (outside a profile's range: not judged)", commas64(res.SkippedElements))
-	}
-	fmt.Fprintln(w)
-	if res.Worst != nil {
-		fmt.Fprintf(w, "  worst       err/allowed %s: %s on %s\n", res.Worst.Ratio, res.Worst.Target, res.Worst.Case)
-	}
-	if res.IncompatibleChecks > 0 {
-		fmt.Fprintf(w, "  skipped     %s kernel × case pairs whose case pins an input dtype the kernel does not take\n", commas(res.IncompatibleChecks))
-	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/attnvet/attnvet/internal/campaign"
 	"github.com/attnvet/attnvet/internal/report"
+	"github.com/attnvet/attnvet/internal/summary"
 )
 
 // FuzzMergeResults: two documents as 'report --merge' reads them (a
@@ -82,7 +83,7 @@ func FuzzMergeResults(f *testing.F) {
 			t.Fatalf("merged result passed with complete=%v and %d gaps", m.Complete, len(m.Gaps))
 		}
 		var out bytes.Buffer
-		printMergeSummary(printableLines{&out}, len(rs), m, false)
+		summary.Merge(&out, len(rs), m, false)
 		if i := strings.IndexFunc(out.String(), func(r rune) bool { return r < 0x20 && r != '\n' || r == 0x7f }); i >= 0 {
 			t.Fatalf("control character in the summary: %q", out.String()[max(0, i-40):min(out.Len(), i+40)])
 		}

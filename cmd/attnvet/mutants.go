@@ -31,7 +31,7 @@ func runMutants(e *env, args []string) int {
 	n := fs.Int("cases", def.Cases, "case budget")
 	seed := fs.Uint64("seed", def.Seed, "campaign seed")
 	workers := fs.Int("workers", 0, "worker goroutines (default: all cores)")
-	jsonOut := fs.String("json", "", "also write the result as JSON to FILE")
+	jsonOut := fs.String("json", "", "also write the result as JSON to `FILE`")
 	crit := fs.String("criterion", "", "score only this criterion (default all)")
 	target := fs.String("target", "", "score only this mutant (default all)")
 	targeted := fs.Int("targeted-every", def.TargetedEvery, "make every K-th case a targeted one (0: props.CaseAt only)")

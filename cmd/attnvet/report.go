@@ -37,9 +37,9 @@ func runReport(e *env, args []string) int {
 	shardS := fs.String("shard", "0/1", "measure shard i of n: case indices ≡ i (mod n); merge the shards' report.json with --merge")
 	jsonOnly := fs.Bool("json-only", false, "write report.json only (for shards to merge later)")
 	merge := fs.Bool("merge", false, "merge FILEs instead of running cases: the report.json of the shards of one report, or the campaign results of 'attnvet fuzz/gate --json' (written to DIR/campaign.json); all FILEs of one kind")
-	jsonOut := fs.String("json", "", "--merge of campaign results: write the merged result to FILE (then DIR/campaign.json only if --out is given too)")
+	jsonOut := fs.String("json", "", "--merge of campaign results: write the merged result to `FILE` (then DIR/campaign.json only if --out is given too)")
 	mutants := fs.Bool("mutants", true, "run the mutant catalog on the same cases, to name the bugs an allclose tolerance would miss")
-	workers := fs.Int("workers", 0, "parallel workers (default: all cores)")
+	workers := fs.Int("workers", 0, workersUsage)
 	verbose := fs.Bool("v", false, "--merge of campaign results: list every edge class and contract violation")
 	if printFlags(e, fs, args) {
 		return exitPass
@@ -74,13 +74,13 @@ func runReport(e *env, args []string) int {
 
 	opt := report.DefaultOptions()
 	opt.Seed = *seed
-	switch {
-	case *n < 0 || *n > 1<<20:
+	if *n < 0 || *n > 1<<20 {
 		return e.exitFor("report", usagef("--cases %d: want 0..%d", *n, 1<<20))
-	case *workers < 0 || *workers > 1024:
-		return e.exitFor("report", usagef("--workers %d: want 0 (all cores) .. 1024", *workers))
 	}
-	opt.Cases, opt.Workers = *n, *workers
+	if opt.Workers, err = workersFlag(*workers); err != nil {
+		return e.exitFor("report", err)
+	}
+	opt.Cases = *n
 	sh, err := campaign.ParseShard(*shardS)
 	if err != nil {
 		return e.exitFor("report", usagef("--shard: %v", err))

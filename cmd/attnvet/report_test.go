@@ -109,6 +109,8 @@ func TestReportUsageErrors(t *testing.T) {
 		{"merge with seed", []string{"--merge", "--seed", "2", "a.json"}, "--seed"},
 		{"merge missing file", []string{"--merge", filepath.Join(dir, "none.json")}, "none.json"},
 		{"unknown flag", []string{"--colour"}, "colour"},
+		{"too many workers", []string{"--workers", "4097"}, "--workers 4097: want 0 (all cores) to 4096"}, // gate's and fuzz's range
+		{"negative workers", []string{"--workers", "-1"}, "--workers -1: want 0 (all cores) to 4096"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

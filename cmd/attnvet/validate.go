@@ -30,7 +30,7 @@ func runValidate(e *env, args []string) int {
 	fam := fs.String("family", "", problem.FamilyNames()+" (default all)")
 	kernels := fs.String("kernels", "", "kernel glob (default all correct emulations)")
 	workers := fs.Int("workers", 0, "worker goroutines (default: all cores)")
-	jsonOut := fs.String("json", "", "write the results as JSON to FILE")
+	jsonOut := fs.String("json", "", "write the results as JSON to `FILE`")
 	if printFlags(e, fs, args) {
 		return exitPass
 	}
