@@ -289,7 +289,17 @@ func expOverflowsScan(in *problem.Inputs, shortcut bool) bool {
 					}
 					continue
 				}
-				for _, k := range keys {
+				i := 0
+				// Four keys a pass while the budget covers them (four
+				// independent sums, each in d order: the same scores).
+				for ; i+4 <= len(keys) && budget >= 4*len(q); i += 4 {
+					budget -= 4 * len(q)
+					s0, s1, s2, s3 := dot64x4(q, keys[i].K, keys[i+1].K, keys[i+2].K, keys[i+3].K)
+					if in.Scale*s0 > limit || in.Scale*s1 > limit || in.Scale*s2 > limit || in.Scale*s3 > limit {
+						return true
+					}
+				}
+				for _, k := range keys[i:] {
 					if budget -= len(q); budget < 0 {
 						return false
 					}
@@ -310,6 +320,19 @@ func dot64(q, k []float32) float64 {
 		s += float64(float64(x) * float64(k[d]))
 	}
 	return s
+}
+
+// dot64x4 is dot64 of q with four keys at once.
+func dot64x4(q, k0, k1, k2, k3 []float32) (s0, s1, s2, s3 float64) {
+	k0, k1, k2, k3 = k0[:len(q)], k1[:len(q)], k2[:len(q)], k3[:len(q)]
+	for d, x := range q {
+		xf := float64(x)
+		s0 += float64(xf * float64(k0[d]))
+		s1 += float64(xf * float64(k1[d]))
+		s2 += float64(xf * float64(k2[d]))
+		s3 += float64(xf * float64(k3[d]))
+	}
+	return
 }
 
 func denseClasses(c cases.Case, in *problem.Inputs, hit map[string]bool) {
