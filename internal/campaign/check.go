@@ -211,6 +211,7 @@ func (ev *evaluator) eval(c cases.Case) caseOut {
 	if !classesDone { // no input format could be built: classes from the case alone
 		co.classes, co.classErr = ev.classes(c, nil, nil)
 	}
+	pc.Release() // co holds verdicts only
 	return co
 }
 

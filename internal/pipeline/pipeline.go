@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"runtime/debug"
 	"strings"
+	"sync"
 
 	"github.com/attnvet/attnvet/impl"
 	"github.com/attnvet/attnvet/internal/cases"
@@ -43,16 +44,16 @@ func (e *InternalError) Unwrap() error { return e.Err }
 // are none, computes the reference on one goroutine (callers run cases in
 // parallel). A bad case is an error; a panic is an *InternalError.
 func Prepare(c cases.Case, f num.Format) (p *Prepared, err error) {
-	return prepareCase(c, f, ref.Options{Workers: 1}, nil)
+	return prepareCase(c, f, ref.Options{Workers: 1}, nil, nil)
 }
 
-func prepareCase(c cases.Case, f num.Format, opt ref.Options, need func(*problem.Inputs) bool) (p *Prepared, err error) {
+func prepareCase(c cases.Case, f num.Format, opt ref.Options, need func(*problem.Inputs) bool, reuse *ref.Result) (p *Prepared, err error) {
 	defer recoverInternal(&err, "checking the contract") // Build and Reference name their own
 	in, err := Build(c, f)
 	if err != nil {
 		return nil, err
 	}
-	return prepare(in, opt, need)
+	return prepare(in, opt, need, reuse)
 }
 
 // Build generates case c's inputs in storage format f, nothing more (the
@@ -67,23 +68,44 @@ func Build(c cases.Case, f num.Format) (in *problem.Inputs, err error) {
 // reference on every core.
 func FromInputs(in *problem.Inputs) (p *Prepared, err error) {
 	defer recoverInternal(&err, "checking the inputs")
-	return prepare(in, ref.Options{}, nil)
+	return prepare(in, ref.Options{}, nil, nil)
 }
 
-func prepare(in *problem.Inputs, opt ref.Options, need func(*problem.Inputs) bool) (*Prepared, error) {
+func prepare(in *problem.Inputs, opt ref.Options, need func(*problem.Inputs) bool, reuse *ref.Result) (*Prepared, error) {
 	p := &Prepared{In: in, Violations: in.Violations()}
 	if len(p.Violations) > 0 || (need != nil && !need(in)) {
 		return p, nil
 	}
 	var err error
-	p.Ref, err = Reference(in, opt)
+	p.Ref, err = referenceInto(in, opt, reuse)
 	return p, err
 }
 
 // Reference is ref.Compute with a panic turned into an *InternalError.
 func Reference(in *problem.Inputs, opt ref.Options) (r *ref.Result, err error) {
+	return referenceInto(in, opt, nil)
+}
+
+func referenceInto(in *problem.Inputs, opt ref.Options, reuse *ref.Result) (r *ref.Result, err error) {
 	defer recoverInternal(&err, "the reference")
-	return ref.Compute(in, opt), nil
+	return ref.ComputeInto(in, opt, reuse), nil
+}
+
+// refPool holds references a Case released (Case.Release): the next
+// case's reference is computed into their memory, saving its allocation
+// and clearing (a window case's rows are megabytes).
+var refPool sync.Pool
+
+// Release gives pc's references back for reuse: for a caller that has
+// judged every kernel on pc and keeps nothing of its Prepared values.
+func (pc *Case) Release() {
+	for f, e := range pc.byFmt {
+		if e.p != nil && e.p.Ref != nil {
+			refPool.Put(e.p.Ref)
+			e.p.Ref = nil
+		}
+		delete(pc.byFmt, f)
+	}
 }
 
 // Input is what a criterion judges: kernel output out of a kernel with
@@ -139,7 +161,11 @@ func (pc *Case) In(f num.Format) (*Prepared, error) {
 	if pc.NeedRef != nil {
 		need = func(in *problem.Inputs) bool { return pc.NeedRef(in, f) }
 	}
-	p, err := prepareCase(pc.C, f, ref.Options{Workers: 1, LazyDev: pc.LazyDev}, need)
+	reuse, _ := refPool.Get().(*ref.Result)
+	p, err := prepareCase(pc.C, f, ref.Options{Workers: 1, LazyDev: pc.LazyDev}, need, reuse)
+	if reuse != nil && (p == nil || p.Ref != reuse) {
+		refPool.Put(reuse) // not used: a violation, no reference needed, or an error
+	}
 	pc.byFmt[f] = entry{p, err}
 	return p, err
 }

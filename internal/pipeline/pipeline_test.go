@@ -87,3 +87,42 @@ func TestNeedRefSkipsTheReference(t *testing.T) {
 		}
 	}
 }
+
+// A released case's reference memory serves the next case, with the bits
+// a fresh reference has (the campaign releases every case it judged).
+func TestReleasedReferencesAreReused(t *testing.T) {
+	big := cases.Case{Family: problem.Window, Seed: 3, H: 4, D: 16, T: 40, Window: 9}
+	small := cases.Case{Family: problem.Window, Seed: 4, H: 2, D: 8, T: 6, Window: 3}
+	fresh, err := Prepare(small, num.BF16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reused := 0
+	for range 20 { // the pool may drop entries (a collection): try a few times
+		pb := NewCase(big)
+		pb.LazyDev = true
+		p, err := pb.In(num.BF16)
+		if err != nil || p.Ref == nil {
+			t.Fatal(err)
+		}
+		old := p.Ref
+		pb.Release()
+		if p.Ref != nil {
+			t.Fatal("Release left the reference in its Prepared")
+		}
+		ps := NewCase(small)
+		q, err := ps.In(num.BF16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.Ref == old {
+			reused++
+		}
+		if !reflect.DeepEqual(q.Ref.O, fresh.Ref.O) || !reflect.DeepEqual(q.Ref.AbsV, fresh.Ref.AbsV) || !reflect.DeepEqual(q.Ref.Rows, fresh.Ref.Rows) {
+			t.Fatal("a reference computed into released memory differs from a fresh one")
+		}
+	}
+	if reused == 0 {
+		t.Error("no released reference was reused")
+	}
+}
