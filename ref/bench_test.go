@@ -27,7 +27,11 @@ func decodeCase() cases.Case {
 	return c
 }
 
-func benchRef(b *testing.B, c cases.Case, opt ref.Options) {
+func benchRef(b *testing.B, c cases.Case, opt ref.Options) { benchRefInto(b, c, opt, false) }
+
+// benchRefInto is benchRef; with reuse each Compute writes into the last
+// one's memory (ComputeInto), as a campaign does (pipeline.Case.Release).
+func benchRefInto(b *testing.B, c cases.Case, opt ref.Options, reuse bool) {
 	in, err := cases.Generate(c, num.BF16)
 	if err != nil {
 		b.Fatal(err)
@@ -38,8 +42,12 @@ func benchRef(b *testing.B, c cases.Case, opt ref.Options) {
 		}
 	}
 	c0 := cputime.Process()
+	var r *ref.Result
 	for b.Loop() {
-		ref.Compute(in, opt)
+		if !reuse {
+			r = nil
+		}
+		r = ref.ComputeInto(in, opt, r)
 	}
 	if c := cputime.Process() - c0; c > 0 {
 		b.ReportMetric(float64(c.Nanoseconds())/float64(b.N), "cpu-ns/op")
@@ -56,6 +64,13 @@ func BenchmarkRefDecodeSerial(b *testing.B) { benchRef(b, decodeCase(), ref.Opti
 // BenchmarkRefSmallLazy is BenchmarkRefSmall without the deviation sums
 // (Options.LazyDev: what a judgement that needs none of them pays).
 func BenchmarkRefSmallLazy(b *testing.B) { benchRef(b, smallCase, ref.Options{LazyDev: true}) }
+
+// BenchmarkRefSmallFuzz is the fuzz-size reference as a campaign computes
+// it: one goroutine, no deviation sums until a judgement asks, into the
+// previous case's memory.
+func BenchmarkRefSmallFuzz(b *testing.B) {
+	benchRefInto(b, smallCase, ref.Options{Workers: 1, LazyDev: true}, true)
+}
 
 // BenchmarkRefDecodeSerialLazy is BenchmarkRefDecodeSerial with LazyDev.
 func BenchmarkRefDecodeSerialLazy(b *testing.B) {

@@ -394,17 +394,8 @@ func maxAbs32(acc float64, vs []float32) float64 {
 		return acc
 	}
 	// The largest magnitude's bits, NaNs included (theirs are larger than
-	// +Inf's), two independent maxima at a time, no branch.
-	var t0, t1 uint32
-	i := 0
-	for ; i+2 <= len(vs); i += 2 {
-		t0 = max(t0, math.Float32bits(vs[i])&mask)
-		t1 = max(t1, math.Float32bits(vs[i+1])&mask)
-	}
-	if i < len(vs) {
-		t0 = max(t0, math.Float32bits(vs[i])&mask)
-	}
-	top := max(t0, t1)
+	// +Inf's): an integer maximum, eight lanes at a time on AVX2.
+	top := vec.MaxAbsBits32(vs)
 	nan := false
 	if top > inf { // a NaN: the largest non-NaN magnitude decides between +Inf and NaN
 		nan, top = true, 0

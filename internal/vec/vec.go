@@ -55,6 +55,32 @@ func Dot2x4(q []float64, k *[4][]float32, dot, abs *[4]float64) {
 	}
 }
 
+// MaxAbsBits32 is the largest of bits(v) & 0x7fffffff over vs (0 for
+// none), unsigned: |v|'s bit pattern, which orders magnitudes, with NaNs
+// above +Inf (the caller decides what a NaN means).
+func MaxAbsBits32(vs []float32) uint32 {
+	var top uint32
+	i := 0
+	if useAsm && len(vs) >= 8 {
+		i = len(vs) &^ 7
+		top = maxAbsBits32AVX2(&vs[0], i)
+	}
+	return max(top, maxAbsBits32Go(vs[i:]))
+}
+
+func maxAbsBits32Go(vs []float32) uint32 {
+	var t0, t1 uint32
+	i := 0
+	for ; i+2 <= len(vs); i += 2 {
+		t0 = max(t0, math.Float32bits(vs[i])&0x7fffffff)
+		t1 = max(t1, math.Float32bits(vs[i+1])&0x7fffffff)
+	}
+	if i < len(vs) {
+		t0 = max(t0, math.Float32bits(vs[i])&0x7fffffff)
+	}
+	return max(t0, t1)
+}
+
 func dot2Go(q []float64, k []float32) (dot, abs float64) {
 	k = k[:len(q)]
 	var d0, d1, d2, d3, a0, a1, a2, a3 float64

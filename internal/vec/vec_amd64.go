@@ -33,6 +33,9 @@ func xgetbv(index uint32) (eax, edx uint32)
 func dot2x4AVX2(q *float64, k0, k1, k2, k3 *float32, n int, out *[32]float64)
 
 //go:noescape
+func maxAbsBits32AVX2(p *float32, n int) uint32
+
+//go:noescape
 func axpyNAVX2(c *[4]float64, v *[]float32, nk int, o, absV *float64, n int)
 
 //go:noescape

@@ -440,3 +440,44 @@ a32k1:
 a32done:
 	VZEROUPPER
 	RET
+
+// func maxAbsBits32AVX2(p *float32, n int) uint32
+// max over i < n (n a multiple of 8) of bits(p[i]) & 0x7fffffff, unsigned.
+TEXT ·maxAbsBits32AVX2(SB), NOSPLIT, $0-20
+	MOVQ         p+0(FP), SI
+	MOVQ         n+8(FP), CX
+	MOVL         $0x7fffffff, AX
+	VMOVD        AX, X2
+	VPBROADCASTD X2, Y2
+	VPXOR        Y0, Y0, Y0
+	VPXOR        Y1, Y1, Y1
+
+mab16:
+	CMPQ    CX, $16
+	JLT     mab8
+	VPAND   (SI), Y2, Y3
+	VPMAXUD Y3, Y0, Y0
+	VPAND   32(SI), Y2, Y4
+	VPMAXUD Y4, Y1, Y1
+	ADDQ    $64, SI
+	SUBQ    $16, CX
+	JMP     mab16
+
+mab8:
+	CMPQ    CX, $8
+	JLT     mabdone
+	VPAND   (SI), Y2, Y3
+	VPMAXUD Y3, Y0, Y0
+
+mabdone:
+	VPMAXUD      Y1, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPMAXUD      X1, X0, X0
+	VPSHUFD      $0x4e, X0, X1
+	VPMAXUD      X1, X0, X0
+	VPSHUFD      $0xb1, X0, X1
+	VPMAXUD      X1, X0, X0
+	VMOVD        X0, AX
+	MOVL         AX, ret+16(FP)
+	VZEROUPPER
+	RET

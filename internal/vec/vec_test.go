@@ -93,6 +93,11 @@ func TestKernelsMatchGo(t *testing.T) {
 		if trial%7 == 0 {
 			ks[3] = ks[1] // repeated keys
 		}
+		if off := r.IntN(3); off <= len(ks[0]) { // unaligned starts too
+			if got, want := MaxAbsBits32(ks[0][off:]), maxAbsBits32Go(ks[0][off:]); got != want {
+				t.Fatalf("%s: MaxAbsBits32 %#x, want %#x", name, got, want)
+			}
+		}
 		var dot, abs [4]float64
 		Dot2x4(q, &ks, &dot, &abs)
 		for i := range ks {
@@ -158,6 +163,13 @@ func TestKernelsSeeTheirInputs(t *testing.T) {
 			q[i], k[i] = 1, float32(i+1)
 		}
 		ks := [4][]float32{k, k, k, k}
+		for j := range n { // the largest magnitude in every position
+			v := append([]float32(nil), k...)
+			v[j] = -1e30
+			if got := MaxAbsBits32(v); got != math.Float32bits(1e30) {
+				t.Fatalf("n %d: MaxAbsBits32 missed element %d: %#x", n, j, got)
+			}
+		}
 		var dot, abs [4]float64
 		Dot2x4(q, &ks, &dot, &abs)
 		want := float64(n * (n + 1) / 2)
