@@ -2,6 +2,7 @@ package interop_test
 
 import (
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -218,18 +219,33 @@ func TestNVFP4KVRoundTrip(t *testing.T) {
 			f.Tensors["v_block_scale"] == nil || f.Tensors["k_global_scale"] == nil || f.Tensors["v_global_scale"] == nil {
 			t.Fatalf("paged %v: tensors %v", paged, f.Order)
 		}
-		for _, e4m3 := range []bool{false, true} {
-			if e4m3 {
+		for _, form := range []string{"", "safetensors", "npz", "e4m3"} {
+			g := f
+			switch form {
+			case "e4m3":
 				bs.DType = bundle.F8E4M3
+			case "safetensors", "npz":
+				path := filepath.Join(t.TempDir(), "b."+form)
+				write := f.WriteSafetensors
+				if form == "npz" {
+					write = f.WriteNpz
+				}
+				if err := bundle.WriteFileAtomic(path, write); err != nil {
+					t.Fatal(err)
+				}
+				if g, err = bundle.ReadFile(path); err != nil {
+					t.Fatal(err)
+				}
+				g.Metadata = f.Metadata // .npz holds none: as check's flags give it
 			}
-			b, err := interop.Decode(f, nil)
+			b, err := interop.Decode(g, nil)
 			if err != nil {
 				t.Fatalf("paged %v: %v", paged, err)
 			}
 			got := b.Inputs
 			if got.NVFP4KV == nil || !slices.Equal(got.NVFP4KV.KCodes, in.NVFP4KV.KCodes) || !slices.Equal(got.NVFP4KV.VBlock, in.NVFP4KV.VBlock) ||
 				got.NVFP4KV.KGlobal != in.NVFP4KV.KGlobal || !slices.Equal(got.K, in.K) || !slices.Equal(got.V, in.V) {
-				t.Fatalf("paged %v: the NVFP4 caches differ", paged)
+				t.Fatalf("paged %v %s: the NVFP4 caches differ", paged, form)
 			}
 			for _, w := range b.Warnings {
 				t.Errorf("paged %v: warning %s", paged, w)
