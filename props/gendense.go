@@ -252,10 +252,33 @@ func drawDenseFP8(r *rand.Rand, c *cases.Case) {
 // codes). It draws last.
 func drawInt8KV(r *rand.Rand, c *cases.Case) {
 	if r.IntN(3) != 0 {
+		drawNVFP4KV(r, c)
 		return
 	}
 	c.Int8KV, c.Poison, c.Specials = "per_channel", false, nil
 	if r.IntN(4) == 0 {
 		c.Int8KV = "per_tensor"
+	}
+}
+
+// drawNVFP4KV turns one of the remaining dense cases in three with D and Dv
+// ≥ 16 into an NVFP4-KV case (cases/nvfp4kv.go, flashinfer's convention):
+// D and Dv rounded down to multiples of 16 (one e4m3 scale per 16 values),
+// an edge class in half of them, without poison and specials. It draws
+// last, after the INT8 draw declined, so every other case is unchanged.
+func drawNVFP4KV(r *rand.Rand, c *cases.Case) {
+	if r.IntN(3) != 0 || c.D < 16 || (c.Dv != 0 && c.Dv < 16) {
+		return
+	}
+	c.NVFP4KV, c.Poison, c.Specials = true, false, nil
+	c.D -= c.D % 16
+	if c.Dv != 0 {
+		c.Dv -= c.Dv % 16
+		if c.Dv == c.D {
+			c.Dv = 0
+		}
+	}
+	if r.IntN(2) == 0 {
+		c.NVFP4Edge = []string{cases.NVFP4EdgeZero, cases.NVFP4EdgeMax, cases.NVFP4EdgeScale}[r.IntN(3)]
 	}
 }

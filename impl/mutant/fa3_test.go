@@ -123,3 +123,41 @@ func TestInt8MutantsKilled(t *testing.T) {
 		}
 	}
 }
+
+// TestNVFP4MutantsKilled: the three NVFP4-KV mutants fail the rigorous
+// bound on a GQA case with two blocks a head; their base passes it.
+func TestNVFP4MutantsKilled(t *testing.T) {
+	c := cases.Case{Family: problem.Dense, Seed: 28, H: 4, Hkv: 2, D: 32, Dv: 16, Sq: []int{2, 1}, Sk: []int{12, 30}, NVFP4KV: true}
+	in, err := cases.Generate(c, num.BF16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := ref.Compute(in, ref.Options{})
+	fails := func(k impl.Kernel, sh tolerance.Shape) bool {
+		out, err := k.Run(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := &tolerance.Input{In: in, Ref: r, Out: out.O, Profile: k.Profile(), Shape: sh}
+		allowed, _, skip := tolerance.Bounds(x, tolerance.Rigorous)
+		for e, ro := range r.O {
+			if d := math.Abs(float64(out.O[e]) - ro); !skip[e] && !(d <= allowed[e]) {
+				return true
+			}
+		}
+		return false
+	}
+	base, _ := impl.Lookup("tiled/bc128/bf16rne")
+	if fails(base, tolerance.Shape{Kind: "tiled", Bc: 128}) {
+		t.Error("tiled/bc128/bf16rne fails the NVFP4-KV case")
+	}
+	for _, name := range []string{"nvfp4-next-block-scale", "nvfp4-no-global-scale", "nvfp4-nibble-swap"} {
+		m, err := mutant.Lookup(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !fails(m.Kernel, m.Shape) {
+			t.Errorf("%s survives the bound", name)
+		}
+	}
+}

@@ -283,3 +283,66 @@ func int8Prep(scale func(s []float32, i, hkv, w int) float32, unsigned bool) fun
 		return &c
 	}
 }
+
+// nvfp4Base is the correct emulation the NVFP4-KV mutants vary:
+// flashinfer dequantizes the NVFP4 cache into BF16 (nvfp4_kv_dequantize)
+// for a BF16 attention kernel.
+const nvfp4Base = "tiled/bc128/bf16rne"
+
+// nvfp4Specs are defects of dequantizing flashinfer's NVFP4 KV cache
+// (problem.DenseNVFP4KV; docs/mutants.md): the same bytes dequantized
+// otherwise. Without NVFP4 K/V they compute what their base computes.
+func nvfp4Specs() []spec {
+	return []spec{
+		{
+			name: "nvfp4-next-block-scale", class: classMath, family: problem.Dense, base: nvfp4Base,
+			doc:  "every value scaled by the e4m3 scale of the next 16-value block (block index off by one; the last block wraps to the first)",
+			prep: nvfp4Prep(func(b, n int) int { return (b + 1) % n }, false, false),
+		},
+		{
+			name: "nvfp4-no-global-scale", class: classMath, family: problem.Dense, base: nvfp4Base,
+			doc:  "the FP32 global (tensor) scale not applied: x̂ = T(e2m1·e4m3), off by the factor 1/global ≈ 448/amax",
+			prep: nvfp4Prep(func(b, n int) int { return b }, true, false),
+		},
+		{
+			name: "nvfp4-nibble-swap", class: classPrecision, family: problem.Dense, base: nvfp4Base,
+			doc:  "the two e2m1 codes of a byte read high nibble first: elements 2i and 2i+1 of every pair trade places",
+			prep: nvfp4Prep(func(b, n int) int { return b }, false, true),
+		},
+	}
+}
+
+// nvfp4Prep rewrites an NVFP4-KV problem's K and V as a kernel that reads
+// block scale blk(b, nblocks) for block b, ignores the global scale (when
+// noGlobal) and swaps the nibbles of each byte (when swap) dequantizes them.
+func nvfp4Prep(blk func(b, n int) int, noGlobal, swap bool) func(in *problem.Inputs) *problem.Inputs {
+	return func(in *problem.Inputs) *problem.Inputs {
+		q := in.NVFP4KV
+		if q == nil {
+			return in
+		}
+		deq := func(codes, block []uint8, g float32) []float32 {
+			c := append([]uint8(nil), codes...)
+			if swap {
+				for i, b := range c {
+					c[i] = b<<4 | b>>4
+				}
+			}
+			s := make([]uint8, len(block))
+			for b := range s {
+				s[b] = block[blk(b, len(block))]
+			}
+			if noGlobal {
+				g = 1
+			}
+			out := make([]float32, 2*len(codes))
+			if err := problem.DequantNVFP4KV(out, c, s, g, in.Format); err != nil {
+				panic("mutant: " + err.Error()) // sizes checked by Inputs.Check
+			}
+			return out
+		}
+		c := *in
+		c.K, c.V = deq(q.KCodes, q.KBlock, q.KGlobal), deq(q.VCodes, q.VBlock, q.VGlobal)
+		return &c
+	}
+}

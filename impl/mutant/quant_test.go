@@ -24,5 +24,7 @@ func quantTriggerCases() []cases.Case {
 			FP8: "e4m3", AccBits: 12, FP8Edge: cases.FP8EdgeSpread},
 		// INT8 KV (ONNX Runtime's GQA): per-channel scales over two KV heads.
 		{Family: problem.Dense, Seed: 27, H: 4, Hkv: 2, D: 8, Sq: []int{2, 1}, Sk: []int{12, 30}, Int8KV: "per_channel"},
+		// NVFP4 KV (flashinfer's convention): two 16-value blocks a K head.
+		{Family: problem.Dense, Seed: 28, H: 4, Hkv: 2, D: 32, Dv: 16, Sq: []int{2, 1}, Sk: []int{12, 30}, NVFP4KV: true},
 	}
 }

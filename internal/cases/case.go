@@ -133,6 +133,11 @@ type Case struct {
 	// Int8KV (int8kv.go): per_tensor or per_channel INT8 K/V codes with
 	// FP32 scales, ONNX Runtime's GroupQueryAttention convention.
 	Int8KV string `json:"int8_kv,omitempty"`
+	// NVFP4KV (nvfp4kv.go): NVFP4 K/V (packed e2m1 codes, an e4m3 scale per
+	// 16 values, an FP32 global scale), flashinfer's NVFP4 KV cache;
+	// NVFP4Edge picks an edge class (zero_blocks, block_max, scale_extremes).
+	NVFP4KV   bool   `json:"nvfp4_kv,omitempty"`
+	NVFP4Edge string `json:"nvfp4_edge,omitempty"`
 
 	Values   Values    `json:"values"`
 	Sink     *Sink     `json:"sink,omitempty"`
@@ -427,6 +432,9 @@ func (c Case) Validate() error {
 		return err
 	}
 	if err := c.validateInt8KV(); err != nil {
+		return err
+	}
+	if err := c.validateNVFP4KV(); err != nil {
 		return err
 	}
 	if c.Scale < 0 || math.IsNaN(c.Scale) || math.IsInf(c.Scale, 0) {

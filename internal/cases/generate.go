@@ -147,6 +147,11 @@ func Generate(c Case, kernelFormat num.Format) (*problem.Inputs, error) {
 	if c.Int8KV != "" {
 		c.int8KV(in)
 	}
+	if c.NVFP4KV {
+		if err := c.nvfp4KV(in, r); err != nil {
+			return nil, err
+		}
+	}
 	if err := in.Check(); err != nil {
 		return nil, fmt.Errorf("internal: generated inputs inconsistent: %v", err)
 	}

@@ -279,6 +279,9 @@ func (d *decoder) decode() (*Bundle, error) {
 		if in.Int8KV, err = d.int8KV(p.In); err != nil { // int8kv.go: I8 caches dequantized first
 			return nil, err
 		}
+		if in.NVFP4KV, err = d.nvfp4KV(p.In); err != nil { // nvfp4kv.go: packed U8 caches dequantized first
+			return nil, err
+		}
 		if err = d.dense(in, p, batch, sq); err == nil {
 			err = d.denseFP8(in, qt)
 		}

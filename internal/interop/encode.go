@@ -142,6 +142,9 @@ func Encode(in *problem.Inputs, p profile.Profile, o []float32) (*bundle.File, e
 	if err := encodeInt8KV(f, in); err != nil {
 		return nil, err
 	}
+	if err := encodeNVFP4KV(f, in); err != nil {
+		return nil, err
+	}
 	return f, nil
 }
 
@@ -290,6 +293,8 @@ func Describe(in *problem.Inputs) string {
 				scales = "per-channel"
 			}
 			layout += ", INT8 K/V (" + scales + " scales)"
+		case in.NVFP4KV != nil:
+			layout += ", NVFP4 K/V (e2m1 codes, e4m3 scales per 16, FP32 global scales)"
 		}
 		alibi := "no alibi"
 		if in.Alibi != nil {

@@ -2,6 +2,7 @@ package interop_test
 
 import (
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -188,5 +189,100 @@ func TestInt8KVRoundTrip(t *testing.T) {
 	f.Add(s)
 	if _, err := interop.Decode(f, nil); err == nil || !strings.Contains(err.Error(), "tensor k_scale: given, but k and v are not I8") {
 		t.Errorf("k_scale without I8 caches: %v", err)
+	}
+}
+
+// An NVFP4-KV problem (flashinfer's convention) survives Encode → Decode:
+// U8 packed k, v with U8 k/v_block_scale and F32 k/v_global_scale,
+// dequantized back to the same BF16 values; F8_E4M3 block scales read alike.
+func TestNVFP4KVRoundTrip(t *testing.T) {
+	for _, paged := range []bool{false, true} {
+		c := cases.Case{Family: problem.Dense, DType: "bf16", Seed: 42, H: 4, Hkv: 2, D: 32, Dv: 16, Sq: []int{2, 1}, Sk: []int{9, 14},
+			NVFP4KV: true, NVFP4Edge: cases.NVFP4EdgeScale}
+		if paged {
+			c.Page = 3
+		}
+		in, err := cases.Generate(c, num.BF16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := interop.Encode(in, profile.MustLookup("bf16rne"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kn := "k"
+		if paged {
+			kn = "k_cache"
+		}
+		kt, bs := f.Tensors[kn], f.Tensors["k_block_scale"]
+		if kt.DType != bundle.U8 || kt.Shape[len(kt.Shape)-1] != 16 || bs == nil || bs.Shape[len(bs.Shape)-1] != 2 ||
+			f.Tensors["v_block_scale"] == nil || f.Tensors["k_global_scale"] == nil || f.Tensors["v_global_scale"] == nil {
+			t.Fatalf("paged %v: tensors %v", paged, f.Order)
+		}
+		for _, form := range []string{"", "safetensors", "npz", "e4m3"} {
+			g := f
+			switch form {
+			case "e4m3":
+				bs.DType = bundle.F8E4M3
+			case "safetensors", "npz":
+				path := filepath.Join(t.TempDir(), "b."+form)
+				write := f.WriteSafetensors
+				if form == "npz" {
+					write = f.WriteNpz
+				}
+				if err := bundle.WriteFileAtomic(path, write); err != nil {
+					t.Fatal(err)
+				}
+				if g, err = bundle.ReadFile(path); err != nil {
+					t.Fatal(err)
+				}
+				g.Metadata = f.Metadata // .npz holds none: as check's flags give it
+			}
+			b, err := interop.Decode(g, nil)
+			if err != nil {
+				t.Fatalf("paged %v: %v", paged, err)
+			}
+			got := b.Inputs
+			if got.NVFP4KV == nil || !slices.Equal(got.NVFP4KV.KCodes, in.NVFP4KV.KCodes) || !slices.Equal(got.NVFP4KV.VBlock, in.NVFP4KV.VBlock) ||
+				got.NVFP4KV.KGlobal != in.NVFP4KV.KGlobal || !slices.Equal(got.K, in.K) || !slices.Equal(got.V, in.V) {
+				t.Fatalf("paged %v %s: the NVFP4 caches differ", paged, form)
+			}
+			for _, w := range b.Warnings {
+				t.Errorf("paged %v: warning %s", paged, w)
+			}
+		}
+	}
+	for _, e := range []struct {
+		name string
+		edit func(f *bundle.File)
+		want string
+	}{
+		{"no global", func(f *bundle.File) { delete(f.Tensors, "v_global_scale") }, "tensor v_global_scale: missing"},
+		{"float k", func(f *bundle.File) {
+			k, _ := bundle.NewFloat32("k", bundle.F32, []int{23, 2, 32}, make([]float32, 23*64))
+			f.Add(k)
+		}, "k must be U8 packed e2m1 codes"},
+		{"short scales", func(f *bundle.File) {
+			s, _ := bundle.NewBytes("k_block_scale", bundle.U8, []int{23, 2, 1}, make([]byte, 46))
+			f.Add(s)
+		}, "tensor k_block_scale: shape [23 2 1], want [23 2 2]"},
+		{"odd d", func(f *bundle.File) {
+			k, _ := bundle.NewBytes("k", bundle.U8, []int{23, 2, 12}, make([]byte, 23*24))
+			f.Add(k)
+		}, "not a multiple of 16"},
+	} {
+		c := cases.Case{Family: problem.Dense, DType: "bf16", Seed: 42, H: 4, Hkv: 2, D: 32, Dv: 16, Sq: []int{2, 1}, Sk: []int{9, 14}, NVFP4KV: true}
+		in, err := cases.Generate(c, num.BF16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := interop.Encode(in, profile.MustLookup("bf16rne"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.edit(f)
+		if _, err := interop.Decode(f, nil); err == nil || !strings.Contains(err.Error(), e.want) {
+			t.Errorf("%s: %v, want %q", e.name, err, e.want)
+		}
 	}
 }

@@ -45,14 +45,13 @@ func mlaFP8(r *rand.Rand, c cases.Case) cases.Case {
 	return c
 }
 
-// denseQuant is the first quantized case (FP8 or INT8 KV: about one in
-// two) among small dense draws of the campaign generator; a plain dense
+// denseQuant is the first quantized case (FP8, INT8 KV or NVFP4 KV) among small dense draws of the campaign generator; a plain dense
 // case if 64 draws find none.
 func denseQuant(r *rand.Rand) cases.Case {
 	g := props.Gen{Family: problem.Dense, Size: props.Small}
 	c := g.Draw(r)
 	for range 63 {
-		if c.FP8 != "" || c.Int8KV != "" {
+		if c.FP8 != "" || c.Int8KV != "" || c.NVFP4KV {
 			break
 		}
 		c = g.Draw(r)

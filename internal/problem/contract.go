@@ -71,6 +71,7 @@ func (in *Inputs) violations(fullScan bool) []Violation {
 	if in.Family == Dense {
 		in.pagedViolations(add)
 		in.fp8Violations(add)
+		in.nvfp4Violations(add)
 	}
 	if in.Family == Combine {
 		empty := in.LSE.Empty()

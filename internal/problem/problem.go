@@ -146,6 +146,9 @@ type Inputs struct {
 	// Int8KV holds a dense problem's INT8 K/V codes and scales (int8kv.go);
 	// K and V are their dequantized values. nil = not quantized.
 	Int8KV *DenseInt8KV
+	// NVFP4KV holds a dense problem's NVFP4 K/V codes and scales
+	// (nvfp4kv.go); K and V are their dequantized values. nil = not NVFP4.
+	NVFP4KV *DenseNVFP4KV
 
 	poison []float32 // NaN row returned for unreadable kernel reads
 }
@@ -355,9 +358,15 @@ func (in *Inputs) Check() error {
 	if err := in.checkFP8(); err != nil {
 		return err
 	}
+	if in.NVFP4KV != nil && in.Family != Dense {
+		return in.checkNVFP4()
+	}
 	switch in.Family {
 	case Dense:
-		return in.checkDense()
+		if err := in.checkDense(); err != nil {
+			return err
+		}
+		return in.checkNVFP4()
 	case MLA:
 		return in.checkMLA()
 	case CSA, HCA, SWA:

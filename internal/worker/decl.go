@@ -226,10 +226,10 @@ func (d *decl) skipReason(in *problem.Inputs) string {
 		return "dv_equals_d"
 	case d.noSink && in.Sink != nil:
 		return "sink=false"
-	case in.FP8 != nil || in.Int8KV != nil:
-		// The frames would carry F8_E4M3/I8 tensors and descales no worker
+	case in.FP8 != nil || in.Int8KV != nil || in.NVFP4KV != nil:
+		// The frames would carry F8_E4M3/I8/U8 tensors and scales no worker
 		// declares it reads (docs/interop.md "Dense FP8 inputs").
-		return "quantized inputs (dense FP8, INT8 KV): not in the worker protocol yet"
+		return "quantized inputs (dense FP8, INT8 KV, NVFP4 KV): not in the worker protocol yet"
 	}
 	return ""
 }
