@@ -9,6 +9,8 @@ import (
 
 	"github.com/attnvet/attnvet/impl"
 	"github.com/attnvet/attnvet/internal/cases"
+	"github.com/attnvet/attnvet/internal/num"
+	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/ref"
 )
 
@@ -46,12 +48,25 @@ func TestQuickBound(t *testing.T) {
 	fails := 0
 	for i := 0; i < 200; i++ {
 		c := quickCase(r)
+		// The inputs and the reference depend on the input format only:
+		// built once per format, not once per configuration (the emulations
+		// do not write their inputs).
+		type prepared struct {
+			in *problem.Inputs
+			rr *ref.Result
+		}
+		byFmt := map[num.Format]prepared{}
 		for _, cfg := range impl.Configs() {
-			in, err := cases.Generate(c, cfg.Profile.In)
-			if err != nil {
-				t.Fatal(err)
+			pp, ok := byFmt[cfg.Profile.In]
+			if !ok {
+				in, err := cases.Generate(c, cfg.Profile.In)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pp = prepared{in, ref.Compute(in, ref.Options{})}
+				byFmt[cfg.Profile.In] = pp
 			}
-			rr := ref.Compute(in, ref.Options{})
+			in, rr := pp.in, pp.rr
 			out, err := impl.New(cfg).Run(in)
 			if err != nil {
 				t.Fatal(err)
