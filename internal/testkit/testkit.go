@@ -54,3 +54,8 @@ func Is(want any) func(any) error {
 		return nil
 	}
 }
+
+// Long reports whether the long tests run (ATTNVET_LONG set, as in
+// .ci/run's long step): the README's quick `go test ./...` checks samples
+// of the long sweeps, the long step checks them in full.
+func Long() bool { return os.Getenv("ATTNVET_LONG") != "" }

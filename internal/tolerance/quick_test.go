@@ -11,6 +11,7 @@ import (
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/num"
 	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/testkit"
 	"github.com/attnvet/attnvet/ref"
 )
 
@@ -42,11 +43,17 @@ func quickCase(r *rand.Rand) cases.Case {
 	return c
 }
 
+// TestQuickBound: no correct configuration fails bound or prob on random
+// sparse and window cases; 100 cases quick, 400 in .ci/run's long step.
 func TestQuickBound(t *testing.T) {
+	n := 100
+	if testkit.Long() {
+		n = 400
+	}
 	r := rand.New(rand.NewPCG(1, 2))
 	worst := map[string][2]float64{}
 	fails := 0
-	for i := 0; i < 200; i++ {
+	for i := 0; i < n; i++ {
 		c := quickCase(r)
 		// The inputs and the reference depend on the input format only:
 		// built once per format, not once per configuration (the emulations
