@@ -51,7 +51,7 @@ func runExport(e *env, args []string) int {
 		return e.exitFor("export", err)
 	}
 	if len(pos) != 2 {
-		return e.exitFor("export", usagef("want CASE.json (or, with --quantize, a bundle) and OUT.safetensors (or OUT.npz), got %d arguments", len(pos)))
+		return e.exitFor("export", usagef("want CASE.json and OUT.safetensors (or OUT.npz), got %d arguments (with --quantize, IN may be a float bundle)", len(pos)))
 	}
 	casePath, out := pos[0], pos[1]
 	npz := strings.EqualFold(filepath.Ext(out), ".npz")
