@@ -1,15 +1,18 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"github.com/attnvet/attnvet/internal/bundle"
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/interop"
 	"github.com/attnvet/attnvet/internal/num"
+	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/profile"
 	"github.com/attnvet/attnvet/internal/safeio"
 	"github.com/attnvet/attnvet/internal/targets"
@@ -17,19 +20,29 @@ import (
 
 func init() {
 	register(command{
-		name:    "export",
-		summary: "write a case's inputs (and, with --kernel, that kernel's output) as a bundle for another team's harness",
-		usage:   "CASE.json OUT.safetensors|OUT.npz [--kernel NAME] [--profile NAME] [--dtype bf16|fp16|fp32]",
-		run:     runExport,
+		name: "export",
+		summary: "write a case's inputs (and, with --kernel, that kernel's output) as a bundle for another team's harness; " +
+			"--quantize quantizes a case's or a float bundle's K/V (or mla KV cache) with the source's reference quantizer",
+		usage: "CASE.json|IN.safetensors|IN.npz OUT.safetensors|OUT.npz [--kernel NAME] [--profile NAME] [--dtype bf16|fp16|fp32] [--quantize SCHEME] [metadata flags of a bundle IN: --family, …]",
+		run:   runExport,
 	})
 }
 
 func runExport(e *env, args []string) int {
 	fs := newFlags("export")
 	kernel := fs.String("kernel", "", "also write o, the output of this kernel (registry name, mutant:NAME or exec:'CMD'); its profile is declared")
-	prof := fs.String("profile", "bf16", "precision profile to declare when there is no --kernel: "+strings.Join(profile.Names(), ", "))
-	dtype := fs.String("dtype", "", "input dtype (default: the case's, else the profile's)")
+	prof := fs.String("profile", "bf16", "precision profile to declare when there is no --kernel: "+strings.Join(profile.Names(), ", ")+" (a bundle IN: overrides its metadata profile)")
+	dtype := fs.String("dtype", "", "input dtype (default: the case's, else the profile's; a bundle IN keeps its own)")
+	scheme := fs.String("quantize", "", "quantize K/V (dense: "+strings.Join(interop.QuantSchemes[:3], ", ")+
+		") or the KV cache (mla: "+strings.Join(interop.QuantSchemes[3:], ", ")+") with the source's reference quantizer (amax-based scales, nothing drawn); "+
+		"the reference is then the exact attention of the dequantized values (the quantization error is the model's, not judged); IN may be a float bundle")
 	mem := addMemoryFlag(fs)
+	meta := map[string]*string{}
+	for _, m := range metaFlags {
+		if m.key != interop.KeyProfile { // --profile is export's own
+			meta[m.key] = fs.String(flagName(m.key), "", "a bundle IN's metadata "+m.key+" (as check's flag): "+m.usage)
+		}
+	}
 	if printFlags(e, fs, args) {
 		return exitPass
 	}
@@ -38,7 +51,7 @@ func runExport(e *env, args []string) int {
 		return e.exitFor("export", err)
 	}
 	if len(pos) != 2 {
-		return e.exitFor("export", usagef("want CASE.json and OUT.safetensors (or OUT.npz), got %d arguments", len(pos)))
+		return e.exitFor("export", usagef("want CASE.json and OUT.safetensors (or OUT.npz), got %d arguments (with --quantize, IN may be a float bundle)", len(pos)))
 	}
 	casePath, out := pos[0], pos[1]
 	npz := strings.EqualFold(filepath.Ext(out), ".npz")
@@ -48,11 +61,23 @@ func runExport(e *env, args []string) int {
 	if err := outputFileFlag("export", out); err != nil {
 		return e.exitFor("export", err)
 	}
-	defer mem.apply()()
-	c, err := loadCase("export", casePath, mem.n)
-	if err != nil {
-		return e.exitFor("export", err)
+	inExt := strings.ToLower(filepath.Ext(casePath))
+	fromBundle := inExt == ".safetensors" || inExt == ".npz"
+	override := map[string]string{}
+	fs.Visit(func(f *flag.Flag) {
+		for _, m := range metaFlags {
+			if f.Name == flagName(m.key) && m.key != interop.KeyProfile {
+				override[m.key] = *meta[m.key]
+			}
+		}
+	})
+	if fromBundle && *scheme == "" {
+		return e.exitFor("export", usagef("%s: a bundle IN is re-exported only with --quantize SCHEME", safeio.Printable(casePath)))
 	}
+	if !fromBundle && len(override) > 0 {
+		return e.exitFor("export", usagef("metadata flags (--%s, …) describe a bundle IN, not a case", flagName(sortedFirst(override))))
+	}
+	defer mem.apply()()
 	var t *targets.Target
 	p, err := profile.Lookup(*prof)
 	if err != nil {
@@ -71,18 +96,50 @@ func runExport(e *env, args []string) int {
 		}
 		t, p = &tt, tt.Kernel.Profile()
 	}
-	f := c.Format(p.In)
-	if *dtype != "" {
-		if f, err = num.ParseFormat(*dtype); err != nil || f == num.FP64 {
-			return e.exitFor("export", usagef("--dtype %q: want bf16, fp16 or fp32", *dtype))
+	var c cases.Case
+	var in *problem.Inputs
+	if fromBundle {
+		if *dtype != "" {
+			return e.exitFor("export", usagef("--dtype: a bundle IN keeps its inputs' dtype (declare it with --in-dtype)"))
+		}
+		if flagSet(fs, "profile") {
+			override[interop.KeyProfile] = *prof
+		}
+		b, pbs, err := readFloatBundle(casePath, override, mem.n)
+		if err != nil {
+			return e.exitFor("export", err)
+		}
+		if b.O != nil || b.LSE != nil || b.MaxLogit != nil {
+			fmt.Fprintf(e.stderr, "attnvet export: note: %s's outputs are not written: they are the outputs of the float inputs\n", safeio.Printable(casePath))
+		}
+		in = b.Inputs
+		if t == nil {
+			p = b.Profile
+		}
+		if err := interop.Quantize(in, *scheme, pbs[0], pbs[1]); err != nil {
+			return e.exitFor("export", usagef("%v", err))
+		}
+	} else {
+		if c, err = loadCase("export", casePath, mem.n); err != nil {
+			return e.exitFor("export", err)
+		}
+		f := c.Format(p.In)
+		if *dtype != "" {
+			if f, err = num.ParseFormat(*dtype); err != nil || f == num.FP64 {
+				return e.exitFor("export", usagef("--dtype %q: want bf16, fp16 or fp32", *dtype))
+			}
+		}
+		if in, err = cases.Generate(c, f); err != nil {
+			return e.exitFor("export", usagef("%s: %v", safeio.Printable(casePath), err))
+		}
+		if *scheme != "" {
+			if err := interop.Quantize(in, *scheme, c.PageSize(), c.PageSize()); err != nil {
+				return e.exitFor("export", usagef("%s: %v", safeio.Printable(casePath), err))
+			}
 		}
 	}
-	in, err := cases.Generate(c, f)
-	if err != nil {
-		return e.exitFor("export", usagef("%s: %v", safeio.Printable(casePath), err))
-	}
 	for _, v := range in.Violations() {
-		fmt.Fprintf(e.stderr, "attnvet export: note: the case breaks the input contract: %s\n", v)
+		fmt.Fprintf(e.stderr, "attnvet export: note: the %s breaks the input contract: %s\n", map[bool]string{false: "case", true: "bundle"}[fromBundle], v)
 	}
 	var o, lse []float32
 	if t != nil {
@@ -102,7 +159,18 @@ func runExport(e *env, args []string) int {
 	if err != nil {
 		return e.exitFor("export", usagef("%v", err))
 	}
-	b.Metadata[interop.KeyCase] = strings.TrimSpace(string(c.Marshal()))
+	if !fromBundle {
+		if *scheme != "" {
+			qc, ok := quantizedCase(c, *scheme, in)
+			if !ok {
+				fmt.Fprintf(e.stderr, "attnvet export: note: no case regenerates these quantized inputs (the generator quantizes before it plants values): the bundle records no %s\n", interop.KeyCase)
+			} else {
+				b.Metadata[interop.KeyCase] = strings.TrimSpace(string(qc.Marshal()))
+			}
+		} else {
+			b.Metadata[interop.KeyCase] = strings.TrimSpace(string(c.Marshal()))
+		}
+	}
 	write := b.WriteSafetensors
 	if npz {
 		write = b.WriteNpz
@@ -111,8 +179,11 @@ func runExport(e *env, args []string) int {
 		return e.exitFor("export", usagef("%v", err))
 	}
 	what := "inputs"
+	if *scheme != "" {
+		what = "inputs quantized " + *scheme
+	}
 	if t != nil {
-		what = "inputs and the output of " + t.Name
+		what += " and the output of " + t.Name
 	}
 	fmt.Fprintf(e.stdout, "wrote %s: %s of %s, profile %s (%s)\n", safeio.Printable(out), safeio.Printable(what), interop.Describe(in), p.Name, p.Describe())
 	if npz {
@@ -144,4 +215,66 @@ func metaAsFlags(m map[string]string) string {
 		parts = append(parts, fmt.Sprintf("--%s %s", flagName(k), safeio.ShellQuote(m[k])))
 	}
 	return strings.Join(parts, " ")
+}
+
+// readFloatBundle reads and decodes a bundle IN as check does (the same
+// refusal of unstated semantics) and returns the mla caches' page sizes
+// (main, extra; 1 when absent).
+func readFloatBundle(path string, override map[string]string, limit int64) (*interop.Bundle, [2]int, error) {
+	pbs := [2]int{1, 1}
+	f, err := bundle.ReadFileLimit(path, limit)
+	if err != nil {
+		return nil, pbs, usagef("%v", err)
+	}
+	if err := interop.Unstated(f, override); err != nil {
+		return nil, pbs, usagef("%s: %v", safeio.Printable(path), err)
+	}
+	b, err := interop.Decode(f, override)
+	if err != nil {
+		return nil, pbs, usagef("%s: %v", safeio.Printable(path), err)
+	}
+	if b.Inputs.Family == problem.MLA {
+		for i, n := range []string{interop.TKCache, interop.TExtraKCache} {
+			if t := f.Tensors[n]; t != nil && len(t.Shape) >= 3 && t.Shape[1] > 0 {
+				pbs[i] = t.Shape[1]
+			}
+		}
+	}
+	return b, pbs, nil
+}
+
+// quantizedCase is c with scheme's case field (int8_kv, nvfp4_kv or
+// kv_layout with the default dequant), if that case regenerates the
+// quantized inputs q exactly: the generator quantizes with the same
+// function, but before it plants some values (mla: before dominant keys).
+func quantizedCase(c cases.Case, scheme string, q *problem.Inputs) (cases.Case, bool) {
+	switch scheme {
+	case interop.QuantInt8PerTensor:
+		c.Int8KV = "per_tensor"
+	case interop.QuantInt8PerChannel:
+		c.Int8KV = "per_channel"
+	case interop.QuantNVFP4:
+		c.NVFP4KV = true
+	default:
+		c.KVLayout = scheme
+	}
+	g, err := cases.Generate(c, q.Format)
+	if err != nil {
+		return c, false
+	}
+	same := reflect.DeepEqual(g.Int8KV, q.Int8KV) && reflect.DeepEqual(g.NVFP4KV, q.NVFP4KV) && reflect.DeepEqual(g.MLAQuant, q.MLAQuant) &&
+		reflect.DeepEqual(g.K, q.K) && reflect.DeepEqual(g.V, q.V) && reflect.DeepEqual(g.Cache, q.Cache) && reflect.DeepEqual(g.ExtraCache, q.ExtraCache) &&
+		reflect.DeepEqual(g.Q, q.Q)
+	return c, same
+}
+
+// sortedFirst is m's smallest key.
+func sortedFirst(m map[string]string) string {
+	first := ""
+	for k := range m {
+		if first == "" || k < first {
+			first = k
+		}
+	}
+	return first
 }

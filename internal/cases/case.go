@@ -643,6 +643,10 @@ func (c Case) tokensPerBatch() int {
 	return c.S
 }
 
+// PageSize is the case's effective block_size (mla: tokens per cache
+// page), 16 when unset.
+func (c Case) PageSize() int { return c.blockSize() }
+
 func (c Case) blockSize() int {
 	if c.BlockSize == 0 {
 		return 16

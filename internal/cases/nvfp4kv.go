@@ -2,19 +2,16 @@ package cases
 
 import (
 	"fmt"
-	"math"
-
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/quant"
 )
 
 // NVFP4 KV cases (nvfp4_kv: true), flashinfer's NVFP4 KV cache
-// (problem.DenseNVFP4KV): the drawn K and V are quantized as
-// flashinfer's nvfp4_quantize_paged_kv_cache does, with the global scale
-// g = FP32(1/FP32(448/amax)) over the whole cache (so block scales lie in
-// [0, 448/6]) and quant.QuantizeNVFP4 per 16 values of a head; an edge
-// class then rewrites some codes or block scales, and K and V become the
-// dequantized T(FP32(e2m1·e4m3·g)).
+// (problem.DenseNVFP4KV): the drawn K and V are quantized by
+// problem.Inputs.QuantizeNVFP4KV (flashinfer's nvfp4_quantize_paged_kv_cache,
+// amax-based global scale; attnvet export --quantize calls the same
+// function); an edge class then rewrites some codes or block scales, and K
+// and V become the dequantized T(FP32(e2m1·e4m3·g)).
 const (
 	// NVFP4EdgeZero: about one block in three all zero codes with a zero
 	// block scale.
@@ -51,38 +48,12 @@ func (c Case) validateNVFP4KV() error {
 }
 
 func (c Case) nvfp4KV(in *problem.Inputs, r *rng) error {
-	q := &problem.DenseNVFP4KV{}
-	var err error
-	if q.KCodes, q.KBlock, q.KGlobal, err = c.quantizeNVFP4(in.K, r); err != nil {
-		return err
-	}
-	if q.VCodes, q.VBlock, q.VGlobal, err = c.quantizeNVFP4(in.V, r); err != nil {
-		return err
-	}
-	if err := problem.DequantNVFP4KV(in.K, q.KCodes, q.KBlock, q.KGlobal, in.Format); err != nil {
-		return err
-	}
-	if err := problem.DequantNVFP4KV(in.V, q.VCodes, q.VBlock, q.VGlobal, in.Format); err != nil {
-		return err
-	}
-	in.NVFP4KV = q
-	return nil
+	return in.QuantizeNVFP4KV(func(codes, block []uint8) { c.nvfp4Edge(codes, block, r) })
 }
 
-// quantizeNVFP4 quantizes x (a whole number of 16-value blocks) into
-// packed codes, block scales and the global scale, then applies the edge.
-func (c Case) quantizeNVFP4(x []float32, r *rng) (packed, block []uint8, g float32, err error) {
-	var amax float64
-	for _, v := range x {
-		amax = math.Max(amax, math.Abs(float64(v)))
-	}
-	gsf := float32(448 / math.Max(amax, 1e-12)) // flashinfer: torch.tensor([448 / max(amax, 1e-12)], float32)
-	g = 1 / gsf                                 // (1.0 / k_global_sf), an FP32 division
-	codes := make([]uint8, len(x))
-	block = make([]uint8, len(x)/quant.NVBlock)
-	if err = quant.QuantizeNVFP4(codes, block, x, g); err != nil {
-		return nil, nil, 0, err
-	}
+// nvfp4Edge applies the case's edge class to one cache's unpacked codes
+// and block scales.
+func (c Case) nvfp4Edge(codes, block []uint8, r *rng) {
 	for b := range block {
 		cs := codes[b*quant.NVBlock : (b+1)*quant.NVBlock]
 		switch c.NVFP4Edge {
@@ -102,9 +73,4 @@ func (c Case) quantizeNVFP4(x []float32, r *rng) (packed, block []uint8, g float
 			}
 		}
 	}
-	packed = make([]uint8, len(x)/2)
-	if err = quant.PackE2M1(packed, codes); err != nil {
-		return nil, nil, 0, err
-	}
-	return packed, block, g, nil
 }

@@ -65,34 +65,16 @@ func (c Case) dequantMode() quant.Dequant {
 	return d
 }
 
-// mlaQuantize turns the BF16 caches c.mla built into FP8 caches: rows
-// holding a NaN (the poisoned ones) become all-0xFF bytes (NaN codes,
-// scales and RoPE); the others are quantized per tile; the problem's
-// caches become the dequantized rows.
+// mlaQuantize turns the BF16 caches c.mla built into FP8 caches with
+// problem.Inputs.QuantizeMLA (as attnvet export --quantize does), encoding
+// each scope with encodeFP8: rows holding a NaN (the poisoned ones) become
+// all-0xFF bytes (NaN codes, scales and RoPE); the others are quantized per
+// tile; the problem's caches become the dequantized rows.
 func (c Case) mlaQuantize(in *problem.Inputs, r *rng) error {
 	l, _ := kvlayout.ParseLayout(c.KVLayout)
-	q := &problem.MLAQuant{Layout: l, Dequant: c.dequantMode(), PBS: c.blockSize(), ExtraPBS: c.blockSize()}
-	var err error
-	if len(in.Cache) > 0 {
-		if q.Raw, err = c.encodeFP8(l, in.Cache, r); err != nil {
-			return err
-		}
-	}
-	if len(in.ExtraCache) > 0 {
-		if q.ExtraRaw, err = c.encodeFP8(l, in.ExtraCache, r); err != nil {
-			return err
-		}
-	}
-	in.MLAQuant = q
-	main, extra, err := q.Dequantized(nil)
-	if err != nil {
-		return err
-	}
-	in.Cache = main
-	if extra != nil {
-		in.ExtraCache = extra
-	}
-	return nil
+	return in.QuantizeMLA(l, c.dequantMode(), c.blockSize(), c.blockSize(), func(rows []float32, _ int) ([]byte, error) {
+		return c.encodeFP8(l, rows, r)
+	})
 }
 
 func (c Case) encodeFP8(l kvlayout.Layout, rows []float32, r *rng) ([]byte, error) {

@@ -103,3 +103,55 @@ func (in *Inputs) nvfp4Violations(add func(string, int, string, ...any)) {
 		}
 	}
 }
+
+// QuantizeNVFP4KV quantizes in's dense K and V as flashinfer's
+// nvfp4_quantize_paged_kv_cache does (the case field nvfp4_kv and attnvet
+// export --quantize call this one function): per cache the global scale
+// g = FP32(1/FP32(448/amax)) (so block scales lie in [0, 448/6]), then
+// quant.QuantizeNVFP4 per 16 values of a head. edit, if not nil, may
+// rewrite each cache's unpacked codes and block scales before packing (the
+// generator's edge classes); K and V become the dequantized
+// T(FP32(e2m1·e4m3·g)). Deterministic when edit is nil: the scales are
+// amax-based.
+func (in *Inputs) QuantizeNVFP4KV(edit func(codes, block []uint8)) error {
+	q := &DenseNVFP4KV{}
+	var err error
+	if q.KCodes, q.KBlock, q.KGlobal, err = quantizeNVFP4Cache(in.K, edit); err != nil {
+		return err
+	}
+	if q.VCodes, q.VBlock, q.VGlobal, err = quantizeNVFP4Cache(in.V, edit); err != nil {
+		return err
+	}
+	if err := DequantNVFP4KV(in.K, q.KCodes, q.KBlock, q.KGlobal, in.Format); err != nil {
+		return err
+	}
+	if err := DequantNVFP4KV(in.V, q.VCodes, q.VBlock, q.VGlobal, in.Format); err != nil {
+		return err
+	}
+	in.NVFP4KV = q
+	return nil
+}
+
+// quantizeNVFP4Cache quantizes x (a whole number of 16-value blocks) into
+// packed codes, block scales and the global scale.
+func quantizeNVFP4Cache(x []float32, edit func(codes, block []uint8)) (packed, block []uint8, g float32, err error) {
+	var amax float64
+	for _, v := range x {
+		amax = math.Max(amax, math.Abs(float64(v)))
+	}
+	gsf := float32(448 / math.Max(amax, 1e-12)) // flashinfer: torch.tensor([448 / max(amax, 1e-12)], float32)
+	g = 1 / gsf                                 // (1.0 / k_global_sf), an FP32 division
+	codes := make([]uint8, len(x))
+	block = make([]uint8, len(x)/quant.NVBlock)
+	if err = quant.QuantizeNVFP4(codes, block, x, g); err != nil {
+		return nil, nil, 0, err
+	}
+	if edit != nil {
+		edit(codes, block)
+	}
+	packed = make([]uint8, len(x)/2)
+	if err = quant.PackE2M1(packed, codes); err != nil {
+		return nil, nil, 0, err
+	}
+	return packed, block, g, nil
+}

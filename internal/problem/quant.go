@@ -95,3 +95,41 @@ func (in *Inputs) WithCaches(main, extra []float32) *Inputs {
 	}
 	return &c
 }
+
+// QuantizeMLA replaces in's BF16 mla caches by FP8 caches in layout l with
+// the declared dequantization dq, pages of pbs (extra scope: extraPBS)
+// tokens; the case field kv_layout and attnvet export --quantize call this
+// one function. encode turns one scope's rows into its raw bytes; nil is
+// FlashMLA's reference quantizer, kvlayout.Encode (power-of-two per-tile
+// scales from each tile's amax: deterministic); the generator passes its
+// own, which adds edge classes and poisoned rows around the same call. The
+// problem's caches become the dequantized rows.
+func (in *Inputs) QuantizeMLA(l kvlayout.Layout, dq quant.Dequant, pbs, extraPBS int, encode func(rows []float32, pbs int) ([]byte, error)) error {
+	if encode == nil {
+		encode = func(rows []float32, pbs int) ([]byte, error) {
+			return kvlayout.Encode(l, rows, len(rows)/l.DQK()/pbs, pbs)
+		}
+	}
+	q := &MLAQuant{Layout: l, Dequant: dq, PBS: pbs, ExtraPBS: extraPBS}
+	var err error
+	if len(in.Cache) > 0 {
+		if q.Raw, err = encode(in.Cache, pbs); err != nil {
+			return err
+		}
+	}
+	if len(in.ExtraCache) > 0 {
+		if q.ExtraRaw, err = encode(in.ExtraCache, extraPBS); err != nil {
+			return err
+		}
+	}
+	in.MLAQuant = q
+	main, extra, err := q.Dequantized(nil)
+	if err != nil {
+		return err
+	}
+	in.Cache = main
+	if extra != nil {
+		in.ExtraCache = extra
+	}
+	return nil
+}
