@@ -190,7 +190,7 @@ func Check(path string, opt Options) (r Result) {
 	}
 	if vs := p.Violations; len(vs) > 0 {
 		for _, v := range vs {
-			r.Violations = append(r.Violations, Violation{v, interop.ViolationTensor(in.Family, v)})
+			r.Violations = append(r.Violations, Violation{v, interop.ViolationTensor(in, v)})
 		}
 		v := r.Violations[0]
 		r.Status = "contract"

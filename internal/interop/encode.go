@@ -330,11 +330,18 @@ func Describe(in *problem.Inputs) string {
 	return fmt.Sprintf("window T=%d H=%d Hkv=%d D=%d Dv=%d W=%d, %s, %s", in.T, in.H, in.Hkv, in.D, in.Dv, in.W, sink, in.Format)
 }
 
-// ViolationTensor names the tensor a contract violation of a problem of
-// family fam is about.
-func ViolationTensor(fam problem.Family, v problem.Violation) string {
+// ViolationTensor names the tensor of in's bundle a contract violation is
+// about, in the family's own tensor names.
+func ViolationTensor(in *problem.Inputs, v problem.Violation) string {
+	fam := in.Family
 	if problem.IsPypto(fam) {
 		if t := pyptoViolationTensor(fam, v); t != "" {
+			return t
+		}
+	}
+	switch fam {
+	case problem.Dense, problem.MLA, problem.Combine:
+		if t := fieldViolationTensor(in, v); t != "" {
 			return t
 		}
 	}
@@ -355,6 +362,60 @@ func ViolationTensor(fam problem.Family, v problem.Violation) string {
 			return TK + "/" + TV
 		}
 		return TOriKV + "/" + TCmpKV
+	}
+	return ""
+}
+
+// fieldViolationTensor names the tensor of a dense, mla or combine
+// violation ("" to fall back to the shared names). Where the detail starts
+// with the tensor's name (the scale checks, mla's indices) it is that name.
+func fieldViolationTensor(in *problem.Inputs, v problem.Violation) string {
+	lead := func(names ...string) string {
+		for _, n := range names {
+			if strings.HasPrefix(v.Detail, n+"[") || strings.HasPrefix(v.Detail, n+" ") {
+				return n
+			}
+		}
+		return ""
+	}
+	switch v.Name {
+	case problem.VBlockTable:
+		if lead(TCacheSeqlens) != "" {
+			return TCacheSeqlens + " / " + TBlockTable
+		}
+		return TBlockTable
+	case problem.VSequsedK:
+		return TSequsedK
+	case problem.VNVFP4Scale:
+		return lead(TKBlockScale, TVBlockScale, TKGlobalScale, TVGlobalScale)
+	case problem.VFP8Descale:
+		if n := lead(TQDescale, TKDescale, TVDescale); n != "" {
+			return n
+		}
+		return TQDescale + " / " + TKDescale // their product with softmax_scale
+	case problem.VIndexRange:
+		if lead(TExtraIndices) != "" {
+			return TExtraIndices + " → " + TExtraKCache
+		}
+		return TIndices + " → " + TKCache
+	case problem.VNonFinite:
+		switch {
+		case lead(TQ) != "":
+			return TQ
+		case lead(TSink) != "":
+			return TSink
+		case lead(TStates) != "":
+			return TStates
+		case in.Family == problem.Combine:
+			return TV
+		case in.Family == problem.MLA && len(in.ExtraCache) > 0:
+			return TKCache + "/" + TExtraKCache
+		case in.Family == problem.MLA:
+			return TKCache
+		case in.Paged():
+			return TKCache + "/" + TVCache
+		}
+		return TK + "/" + TV
 	}
 	return ""
 }

@@ -396,10 +396,10 @@ func TestViolationTensor(t *testing.T) {
 	if len(vs) == 0 {
 		t.Fatal("no violation")
 	}
-	if got := ViolationTensor(in.Family, vs[0]); got != TIdx {
+	if got := ViolationTensor(in, vs[0]); got != TIdx {
 		t.Errorf("%v names %s", vs[0], got)
 	}
-	if got := ViolationTensor(problem.Window, problem.Violation{Name: problem.VNonFinite, Detail: "attended key/value 1"}); got != "k/v" {
+	if got := ViolationTensor(&problem.Inputs{Family: problem.Window}, problem.Violation{Name: problem.VNonFinite, Detail: "attended key/value 1"}); got != "k/v" {
 		t.Errorf("window key: %s", got)
 	}
 }

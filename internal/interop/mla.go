@@ -21,6 +21,9 @@ const (
 	KeyDV = "d_v"
 )
 
+// MLAKeys are the mla family's own metadata keys.
+var MLAKeys = []string{KeyDV}
+
 // mlaDefaultDV is FlashMLA's d_v (CONTRACTS.md: the default).
 const mlaDefaultDV = 512
 

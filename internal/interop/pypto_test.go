@@ -144,7 +144,7 @@ func TestPyptoViolationTensor(t *testing.T) {
 		{problem.HCA, problem.Violation{Name: problem.VNonFinite, Detail: "q[3] = NaN"}, "q"},
 		{problem.HCA, problem.Violation{Name: problem.VNonFinite, Detail: "attended key/value 0"}, "ori_kv/cmp_kv"},
 	} {
-		if got := ViolationTensor(tc.fam, tc.v); got != tc.want {
+		if got := ViolationTensor(&problem.Inputs{Family: tc.fam}, tc.v); got != tc.want {
 			t.Errorf("%s %s: %q, want %q", tc.fam, tc.v.Name, got, tc.want)
 		}
 	}
