@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 
@@ -18,7 +20,7 @@ func init() {
 	register(command{
 		name:    "validate",
 		summary: "check the tolerance model on every correct emulation: zero bound failures, and how tight it is",
-		usage:   "[--cases N] [--seed S] [--family sparse|window|dense|combine|mla|csa|hca|swa] [--kernels GLOB] [--workers K] [--json FILE]",
+		usage:   "[--cases N] [--seed S] [--family sparse|window|dense|combine|mla|csa|hca|swa] [--kernels GLOB] [--inputs KIND] [--workers K] [--json FILE]",
 		run:     runValidate,
 	})
 }
@@ -31,6 +33,8 @@ func runValidate(e *env, args []string) int {
 	kernels := fs.String("kernels", "", "kernel glob (default all correct emulations)")
 	workers := fs.Int("workers", 0, "worker goroutines (default: all cores)")
 	jsonOut := fs.String("json", "", "write the results as JSON to `FILE`")
+	inputs := fs.String("inputs", "", "validate only cases whose inputs are of this `KIND`: "+strings.Join(validate.InputKinds, ", ")+
+		" (the first N such cases of each family; default: every case)")
 	if printFlags(e, fs, args) {
 		return exitPass
 	}
@@ -43,7 +47,10 @@ func runValidate(e *env, args []string) int {
 	if *workers < 0 {
 		return e.exitFor("validate", usagef("--workers %d: want 0 (all cores) or more", *workers))
 	}
-	opt := validate.Options{Seed: *seed, Cases: *n, Kernels: *kernels, Workers: *workers}
+	if *inputs != "" && !slices.Contains(validate.InputKinds, *inputs) {
+		return e.exitFor("validate", usagef("--inputs %q: want one of %s", *inputs, strings.Join(validate.InputKinds, ", ")))
+	}
+	opt := validate.Options{Seed: *seed, Cases: *n, Kernels: *kernels, Workers: *workers, Inputs: *inputs}
 	if *fam != "" {
 		f, err := problem.ParseFamily(*fam)
 		if err != nil {
@@ -66,8 +73,12 @@ func runValidate(e *env, args []string) int {
 		boundFails += s.BoundFail + s.LSEBoundFail
 	}
 	tw.Flush()
-	fmt.Fprintf(e.stdout, "\n%d cases per family (seed %d), %d contract-violation cases not judged; bound failures on correct kernels: %d\n",
-		res.Cases, res.Seed, res.Violations, boundFails)
+	only := ""
+	if res.Inputs != "" {
+		only = ", inputs " + res.Inputs + " only"
+	}
+	fmt.Fprintf(e.stdout, "\n%d cases per family (seed %d%s), %d contract-violation cases not judged; bound failures on correct kernels: %d\n",
+		res.Cases, res.Seed, only, res.Violations, boundFails)
 	for _, s := range res.Stats {
 		if s.FirstFail != "" {
 			fmt.Fprintf(e.stdout, "first bound failure of %s: %s\n", s.Kernel, s.FirstFail)

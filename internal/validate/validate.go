@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/attnvet/attnvet/impl"
@@ -28,6 +30,10 @@ type Options struct {
 	Families []problem.Family
 	Kernels  string // impl.Match glob; "" = all
 	Workers  int    // 0 = GOMAXPROCS
+	// Inputs, if set, validates only cases whose inputs are of this kind
+	// (InputKinds): the first Cases such cases of each family's stream, so
+	// that a quantized path gets tightness figures of its own.
+	Inputs string
 	// Progress, if set, is called after each case with the number done.
 	Progress func(done, total int)
 }
@@ -60,8 +66,54 @@ type Stat struct {
 type Result struct {
 	Seed       uint64 `json:"seed"`
 	Cases      int    `json:"cases_per_family"`
+	Inputs     string `json:"inputs,omitempty"`         // Options.Inputs: only cases of this input kind
 	Violations int    `json:"contract_violation_cases"` // generated cases not judged
 	Stats      []Stat `json:"stats"`
+}
+
+// InputKinds are the values of Options.Inputs: plain (no quantized
+// input) and the case fields of the quantized inputs, fp8 (dense, FA3's
+// FP8 q/k/v), int8_kv and nvfp4_kv (dense K/V), kv_layout (mla's FP8 cache).
+var InputKinds = []string{"plain", "fp8", "int8_kv", "nvfp4_kv", "kv_layout"}
+
+// InputKind is the kind of c's inputs (one of InputKinds).
+func InputKind(c cases.Case) string {
+	switch {
+	case c.FP8 != "":
+		return "fp8"
+	case c.Int8KV != "":
+		return "int8_kv"
+	case c.NVFP4KV:
+		return "nvfp4_kv"
+	case c.KVLayout != "" && c.KVLayout != "bf16":
+		return "kv_layout"
+	}
+	return "plain"
+}
+
+// maxScan bounds the draws per case wanted in indicesOf: a kind the
+// family draws less often than this is refused, not searched forever.
+const maxScan = 1000
+
+// indicesOf lists the first n case indices of family f's stream whose
+// inputs are of kind.
+func indicesOf(ctx context.Context, seed uint64, f problem.Family, kind string, n int) ([]int, error) {
+	if !slices.Contains(InputKinds, kind) {
+		return nil, fmt.Errorf("inputs %q: want one of %s", kind, strings.Join(InputKinds, ", "))
+	}
+	var out []int
+	for i := 0; len(out) < n; i++ {
+		if i >= maxScan*(len(out)+1) || ctx.Err() != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("inputs %s: the %s family drew %d such cases in %d (its generator draws them rarely or never)", kind, f, len(out), i)
+		}
+		if InputKind(props.CaseAt(seed, i, f)) == kind {
+			out = append(out, i)
+		}
+	}
+	return out, nil
 }
 
 type key struct {
@@ -83,8 +135,17 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if w <= 0 {
 		w = runtime.GOMAXPROCS(0)
 	}
+	// The j-th case of family f is props.CaseAt(seed, idx[f][j]).
+	idx := map[problem.Family][]int{}
+	if o.Inputs != "" {
+		for _, f := range fams {
+			if idx[f], err = indicesOf(ctx, o.Seed, f, o.Inputs, o.Cases); err != nil {
+				return nil, err
+			}
+		}
+	}
 	total := o.Cases * len(fams)
-	res := &Result{Seed: o.Seed, Cases: o.Cases}
+	res := &Result{Seed: o.Seed, Cases: o.Cases, Inputs: o.Inputs}
 	stats := map[key]*Stat{}
 	var mu sync.Mutex
 	next, done := 0, 0
@@ -102,7 +163,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 					return
 				}
 				fam := fams[j%len(fams)]
-				c := props.CaseAt(o.Seed, j/len(fams), fam)
+				i := j / len(fams)
+				if o.Inputs != "" {
+					i = idx[fam][i]
+				}
+				c := props.CaseAt(o.Seed, i, fam)
 				local, viol := runCase(c, kernels)
 				mu.Lock()
 				if viol {
