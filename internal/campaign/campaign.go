@@ -399,11 +399,11 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 loop:
 	for {
 		select {
-		case os, ok := <-results:
+		case batch, ok := <-results:
 			if !ok {
 				break loop
 			}
-			for _, o := range os {
+			for _, o := range batch {
 				agg.add(o)
 				fl.add(o)
 			}
