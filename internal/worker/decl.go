@@ -29,7 +29,22 @@ const (
 	// (campaign --recheck: split_dependent). docs/worker.md "Rechecks".
 	KeySplits = "splits"
 	KeySplit  = "split"
+	// KeyQuantized (protocol 2): the quantized dense inputs the worker
+	// reads, comma-separated, named as the case fields that draw them
+	// (QuantFP8, QuantInt8KV, QuantNVFP4KV); such a request carries the
+	// codes and scales interop.Encode writes (docs/worker.md "Quantized
+	// inputs"). Without it those cases are skipped.
+	KeyQuantized = "quantized"
 )
+
+// The values of KeyQuantized.
+const (
+	QuantFP8     = "fp8"      // FA3's e4m3 q/k/v with q/k/v_descale
+	QuantInt8KV  = "int8_kv"  // ORT's I8 k/v with k_scale/v_scale
+	QuantNVFP4KV = "nvfp4_kv" // flashinfer's packed e2m1 k/v with block and global scales
+)
+
+var quantKinds = []string{QuantFP8, QuantInt8KV, QuantNVFP4KV}
 
 // MaxInflight bounds max_inflight.
 const MaxInflight = 64
@@ -40,7 +55,7 @@ const ProtocolMax = "2"
 var (
 	floatInputs = []string{interop.TQ, interop.TK, interop.TV, interop.TOriKV, interop.TCmpKV, interop.TSink}
 	intInputs   = []string{interop.TOriBT, interop.TCmpBT, interop.TIdx, interop.TSeqused}
-	v2Keys      = []string{KeyFamilies, KeyMaxTokens, KeyMaxHeads, KeyMaxHeadDim, KeyHeadDims, KeyDvEqualsD, KeySink, KeyMaxInflight, KeySplits}
+	v2Keys      = []string{KeyFamilies, KeyMaxTokens, KeyMaxHeads, KeyMaxHeadDim, KeyHeadDims, KeyDvEqualsD, KeySink, KeyMaxInflight, KeySplits, KeyQuantized}
 )
 
 // decl is what a hello declares beyond the profile: v2's input dtypes
@@ -58,8 +73,10 @@ type decl struct {
 	hdList    string
 	dvEqD     bool
 	noSink    bool
-	inflight  int               // requests in flight per process (0, 1: one)
-	splits    []int             // split counts a request may ask for (KeySplits)
+	inflight  int             // requests in flight per process (0, 1: one)
+	splits    []int           // split counts a request may ask for (KeySplits)
+	quant     map[string]bool // quantized inputs read (KeyQuantized); nil: none
+	quantList string
 	raw       map[string]string // the v2 keys as declared, to compare restarts
 }
 
@@ -137,6 +154,22 @@ func parseDecl(meta map[string]string) (decl, error) {
 				}
 				d.splits = append(d.splits, n)
 			}
+		case KeyQuantized:
+			d.quant = map[string]bool{}
+			for _, q := range strings.Split(v, ",") {
+				q = strings.ToLower(strings.TrimSpace(q))
+				if !contains(quantKinds, q) {
+					return d, bad("unknown quantized input %q (want %s, comma-separated)", q, strings.Join(quantKinds, ", "))
+				}
+				d.quant[q] = true
+			}
+			var names []string
+			for _, q := range quantKinds {
+				if d.quant[q] {
+					names = append(names, q)
+				}
+			}
+			d.quantList = strings.Join(names, ",")
 		case KeyMaxInflight:
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 || n > MaxInflight {
@@ -226,22 +259,43 @@ func (d *decl) skipReason(in *problem.Inputs) string {
 		return "dv_equals_d"
 	case d.noSink && in.Sink != nil:
 		return "sink=false"
-	case in.FP8 != nil || in.Int8KV != nil || in.NVFP4KV != nil:
-		// The frames would carry F8_E4M3/I8/U8 tensors and scales no worker
-		// declares it reads (docs/interop.md "Dense FP8 inputs").
-		return "quantized inputs (dense FP8, INT8 KV, NVFP4 KV): not in the worker protocol yet"
+	case quantKind(in) != "" && !d.quant[quantKind(in)]:
+		// The frames would carry F8_E4M3/I8/U8 codes and scales the worker
+		// has not declared it reads.
+		if d.quant == nil {
+			return fmt.Sprintf("%s inputs: no quantized= declaration", quantKind(in))
+		}
+		return fmt.Sprintf("%s not in quantized=%s", quantKind(in), d.quantList)
+	}
+	return ""
+}
+
+// quantKind is the KeyQuantized value that in's dense inputs need ("":
+// none).
+func quantKind(in *problem.Inputs) string {
+	switch {
+	case in.FP8 != nil:
+		return QuantFP8
+	case in.Int8KV != nil:
+		return QuantInt8KV
+	case in.NVFP4KV != nil:
+		return QuantNVFP4KV
 	}
 	return ""
 }
 
 // store re-encodes the tensors of a request in their declared dtypes.
 // A value the declared dtype cannot hold exactly is a skip reason (the
-// case is not sent), never rounded.
+// case is not sent), never rounded. Quantized codes (an F8, I8 or U8
+// tensor: FP8 q/k/v, INT8 or NVFP4 k/v) keep the dtype interop.Encode
+// gave them: a declared dtype never converts codes, which would hand the
+// worker another problem than the kernel's (the scales are not
+// declarable inputs at all).
 func (d *decl) store(f *bundle.File) (reason string, err error) {
 	for _, name := range sortedKeys(d.dtypes) {
 		dt := d.dtypes[name]
 		t, ok := f.Tensors[name]
-		if !ok || t.DType == dt {
+		if !ok || t.DType == dt || isCodes(t.DType) {
 			continue
 		}
 		var nt *bundle.Tensor
@@ -270,6 +324,11 @@ func (d *decl) store(f *bundle.File) (reason string, err error) {
 		f.Add(nt)
 	}
 	return "", nil
+}
+
+// isCodes is whether a tensor of dtype dt holds quantized codes.
+func isCodes(dt bundle.DType) bool {
+	return dt == bundle.F8E4M3 || dt == bundle.F8E5M2 || dt == bundle.I8 || dt == bundle.U8
 }
 
 // SkipError is a case the worker's hello excludes (protocol v2): not

@@ -53,8 +53,9 @@ func TestMain(m *testing.M) {
 // stdout, then exit); hellohang; deaf (ignore stdin's end). The hello
 // reply also carries the JSON object in ATTNVET_FAKE_HELLO; with a
 // protocol 2 hello every request's tensors must come in the declared
-// dtypes (else the reply is an error). ATTNVET_FAKE_PID names a file
-// the worker writes its pid to.
+// dtypes, quantized codes excepted (else the reply is an error). ATTNVET_FAKE_PID names a file
+// the worker writes its pid to; ATTNVET_FAKE_KERNEL names the emulation
+// it runs (default tiled/bc32/bf16). Modes unit-*: fakeDequant.
 func fakeWorker(mode string, stdin io.Reader, stdout io.Writer) int {
 	what, at := mode, int64(-1)
 	if i := strings.IndexByte(mode, '@'); i >= 0 {
@@ -72,6 +73,9 @@ func fakeWorker(mode string, stdin io.Reader, stdout io.Writer) int {
 		w.Flush()
 	}
 	em, _ := impl.Lookup("tiled/bc32/bf16")
+	if k := os.Getenv("ATTNVET_FAKE_KERNEL"); k != "" {
+		em, _ = impl.Lookup(k)
+	}
 	extra := map[string]string{}
 	if h := os.Getenv("ATTNVET_FAKE_HELLO"); h != "" {
 		if err := json.Unmarshal([]byte(h), &extra); err != nil {
@@ -141,7 +145,7 @@ func fakeWorker(mode string, stdin io.Reader, stdout io.Writer) int {
 			bad := ""
 			for k, v := range extra {
 				if name, ok := strings.CutPrefix(k, KeyDTypePrefix); ok {
-					if t, ok := f.Tensors[name]; ok && string(t.DType) != v {
+					if t, ok := f.Tensors[name]; ok && string(t.DType) != v && !isCodes(t.DType) {
 						bad = fmt.Sprintf("%s came as %s, declared %s", name, t.DType, v)
 					}
 				}
@@ -225,6 +229,12 @@ func fakeWorker(mode string, stdin io.Reader, stdout io.Writer) int {
 				continue
 			}
 		}
+		if !fakeDequant(what, f) {
+			g := bundle.NewFile()
+			g.Metadata["error"] = "no quantized tensors for mode " + what
+			reply(g)
+			continue
+		}
 		b, err := interop.Decode(f, nil)
 		if err != nil {
 			g := bundle.NewFile()
@@ -267,6 +277,48 @@ func fakeWorker(mode string, stdin io.Reader, stdout io.Writer) int {
 		}
 		reply(g)
 	}
+}
+
+// fakeDequant makes the fake worker dequantize wrongly, as the mode
+// says: unit-block-scales (every NVFP4 block scale read as 1),
+// unit-global-scale (the NVFP4 global scales read as 1), unit-int8-scale
+// (the INT8 scales read as 1), unit-descale (the FP8 descales read as 1).
+// It says whether the request had the tensors the mode rewrites (any mode
+// not listed: true).
+func fakeDequant(mode string, f *bundle.File) bool {
+	ones := func(names ...string) bool {
+		found := false
+		for _, n := range names {
+			t := f.Tensors[n]
+			if t == nil {
+				continue
+			}
+			found = true
+			if t.DType == bundle.U8 || t.DType == bundle.F8E4M3 {
+				nt, _ := bundle.NewBytes(n, t.DType, t.Shape, bytes.Repeat([]byte{0x38}, len(t.Data))) // e4m3 1.0
+				f.Add(nt)
+				continue
+			}
+			v := make([]float32, len(t.Data)/4)
+			for i := range v {
+				v[i] = 1
+			}
+			nt, _ := bundle.NewFloat32(n, t.DType, t.Shape, v)
+			f.Add(nt)
+		}
+		return found
+	}
+	switch mode {
+	case "unit-block-scales":
+		return ones(interop.TKBlockScale, interop.TVBlockScale)
+	case "unit-global-scale":
+		return ones(interop.TKGlobalScale, interop.TVGlobalScale)
+	case "unit-int8-scale":
+		return ones(interop.TKScale, interop.TVScale)
+	case "unit-descale":
+		return ones(interop.TQDescale, interop.TKDescale, interop.TVDescale)
+	}
+	return true
 }
 
 // fakeOnHello holds platform-specific fake modes' actions at the hello.
@@ -314,6 +366,9 @@ func TestWorkerRuns(t *testing.T) {
 		t.Fatalf("profile %+v", w.Profile())
 	}
 	em, _ := impl.Lookup("tiled/bc32/bf16")
+	if k := os.Getenv("ATTNVET_FAKE_KERNEL"); k != "" {
+		em, _ = impl.Lookup(k)
+	}
 	for i := 0; i < 20; i++ {
 		in := inputs(t, i)
 		if len(in.Violations()) > 0 {
@@ -855,6 +910,9 @@ func runConcurrently(t *testing.T, w *Worker, g, n int) map[int64]error {
 	errs := map[int64]error{}
 	var wg sync.WaitGroup
 	em, _ := impl.Lookup("tiled/bc32/bf16")
+	if k := os.Getenv("ATTNVET_FAKE_KERNEL"); k != "" {
+		em, _ = impl.Lookup(k)
+	}
 	for k := 0; k < g; k++ {
 		wg.Add(1)
 		go func(k int) {
