@@ -266,6 +266,31 @@ func TestMLADuplicates(t *testing.T) {
 	t.Error("mla_duplicate_indices.json: no token reads a cache row twice")
 }
 
+// TestCombineDominant: in the dominant file every row and head has one
+// state whose lse leads the next by more than 26 (no class says so).
+func TestCombineDominant(t *testing.T) {
+	c, err := corpus.Load("combine_dominant_state.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := cases.Generate(c, num.BF16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r := 0; r < in.T; r++ {
+		for h := 0; h < in.H; h++ {
+			s := make([]float64, in.States)
+			for k := range s {
+				s[k] = float64(in.CombS[(r*in.States+k)*in.H+h])
+			}
+			slices.Sort(s)
+			if gap := s[len(s)-1] - s[len(s)-2]; !(gap > 26) {
+				t.Errorf("row %d head %d: the largest lse leads by %.3g, want > 26", r, h, gap)
+			}
+		}
+	}
+}
+
 // TestReplay checks every corpus case against every correct emulation:
 // within the rigorous bound of the reference, or, for a contract
 // violation, the violation reported (and not judged).
