@@ -11,8 +11,11 @@ import (
 	"testing"
 
 	"github.com/attnvet/attnvet/corpus"
+	"github.com/attnvet/attnvet/internal/campaign"
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/num"
+	"github.com/attnvet/attnvet/internal/targets"
+	"github.com/attnvet/attnvet/internal/tolerance"
 	"github.com/attnvet/attnvet/props"
 )
 
@@ -85,9 +88,53 @@ var pins = map[string][]string{
 	"swa_short_lens.json":                  {props.ClassSwaShortLens, props.ClassPoison},
 	"swa_p0.json":                          {props.ClassPosZero},
 	"csa_unmapped_page_empty_set.json":     {props.ClassUnmappedPage, props.ClassEmptyKeys},
+	// FlashMLA sparse decode (SPEC-flashmla.md, "Edge cases").
+	"mla_topk_length_zero.json":              {props.ClassTopkLength, props.ClassN0, props.ClassLSE},
+	"mla_all_indices_invalid.json":           {props.ClassAllInvalid, props.ClassLSE},
+	"mla_extra_scope_own_length.json":        {props.ClassExtraScope, props.ClassTopkLength, props.ClassPoison},
+	"mla_extra_scope_no_extra_length.json":   {props.ClassExtraScope, props.ClassTopkLength},
+	"mla_sink_pos_inf.json":                  {props.ClassSinkPosInf, props.ClassLSE},
+	"mla_sink_per_head_inf_empty_row.json":   {props.ClassSinkPosInf, props.ClassSinkNegInf, props.ClassN0, props.ClassLSE},
+	"mla_dv_lt_dqk.json":                     {props.ClassPoison},
+	"mla_duplicate_indices.json":             {props.ClassTile},
+	"mla_page_not_dividing_topk.json":        {props.ClassPoison},
+	"mla_fp8_v32_fp32_scales_poison.json":    {props.ClassPoison, props.ClassLSE},
+	"mla_fp8_v32_edge_tiles.json":            {props.ClassPoison, props.ClassLSE},
+	"mla_fp8_model1_extra_scope_poison.json": {props.ClassPoison, props.ClassExtraScope},
+	// flashinfer's merge_state and FlashAttention's split combine
+	// (SPEC-flashinfer.md, "merge_state").
+	"combine_one_empty_state.json":     {props.ClassEmptyStates},
+	"combine_all_empty_neg_inf.json":   {props.ClassEmptyStates},
+	"combine_all_empty_pos_inf.json":   {props.ClassEmptyStates},
+	"combine_pos_inf_empty_mixed.json": {props.ClassEmptyStates},
+	"combine_dominant_state.json":      {props.ClassLSE},
+	"combine_base2_lse.json":           {props.ClassEmptyStates},
+	"combine_zero_states.json":         {props.ClassN0},
 }
 
-var nameRE = regexp.MustCompile(`^(sparse|window|dense|csa|hca|swa)_[a-z0-9_]+\.json$`)
+// kills are mutants (impl/mutant) a file must catch under the bound
+// criterion: the defect its edge exists for.
+var kills = map[string][]string{
+	"mla_topk_length_zero.json":              {"lse-empty-nan", "maskinf-empty-row-nan"},
+	"mla_all_indices_invalid.json":           {"lse-empty-nan", "maskinf-empty-row-nan", "lse-sink-included"},
+	"mla_extra_scope_own_length.json":        {"mla-extra-cut-by-topk-length"},
+	"mla_extra_scope_no_extra_length.json":   {"mla-extra-cut-by-topk-length"},
+	"mla_sink_pos_inf.json":                  {"sink-ignored", "sink-sign-flipped", "lse-sink-included"},
+	"mla_sink_per_head_inf_empty_row.json":   {"sink-ignored", "sink-in-numerator", "lse-empty-nan"},
+	"mla_page_not_dividing_topk.json":        {"last-partial-tile-dropped", "no-alpha-l"},
+	"mla_fp8_v32_fp32_scales_poison.json":    {"fp8-scale-ue8m0-rz", "fp8-scale-wrong-block", "fp8-scale-wrong-token", "fp8-scale-twice", "fp8-scale-missing", "fp8-rope-as-fp8"},
+	"mla_fp8_v32_edge_tiles.json":            {"fp8-448-as-nan", "fp8-fn-as-fnuz", "fp8-scale-wrong-block"},
+	"mla_fp8_model1_extra_scope_poison.json": {"fp8-model1-per-token", "fp8-448-as-nan", "fp8-fn-as-fnuz", "fp8-scale-wrong-token"},
+	"combine_one_empty_state.json":           {"combine-empty-nan", "splitkv-empty-part-not-neutral"},
+	"combine_all_empty_neg_inf.json":         {"combine-empty-nan", "lse-empty-nan"},
+	"combine_all_empty_pos_inf.json":         {"combine-empty-nan", "combine-empty-state-weighted"},
+	"combine_pos_inf_empty_mixed.json":       {"combine-empty-state-weighted", "combine-empty-nan"},
+	"combine_dominant_state.json":            {"no-alpha-o"},
+	"combine_base2_lse.json":                 {"lse-base2-declared-natural"},
+	"combine_zero_states.json":               {"lse-empty-nan"},
+}
+
+var nameRE = regexp.MustCompile(`^(sparse|window|dense|csa|hca|swa|mla|combine)_[a-z0-9_]+\.json$`)
 
 func all(t *testing.T) []corpus.Named {
 	t.Helper()
@@ -164,6 +211,81 @@ func TestPins(t *testing.T) {
 			}
 			if !found {
 				t.Errorf("%s: no token attends exactly %d keys", name, n)
+			}
+		}
+	}
+}
+
+// TestKills: each file of kills fails the mutants it names, so the edge it
+// pins is one a real defect shows on.
+func TestKills(t *testing.T) {
+	for name, ms := range kills {
+		c, err := corpus.Load(name)
+		if err != nil {
+			t.Errorf("missing corpus file %s: %v", name, err)
+			continue
+		}
+		for _, m := range ms {
+			t.Run(strings.TrimSuffix(name, ".json")+"/"+m, func(t *testing.T) {
+				t.Parallel()
+				tg, err := targets.Resolve(targets.MutantPrefix+m, targets.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				d, err := campaign.Check(c, tg, tolerance.BoundCriterion{Mode: tolerance.Rigorous})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d.Status != campaign.Fail {
+					t.Errorf("mutant:%s is %v on %s, want it caught", m, d.Status, name)
+				}
+			})
+		}
+	}
+}
+
+// TestMLADuplicates: the mla duplicate file has a token that reads one
+// cache row twice (the class list has no mla duplicate class).
+func TestMLADuplicates(t *testing.T) {
+	c, err := corpus.Load("mla_duplicate_indices.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := cases.Generate(c, num.BF16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tok := 0; tok < in.T; tok++ {
+		idx, n, _ := in.MLAScope(tok, false)
+		for i, x := range idx[:n] {
+			if x >= 0 && slices.Contains(idx[i+1:n], x) {
+				return
+			}
+		}
+	}
+	t.Error("mla_duplicate_indices.json: no token reads a cache row twice")
+}
+
+// TestCombineDominant: in the dominant file every row and head has one
+// state whose lse leads the next by more than 26 (no class says so).
+func TestCombineDominant(t *testing.T) {
+	c, err := corpus.Load("combine_dominant_state.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := cases.Generate(c, num.BF16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r := 0; r < in.T; r++ {
+		for h := 0; h < in.H; h++ {
+			s := make([]float64, in.States)
+			for k := range s {
+				s[k] = float64(in.CombS[(r*in.States+k)*in.H+h])
+			}
+			slices.Sort(s)
+			if gap := s[len(s)-1] - s[len(s)-2]; !(gap > 26) {
+				t.Errorf("row %d head %d: the largest lse leads by %.3g, want > 26", r, h, gap)
 			}
 		}
 	}
