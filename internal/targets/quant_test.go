@@ -18,7 +18,7 @@ import (
 // v_descale ignored) fails.
 func TestQuantizedThroughAWorker(t *testing.T) {
 	py := python(t)
-	run := func(args string) *campaign.Result {
+	run := func(args string, cases int) *campaign.Result {
 		t.Helper()
 		tg, err := targets.Resolve("exec:"+py+" ../../examples/numpy_dense_worker.py "+args, targets.Options{Logf: t.Logf})
 		if err != nil {
@@ -26,7 +26,7 @@ func TestQuantizedThroughAWorker(t *testing.T) {
 		}
 		defer tg.Close()
 		opt := campaign.DefaultOptions()
-		opt.Seed, opt.Cases, opt.Family, opt.Targets, opt.Workers, opt.Save = 1, 150, problem.Dense, []targets.Target{tg}, 2, 0
+		opt.Seed, opt.Cases, opt.Family, opt.Targets, opt.Workers, opt.Save = 1, cases, problem.Dense, []targets.Target{tg}, 2, 0
 		r, err := campaign.Run(context.Background(), opt)
 		if err != nil {
 			t.Fatal(err)
@@ -36,7 +36,7 @@ func TestQuantizedThroughAWorker(t *testing.T) {
 		}
 		return r
 	}
-	none := run("--no-quantized")
+	none := run("--no-quantized", 150)
 	reasons := []string{"fp8 inputs: no quantized= declaration", "int8_kv inputs: no quantized= declaration", "nvfp4_kv inputs: no quantized= declaration"}
 	n := 0
 	for _, r := range reasons {
@@ -48,13 +48,15 @@ func TestQuantizedThroughAWorker(t *testing.T) {
 	if n != none.SkippedChecks || len(none.SkipReasons) != len(reasons) || !none.Passed {
 		t.Errorf("without the declaration: %d skipped, reasons %v, passed %v", none.SkippedChecks, none.SkipReasons, none.Passed)
 	}
-	ok := run("")
+	ok := run("", 150)
 	t.Logf("declared: %d checks, %d skipped, %d failed; undeclared: %d checks, %d skipped %v", ok.Checks, ok.SkippedChecks, ok.FailedChecks, none.Checks, none.SkippedChecks, none.SkipReasons)
 	if !ok.Passed || ok.FailedChecks != 0 || ok.SkippedChecks != 0 || ok.Checks != none.Checks+none.SkippedChecks {
 		t.Errorf("declared: passed %v, %d failed, %d skipped, %d checks (want %d + %d)", ok.Passed, ok.FailedChecks, ok.SkippedChecks, ok.Checks, none.Checks, none.SkippedChecks)
 	}
+	// The first 60 cases hold enough of each kind for every wrong
+	// dequantization to fail (the figures are logged).
 	for _, bad := range []string{"int8-scale", "block-scale", "global", "v-descale"} {
-		r := run("--bad " + bad)
+		r := run("--bad "+bad, 60)
 		t.Logf("--bad %s: %d of %d checks failed", bad, r.FailedChecks, r.Checks)
 		if r.Passed || r.FailedChecks == 0 {
 			t.Errorf("--bad %s: passed %v, %d failed", bad, r.Passed, r.FailedChecks)
