@@ -14,6 +14,7 @@ import (
 	"github.com/attnvet/attnvet/internal/campaign"
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/num"
+	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/targets"
 	"github.com/attnvet/attnvet/internal/tolerance"
 	"github.com/attnvet/attnvet/props"
@@ -244,10 +245,10 @@ func TestKills(t *testing.T) {
 	}
 }
 
-// TestMLADuplicates: the mla duplicate file has a token that reads one
-// cache row twice (the class list has no mla duplicate class).
-func TestMLADuplicates(t *testing.T) {
-	c, err := corpus.Load("mla_duplicate_indices.json")
+// bf16Inputs is the corpus case name's BF16 inputs.
+func bf16Inputs(t *testing.T, name string) *problem.Inputs {
+	t.Helper()
+	c, err := corpus.Load(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,6 +256,13 @@ func TestMLADuplicates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return in
+}
+
+// TestMLADuplicates: the mla duplicate file has a token that reads one
+// cache row twice (the class list has no mla duplicate class).
+func TestMLADuplicates(t *testing.T) {
+	in := bf16Inputs(t, "mla_duplicate_indices.json")
 	for tok := 0; tok < in.T; tok++ {
 		idx, n, _ := in.MLAScope(tok, false)
 		for i, x := range idx[:n] {
@@ -269,14 +277,7 @@ func TestMLADuplicates(t *testing.T) {
 // TestCombineDominant: in the dominant file every row and head has one
 // state whose lse leads the next by more than 26 (no class says so).
 func TestCombineDominant(t *testing.T) {
-	c, err := corpus.Load("combine_dominant_state.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := cases.Generate(c, num.BF16)
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := bf16Inputs(t, "combine_dominant_state.json")
 	for r := 0; r < in.T; r++ {
 		for h := 0; h < in.H; h++ {
 			s := make([]float64, in.States)

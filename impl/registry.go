@@ -100,8 +100,9 @@ func Names() []string {
 
 // Lookup returns the correct emulation with registry name name.
 func Lookup(name string) (*Emulation, error) {
-	if i, ok := registry().byName[name]; ok {
-		return New(registry().configs[i]), nil
+	r := registry()
+	if i, ok := r.byName[name]; ok {
+		return New(r.configs[i]), nil
 	}
 	return nil, fmt.Errorf("unknown kernel %q (see 'attnvet kernels')", name)
 }

@@ -98,15 +98,12 @@ const maxScan = 1000
 // indicesOf lists the first n case indices of family f's stream whose
 // inputs are of kind.
 func indicesOf(ctx context.Context, seed uint64, f problem.Family, kind string, n int) ([]int, error) {
-	if !slices.Contains(InputKinds, kind) {
-		return nil, fmt.Errorf("inputs %q: want one of %s", kind, strings.Join(InputKinds, ", "))
-	}
 	var out []int
 	for i := 0; len(out) < n; i++ {
-		if i >= maxScan*(len(out)+1) || ctx.Err() != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if i >= maxScan*(len(out)+1) {
 			return nil, fmt.Errorf("inputs %s: the %s family drew %d such cases in %d (its generator draws them rarely or never)", kind, f, len(out), i)
 		}
 		if InputKind(props.CaseAt(seed, i, f)) == kind {
@@ -138,6 +135,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	// The j-th case of family f is props.CaseAt(seed, idx[f][j]).
 	idx := map[problem.Family][]int{}
 	if o.Inputs != "" {
+		if !slices.Contains(InputKinds, o.Inputs) {
+			return nil, fmt.Errorf("inputs %q: want one of %s", o.Inputs, strings.Join(InputKinds, ", "))
+		}
 		for _, f := range fams {
 			if idx[f], err = indicesOf(ctx, o.Seed, f, o.Inputs, o.Cases); err != nil {
 				return nil, err
