@@ -119,12 +119,20 @@ func (r *Result) EnsureDev(ri int) {
 	}
 	n := len(r.O)
 	if r.Dev1 == nil {
-		d := make([]float64, 4*n)
-		r.Dev1, r.DevA, r.DevX, r.DevM = d[:n], d[n:2*n], d[2*n:3*n], d[3*n:]
+		// The sums' memory: the rest of a reused buffer where it is large
+		// enough (a rows' range is cleared below before its sums are
+		// computed, and no row's sums are read before EnsureDev), else new.
+		var d []float64
+		if cap(r.buf) >= 6*n {
+			d = r.buf[2*n : 6*n]
+		} else {
+			d = make([]float64, 4*n)
+		}
+		r.Dev1, r.DevA, r.DevX, r.DevM = d[:n], d[n:2*n], d[2*n:3*n], d[3*n:4*n]
 	}
 	per := in.H / in.Hkv
 	e0, e1 := (t*in.H+g*per)*in.Dv, (t*in.H+(g+1)*per)*in.Dv
-	for _, f := range [][]float64{r.O, r.AbsV} {
+	for _, f := range [][]float64{r.O, r.AbsV, r.Dev1, r.DevA, r.DevX, r.DevM} {
 		clear(f[e0:e1]) // recomputed (the same values): the kernels accumulate from 0
 	}
 	s := scratchPool.Get().(*scratch)
@@ -182,7 +190,8 @@ func ComputeInto(in *problem.Inputs, opt Options, reuse *Result) *Result {
 		buf, rows = reuse.buf[:size], reuse.Rows[:in.T*in.H]
 		clear(buf) // rows without keys, and +Inf sinks, leave o at 0
 	} else {
-		buf, rows = make([]float64, size), make([]Row, in.T*in.H)
+		// A lazy result's capacity holds the sums EnsureDev may add.
+		buf, rows = make([]float64, size, 6*n), make([]Row, in.T*in.H)
 	}
 	r := reuse
 	if r == nil {

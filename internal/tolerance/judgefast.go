@@ -2,6 +2,7 @@ package tolerance
 
 import (
 	"math"
+	"sync"
 
 	"github.com/attnvet/attnvet/ref"
 )
@@ -136,6 +137,27 @@ func ratioOf(out float32, want, a float64) float64 {
 	return err / a
 }
 
+// judgeScratch is judgeLazy's per-row memory, reused across calls (a
+// campaign judges thousands of cases a second; allocating it was a third
+// of the judgement's garbage). A pooled rbs keeps its last rows' pointers
+// until overwritten: memory the reference pool holds anyway.
+type judgeScratch struct {
+	rbs         []RowBound
+	ub          []float64
+	exact, zero []bool
+}
+
+var judgePool = sync.Pool{New: func() any { return new(judgeScratch) }}
+
+// grown returns (*s)[:n], growing *s when its capacity is short.
+func grown[T any](s *[]T, n int) []T {
+	if cap(*s) < n {
+		*s = make([]T, n)
+	}
+	*s = (*s)[:n]
+	return *s
+}
+
 // judgeLazy is judge's verdict on o for a reference without its deviation
 // sums (ref.Options.LazyDev), cheap bound first. A row whose sums are
 // certainly finite and ≥ 0 (clean) gets, per element, the upper bound
@@ -153,9 +175,15 @@ func (b BoundCriterion) judgeLazy(x *Input, m *Model) Verdict {
 	r := x.Ref
 	dv := r.Dv
 	nr := len(r.Rows)
-	rbs := make([]RowBound, nr)
-	ub := make([]float64, nr) // a row's largest ub; NaN: needs its sums
-	exact := make([]bool, nr) // the row's ratios are known exactly (its sums are in, or unused)
+	js := judgePool.Get().(*judgeScratch)
+	defer judgePool.Put(js)
+	rbs := grown(&js.rbs, nr)     // every entry is written below
+	ub := grown(&js.ub, nr)       // a row's largest ub; NaN: needs its sums
+	exact := grown(&js.exact, nr) // the row's ratios are known exactly (its sums are in, or unused)
+	zero := grown(&js.zero, nr)
+	clear(ub)
+	clear(exact)
+	clear(zero)
 	first := -1
 	for ri := range r.Rows {
 		rb := m.rowAt(r, ri)
@@ -190,7 +218,6 @@ func (b BoundCriterion) judgeLazy(x *Input, m *Model) Verdict {
 	}
 	// A row whose ub is 0 has every ratio 0 (err = 0, or matching
 	// non-finite values, or an infinite allowance): exact without its sums.
-	zero := make([]bool, nr)
 	for ri := range r.Rows {
 		if rb := &rbs[ri]; ub[ri] == 0 && !(rb.Domain || rb.Unbounded || rb.Exact || rb.RangeOnly) {
 			zero[ri], exact[ri] = true, true
