@@ -241,15 +241,16 @@ def dense(meta, ts):
     return res
 
 
-while True:
-    meta, ts = read()
-    if meta.get("request") == "hello":
-        write(DECL)
-        continue
-    if meta.get("family") != "dense":
-        write({"error": "this worker does the dense family only"})
-        continue
-    try:
-        write({"seq": meta["seq"]}, dense(meta, ts))
-    except Exception as ex:  # a refusal, not a crash: attnvet reports it
-        write({"error": "%s: %s" % (type(ex).__name__, ex)})
+if __name__ == "__main__":  # python/tests/dense_worker.py imports dense()
+    while True:
+        meta, ts = read()
+        if meta.get("request") == "hello":
+            write(DECL)
+            continue
+        if meta.get("family") != "dense":
+            write({"error": "this worker does the dense family only"})
+            continue
+        try:
+            write({"seq": meta["seq"]}, dense(meta, ts))
+        except Exception as ex:  # a refusal, not a crash: attnvet reports it
+            write({"error": "%s: %s" % (type(ex).__name__, ex)})

@@ -8,7 +8,10 @@ multiple of 8, as the safetensors library writes it.
 
 BF16 has no numpy dtype: a BF16 tensor is read as float32 (exactly, every
 BF16 value is a float32) and written from a torch.bfloat16 tensor, or from
-a float32 array wrapped in `bf16(...)`.
+a float32 array wrapped in `bf16(...)`. FP8 tensors (F8_E4M3, OCP e4m3fn:
+no infinities, S.1111.111 NaN, largest 448; F8_E5M2, IEEE-like) are read
+the same way, as the exact float32 values of their codes (`dtypes` tells
+what was stored; the raw codes are `f8_codes`); they are not written here.
 """
 
 import json
@@ -23,6 +26,45 @@ _STORAGE = {
     "F64": np.dtype("<f8"), "I32": np.dtype("<i4"), "I64": np.dtype("<i8"),
     "I16": np.dtype("<i2"), "I8": np.dtype("i1"), "U8": np.dtype("u1"), "BOOL": np.dtype("?"),
 }
+# FP8 storage: the byte codes, read through a 256-entry table of values.
+_FP8 = ("F8_E4M3", "F8_E5M2")
+_STORAGE.update({dt: np.dtype("u1") for dt in _FP8})
+
+
+def _fp8_table(exp_bits, bias, ieee):
+    """float32 value of every code of a 1-exp_bits-mantissa FP8 format:
+    ieee: the top exponent is Inf (mantissa 0) or NaN (e5m2); else only
+    the all-ones code of each sign is NaN (e4m3fn)."""
+    man_bits = 7 - exp_bits
+    t = np.empty(256, np.float32)
+    for c in range(256):
+        sign = -1.0 if c & 0x80 else 1.0
+        e, m = (c >> man_bits) & ((1 << exp_bits) - 1), c & ((1 << man_bits) - 1)
+        top = e == (1 << exp_bits) - 1
+        if ieee and top:
+            t[c] = sign * math.inf if m == 0 else math.nan
+        elif not ieee and top and m == (1 << man_bits) - 1:
+            t[c] = math.nan
+        elif e == 0:
+            t[c] = sign * math.ldexp(m, 1 - bias - man_bits)
+        else:
+            t[c] = sign * math.ldexp((1 << man_bits) + m, e - bias - man_bits)
+    return t
+
+
+_FP8_VALUES = {"F8_E4M3": _fp8_table(4, 7, False), "F8_E5M2": _fp8_table(5, 15, True)}
+
+
+def f8_codes(buf, name):
+    """The raw uint8 codes of FP8 tensor `name` in safetensors bytes."""
+    (n,) = struct.unpack_from("<Q", buf, 0)
+    info = json.loads(bytes(buf[8:8 + n]))[name]
+    if info["dtype"] not in _FP8:
+        raise ValueError(f"tensor {name}: dtype {info['dtype']} is not FP8")
+    b, e = info["data_offsets"]
+    return np.frombuffer(memoryview(buf)[8 + n + b:8 + n + e], dtype="u1").copy().reshape(info["shape"])
+
+
 _FROM_NUMPY = {
     np.dtype("float16"): "F16", np.dtype("float32"): "F32", np.dtype("float64"): "F64",
     np.dtype("int32"): "I32", np.dtype("int64"): "I64", np.dtype("int16"): "I16",
@@ -157,7 +199,9 @@ def encode(tensors, metadata=None):
 
 def decode(buf, as_torch=False):
     """(metadata, {name: array}) of safetensors bytes. BF16 becomes
-    float32 numpy arrays, or torch.bfloat16 tensors with as_torch."""
+    float32 numpy arrays, or torch.bfloat16 tensors with as_torch; FP8
+    becomes the float32 values of its codes (with as_torch, float32
+    tensors: exact, and the same on every torch version)."""
     if len(buf) < 8:
         raise ValueError("safetensors: shorter than its 8-byte header length")
     (n,) = struct.unpack_from("<Q", buf, 0)
@@ -178,6 +222,8 @@ def decode(buf, as_torch=False):
         if a.size != math.prod(shape):
             raise ValueError(f"tensor {name}: {a.size} values for shape {shape}")
         a = a.reshape(shape)
+        if dt in _FP8:
+            a = _FP8_VALUES[dt][a]
         if as_torch:
             import torch
             if dt == "BF16":

@@ -102,3 +102,47 @@ def test_torch_bf16(tmp_path):
     got, _ = attnvet.load(p, as_torch=True)
     assert got["q"].dtype == torch.bfloat16 and torch.equal(got["q"], t)
     np.testing.assert_array_equal(attnvet.bf16(t).numpy(), t.float().numpy())
+
+
+def fp8_bundle(dtype, codes):
+    """Safetensors bytes with one FP8 tensor of raw byte codes (encode does
+    not write FP8; attnvet does)."""
+    raw = np.asarray(codes, np.uint8).tobytes()
+    h = json.dumps({"x": {"dtype": dtype, "shape": [len(raw)], "data_offsets": [0, len(raw)]}}).encode()
+    h += b" " * (-len(h) % 8)
+    return struct.pack("<Q", len(h)) + h + raw
+
+
+def test_fp8_codes_read_as_their_values():
+    from attnvet.safetensors import dtypes, f8_codes
+    codes = np.arange(256, dtype=np.uint8)
+    # e5m2 is the top byte of a binary16: numpy's float16 decodes every code.
+    buf = fp8_bundle("F8_E5M2", codes)
+    _, ts = decode(buf)
+    want = (codes.astype(np.uint16) << 8).view(np.float16).astype(np.float32)
+    assert ts["x"].dtype == np.float32
+    np.testing.assert_array_equal(ts["x"], want)
+    assert dtypes(buf) == {"x": "F8_E5M2"}
+    np.testing.assert_array_equal(f8_codes(buf, "x"), codes)
+    # e4m3fn (OCP): bias 7, no infinities, S.1111.111 the only NaNs.
+    _, ts = decode(fp8_bundle("F8_E4M3", codes))
+    x = ts["x"]
+    nan = np.isnan(x)
+    assert list(np.flatnonzero(nan)) == [0x7F, 0xFF]
+    assert not np.isinf(x).any()
+    assert x[0x7E] == 448 and x[0x01] == 2.0 ** -9 and x[0x08] == 2.0 ** -6 and x[0x38] == 1
+    pos = x[:0x7F]
+    assert (np.diff(pos) > 0).all(), "codes 0..0x7e increase"
+    np.testing.assert_array_equal(x[0x80:0xFF], -pos)  # the sign bit; -0 at 0x80
+    assert np.signbit(x[0x80])
+    # Every e4m3 value is a multiple of its quantum: 2^-9 below 2^-6, 2^(e-10) above.
+    for c in range(1, 0x7F):
+        e = c >> 3
+        q = 2.0 ** (max(e, 1) - 10)
+        assert float(pos[c]) / q == int(float(pos[c]) / q) and 8 * q <= float(pos[c]) * (e > 0) + 8 * q * (e == 0) < 16 * q
+
+
+def test_fp8_as_torch_is_float32():
+    torch = pytest.importorskip("torch")
+    _, ts = decode(fp8_bundle("F8_E4M3", [0x38, 0x7E, 0xB8]), as_torch=True)
+    assert ts["x"].dtype == torch.float32 and ts["x"].tolist() == [1.0, 448.0, -1.0]
