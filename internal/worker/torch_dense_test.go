@@ -17,6 +17,7 @@ import (
 // ALiBi) passes bound, and a case that declares an lse convention gets
 // its lse back, judged in that convention; a wrong lse fails.
 func TestTorchDenseLSE(t *testing.T) {
+	t.Parallel() // waits on its worker processes
 	py := torchPython(t)
 	opt := DefaultOptions()
 	opt.Dir = filepath.Join("..", "..")

@@ -57,6 +57,7 @@ func runTorch(t *testing.T, w *Worker, seed uint64, n int) (judged, failed int) 
 // The torch worker passes bound under its declared profile, on cases of
 // both families, through the exec protocol.
 func TestTorchWorkerPassesBound(t *testing.T) {
+	t.Parallel() // waits on its worker processes
 	py := torchPython(t)
 	opt := DefaultOptions()
 	opt.Dir = filepath.Join("..", "..")
@@ -84,6 +85,7 @@ func TestTorchWorkerPassesBound(t *testing.T) {
 // on torch's CPU path for small products; declaring acc fp32 for it is a
 // false declaration, and bound says so (docs/interop.md).
 func TestTorchNaiveWorkerCaught(t *testing.T) {
+	t.Parallel() // waits on its worker processes
 	py := torchPython(t)
 	opt := DefaultOptions()
 	opt.Dir = filepath.Join("..", "..")

@@ -745,6 +745,7 @@ func TestWorkerLeaderExitsChildHoldsStdout(t *testing.T) {
 // A hello with no answer gives up at the run's deadline when that comes
 // before the start timeout.
 func TestWorkerHelloDeadline(t *testing.T) {
+	t.Parallel() // waits on its worker processes
 	opt := DefaultOptions()
 	opt.Deadline = time.Now().Add(500 * time.Millisecond)
 	start := time.Now()
@@ -972,6 +973,7 @@ func TestWorkerInflight(t *testing.T) {
 // With requests in flight, a failure goes to the request the worker was
 // answering; the requests behind it are sent again and succeed.
 func TestWorkerInflightFailures(t *testing.T) {
+	t.Parallel() // waits on its worker processes
 	for _, tc := range []struct {
 		mode string
 		kind string
