@@ -37,7 +37,9 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv("ATTNVET_FAKE_WORKER"); mode != "" {
 		os.Exit(fakeWorker(mode, os.Stdin, os.Stdout))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	closeSharedTorch()
+	os.Exit(code)
 }
 
 // fakeWorker modes: ok; crash@N (exit on request N); crash-once@N (only
