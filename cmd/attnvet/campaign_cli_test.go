@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -326,8 +328,21 @@ func TestAttnvetProcess(t *testing.T) {
 	if args == "" {
 		t.Skip("the attnvet process of the signal tests")
 	}
+	if d := os.Getenv("ATTNVET_TEST_FLUSH"); d != "" {
+		var err error
+		if testFlushEvery, err = time.ParseDuration(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if os.Getenv("ATTNVET_TEST_SIGNAL_READY") != "" {
+		testSignalReady = func() { fmt.Fprintln(os.Stderr, signalReadyLine) }
+	}
 	os.Exit(run(strings.Split(args, "\t"), os.Stdout, os.Stderr))
 }
+
+// signalReadyLine is what TestAttnvetProcess prints on stderr, with
+// ATTNVET_TEST_SIGNAL_READY set, once the SIGTERM handler is in place.
+const signalReadyLine = "attnvet test: signal handler ready"
 
 func attnvetProcess(args ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestAttnvetProcess$")
@@ -343,13 +358,17 @@ func savedCases(t *testing.T, dir string) map[string]string { return testkit.Cas
 // journal), and --resume finishes it with the failures, counts and saved
 // files of an uninterrupted run of the same seed and --cases budget.
 func TestFuzzKilledThenResumedEqualsUninterrupted(t *testing.T) {
+	// The killed process journals every 20 ms (not every 500 ms), so a
+	// small campaign is still running when its first failure is on disk.
+	const n = 400
 	if testing.Short() {
-		t.Skip("runs three campaigns of 1200 cases")
+		t.Skip("runs three campaigns of 400 cases")
 	}
 	base := t.TempDir()
 	killed, whole := filepath.Join(base, "killed"), filepath.Join(base, "whole")
-	flags := []string{"--target", "mutant:pr301-n1-stale-state", "--seed", "5", "--cases", "1200", "--save", "3", "--shrink-budget", "40", "--progress", "0"}
+	flags := []string{"--target", "mutant:pr301-n1-stale-state", "--seed", "5", "--cases", strconv.Itoa(n), "--save", "3", "--shrink-budget", "40", "--progress", "0"}
 	cmd := attnvetProcess(append([]string{"fuzz", "--out", killed, "--json", filepath.Join(base, "never.json")}, flags...)...)
+	cmd.Env = append(cmd.Env, "ATTNVET_TEST_FLUSH=20ms")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +391,7 @@ func TestFuzzKilledThenResumedEqualsUninterrupted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j.End != nil || j.Done >= 1200 {
+	if j.End != nil || j.Done >= n {
 		t.Fatalf("the campaign ended before the kill (%d cases journaled): the test proves nothing", j.Done)
 	}
 	if _, err := os.Stat(filepath.Join(base, "never.json")); err == nil {
@@ -448,8 +467,11 @@ func TestFuzzKilledThenResumedEqualsUninterrupted(t *testing.T) {
 // 2 (and --resume completes it).
 func TestInterruptedFuzzAndGateAreNotPasses(t *testing.T) {
 	dir := t.TempDir()
-	start := func(args ...string) (*exec.Cmd, *bufio.Reader) {
+	start := func(env string, args ...string) (*exec.Cmd, *bufio.Reader) {
 		cmd := attnvetProcess(args...)
+		if env != "" {
+			cmd.Env = append(cmd.Env, env)
+		}
 		stderr, err := cmd.StderrPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -474,7 +496,7 @@ func TestInterruptedFuzzAndGateAreNotPasses(t *testing.T) {
 	// handler is in place by then).
 	shard := func(i string) string { return filepath.Join(dir, "shard-"+i+".json") }
 	fz := []string{"--target", "stream/bf16", "--seed", "3", "--cases", "1500"}
-	cmd, stderr := start(append([]string{"fuzz", "--shard", "1/3", "--progress", "50ms", "--json", shard("1"), "--junit", filepath.Join(dir, "f.xml"),
+	cmd, stderr := start("", append([]string{"fuzz", "--shard", "1/3", "--progress", "50ms", "--json", shard("1"), "--junit", filepath.Join(dir, "f.xml"),
 		"--out", filepath.Join(dir, "out-1")}, fz...)...)
 	if _, err := stderr.ReadString('\n'); err != nil {
 		t.Fatal(err)
@@ -519,8 +541,14 @@ func TestInterruptedFuzzAndGateAreNotPasses(t *testing.T) {
 
 	// gate: SIGTERM once it is running.
 	gj, gx := filepath.Join(dir, "gate.json"), filepath.Join(dir, "gate.xml")
-	cmd, stderr = start("gate", "--corpus", "none", "--cases", "1000000", "--kernels", "stream/bf16", "--json", gj, "--junit", gx, "--out", dir)
-	time.Sleep(3 * time.Second)
+	// The process says when its handler is in place (no guessed sleep);
+	// the signal follows once the campaign has had 100 ms to run.
+	cmd, stderr = start("ATTNVET_TEST_SIGNAL_READY=1", "gate", "--corpus", "none", "--cases", "1000000", "--kernels", "stream/bf16", "--json", gj, "--junit", gx, "--out", dir)
+	if line, err := stderr.ReadString('\n'); err != nil || strings.TrimSpace(line) != signalReadyLine {
+		cmd.Process.Kill()
+		t.Fatalf("gate's first stderr line %q (%v), want %q", line, err, signalReadyLine)
+	}
+	time.Sleep(100 * time.Millisecond)
 	cmd.Process.Signal(syscall.SIGTERM)
 	errb, _ := io.ReadAll(stderr)
 	if code := exitOf(cmd); code != exitUsage || !strings.Contains(string(errb), "interrupted before every case ran: not a pass") {

@@ -13,6 +13,7 @@ import (
 // defect fails, naming the output that is wrong. The expectations live
 // here, so a changed script cannot weaken them.
 func TestCheckFieldTorchBundles(t *testing.T) {
+	t.Parallel() // waits on its Python process
 	dir, manifest := makeBundles(t, "make_field_bundles.py")
 	// msg: what the FAIL line must say; lseOnly: out itself must pass.
 	want := map[string]struct {

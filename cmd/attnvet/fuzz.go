@@ -219,11 +219,16 @@ func resumeFuzz(e *env, fs *flag.FlagSet, ff findingFlags, dir string, workers i
 	return fuzzRun(e, opt, every, jsonOut, junit)
 }
 
+// testFlushEvery is campaign.Options.FlushEvery for the tests that kill
+// a fuzz process (0: the campaign's default); set only by TestAttnvetProcess.
+var testFlushEvery time.Duration
+
 // fuzzRun runs a fuzz campaign and reports it.
 func fuzzRun(e *env, opt campaign.Options, every time.Duration, jsonOut, junit string) int {
 	tuneGC(e)
 	pr := newProgressPrinter(e.stderr, every, opt.Targets[0].Name)
 	opt.Progress, opt.ProgressEvery = pr.update, pr.interval
+	opt.FlushEvery = testFlushEvery
 	ctx, stop := signalContext()
 	defer stop()
 	start := time.Now()

@@ -177,11 +177,19 @@ func incompleteWhy(cmd string, res *campaign.Result) string {
 	return s
 }
 
+// testSignalReady, if set, is called once signalContext's handler is in
+// place; set only by TestAttnvetProcess, so the signal tests need not
+// guess when to send SIGTERM.
+var testSignalReady func()
+
 // signalContext is cancelled by the first SIGINT or SIGTERM: the campaign
 // stops issuing cases and reports what it found. A second signal is not
 // caught: it ends the process at once.
 func signalContext() (context.Context, context.CancelFunc) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if testSignalReady != nil {
+		testSignalReady()
+	}
 	go func() {
 		<-ctx.Done()
 		stop()

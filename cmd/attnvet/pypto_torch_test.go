@@ -13,6 +13,7 @@ import (
 // kernel keeping compressed slots below ⌊p/4⌋ instead of ⌊(p+1)/4⌋, fail;
 // a csa bundle without index_topk is refused naming the key.
 func TestCheckPyptoTorchBundles(t *testing.T) {
+	t.Parallel() // waits on its Python process
 	py := torchPython(t)
 	dir := t.TempDir()
 	if out, err := exec.Command(py, filepath.Join("..", "..", "examples", "make_pypto_bundles.py"), dir).CombinedOutput(); err != nil {

@@ -45,6 +45,7 @@ func makeBundles(t *testing.T, script string) (dir string, manifest map[string]m
 // outputs pass, defective ones fail, malformed files exit 2 with a message
 // naming what is wrong.
 func TestCheckTorchBundles(t *testing.T) {
+	t.Parallel() // waits on its Python process
 	dir, manifest := makeBundles(t, "make_bundles.py")
 	// What the manifest must say, and what the messages must name: the
 	// expectations live here too, so a changed script cannot weaken them.

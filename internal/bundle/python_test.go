@@ -90,6 +90,7 @@ def report(d):
 // TestNumpyWritesWeRead has numpy write .npz files (stored and deflated)
 // and checks we read every array bit for bit.
 func TestNumpyWritesWeRead(t *testing.T) {
+	t.Parallel() // waits on its Python process
 	needPython(t, "numpy")
 	dir := t.TempDir()
 	script := pyMakeArrays + `
@@ -142,6 +143,7 @@ print(json.dumps(report(d)))
 // TestNumpyReadsWhatWeWrite has numpy load an .npz we wrote (allow_pickle
 // off) and report every array back.
 func TestNumpyReadsWhatWeWrite(t *testing.T) {
+	t.Parallel() // waits on its Python process
 	needPython(t, "numpy")
 	f := NewFile()
 	for _, dt := range allDTypes {
@@ -195,6 +197,7 @@ print(json.dumps(report(d)))
 // hand-written Python reader (json + struct + numpy; torch.frombuffer for
 // BF16 when torch is importable, else a bit shift in numpy).
 func TestPythonReadsOurSafetensors(t *testing.T) {
+	t.Parallel() // waits on its Python process
 	needPython(t, "numpy")
 	f := NewFile()
 	for _, dt := range allDTypes {

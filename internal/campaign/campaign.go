@@ -147,6 +147,10 @@ type Options struct {
 	Progress      func(Progress)
 	ProgressEvery time.Duration
 	Now           func() time.Time
+	// FlushEvery, if > 0, replaces flushEvery: tests that kill a campaign
+	// use a short one so that a small campaign is still running at the
+	// kill. Not a flag.
+	FlushEvery time.Duration
 }
 
 // DefaultOptions are the defaults: bound criterion, no shard, all cores.
@@ -391,7 +395,11 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	fl := &flusher{opt: &opt, agg: agg, jw: jw, done: first, pend: map[int]outcome{}, batch: []journalCase{}, elapsed: elapsed, saved: map[[2]int]bool{}}
 	var flushTick <-chan time.Time
 	if fl.active() {
-		t := time.NewTicker(flushEvery)
+		every := flushEvery
+		if opt.FlushEvery > 0 {
+			every = opt.FlushEvery
+		}
+		t := time.NewTicker(every)
 		defer t.Stop()
 		flushTick = t.C
 		fl.flush() // a resumed campaign's journaled failures
@@ -605,7 +613,8 @@ func caseEqual(a, b cases.Case) bool {
 }
 
 // flushEvery is how often the finished prefix is journaled and its
-// failures saved: what a SIGKILL can lose.
+// failures saved: what a SIGKILL can lose (Options.FlushEvery overrides
+// it for tests).
 const flushEvery = 500 * time.Millisecond
 
 // flushBatch is the most cases one journal record holds.

@@ -3,6 +3,7 @@ package campaign
 import (
 	"context"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,9 +23,7 @@ func findingCounts(r *Result) map[string]int {
 // of each finding is its first failure in case order; CaseAt is the case
 // the campaign ran.
 func TestFindingsGroupAndMergeAcrossShards(t *testing.T) {
-	o := opts(t, 120)
-	o.Record = false
-	whole := run(t, o)
+	o, whole := unrecorded120(t)
 	if whole.FailedChecks == 0 || len(whole.Findings) < 2 {
 		t.Fatalf("want several findings: %d failed, %d findings", whole.FailedChecks, len(whole.Findings))
 	}
@@ -80,9 +79,7 @@ func TestFindingsGroupAndMergeAcrossShards(t *testing.T) {
 // --known: failures of known signatures are counted and listed but do not
 // fail the run; one unknown signature still does.
 func TestKnownSignaturesDoNotFail(t *testing.T) {
-	o := opts(t, 120)
-	o.Record = false
-	whole := run(t, o)
+	o, whole := unrecorded120(t)
 	if len(whole.Findings) < 2 || whole.Passed {
 		t.Fatalf("want a failing run with several findings")
 	}
@@ -102,15 +99,33 @@ func TestKnownSignaturesDoNotFail(t *testing.T) {
 	}
 	delete(all, whole.Findings[len(whole.Findings)-1].Signature) // the rarest
 	o.Known = all
-	if r := run(t, o); r.Passed || r.KnownChecks == r.FailedChecks || r.Findings[0].Known {
+	r = run(t, o)
+	if r.Passed || r.KnownChecks == r.FailedChecks || r.Findings[0].Known {
 		t.Errorf("one signature unknown: passed %v, known %d of %d, first finding known %v", r.Passed, r.KnownChecks, r.FailedChecks, r.Findings[0].Known)
 	}
-	if m := Merge(r0(t, o)); m.Passed {
+	if m := Merge(r); m.Passed {
 		t.Error("merged result with an unknown finding passed")
 	}
 }
 
-func r0(t *testing.T, o Options) *Result { return run(t, o) }
+// unrecorded120 is opts(t, 120) unrecorded and its result, the run the
+// findings and known-signature tests start from: run once per test
+// binary (the tests only read it).
+func unrecorded120(t *testing.T) (Options, *Result) {
+	t.Helper()
+	o := opts(t, 120)
+	o.Record = false
+	unrecorded120Once.Do(func() { unrecorded120Result = run(t, o) })
+	if unrecorded120Result == nil {
+		t.Fatal("the shared base run failed in an earlier test")
+	}
+	return o, unrecorded120Result
+}
+
+var (
+	unrecorded120Once   sync.Once
+	unrecorded120Result *Result
+)
 
 func TestParseKnown(t *testing.T) {
 	k, err := ParseKnown([]byte("# ORT defects\n\nnonfinite o window/fp16/sink  \nmismatch o+lse dense/kernel/causal\n"))
@@ -134,9 +149,7 @@ func TestParseKnown(t *testing.T) {
 // looked past every finding, resumed without them, still does; a
 // --known given to the resume replaces the journal's.
 func TestResumeKeepsKnownSignatures(t *testing.T) {
-	o := opts(t, 120)
-	o.Record = false
-	whole := run(t, o)
+	o, whole := unrecorded120(t)
 	all := map[string]bool{}
 	for _, f := range whole.Findings {
 		all[f.Signature] = true

@@ -7,6 +7,7 @@ import (
 	"github.com/attnvet/attnvet/internal/pipeline"
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/targets"
+	"github.com/attnvet/attnvet/internal/testkit"
 	"github.com/attnvet/attnvet/internal/tolerance"
 	"github.com/attnvet/attnvet/props"
 )
@@ -19,7 +20,12 @@ func TestLazyReferenceSameVerdicts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 40
+	// 20 cases per family (40 in the long step): a candidate rule loosened
+	// to 2x the best, or a cheap bound trusted up to 2, fails by case 4.
+	n := 20
+	if testkit.Long() {
+		n = 40
+	}
 	if testing.Short() {
 		n = 10
 	}

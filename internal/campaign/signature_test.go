@@ -45,9 +45,7 @@ func TestSignatureOfIgnoresTheCaseFeatures(t *testing.T) {
 // A --known file of legacy (three-field) signatures, as an older attnvet
 // wrote them, marks exactly the failures whose legacy signature it lists.
 func TestLegacyKnownSignatures(t *testing.T) {
-	o := opts(t, 120)
-	o.Record = false
-	whole := run(t, o)
+	o, whole := unrecorded120(t)
 	if whole.FailuresOmitted > 0 || whole.FailedChecks == 0 || whole.WorkerFailedChecks > 0 {
 		t.Fatalf("want every failure listed: %d failed, %d omitted", whole.FailedChecks, whole.FailuresOmitted)
 	}

@@ -383,6 +383,7 @@ func readFile[T any](t *testing.T, path string, n int) []T {
 // FlashMLA's quant.py allocates them) and its own e4m3 table. The Go decoder
 // must give its dequantized values bit for bit, and Encode its bytes.
 func TestPythonCache(t *testing.T) {
+	t.Parallel() // waits on its Python process
 	py := python(t)
 	for _, tc := range []struct {
 		l             Layout

@@ -27,6 +27,7 @@ func python(t *testing.T) string {
 // counted with its reasons, never sent and never a failure; what is sent
 // passes. With two processes the same cases give the same counts.
 func TestCampaignProtocol2Skips(t *testing.T) {
+	t.Parallel() // waits on its Python processes
 	py := python(t)
 	var first *campaign.Result
 	for _, procs := range []int{1, 2} {

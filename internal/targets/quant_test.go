@@ -17,6 +17,7 @@ import (
 // wrong dequantization (INT8 scales, NVFP4 block or global scales, FP8
 // v_descale ignored) fails.
 func TestQuantizedThroughAWorker(t *testing.T) {
+	t.Parallel() // waits on its Python processes
 	py := python(t)
 	run := func(args string, cases int) *campaign.Result {
 		t.Helper()

@@ -14,6 +14,7 @@ import (
 // noisy on a repeated request it is nondeterministic; wrong with split=2
 // it is split_dependent.
 func TestRecheckThroughAWorker(t *testing.T) {
+	t.Parallel() // waits on its Python processes
 	py := python(t)
 	for _, c := range []struct {
 		args, kind string

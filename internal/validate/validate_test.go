@@ -15,13 +15,15 @@ import (
 // the FP32-accumulate BF16 profiles (issue acceptance: ≥ 0.02 for bound,
 // ≥ 0.1 for prob, measured before the output cast; in the long step).
 func TestCorrectKernelsWithinBound(t *testing.T) {
-	// The quick run judges 50 cases per kernel and family for the bound
-	// and prob verdicts; .ci/run's long step (ATTNVET_LONG=1) judges 400
+	// The quick run judges 30 cases per kernel and family for the bound
+	// and prob verdicts (a bound scaled by 0.9 fails on 138 of the 624
+	// kernel×family records at 30, 178 at 50: the sample still has the
+	// rows near their allowance); .ci/run's long step (ATTNVET_LONG=1) judges 400
 	// and also checks the tightness floors, which need about 100 cases (at
 	// 40 one kernel falls short of the floor; at 80 the hca family's
 	// splitkv/p4/bc16/bf16p32 reaches prob 0.097, no row near its
 	// allowance among them, and 0.161 at 100).
-	n, floors := 50, false
+	n, floors := 30, false
 	if testkit.Long() {
 		n, floors = 400, true
 	}

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"math"
-	"path/filepath"
 	"testing"
 
 	"github.com/attnvet/attnvet/internal/cases"
@@ -17,14 +16,8 @@ import (
 // ALiBi) passes bound, and a case that declares an lse convention gets
 // its lse back, judged in that convention; a wrong lse fails.
 func TestTorchDenseLSE(t *testing.T) {
-	py := torchPython(t)
-	opt := DefaultOptions()
-	opt.Dir = filepath.Join("..", "..")
-	w, err := New(py+" examples/torch_worker.py", opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	t.Parallel() // waits on its worker process
+	w := torchWorker(t)
 	judged, withLSE, failed := 0, 0, 0
 	for i := 0; i < 400 && withLSE < 25; i++ {
 		c := props.CaseAt(20261202, i, problem.Dense)

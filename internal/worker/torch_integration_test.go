@@ -4,6 +4,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/attnvet/attnvet/internal/testpy"
@@ -18,6 +19,35 @@ import (
 )
 
 func torchPython(t *testing.T) string { return testpy.Torch(t) }
+
+// sharedTorch is one examples/torch_worker.py process for the tests that
+// run the plain worker (importing torch costs about 1.6 CPU-s a process);
+// TestMain closes it.
+var sharedTorch struct {
+	once sync.Once
+	w    *Worker
+	err  error
+}
+
+func torchWorker(t *testing.T) *Worker {
+	t.Helper()
+	py := torchPython(t)
+	sharedTorch.once.Do(func() {
+		opt := DefaultOptions()
+		opt.Dir = filepath.Join("..", "..")
+		sharedTorch.w, sharedTorch.err = New(py+" examples/torch_worker.py", opt)
+	})
+	if sharedTorch.err != nil {
+		t.Fatal(sharedTorch.err)
+	}
+	return sharedTorch.w
+}
+
+func closeSharedTorch() {
+	if sharedTorch.w != nil {
+		sharedTorch.w.Close()
+	}
+}
 
 // torchProfile is what examples/torch_worker.py declares (docs/interop.md).
 var torchProfile = profile.Profile{Name: "custom", In: num.BF16, Score: num.BF16, P: num.BF16, Acc: num.FP32, Out: num.BF16, OutRound: num.RNE}
@@ -57,14 +87,8 @@ func runTorch(t *testing.T, w *Worker, seed uint64, n int) (judged, failed int) 
 // The torch worker passes bound under its declared profile, on cases of
 // both families, through the exec protocol.
 func TestTorchWorkerPassesBound(t *testing.T) {
-	py := torchPython(t)
-	opt := DefaultOptions()
-	opt.Dir = filepath.Join("..", "..")
-	w, err := New(py+" examples/torch_worker.py", opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	t.Parallel() // waits on its worker processes
+	w := torchWorker(t)
 	if w.Profile() != torchProfile {
 		t.Fatalf("the worker declares %+v, want %+v", w.Profile(), torchProfile)
 	}
@@ -84,6 +108,7 @@ func TestTorchWorkerPassesBound(t *testing.T) {
 // on torch's CPU path for small products; declaring acc fp32 for it is a
 // false declaration, and bound says so (docs/interop.md).
 func TestTorchNaiveWorkerCaught(t *testing.T) {
+	t.Parallel() // waits on its worker processes
 	py := torchPython(t)
 	opt := DefaultOptions()
 	opt.Dir = filepath.Join("..", "..")

@@ -37,7 +37,9 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv("ATTNVET_FAKE_WORKER"); mode != "" {
 		os.Exit(fakeWorker(mode, os.Stdin, os.Stdout))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	closeSharedTorch()
+	os.Exit(code)
 }
 
 // fakeWorker modes: ok; crash@N (exit on request N); crash-once@N (only
@@ -745,6 +747,7 @@ func TestWorkerLeaderExitsChildHoldsStdout(t *testing.T) {
 // A hello with no answer gives up at the run's deadline when that comes
 // before the start timeout.
 func TestWorkerHelloDeadline(t *testing.T) {
+	t.Parallel() // waits on its worker processes
 	opt := DefaultOptions()
 	opt.Deadline = time.Now().Add(500 * time.Millisecond)
 	start := time.Now()
@@ -972,6 +975,7 @@ func TestWorkerInflight(t *testing.T) {
 // With requests in flight, a failure goes to the request the worker was
 // answering; the requests behind it are sent again and succeed.
 func TestWorkerInflightFailures(t *testing.T) {
+	t.Parallel() // waits on its worker processes
 	for _, tc := range []struct {
 		mode string
 		kind string
