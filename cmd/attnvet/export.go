@@ -243,7 +243,7 @@ func readFloatBundle(path string, override map[string]string, limit int64) (*int
 	return b, pbs, nil
 }
 
-// quantizedCase is c with scheme's case field (int8_kv, nvfp4_kv or
+// quantizedCase is c with scheme's case field (int8_kv, nvfp4_kv, int4_kv or
 // kv_layout with the default dequant), if that case regenerates the
 // quantized inputs q exactly: the generator quantizes with the same
 // function, but before it plants some values (mla: before dominant keys).
@@ -255,6 +255,10 @@ func quantizedCase(c cases.Case, scheme string, q *problem.Inputs) (cases.Case, 
 		c.Int8KV = "per_channel"
 	case interop.QuantNVFP4:
 		c.NVFP4KV = true
+	case interop.QuantInt4PerTensor:
+		c.Int4KV = "per_tensor"
+	case interop.QuantInt4PerChannel:
+		c.Int4KV = "per_channel"
 	default:
 		c.KVLayout = scheme
 	}
@@ -262,7 +266,7 @@ func quantizedCase(c cases.Case, scheme string, q *problem.Inputs) (cases.Case, 
 	if err != nil {
 		return c, false
 	}
-	same := reflect.DeepEqual(g.Int8KV, q.Int8KV) && reflect.DeepEqual(g.NVFP4KV, q.NVFP4KV) && reflect.DeepEqual(g.MLAQuant, q.MLAQuant) &&
+	same := reflect.DeepEqual(g.Int8KV, q.Int8KV) && reflect.DeepEqual(g.Int4KV, q.Int4KV) && reflect.DeepEqual(g.NVFP4KV, q.NVFP4KV) && reflect.DeepEqual(g.MLAQuant, q.MLAQuant) &&
 		reflect.DeepEqual(g.K, q.K) && reflect.DeepEqual(g.V, q.V) && reflect.DeepEqual(g.Cache, q.Cache) && reflect.DeepEqual(g.ExtraCache, q.ExtraCache) &&
 		reflect.DeepEqual(g.Q, q.Q)
 	return c, same
