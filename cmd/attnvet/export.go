@@ -33,8 +33,8 @@ func runExport(e *env, args []string) int {
 	kernel := fs.String("kernel", "", "also write o, the output of this kernel (registry name, mutant:NAME or exec:'CMD'); its profile is declared")
 	prof := fs.String("profile", "bf16", "precision profile to declare when there is no --kernel: "+strings.Join(profile.Names(), ", ")+" (a bundle IN: overrides its metadata profile)")
 	dtype := fs.String("dtype", "", "input dtype (default: the case's, else the profile's; a bundle IN keeps its own)")
-	scheme := fs.String("quantize", "", "quantize K/V (dense: "+strings.Join(interop.QuantSchemes[:3], ", ")+
-		") or the KV cache (mla: "+strings.Join(interop.QuantSchemes[3:], ", ")+") with the source's reference quantizer (amax-based scales, nothing drawn); "+
+	scheme := fs.String("quantize", "", "quantize K/V (dense: "+strings.Join(interop.DenseQuantSchemes, ", ")+
+		") or the KV cache (mla: "+strings.Join(interop.MLAQuantSchemes, ", ")+") with the source's reference quantizer (amax-based scales, nothing drawn); "+
 		"the reference is then the exact attention of the dequantized values (the quantization error is the model's, not judged); IN may be a float bundle")
 	mem := addMemoryFlag(fs)
 	meta := map[string]*string{}

@@ -24,8 +24,13 @@ const (
 	QuantFP8Model1      = "fp8_model1"       // mla: FlashMLA MODEL1 FP8 cache
 )
 
-// QuantSchemes lists the schemes in help order.
-var QuantSchemes = []string{QuantInt8PerTensor, QuantInt8PerChannel, QuantNVFP4, QuantInt4PerTensor, QuantInt4PerChannel, QuantFP8V32, QuantFP8Model1}
+// QuantSchemes lists the schemes in help order (the INT4 ones, added
+// last, are dense); DenseQuantSchemes and MLAQuantSchemes by family.
+var (
+	QuantSchemes      = []string{QuantInt8PerTensor, QuantInt8PerChannel, QuantNVFP4, QuantFP8V32, QuantFP8Model1, QuantInt4PerTensor, QuantInt4PerChannel}
+	DenseQuantSchemes = []string{QuantInt8PerTensor, QuantInt8PerChannel, QuantNVFP4, QuantInt4PerTensor, QuantInt4PerChannel}
+	MLAQuantSchemes   = []string{QuantFP8V32, QuantFP8Model1}
+)
 
 // QuantDequant is the dequantization an mla scheme declares: FlashMLA
 // SM90's BF16 path, the default of the generator's kv_layout cases.
@@ -54,7 +59,7 @@ func Quantize(in *problem.Inputs, scheme string, pbs, extraPBS int) error {
 	}
 	if want := map[bool]problem.Family{false: problem.Dense, true: problem.MLA}[mla]; in.Family != want {
 		return fmt.Errorf("--quantize %s is a %s scheme, and this is a %s problem (dense: %s; mla: %s)",
-			scheme, want, in.Family, strings.Join(QuantSchemes[:5], ", "), strings.Join(QuantSchemes[5:], ", "))
+			scheme, want, in.Family, strings.Join(DenseQuantSchemes, ", "), strings.Join(MLAQuantSchemes, ", "))
 	}
 	if mla {
 		return quantizeMLA(in, scheme, pbs, extraPBS)
