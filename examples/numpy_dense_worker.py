@@ -23,7 +23,7 @@ the declared conventions.
 
 Flags, for the tests (each a wrong kernel that must fail):
     --no-quantized     declare nothing quantized (those cases are skipped)
-    --bad int8-scale   INT8: ignore the scales (x̂ = code)
+    --bad int8-scale   INT8 and INT4: ignore the scales (x̂ = code)
     --bad int4-bias    INT4: the +8 bias not removed (x̂ = nibble·scale)
     --bad block-scale  NVFP4: ignore the block scales (read as 1)
     --bad global       NVFP4: ignore the global scale (read as 1)
