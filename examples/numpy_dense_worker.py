@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """A protocol 2 exec worker (docs/worker.md) for the dense family in numpy
 float64, fp32 output, that reads quantized inputs: it declares
-quantized=fp8,int8_kv,nvfp4_kv and dequantizes them itself, independently
-of attnvet's Go code, from the formats' documentation (docs/interop.md
-"Dense FP8 inputs", "INT8 KV caches", "NVFP4 KV caches"; docs/kernels.md
+quantized=fp8,int8_kv,nvfp4_kv,int4_kv and dequantizes them itself,
+independently of attnvet's Go code, from the formats' documentation
+(docs/interop.md "Dense FP8 inputs", "INT8 KV caches", "NVFP4 KV caches",
+"INT4 KV caches"; docs/kernels.md
 §5, §10-12, §15):
 
     FP8 (FA3)     q̂ = e4m3(q)·q_descale[b, g], likewise k̂ and v̂ (g the KV head)
     INT8 (ORT)    x̂ = T(FP32(code·scale)), scale [1] or [Hkv, D]
+    INT4 (ORT)    the same with U8 bytes of two codes, nibble − 8, element
+                  2i in the low nibble
     NVFP4         x̂ = T(FP32(e2m1·e4m3(block scale)·global)), element 2i in
     (flashinfer)  the low nibble, one block scale per 16 values of a head
 
@@ -20,7 +23,8 @@ the declared conventions.
 
 Flags, for the tests (each a wrong kernel that must fail):
     --no-quantized     declare nothing quantized (those cases are skipped)
-    --bad int8-scale   INT8: ignore the scales (x̂ = code)
+    --bad int8-scale   INT8 and INT4: ignore the scales (x̂ = code)
+    --bad int4-bias    INT4: the +8 bias not removed (x̂ = nibble·scale)
     --bad block-scale  NVFP4: ignore the block scales (read as 1)
     --bad global       NVFP4: ignore the global scale (read as 1)
     --bad v-descale    FP8: ignore v_descale
@@ -31,7 +35,7 @@ import numpy as np
 BAD = sys.argv[sys.argv.index("--bad") + 1] if "--bad" in sys.argv else None
 DECL = {"protocol": "2", "profile": "fp32", "name": "numpy-dense", "families": "dense"}
 if "--no-quantized" not in sys.argv:
-    DECL["quantized"] = "fp8,int8_kv,nvfp4_kv"
+    DECL["quantized"] = "fp8,int8_kv,nvfp4_kv,int4_kv"
 DT = {"BF16": "<u2", "F16": "<f2", "F32": "<f4", "F64": "<f8", "I32": "<i4", "I64": "<i8",
       "F8_E4M3": "u1", "U8": "u1", "I8": "i1"}
 
@@ -104,10 +108,14 @@ def dequant(meta, ts):
     kn, vn = ("k_cache", "v_cache") if "k_cache" in ts else ("k", "v")
     fmt = meta.get("in_dtype", "fp32")
     q = floats(ts["q"])
-    if "k_scale" in ts:  # INT8 KV
+    if "k_scale" in ts:  # INT8 or INT4 KV
         out = []
         for name, sn in ((kn, "k_scale"), (vn, "v_scale")):
-            codes = ts[name][1].astype(np.float32)
+            dt, codes = ts[name]
+            if dt == "U8":  # INT4: two codes a byte, +8 bias, element 2i low
+                nib = np.stack([codes & 0xF, codes >> 4], axis=-1).reshape(codes.shape[:-1] + (2 * codes.shape[-1],))
+                codes = nib.astype(np.int16) - (0 if BAD == "int4-bias" else 8)
+            codes = codes.astype(np.float32)
             s = ts[sn][1].astype(np.float32)
             s = s.reshape(-1)[0] if s.size == 1 else s.reshape(codes.shape[-2:])
             if BAD == "int8-scale":

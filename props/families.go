@@ -73,6 +73,7 @@ func repage(in *problem.Inputs, seed uint64) *problem.Inputs {
 	// An NVFP4 cache's codes are not relaid: K and V are its dequantized
 	// values, which is all the reference and the emulations read.
 	out.NVFP4KV = nil
+	out.Int4KV = nil // likewise INT4's packed codes
 	if in.Paged() {
 		out.Page, out.MaxBlocks, out.BlockTable, out.CacheSeqlens = 0, 0, nil, nil
 		out.K, out.V, out.CuK = nil, nil, make([]int32, nb+1)

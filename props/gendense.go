@@ -268,6 +268,7 @@ func drawInt8KV(r *rand.Rand, c *cases.Case) {
 // last, after the INT8 draw declined, so every other case is unchanged.
 func drawNVFP4KV(r *rand.Rand, c *cases.Case) {
 	if r.IntN(3) != 0 || c.D < 16 || (c.Dv != 0 && c.Dv < 16) {
+		drawInt4KV(r, c)
 		return
 	}
 	c.NVFP4KV, c.Poison, c.Specials = true, false, nil
@@ -280,5 +281,28 @@ func drawNVFP4KV(r *rand.Rand, c *cases.Case) {
 	}
 	if r.IntN(2) == 0 {
 		c.NVFP4Edge = []string{cases.NVFP4EdgeZero, cases.NVFP4EdgeMax, cases.NVFP4EdgeScale}[r.IntN(3)]
+	}
+}
+
+// drawInt4KV turns one of the remaining dense cases in four with D and Dv
+// ≥ 2 into an INT4-KV case (cases/int4kv.go, ONNX Runtime's
+// kv_cache_bit_width 4): per-channel scales 3 in 4, else per tensor; D and
+// Dv rounded down to even (two codes a byte), without poison and specials.
+// It draws last, after the NVFP4 draw declined, so every case that was not
+// INT4 before is generated bit-identically.
+func drawInt4KV(r *rand.Rand, c *cases.Case) {
+	if r.IntN(4) != 0 || c.D < 2 || (c.Dv != 0 && c.Dv < 2) {
+		return
+	}
+	c.Int4KV, c.Poison, c.Specials = "per_channel", false, nil
+	if r.IntN(4) == 0 {
+		c.Int4KV = "per_tensor"
+	}
+	c.D -= c.D % 2
+	if c.Dv != 0 {
+		c.Dv -= c.Dv % 2
+		if c.Dv == c.D {
+			c.Dv = 0
+		}
 	}
 }

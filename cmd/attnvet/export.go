@@ -33,8 +33,8 @@ func runExport(e *env, args []string) int {
 	kernel := fs.String("kernel", "", "also write o, the output of this kernel (registry name, mutant:NAME or exec:'CMD'); its profile is declared")
 	prof := fs.String("profile", "bf16", "precision profile to declare when there is no --kernel: "+strings.Join(profile.Names(), ", ")+" (a bundle IN: overrides its metadata profile)")
 	dtype := fs.String("dtype", "", "input dtype (default: the case's, else the profile's; a bundle IN keeps its own)")
-	scheme := fs.String("quantize", "", "quantize K/V (dense: "+strings.Join(interop.QuantSchemes[:3], ", ")+
-		") or the KV cache (mla: "+strings.Join(interop.QuantSchemes[3:], ", ")+") with the source's reference quantizer (amax-based scales, nothing drawn); "+
+	scheme := fs.String("quantize", "", "quantize K/V (dense: "+strings.Join(interop.DenseQuantSchemes, ", ")+
+		") or the KV cache (mla: "+strings.Join(interop.MLAQuantSchemes, ", ")+") with the source's reference quantizer (amax-based scales, nothing drawn); "+
 		"the reference is then the exact attention of the dequantized values (the quantization error is the model's, not judged); IN may be a float bundle")
 	mem := addMemoryFlag(fs)
 	meta := map[string]*string{}
@@ -243,7 +243,7 @@ func readFloatBundle(path string, override map[string]string, limit int64) (*int
 	return b, pbs, nil
 }
 
-// quantizedCase is c with scheme's case field (int8_kv, nvfp4_kv or
+// quantizedCase is c with scheme's case field (int8_kv, nvfp4_kv, int4_kv or
 // kv_layout with the default dequant), if that case regenerates the
 // quantized inputs q exactly: the generator quantizes with the same
 // function, but before it plants some values (mla: before dominant keys).
@@ -255,6 +255,10 @@ func quantizedCase(c cases.Case, scheme string, q *problem.Inputs) (cases.Case, 
 		c.Int8KV = "per_channel"
 	case interop.QuantNVFP4:
 		c.NVFP4KV = true
+	case interop.QuantInt4PerTensor:
+		c.Int4KV = "per_tensor"
+	case interop.QuantInt4PerChannel:
+		c.Int4KV = "per_channel"
 	default:
 		c.KVLayout = scheme
 	}
@@ -262,7 +266,7 @@ func quantizedCase(c cases.Case, scheme string, q *problem.Inputs) (cases.Case, 
 	if err != nil {
 		return c, false
 	}
-	same := reflect.DeepEqual(g.Int8KV, q.Int8KV) && reflect.DeepEqual(g.NVFP4KV, q.NVFP4KV) && reflect.DeepEqual(g.MLAQuant, q.MLAQuant) &&
+	same := reflect.DeepEqual(g.Int8KV, q.Int8KV) && reflect.DeepEqual(g.Int4KV, q.Int4KV) && reflect.DeepEqual(g.NVFP4KV, q.NVFP4KV) && reflect.DeepEqual(g.MLAQuant, q.MLAQuant) &&
 		reflect.DeepEqual(g.K, q.K) && reflect.DeepEqual(g.V, q.V) && reflect.DeepEqual(g.Cache, q.Cache) && reflect.DeepEqual(g.ExtraCache, q.ExtraCache) &&
 		reflect.DeepEqual(g.Q, q.Q)
 	return c, same

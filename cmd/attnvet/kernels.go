@@ -140,6 +140,7 @@ func runKernels(e *env, args []string) int {
 	fmt.Fprintf(e.stdout, "FP8 KV caches (mla, kv_layout fp8_v32|fp8_model1, dequant bf16): FlashMLA SM90's sparse decode is tiled/bc64/bf16rne on the dequantized cache; the fp8-* mutants misread it (docs/interop.md, \"Quantized inputs\").\n")
 	fmt.Fprintf(e.stdout, "Dense FP8 (FA3: F8_E4M3 q/k/v, q/k/v_descale [B, Hkv], p_dtype=e4m3, acc_bits): fa3/bc128/fp8bf16 is FA3's path (+8 max offset, e4m3 P, truncated accumulation); INT8 KV (ONNX Runtime: I8 k/v, k_scale/v_scale): every compatible emulation on the dequantized cache; the fa3-* and int8-* mutants (docs/interop.md, \"Dense FP8 inputs\", \"INT8 KV caches\").\n")
 	fmt.Fprintf(e.stdout, "NVFP4 KV (flashinfer: U8 packed e2m1 k/v, k/v_block_scale e4m3 per 16 values, k/v_global_scale F32): dequantized to in_dtype(FP32(e2m1·e4m3·global)), then every compatible emulation (tiled/bc128/bf16rne as flashinfer's BF16 path); the nvfp4-* mutants (docs/interop.md, \"NVFP4 KV caches\").\n")
+	fmt.Fprintf(e.stdout, "INT4 KV (ONNX Runtime, kv_cache_bit_width 4: U8 k/v two codes a byte, element 2i low, +8 bias; k_scale/v_scale F32): dequantized to in_dtype(FP32(code·scale)), then every compatible emulation; the int4-* mutants (docs/interop.md, \"INT4 KV caches\").\n")
 	return exitPass
 }
 

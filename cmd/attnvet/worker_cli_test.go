@@ -23,7 +23,7 @@ import (
 // emulation, declaring no profile (bf16), and misbehaves as the mode says:
 // "crash-sparse" exits on every sparse case, "hang-sparse" never answers
 // one; window cases are answered correctly. "dense-only" declares
-// protocol 2 and families=dense.
+// protocol 2, families=dense and the quantized K/V caches it decodes.
 func TestMain(m *testing.M) {
 	if mode := os.Getenv("ATTNVET_TEST_WORKER"); mode != "" {
 		os.Exit(testWorker(mode))
@@ -54,7 +54,9 @@ func testWorker(mode string) int {
 		if f.Metadata[worker.KeyRequest] == "hello" {
 			h := bundle.NewFile()
 			if mode == "dense-only" {
-				h.Metadata["protocol"], h.Metadata["families"] = "2", "dense"
+				// It decodes the quantized K/V caches as check does, so it
+				// declares them: the skips left are the declarations' own.
+				h.Metadata["protocol"], h.Metadata["families"], h.Metadata["quantized"] = "2", "dense", "int8_kv,nvfp4_kv,int4_kv"
 			}
 			reply(h)
 			continue

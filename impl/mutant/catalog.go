@@ -202,7 +202,7 @@ func catalog() []spec {
 			doc:   "empty partitions carry (m, l, o) = (0, 1, 0) instead of (−huge, 0, 0): a phantom key of score 0 and value 0 per empty partition",
 			hooks: &impl.Hooks{State: phantomPartitions(4)},
 		},
-	}, append(append(append(append(denseSpecs(), densexSpecs()...), pyptoSpecs()...), append(append(append(quantSpecs(), fa3Specs()...), int8Specs()...), nvfp4Specs()...)...), outputsSpecs()...)...)
+	}, append(append(append(append(denseSpecs(), densexSpecs()...), pyptoSpecs()...), append(append(append(quantSpecs(), fa3Specs()...), int8Specs()...), append(nvfp4Specs(), int4Specs()...)...)...), outputsSpecs()...)...)
 }
 
 // --- helpers

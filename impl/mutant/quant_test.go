@@ -26,5 +26,8 @@ func quantTriggerCases() []cases.Case {
 		{Family: problem.Dense, Seed: 27, H: 4, Hkv: 2, D: 8, Sq: []int{2, 1}, Sk: []int{12, 30}, Int8KV: "per_channel"},
 		// NVFP4 KV (flashinfer's convention): two 16-value blocks a K head.
 		{Family: problem.Dense, Seed: 28, H: 4, Hkv: 2, D: 32, Dv: 16, Sq: []int{2, 1}, Sk: []int{12, 30}, NVFP4KV: true},
+		// INT4 KV (ONNX Runtime's kv_cache_bit_width 4): per-channel scales
+		// over two KV heads, Dv ≠ D.
+		{Family: problem.Dense, Seed: 29, H: 4, Hkv: 2, D: 8, Dv: 6, Sq: []int{2, 1}, Sk: []int{12, 30}, Int4KV: "per_channel"},
 	}
 }

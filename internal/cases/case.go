@@ -133,6 +133,9 @@ type Case struct {
 	// Int8KV (int8kv.go): per_tensor or per_channel INT8 K/V codes with
 	// FP32 scales, ONNX Runtime's GroupQueryAttention convention.
 	Int8KV string `json:"int8_kv,omitempty"`
+	// Int4KV (int4kv.go): per_tensor or per_channel INT4 K/V codes (two a
+	// byte, +8 bias) with FP32 scales, ORT's kv_cache_bit_width 4.
+	Int4KV string `json:"int4_kv,omitempty"`
 	// NVFP4KV (nvfp4kv.go): NVFP4 K/V (packed e2m1 codes, an e4m3 scale per
 	// 16 values, an FP32 global scale), flashinfer's NVFP4 KV cache;
 	// NVFP4Edge picks an edge class (zero_blocks, block_max, scale_extremes).
@@ -435,6 +438,9 @@ func (c Case) Validate() error {
 		return err
 	}
 	if err := c.validateNVFP4KV(); err != nil {
+		return err
+	}
+	if err := c.validateInt4KV(); err != nil {
 		return err
 	}
 	if c.Scale < 0 || math.IsNaN(c.Scale) || math.IsInf(c.Scale, 0) {

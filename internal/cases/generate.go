@@ -152,6 +152,11 @@ func Generate(c Case, kernelFormat num.Format) (*problem.Inputs, error) {
 			return nil, err
 		}
 	}
+	if c.Int4KV != "" {
+		if err := c.int4KV(in); err != nil {
+			return nil, err
+		}
+	}
 	if err := in.Check(); err != nil {
 		return nil, fmt.Errorf("internal: generated inputs inconsistent: %v", err)
 	}

@@ -276,8 +276,13 @@ func (d *decoder) decode() (*Bundle, error) {
 	case problem.Sparse:
 		err = d.sparse(in, p)
 	case problem.Dense:
-		if in.Int8KV, err = d.int8KV(p.In); err != nil { // int8kv.go: I8 caches dequantized first
+		if in.Int4KV, err = d.int4KV(p.In, in.D); err != nil { // int4kv.go: packed U8 INT4 caches dequantized first
 			return nil, err
+		}
+		if in.Int4KV == nil {
+			if in.Int8KV, err = d.int8KV(p.In); err != nil { // int8kv.go: I8 caches dequantized first
+				return nil, err
+			}
 		}
 		if in.NVFP4KV, err = d.nvfp4KV(p.In); err != nil { // nvfp4kv.go: packed U8 caches dequantized first
 			return nil, err

@@ -145,6 +145,9 @@ func Encode(in *problem.Inputs, p profile.Profile, o []float32) (*bundle.File, e
 	if err := encodeNVFP4KV(f, in); err != nil {
 		return nil, err
 	}
+	if err := encodeInt4KV(f, in); err != nil {
+		return nil, err
+	}
 	return f, nil
 }
 
@@ -295,6 +298,12 @@ func Describe(in *problem.Inputs) string {
 			layout += ", INT8 K/V (" + scales + " scales)"
 		case in.NVFP4KV != nil:
 			layout += ", NVFP4 K/V (e2m1 codes, e4m3 scales per 16, FP32 global scales)"
+		case in.Int4KV != nil:
+			scales := "per-tensor"
+			if len(in.Int4KV.KScale) > 1 {
+				scales = "per-channel"
+			}
+			layout += ", INT4 K/V (two codes a byte, +8 bias, " + scales + " scales)"
 		}
 		alibi := "no alibi"
 		if in.Alibi != nil {

@@ -252,7 +252,7 @@ func KnownKey(k string) bool {
 	case KeyVersion, KeyCase, KeyName, KeyError, KeyOutputs:
 		return true
 	}
-	for _, keys := range [][]string{ProblemKeys, ProfileKeys, DenseKeys, PyptoKeys, QuantKeys, FP8DenseKeys, MaxLogitKeys, MLAKeys} {
+	for _, keys := range [][]string{ProblemKeys, ProfileKeys, DenseKeys, PyptoKeys, QuantKeys, FP8DenseKeys, MaxLogitKeys, MLAKeys, Int4KVKeys} {
 		if slices.Contains(keys, k) {
 			return true
 		}

@@ -12,18 +12,25 @@ import (
 )
 
 // Quantization schemes of attnvet export --quantize: each is the
-// generator's case field of the same source (int8_kv, nvfp4_kv, mla
+// generator's case field of the same source (int8_kv, nvfp4_kv, int4_kv, mla
 // kv_layout), applied to float inputs.
 const (
 	QuantInt8PerTensor  = "int8_per_tensor"  // dense: ORT per-tensor INT8 K/V
 	QuantInt8PerChannel = "int8_per_channel" // dense: ORT per-channel INT8 K/V
 	QuantNVFP4          = "nvfp4"            // dense: flashinfer NVFP4 K/V
+	QuantInt4PerTensor  = "int4_per_tensor"  // dense: ORT per-tensor INT4 K/V
+	QuantInt4PerChannel = "int4_per_channel" // dense: ORT per-channel INT4 K/V
 	QuantFP8V32         = "fp8_v32"          // mla: FlashMLA V32 FP8 cache
 	QuantFP8Model1      = "fp8_model1"       // mla: FlashMLA MODEL1 FP8 cache
 )
 
-// QuantSchemes lists the schemes in help order.
-var QuantSchemes = []string{QuantInt8PerTensor, QuantInt8PerChannel, QuantNVFP4, QuantFP8V32, QuantFP8Model1}
+// QuantSchemes lists the schemes in help order (the INT4 ones, added
+// last, are dense); DenseQuantSchemes and MLAQuantSchemes by family.
+var (
+	QuantSchemes      = []string{QuantInt8PerTensor, QuantInt8PerChannel, QuantNVFP4, QuantFP8V32, QuantFP8Model1, QuantInt4PerTensor, QuantInt4PerChannel}
+	DenseQuantSchemes = []string{QuantInt8PerTensor, QuantInt8PerChannel, QuantNVFP4, QuantInt4PerTensor, QuantInt4PerChannel}
+	MLAQuantSchemes   = []string{QuantFP8V32, QuantFP8Model1}
+)
 
 // QuantDequant is the dequantization an mla scheme declares: FlashMLA
 // SM90's BF16 path, the default of the generator's kv_layout cases.
@@ -32,7 +39,7 @@ const QuantDequant = quant.BF16
 // Quantize quantizes a float problem's K and V (dense) or KV caches (mla)
 // in place with the source's reference quantizer, the function the
 // generator's case field calls (problem.Inputs.QuantizeInt8KV,
-// QuantizeNVFP4KV, QuantizeMLA with FlashMLA's power-of-two per-tile
+// QuantizeNVFP4KV, QuantizeInt4KV, QuantizeMLA with FlashMLA's power-of-two per-tile
 // scales): every scale is amax-based, nothing is drawn. The problem's K/V
 // become the dequantized values, so the reference is the exact attention
 // of those; the quantization error is the model's, not the kernel's. pbs
@@ -41,7 +48,7 @@ const QuantDequant = quant.BF16
 func Quantize(in *problem.Inputs, scheme string, pbs, extraPBS int) error {
 	mla := false
 	switch scheme {
-	case QuantInt8PerTensor, QuantInt8PerChannel, QuantNVFP4:
+	case QuantInt8PerTensor, QuantInt8PerChannel, QuantNVFP4, QuantInt4PerTensor, QuantInt4PerChannel:
 	case QuantFP8V32, QuantFP8Model1:
 		mla = true
 	default:
@@ -52,13 +59,16 @@ func Quantize(in *problem.Inputs, scheme string, pbs, extraPBS int) error {
 	}
 	if want := map[bool]problem.Family{false: problem.Dense, true: problem.MLA}[mla]; in.Family != want {
 		return fmt.Errorf("--quantize %s is a %s scheme, and this is a %s problem (dense: %s; mla: %s)",
-			scheme, want, in.Family, strings.Join(QuantSchemes[:3], ", "), strings.Join(QuantSchemes[3:], ", "))
+			scheme, want, in.Family, strings.Join(DenseQuantSchemes, ", "), strings.Join(MLAQuantSchemes, ", "))
 	}
 	if mla {
 		return quantizeMLA(in, scheme, pbs, extraPBS)
 	}
 	if scheme == QuantNVFP4 && (in.D%quant.NVBlock != 0 || in.Dv%quant.NVBlock != 0) {
 		return fmt.Errorf("--quantize nvfp4: D=%d and Dv=%d must be multiples of the block size %d (one e4m3 scale per 16 values of a head)", in.D, in.Dv, quant.NVBlock)
+	}
+	if (scheme == QuantInt4PerTensor || scheme == QuantInt4PerChannel) && (in.D%2 != 0 || in.Dv%2 != 0) {
+		return fmt.Errorf("--quantize %s: D=%d and Dv=%d must be even (two INT4 codes a byte; ORT's GroupQueryAttention wants head_size %% 8 == 0)", scheme, in.D, in.Dv)
 	}
 	kn, vn := TK, TV
 	if in.Paged() {
@@ -73,6 +83,9 @@ func Quantize(in *problem.Inputs, scheme string, pbs, extraPBS int) error {
 	if scheme == QuantNVFP4 {
 		return in.QuantizeNVFP4KV(nil)
 	}
+	if scheme == QuantInt4PerTensor || scheme == QuantInt4PerChannel {
+		return in.QuantizeInt4KV(scheme == QuantInt4PerChannel)
+	}
 	in.QuantizeInt8KV(scheme == QuantInt8PerChannel)
 	return nil
 }
@@ -86,6 +99,8 @@ func quantizedAs(in *problem.Inputs) string {
 		return "INT8 K/V"
 	case in.NVFP4KV != nil:
 		return "NVFP4 K/V"
+	case in.Int4KV != nil:
+		return "INT4 K/V"
 	case in.MLAQuant != nil:
 		return "kv_layout " + in.MLAQuant.Layout.String()
 	}

@@ -51,7 +51,7 @@ func denseQuant(r *rand.Rand) cases.Case {
 	g := props.Gen{Family: problem.Dense, Size: props.Small}
 	c := g.Draw(r)
 	for range 63 {
-		if c.FP8 != "" || c.Int8KV != "" || c.NVFP4KV {
+		if c.FP8 != "" || c.Int8KV != "" || c.NVFP4KV || c.Int4KV != "" {
 			break
 		}
 		c = g.Draw(r)

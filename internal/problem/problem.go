@@ -149,6 +149,9 @@ type Inputs struct {
 	// NVFP4KV holds a dense problem's NVFP4 K/V codes and scales
 	// (nvfp4kv.go); K and V are their dequantized values. nil = not NVFP4.
 	NVFP4KV *DenseNVFP4KV
+	// Int4KV holds a dense problem's packed INT4 K/V codes and scales
+	// (int4kv.go); K and V are their dequantized values. nil = not INT4.
+	Int4KV *DenseInt4KV
 
 	poison []float32 // NaN row returned for unreadable kernel reads
 }
@@ -361,9 +364,15 @@ func (in *Inputs) Check() error {
 	if in.NVFP4KV != nil && in.Family != Dense {
 		return in.checkNVFP4()
 	}
+	if in.Int4KV != nil && in.Family != Dense {
+		return in.checkInt4()
+	}
 	switch in.Family {
 	case Dense:
 		if err := in.checkDense(); err != nil {
+			return err
+		}
+		if err := in.checkInt4(); err != nil {
 			return err
 		}
 		return in.checkNVFP4()

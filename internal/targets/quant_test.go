@@ -11,11 +11,11 @@ import (
 
 // Quantized dense inputs through a worker process that dequantizes them
 // itself (examples/numpy_dense_worker.py, numpy: an implementation
-// independent of attnvet's): declaring quantized=fp8,int8_kv,nvfp4_kv it
+// independent of attnvet's): declaring quantized=fp8,int8_kv,nvfp4_kv,int4_kv it
 // is judged on every case and passes; without the declaration the
 // quantized cases are skipped with one reason per kind, adding up; each
 // wrong dequantization (INT8 scales, NVFP4 block or global scales, FP8
-// v_descale ignored) fails.
+// v_descale ignored, INT4's +8 bias kept) fails.
 func TestQuantizedThroughAWorker(t *testing.T) {
 	t.Parallel() // waits on its Python processes
 	py := python(t)
@@ -38,7 +38,7 @@ func TestQuantizedThroughAWorker(t *testing.T) {
 		return r
 	}
 	none := run("--no-quantized", 150)
-	reasons := []string{"fp8 inputs: no quantized= declaration", "int8_kv inputs: no quantized= declaration", "nvfp4_kv inputs: no quantized= declaration"}
+	reasons := []string{"fp8 inputs: no quantized= declaration", "int8_kv inputs: no quantized= declaration", "nvfp4_kv inputs: no quantized= declaration", "int4_kv inputs: no quantized= declaration"}
 	n := 0
 	for _, r := range reasons {
 		if none.SkipReasons[r] == 0 {
@@ -56,7 +56,7 @@ func TestQuantizedThroughAWorker(t *testing.T) {
 	}
 	// The first 60 cases hold enough of each kind for every wrong
 	// dequantization to fail (the figures are logged).
-	for _, bad := range []string{"int8-scale", "block-scale", "global", "v-descale"} {
+	for _, bad := range []string{"int8-scale", "block-scale", "global", "v-descale", "int4-bias"} {
 		r := run("--bad "+bad, 60)
 		t.Logf("--bad %s: %d of %d checks failed", bad, r.FailedChecks, r.Checks)
 		if r.Passed || r.FailedChecks == 0 {

@@ -73,8 +73,8 @@ type Result struct {
 
 // InputKinds are the values of Options.Inputs: plain (no quantized
 // input) and the case fields of the quantized inputs, fp8 (dense, FA3's
-// FP8 q/k/v), int8_kv and nvfp4_kv (dense K/V), kv_layout (mla's FP8 cache).
-var InputKinds = []string{"plain", "fp8", "int8_kv", "nvfp4_kv", "kv_layout"}
+// FP8 q/k/v), int8_kv, nvfp4_kv and int4_kv (dense K/V), kv_layout (mla's FP8 cache).
+var InputKinds = []string{"plain", "fp8", "int8_kv", "nvfp4_kv", "int4_kv", "kv_layout"}
 
 // InputKind is the kind of c's inputs (one of InputKinds).
 func InputKind(c cases.Case) string {
@@ -85,6 +85,8 @@ func InputKind(c cases.Case) string {
 		return "int8_kv"
 	case c.NVFP4KV:
 		return "nvfp4_kv"
+	case c.Int4KV != "":
+		return "int4_kv"
 	case c.KVLayout != "" && c.KVLayout != "bf16":
 		return "kv_layout"
 	}

@@ -31,7 +31,7 @@ const (
 	KeySplit  = "split"
 	// KeyQuantized (protocol 2): the quantized dense inputs the worker
 	// reads, comma-separated, named as the case fields that draw them
-	// (QuantFP8, QuantInt8KV, QuantNVFP4KV); such a request carries the
+	// (QuantFP8, QuantInt8KV, QuantNVFP4KV, QuantInt4KV); such a request carries the
 	// codes and scales interop.Encode writes (docs/worker.md "Quantized
 	// inputs"). Without it those cases are skipped.
 	KeyQuantized = "quantized"
@@ -42,9 +42,10 @@ const (
 	QuantFP8     = "fp8"      // FA3's e4m3 q/k/v with q/k/v_descale
 	QuantInt8KV  = "int8_kv"  // ORT's I8 k/v with k_scale/v_scale
 	QuantNVFP4KV = "nvfp4_kv" // flashinfer's packed e2m1 k/v with block and global scales
+	QuantInt4KV  = "int4_kv"  // ORT's packed U8 INT4 k/v (+8 bias) with k_scale/v_scale
 )
 
-var quantKinds = []string{QuantFP8, QuantInt8KV, QuantNVFP4KV}
+var quantKinds = []string{QuantFP8, QuantInt8KV, QuantNVFP4KV, QuantInt4KV}
 
 // MaxInflight bounds max_inflight.
 const MaxInflight = 64
@@ -280,6 +281,8 @@ func quantKind(in *problem.Inputs) string {
 		return QuantInt8KV
 	case in.NVFP4KV != nil:
 		return QuantNVFP4KV
+	case in.Int4KV != nil:
+		return QuantInt4KV
 	}
 	return ""
 }
