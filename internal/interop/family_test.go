@@ -1,0 +1,36 @@
+package interop
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/attnvet/attnvet/internal/bundle"
+	"github.com/attnvet/attnvet/internal/problem"
+)
+
+// Every family has a bundle form, complete; an unknown one is an error.
+func TestCodecRegistry(t *testing.T) {
+	for _, fam := range problem.Families() {
+		c, err := codecOf(fam)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.encode == nil || c.sink == "" || c.out == "" || c.oShape == nil || c.addLSE == nil || c.describe == nil || c.violationTensor == nil {
+			t.Errorf("%s: codec lacks an encoding step", fam)
+		}
+		if c.whole == nil && (c.qDims == "" || len(c.qRanks) == 0 || c.shapeQ == nil || c.body == nil || c.sinkIn == nil) {
+			t.Errorf("%s: codec lacks a decoding step", fam)
+		}
+	}
+	if len(codecs) != len(problem.Families()) {
+		t.Errorf("%d codecs for %d families", len(codecs), len(problem.Families()))
+	}
+	if _, err := codecOf("bogus"); err == nil || !strings.Contains(err.Error(), `"bogus"`) {
+		t.Errorf("codecOf(bogus) = %v, want an error naming it", err)
+	}
+	f := bundle.NewFile()
+	f.Metadata[KeyFamily] = "bogus"
+	if _, err := Decode(f, nil); err == nil {
+		t.Error("Decode of family bogus: no error")
+	}
+}
