@@ -11,6 +11,26 @@ import (
 // maxSeqs bounds a dense case's sequence count.
 const maxSeqs = 1 << 10
 
+// The dense family's cases (FlashAttention's conventions): sequences of
+// sq queries and sk keys, batch, varlen or paged, with the modifiers.
+var _ = registerFamily(&family{
+	validate: Case.validateDense,
+	elements: func(c Case) int {
+		if c.Page > 0 {
+			return sum(c.Sq)*c.H*c.D + c.pagedPages()*c.Page*c.hkv()*(c.D+c.dv())
+		}
+		return sum(c.Sq)*c.H*c.D + sum(c.Sk)*c.hkv()*(c.D+c.dv())
+	},
+	tokens: func(c Case) int { return sum(c.Sq) },
+	hkv:    hkvOrH,
+	dv:     dvOrD,
+	generate: func(c Case, in *problem.Inputs, r *rng, vg *valueGen) error {
+		c.dense(in, r, vg)
+		return nil
+	},
+	specialKeys: func(c Case) int { return sum(c.Sk) },
+}, problem.Dense)
+
 func (c Case) validateDense() error {
 	hkv := c.hkv()
 	if hkv < 1 || hkv > c.H || c.H%hkv != 0 {

@@ -25,6 +25,20 @@ const (
 var pyptoPlants = []string{PlantRow0NonFinite, PlantBoundEdge, PlantDuplicate, PlantShortLens, PlantUnmappedPage,
 	problem.VPadInPrefix, problem.VIndexRange, problem.VBlockTable, problem.VNegativePosition}
 
+// The csa, hca and swa families' cases (pypto-lib's decode kernels).
+var _ = registerFamily(&family{
+	validate: Case.validatePypto,
+	elements: Case.pyptoElements,
+	tokens:   batchTokens,
+	hkv:      oneKV,
+	dv:       dvIsD,
+	generate: func(c Case, in *problem.Inputs, r *rng, vg *valueGen) error {
+		c.pypto(in, r, vg)
+		return nil
+	},
+	specialKeys: Case.Tokens,
+}, problem.CSA, problem.HCA, problem.SWA)
+
 func (c Case) ratio() int {
 	if c.Ratio == 0 {
 		return problem.PyptoDefaultRatio(c.Family)
