@@ -24,6 +24,9 @@ var _ = registerFamily(&family{
 		return nil
 	},
 	specialKeys: Case.Tokens,
+	shape:       tWindowShape,
+	rowNote:     noRowNote,
+	keySources:  rankedKeys,
 }, problem.Combine)
 
 func (c Case) validateCombine() error {

@@ -3,6 +3,7 @@ package cases
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/attnvet/attnvet/internal/num"
 	"github.com/attnvet/attnvet/internal/problem"
@@ -29,6 +30,16 @@ var _ = registerFamily(&family{
 		return nil
 	},
 	specialKeys: func(c Case) int { return sum(c.Sk) },
+	shape:       denseShape,
+	rowNote: func(in *problem.Inputs, t int) string {
+		sq := in.DenseSeq(t)
+		lo, hi := in.DenseRange(sq)
+		return fmt.Sprintf(" (sequence %d, query %d of %d, keys %d..%d of %d)", sq.B, sq.I, sq.Sq, lo, hi, sq.Sk)
+	},
+	keySources: func(in *problem.Inputs, t, n int) []string {
+		lo, _ := in.DenseRange(in.DenseSeq(t))
+		return positionKeys(lo, n)
+	},
 }, problem.Dense)
 
 func (c Case) validateDense() error {
@@ -136,4 +147,26 @@ func (c Case) dense(in *problem.Inputs, r *rng, vg *valueGen) {
 			in.Alibi[h] = float32(num.Round64(num.FP32, v, num.RNE))
 		}
 	}
+}
+
+// denseShape is the dense part of a case's one-line shape.
+func denseShape(c Case) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, " sq=%v sk=%v", c.Sq, c.Sk)
+	if c.Causal {
+		b.WriteString(" causal")
+	}
+	if c.WindowLeft != nil || c.WindowRight != nil {
+		fmt.Fprintf(&b, " window=(%d, %d)", orMinus1(c.WindowLeft), orMinus1(c.WindowRight))
+	}
+	if c.Softcap > 0 {
+		fmt.Fprintf(&b, " softcap=%g", c.Softcap)
+	}
+	if c.Alibi != nil {
+		b.WriteString(" alibi")
+	}
+	if c.LSE != nil {
+		b.WriteString(" lse")
+	}
+	return b.String()
 }

@@ -26,6 +26,13 @@ type family struct {
 	// the key count k and v specials index.
 	kvSpecial   bool
 	specialKeys func(c Case) int
+
+	// The printout (internal/show): shape is the family's part of the
+	// case's one-line shape; rowNote says where row t's keys come from
+	// ("" if nothing); keySources names each of its n reference keys.
+	shape      func(c Case) string
+	rowNote    func(in *problem.Inputs, t int) string
+	keySources func(in *problem.Inputs, t, n int) []string
 }
 
 var families = map[problem.Family]*family{}
@@ -76,3 +83,43 @@ func dvOrD(c Case) int {
 }
 func batchTokens(c Case) int { return c.B * c.tokensPerBatch() }
 func caseT(c Case) int       { return c.T }
+
+// ShapeFields is the family's part of c's one-line shape (" b=1 s=2 …").
+func ShapeFields(c Case) string { return c.fam().shape(c) }
+
+// RowNote says where the keys of row t of in come from (" (batch 0, …)"),
+// "" where the family says nothing.
+func RowNote(in *problem.Inputs, t int) string { return Case{Family: in.Family}.fam().rowNote(in, t) }
+
+// KeySources names where each of the n reference keys of token t comes
+// from: the index-row entry (sparse), the key position (window, dense),
+// else its rank in the reference's key order.
+func KeySources(in *problem.Inputs, t, n int) []string {
+	return Case{Family: in.Family}.fam().keySources(in, t, n)
+}
+
+// tWindowShape is the shape of a case of t tokens and window W (the
+// families whose case fields are t, window: window, and the printout of
+// combine and mla).
+func tWindowShape(c Case) string { return fmt.Sprintf(" t=%d window=%d", c.T, c.Window) }
+
+func noRowNote(*problem.Inputs, int) string { return "" }
+
+// rankedKeys names keys by their rank in the reference order (keys
+// gathered through index lists the families describe, docs/kernels.md).
+func rankedKeys(_ *problem.Inputs, _, n int) []string {
+	out := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		out = append(out, fmt.Sprintf("#%d", i))
+	}
+	return out
+}
+
+// positionKeys names keys by their position, from lo.
+func positionKeys(lo, n int) []string {
+	out := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		out = append(out, fmt.Sprintf("#%d position %d", i, lo+i))
+	}
+	return out
+}

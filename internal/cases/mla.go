@@ -26,6 +26,9 @@ var _ = registerFamily(&family{
 		return nil
 	},
 	specialKeys: Case.Tokens,
+	shape:       tWindowShape,
+	rowNote:     noRowNote,
+	keySources:  rankedKeys,
 }, problem.MLA)
 
 func (c Case) validateMLA() error {

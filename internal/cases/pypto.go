@@ -37,6 +37,17 @@ var _ = registerFamily(&family{
 		return nil
 	},
 	specialKeys: Case.Tokens,
+	shape: func(c Case) string {
+		return fmt.Sprintf(" b=%d s=%d win=%d idx_topk=%d", c.B, max(c.S, 1), c.Win, c.IdxTopK)
+	},
+	rowNote: func(in *problem.Inputs, t int) string {
+		s := fmt.Sprintf(" (%d window columns", in.PyptoWinCols(t))
+		if in.Family == problem.CSA && t < len(in.Pos) {
+			s += fmt.Sprintf(", position %d: compressed slots below %d", in.Pos[t], in.CmpBound(t))
+		}
+		return s + ")"
+	},
+	keySources: rankedKeys,
 }, problem.CSA, problem.HCA, problem.SWA)
 
 func (c Case) ratio() int {

@@ -24,6 +24,14 @@ var _ = registerFamily(&family{
 	},
 	kvSpecial:   true,
 	specialKeys: Case.Tokens,
+	shape: func(c Case) string {
+		return fmt.Sprintf(" b=%d s=%d win=%d idx_topk=%d seqused=%v", c.B, max(c.S, 1), c.Win, c.IdxTopK, c.Seqused)
+	},
+	rowNote: func(in *problem.Inputs, t int) string {
+		l := in.TokenLens(t)
+		return fmt.Sprintf(" (batch %d, u_s=%d: window_valid=%d, cmp_valid=%d, sparse_k=%d)", l.B, l.U, l.WindowValid, l.CmpValid, l.SparseK)
+	},
+	keySources: sparseKeySources,
 }, problem.Sparse)
 
 func (c Case) validateSparse() error {
@@ -274,4 +282,30 @@ func poison(in *problem.Inputs) {
 			}
 		}
 	}
+}
+
+// sparseKeySources names each key by its index-row entry.
+func sparseKeySources(in *problem.Inputs, t, n int) []string {
+	out := make([]string, 0, n)
+	l := in.TokenLens(t)
+	for i, r := range in.Idx[t*in.TopK : (t+1)*in.TopK] {
+		switch {
+		case r < 0:
+			continue
+		case int(r) < in.Win:
+			if int(r) >= l.WindowValid {
+				continue
+			}
+			out = append(out, fmt.Sprintf("#%d idx[%d]=%d window", len(out), i, r))
+		default:
+			if int(r)-in.Win >= l.CmpValid {
+				continue
+			}
+			out = append(out, fmt.Sprintf("#%d idx[%d]=%d cmp %d", len(out), i, r, int(r)-in.Win))
+		}
+	}
+	for len(out) < n { // unreadable rows are skipped by RefKeys; keep the lengths aligned
+		out = append(out, fmt.Sprintf("#%d", len(out)))
+	}
+	return out[:n]
 }

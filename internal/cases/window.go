@@ -20,6 +20,15 @@ var _ = registerFamily(&family{
 		return nil
 	},
 	specialKeys: Case.Tokens,
+	shape:       tWindowShape,
+	rowNote: func(in *problem.Inputs, t int) string {
+		lo, hi := in.WindowRange(t)
+		return fmt.Sprintf(" (key positions %d..%d)", lo, hi)
+	},
+	keySources: func(in *problem.Inputs, t, n int) []string {
+		lo, _ := in.WindowRange(t)
+		return positionKeys(lo, n)
+	},
 }, problem.Window)
 
 func (c Case) validateWindow() error {
