@@ -132,3 +132,12 @@ func addLSETensor(f *bundle.File, in *problem.Inputs, lse []float32, s int, shap
 	f.Add(t)
 	return nil
 }
+
+// OutputName is the name of the judged output tensor of family fam ("o",
+// "out", "v_merged"); "" for an unknown family.
+func OutputName(fam problem.Family) string {
+	if c := codecs[fam]; c != nil {
+		return c.out
+	}
+	return ""
+}

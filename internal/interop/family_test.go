@@ -34,3 +34,11 @@ func TestCodecRegistry(t *testing.T) {
 		t.Error("Decode of family bogus: no error")
 	}
 }
+
+func TestOutputName(t *testing.T) {
+	for fam, want := range map[problem.Family]string{problem.Sparse: TO, problem.Window: TO, problem.Dense: TOut, problem.Combine: TVMerged, problem.MLA: TOut, problem.CSA: TO, problem.HCA: TO, problem.SWA: TO, "bogus": ""} {
+		if got := OutputName(fam); got != want {
+			t.Errorf("OutputName(%s) = %q, want %q", fam, got, want)
+		}
+	}
+}

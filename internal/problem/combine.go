@@ -10,10 +10,11 @@ const Combine Family = "combine"
 
 // The combine family: a split-KV state merge, no query (Check is its own).
 var _ = register(Combine, &spec{
-	rank:       3,
-	refKeys:    (*Inputs).combineKeys,
-	kernelKeys: (*Inputs).combineKeys,
-	checkAll:   (*Inputs).checkCombine,
+	rank:         3,
+	refKeys:      (*Inputs).combineKeys,
+	kernelKeys:   (*Inputs).combineKeys,
+	checkAll:     (*Inputs).checkCombine,
+	keysPerToken: func(in *Inputs) int { return in.States },
 	violations: func(in *Inputs, add func(string, int, string, ...any)) {
 		empty := in.LSE.Empty()
 		for i, s := range in.CombS {

@@ -28,7 +28,8 @@ var _ = register(Dense, &spec{
 		in.fp8Violations(add)
 		in.nvfp4Violations(add)
 	},
-	keySources: kvSources,
+	keySources:   kvSources,
+	keysPerToken: positionalKeys,
 })
 
 // AlibiForm is which ALiBi bias a kernel adds (CONTRACTS.md, `alibi_form`).

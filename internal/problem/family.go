@@ -27,6 +27,8 @@ type spec struct {
 	// sharedKV: the V views are the K views.
 	keySources func(in *Inputs) (ks, vs [][]float32)
 	sharedKV   bool
+	// keysPerToken is a rough count of keys per token (KeysPerToken).
+	keysPerToken func(in *Inputs) int
 }
 
 var specs = map[Family]*spec{}
@@ -63,4 +65,17 @@ func Families() []Family {
 	}
 	sort.Slice(fs, func(i, j int) bool { return specs[fs[i]].rank < specs[fs[j]].rank })
 	return fs
+}
+
+// KeysPerToken is a rough count of the keys a token attends (the
+// reference's parallelism decision).
+func (in *Inputs) KeysPerToken() int { return in.spec().keysPerToken(in) }
+
+// positionalKeys is the key count of the families whose token t attends
+// positions of one sequence: the window W, else every token.
+func positionalKeys(in *Inputs) int {
+	if in.W > 0 {
+		return min(in.W, in.T)
+	}
+	return in.T
 }

@@ -18,7 +18,7 @@ func TestFamilyRegistry(t *testing.T) {
 	}
 	for _, f := range want {
 		s := specs[f]
-		if s.refKeys == nil || s.kernelKeys == nil || (s.check == nil && s.checkAll == nil) || s.violations == nil {
+		if s.refKeys == nil || s.kernelKeys == nil || (s.check == nil && s.checkAll == nil) || s.violations == nil || s.keysPerToken == nil {
 			t.Errorf("%s: incomplete spec", f)
 		}
 	}

@@ -20,7 +20,8 @@ var _ = register(MLA, &spec{
 		p := [][]float32{in.Cache, in.ExtraCache}
 		return p, p
 	},
-	sharedKV: true,
+	sharedKV:     true,
+	keysPerToken: func(in *Inputs) int { return in.TopK + in.ExtraTopK },
 })
 
 // VIndexRange: an mla index other than −1 outside the cache (FlashMLA's

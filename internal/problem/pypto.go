@@ -34,8 +34,9 @@ func pyptoSpec(rank int) *spec {
 		kernelKeys: func(in *Inputs, t, _ int, dst []Key) []Key {
 			return in.pyptoKeys(t, dst, true)
 		},
-		check:      (*Inputs).checkPypto,
-		violations: (*Inputs).pyptoViolations,
+		check:        (*Inputs).checkPypto,
+		violations:   (*Inputs).pyptoViolations,
+		keysPerToken: (*Inputs).EstKeys,
 	}
 }
 

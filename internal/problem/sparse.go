@@ -17,7 +17,8 @@ var _ = register(Sparse, &spec{
 		p := [][]float32{in.OriKV, in.CmpKV}
 		return p, p
 	},
-	sharedKV: true,
+	sharedKV:     true,
+	keysPerToken: func(in *Inputs) int { return in.TopK },
 })
 
 // sparseRefKeys scans the whole index row: skip -1, skip window slots

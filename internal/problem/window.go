@@ -20,8 +20,9 @@ var _ = register(Window, &spec{
 		}
 		return wantLen("v", len(in.V), in.T*in.Hkv*in.Dv)
 	},
-	violations: func(*Inputs, func(string, int, string, ...any)) {},
-	keySources: kvSources,
+	violations:   func(*Inputs, func(string, int, string, ...any)) {},
+	keySources:   kvSources,
+	keysPerToken: positionalKeys,
 })
 
 // kvSources are the key tensors k and v (window, dense).
