@@ -15,6 +15,7 @@ var _ = register(Combine, &spec{
 	kernelKeys:   (*Inputs).combineKeys,
 	checkAll:     (*Inputs).checkCombine,
 	keysPerToken: func(in *Inputs) int { return in.States },
+	distinctKeys: true,
 	violations: func(in *Inputs, add func(string, int, string, ...any)) {
 		empty := in.LSE.Empty()
 		for i, s := range in.CombS {

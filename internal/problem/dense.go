@@ -30,6 +30,7 @@ var _ = register(Dense, &spec{
 	},
 	keySources:   kvSources,
 	keysPerToken: positionalKeys,
+	distinctKeys: true,
 })
 
 // AlibiForm is which ALiBi bias a kernel adds (CONTRACTS.md, `alibi_form`).

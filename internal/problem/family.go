@@ -29,6 +29,9 @@ type spec struct {
 	sharedKV   bool
 	// keysPerToken is a rough count of keys per token (KeysPerToken).
 	keysPerToken func(in *Inputs) int
+	// distinctKeys: a row's keys are distinct positions, never one entry
+	// repeated (KeysDistinct).
+	distinctKeys bool
 }
 
 var specs = map[Family]*spec{}
@@ -79,3 +82,8 @@ func positionalKeys(in *Inputs) int {
 	}
 	return in.T
 }
+
+// KeysDistinct reports whether a row's keys are always distinct (key
+// positions, states), so that no row can repeat one key as index entries
+// may (tolerance's repeated rows).
+func (in *Inputs) KeysDistinct() bool { return in.spec().distinctKeys }

@@ -30,3 +30,11 @@ func TestFamilyRegistry(t *testing.T) {
 		t.Errorf("Check: %v, want an error naming the family", err)
 	}
 }
+
+func TestKeysDistinct(t *testing.T) {
+	for f, want := range map[Family]bool{Sparse: false, Window: true, Dense: true, Combine: true, MLA: false, CSA: false, HCA: false, SWA: false} {
+		if got := (&Inputs{Family: f}).KeysDistinct(); got != want {
+			t.Errorf("%s: KeysDistinct() = %v, want %v", f, got, want)
+		}
+	}
+}

@@ -23,6 +23,7 @@ var _ = register(Window, &spec{
 	violations:   func(*Inputs, func(string, int, string, ...any)) {},
 	keySources:   kvSources,
 	keysPerToken: positionalKeys,
+	distinctKeys: true,
 })
 
 // kvSources are the key tensors k and v (window, dense).
