@@ -37,6 +37,10 @@ var _ = registerCodec(&codec{
 	},
 	violationTensor: fieldOrShared,
 	whole:           (*decoder).combine,
+	sniff: func(ts map[string]*bundle.Tensor) bool {
+		return ts[TQ] == nil && ts[TStates] != nil
+	},
+	sniffOrder: 40,
 }, problem.Combine)
 
 // combine decodes a state merge: v [n, K, H, D] and s [n, K, H] in, and the

@@ -179,26 +179,12 @@ func (d *decoder) family() (problem.Family, error) {
 		}
 		return f, nil
 	}
-	if d.f.Tensors[TKCache] != nil && d.f.Tensors[TIndices] != nil {
-		return problem.MLA, nil
-	}
-	if f := d.pyptoFamily(); f != "" {
+	if f := sniffed(d.f.Tensors); f != "" {
 		return f, nil
-	}
-	if q := d.f.Tensors[TQ]; (q != nil && len(q.Shape) == 4) || d.f.Tensors[TCuQ] != nil {
-		return problem.Dense, nil
-	}
-	if d.f.Tensors[TQ] == nil && d.f.Tensors[TStates] != nil {
-		return problem.Combine, nil
 	}
 	_, sp := d.f.Tensors[TOriKV]
 	_, wk := d.f.Tensors[TK]
-	switch {
-	case sp && !wk:
-		return problem.Sparse, nil
-	case wk && !sp:
-		return problem.Window, nil
-	case sp && wk:
+	if sp && wk {
 		return "", metaErr(KeyFamily, "missing, and the bundle holds both ori_kv (sparse) and k (window); declare the family")
 	}
 	return "", metaErr(KeyFamily, "missing, and the bundle holds neither ori_kv (sparse) nor k (window)")

@@ -72,7 +72,12 @@ var _ = registerCodec(&codec{
 		return TSink
 	},
 	outputs: (*decoder).denseOutputs,
-	layout:  true,
+	sniff: func(ts map[string]*bundle.Tensor) bool {
+		q := ts[TQ]
+		return (q != nil && len(q.Shape) == 4) || ts[TCuQ] != nil
+	},
+	sniffOrder: 30,
+	layout:     true,
 	unstated: func(_ *bundle.File, has func(string) bool) error {
 		if !has(KeyCausal) {
 			return fmt.Errorf("metadata causal is missing: true (bottom-right aligned) or false; give it, or pass --assume-defaults to judge it non-causal")

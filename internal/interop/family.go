@@ -2,6 +2,7 @@ package interop
 
 import (
 	"fmt"
+	"sort"
 
 	"github.com/attnvet/attnvet/internal/bundle"
 	"github.com/attnvet/attnvet/internal/problem"
@@ -57,6 +58,11 @@ type codec struct {
 	// unstated names a semantics-defining key the bundle leaves to a
 	// default (Unstated); nil if the family has none.
 	unstated func(f *bundle.File, has func(string) bool) error
+	// sniff reports whether a bundle without metadata family holds this
+	// family's tensors; the families are tried in sniffOrder (lowest
+	// first: mla's 4-D q must be tried before dense's).
+	sniff      func(ts map[string]*bundle.Tensor) bool
+	sniffOrder int
 }
 
 var codecs = map[problem.Family]*codec{}
@@ -138,6 +144,19 @@ func addLSETensor(f *bundle.File, in *problem.Inputs, lse []float32, s int, shap
 func OutputName(fam problem.Family) string {
 	if c := codecs[fam]; c != nil {
 		return c.out
+	}
+	return ""
+}
+
+// sniffed is the family whose tensors ts holds, trying the families in
+// their sniffOrder ("" if none fits).
+func sniffed(ts map[string]*bundle.Tensor) problem.Family {
+	fams := problem.Families()
+	sort.SliceStable(fams, func(i, j int) bool { return mustCodec(fams[i]).sniffOrder < mustCodec(fams[j]).sniffOrder })
+	for _, f := range fams {
+		if mustCodec(f).sniff(ts) {
+			return f
+		}
 	}
 	return ""
 }

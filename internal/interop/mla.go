@@ -56,7 +56,11 @@ var _ = registerCodec(&codec{
 		_, _, err := d.mla(in, p, qt)
 		return err
 	},
-	sinkIn: sinkTensor,
+	sniff: func(ts map[string]*bundle.Tensor) bool {
+		return ts[TKCache] != nil && ts[TIndices] != nil
+	},
+	sniffOrder: 10,
+	sinkIn:     sinkTensor,
 	outputs: func(d *decoder, b *Bundle, p profile.Profile, batch, sq int) error {
 		if err := d.mlaOutputs(b, p, batch, sq); err != nil {
 			return err

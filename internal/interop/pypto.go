@@ -37,16 +37,21 @@ var pyptoNotJudged = []string{"attn_out", "freqs_cos", "freqs_sin", "wo_a", "wo_
 // The csa, hca and swa families' bundle form (pypto-lib's kernels); only
 // csa has a semantics key to state (index_topk).
 var (
-	_ = registerCodec(pyptoCodec(nil), problem.HCA, problem.SWA)
+	_ = registerCodec(pyptoCodec(nil, 20, func(ts map[string]*bundle.Tensor) bool { return ts[TSwaIndices] != nil }), problem.SWA)
+	_ = registerCodec(pyptoCodec(nil, 22, func(ts map[string]*bundle.Tensor) bool { return ts[TWindowSwaIndices] != nil }), problem.HCA)
 	_ = registerCodec(pyptoCodec(func(f *bundle.File, has func(string) bool) error {
 		if it := f.Tensors[TIdxTopK]; it != nil && len(it.Shape) == 2 && !has(KeyIndexTopK) {
 			return fmt.Errorf("metadata index_topk is missing: how many leading columns of idx_topk the kernel reads (IDX_TOPK, 1024 in Pro and 512 in Flash; idx_topk has %d); give it, or pass --assume-defaults for all %d", it.Shape[1], it.Shape[1])
 		}
 		return nil
+	}, 21, func(ts map[string]*bundle.Tensor) bool {
+		return ts[TWindowSwaIndices] != nil && ts[TIdxTopK] != nil
 	}), problem.CSA)
 )
 
-func pyptoCodec(unstated func(*bundle.File, func(string) bool) error) *codec {
+// pyptoCodec is the codec of one pypto family: its unstated keys and how
+// its tensors are recognised (swa's indices, then csa's idx_topk, then hca).
+func pyptoCodec(unstated func(*bundle.File, func(string) bool) error, order int, sniff func(map[string]*bundle.Tensor) bool) *codec {
 	return &codec{
 		encode: func(f *bundle.File, in *problem.Inputs, add adder) error {
 			if err := addQ3(in, add); err != nil {
@@ -74,23 +79,11 @@ func pyptoCodec(unstated func(*bundle.File, func(string) bool) error) *codec {
 		body: func(d *decoder, in *problem.Inputs, p profile.Profile, _ *bundle.Tensor, _, _ int) error {
 			return d.pypto(in, p)
 		},
-		sinkIn:   sinkTensor,
-		unstated: unstated,
+		sinkIn:     sinkTensor,
+		unstated:   unstated,
+		sniff:      sniff,
+		sniffOrder: order,
 	}
-}
-
-// pyptoFamily infers csa, hca or swa from the tensors ("" if none fits).
-func (d *decoder) pyptoFamily() problem.Family {
-	ts := d.f.Tensors
-	switch {
-	case ts[TSwaIndices] != nil:
-		return problem.SWA
-	case ts[TWindowSwaIndices] != nil && ts[TIdxTopK] != nil:
-		return problem.CSA
-	case ts[TWindowSwaIndices] != nil:
-		return problem.HCA
-	}
-	return ""
 }
 
 // pypto decodes q [T, H, D], ori_kv [NB, BS, 1, D] (swa: or ori_kv_flat

@@ -29,6 +29,12 @@ var _ = registerCodec(&codec{
 		return d.sparse(in, p)
 	},
 	sinkIn: sinkTensor,
+	sniff: func(ts map[string]*bundle.Tensor) bool {
+		_, sp := ts[TOriKV]
+		_, wk := ts[TK]
+		return sp && !wk
+	},
+	sniffOrder: 50,
 }, problem.Sparse)
 
 func encodeSparse(f *bundle.File, in *problem.Inputs, add adder) error {

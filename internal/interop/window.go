@@ -29,8 +29,14 @@ var _ = registerCodec(&codec{
 	},
 	sinkIn:      sinkTensor,
 	foreignKeys: []string{KeyIndexTopK, KeyTokensPerBatch},
-	layout:      true,
-	oneSeq:      true,
+	sniff: func(ts map[string]*bundle.Tensor) bool {
+		_, sp := ts[TOriKV]
+		_, wk := ts[TK]
+		return wk && !sp
+	},
+	sniffOrder: 51,
+	layout:     true,
+	oneSeq:     true,
 	unstated: func(_ *bundle.File, has func(string) bool) error {
 		if !has(KeyWindow) {
 			return fmt.Errorf("metadata window is missing: the window W in keys per query, counting the current key (0 = full causal); give it, or pass --assume-defaults to judge full causal")
