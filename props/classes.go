@@ -2,7 +2,6 @@ package props
 
 import (
 	"math"
-	"slices"
 
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/num"
@@ -125,34 +124,7 @@ func ClassesOf(c cases.Case, in *problem.Inputs, vs []problem.Violation) []strin
 	hit[ClassHeads] = c.H%16 != 0
 	hit[ClassD1] = c.D == 1
 	hit[ClassFP16] = c.DType == "fp16"
-	switch c.Family {
-	case problem.Window:
-		hit[ClassGQA] = in.Hkv < in.H
-		hit[ClassWinBoundary] = c.Window > 0 && c.T > c.Window
-	case problem.Dense:
-		hit[ClassGQA] = in.Hkv < in.H
-		denseClasses(c, in, hit)
-	case problem.CSA, problem.HCA, problem.SWA:
-		pyptoClasses(c, in, hit)
-	case problem.MLA:
-		hit[ClassLSE] = in.LSE != nil
-		hit[ClassPoison] = c.Poison
-		hit[ClassExtraScope] = c.ExtraTopK > 0
-		hit[ClassTopkLength] = c.TopkLength != nil || c.ExtraTopkLength != nil
-		for t := 0; t < in.T; t++ {
-			idx, n, _ := in.MLAScope(t, false)
-			all := n > 0
-			for _, x := range idx[:n] {
-				all = all && x == -1
-			}
-			hit[ClassAllInvalid] = hit[ClassAllInvalid] || all
-		}
-	case problem.Combine:
-		hit[ClassLSE] = true
-		hit[ClassEmptyStates] = c.Empty > 0 && c.States > 0
-	default:
-		sparseClasses(c, in, hit)
-	}
+	genOf(c.Family).classes(c, in, hit)
 	for _, v := range vs {
 		switch v.Name {
 		case problem.VPadInPrefix:
@@ -193,52 +165,6 @@ func ClassesOf(c cases.Case, in *problem.Inputs, vs []problem.Violation) []strin
 	return out
 }
 
-func sparseClasses(c cases.Case, in *problem.Inputs, hit map[string]bool) {
-	hit[ClassS2] = in.S == 2
-	for t := 0; t < in.T; t++ {
-		l := in.TokenLens(t)
-		row := in.Idx[t*in.TopK : (t+1)*in.TopK]
-		if c.IdxTopK > 0 && l.SparseK == in.TopK {
-			hit[ClassTopK] = true
-		}
-		if in.Win >= 1 {
-			hit[ClassWinMinus1] = hit[ClassWinMinus1] || l.U == in.Win-1
-			hit[ClassWin] = hit[ClassWin] || l.U == in.Win
-			hit[ClassWinPlus1] = hit[ClassWinPlus1] || l.U == in.Win+1
-		}
-		if slices.Contains(row[l.SparseK:], -1) {
-			hit[ClassPadAfter] = true
-		}
-		prefix := row[:l.SparseK]
-		for i, r := range prefix {
-			if r >= 0 && slices.Contains(prefix[i+1:], r) {
-				hit[ClassDuplicate] = true
-			}
-		}
-		if c.Indices == "shuffled" && l.SparseK >= 2 {
-			hit[ClassShuffled] = true
-		}
-	}
-	for i, b := range in.OriBT {
-		hit[ClassPermuted] = hit[ClassPermuted] || int(b) != i
-	}
-	for i, b := range in.CmpBT {
-		hit[ClassPermuted] = hit[ClassPermuted] || int(b) != i
-	}
-	if c.BlockTable != "permuted" {
-		hit[ClassPermuted] = false // an out-of-range plant edits the table too
-	}
-	if c.Poison {
-		for _, x := range slices.Concat(in.OriKV, in.CmpKV) {
-			if x != x {
-				hit[ClassPoison] = true
-				break
-			}
-		}
-	}
-}
-
-// specialClasses classifies the special values that were planted.
 func specialClasses(c cases.Case, in *problem.Inputs, ns []int, hit map[string]bool) {
 	f := in.Format
 	minNormal := num.MinSubnormal(f) / num.UnitRoundoff(f) / 2

@@ -79,50 +79,11 @@ func (g Gen) String() string {
 
 // Draw returns one valid case.
 func (g Gen) Draw(r *rand.Rand) cases.Case {
-	switch g.Family {
-	case "", problem.Sparse, problem.Window, problem.Dense:
-	case problem.Combine:
-		return drawCombine(r, g.Size.limits())
-	case problem.MLA:
-		return drawMLA(r, g.Size.limits())
-	case problem.CSA, problem.HCA, problem.SWA:
-		return drawPypto(r, g.Family, g.Size.limits())
-	default:
-		panic(fmt.Sprintf("props: Gen.Family %q: want sparse, window, dense, combine or empty", g.Family))
-	}
-	lim := g.Size.limits()
 	fam := g.Family
 	if fam == "" {
 		fam = []problem.Family{problem.Sparse, problem.Window}[r.IntN(2)]
 	}
-	c := cases.Case{Family: fam, Seed: r.Uint64(), H: drawH(r, lim), D: drawD(r, lim)}
-	n := drawN(r, lim)
-	switch fam {
-	case problem.Sparse:
-		drawSparse(r, &c, n, lim)
-	case problem.Dense:
-		drawDense(r, &c, n, lim)
-	default:
-		drawWindow(r, &c, n, lim)
-	}
-	fitWork(&c, lim.work)
-	drawValues(r, &c)
-	drawSink(r, &c)
-	if c.LSE != nil && c.Sink != nil && c.Sink.Kind != "none" {
-		c.LSE.Sink = []string{"included", "excluded"}[r.IntN(2)]
-	}
-	drawSpecials(r, &c)
-	drawDType(r, &c)
-	if r.IntN(10) == 0 {
-		c.Scale = []float64{1, 0.5, 2, 0.0625, 0.01}[r.IntN(5)]
-	}
-	if fam == problem.Dense {
-		drawDenseFP8(r, &c) // last: the other dense cases are unchanged (gendense.go)
-	}
-	if err := c.Validate(); err != nil {
-		panic(fmt.Sprintf("props: generated an invalid case (%v): %s", err, c))
-	}
-	return c
+	return genOf(fam).draw(r, fam, g.Size.limits())
 }
 
 // drawDType pins the storage format in some cases (else the kernel's).
@@ -185,114 +146,6 @@ func drawD(r *rand.Rand, lim limits) int {
 	return 1 + r.IntN(lim.maxD)
 }
 
-// drawSparse builds the index geometry so that one token sees n keys (or,
-// in some cases, sits at a WIN boundary or fills its whole index row).
-func drawSparse(r *rand.Rand, c *cases.Case, n int, lim limits) {
-	c.B = []int{1, 1, 1, 2, 2, 3}[r.IntN(6)]
-	if r.IntN(5) == 0 {
-		c.S = 2
-	}
-	var win, idx, u int
-	switch p := r.IntN(100); {
-	case p < 15: // token lengths at WIN−1, WIN, WIN+1
-		win = []int{2, 3, 4, 8, 16, 32, 64, 128}[r.IntN(8)]
-		idx = []int{0, 1, 4, 16, 64}[r.IntN(5)]
-		u = win + r.IntN(3) - 1
-	case p < 27: // a full index row: n = WIN + IDX_TOPK
-		win = []int{0, 1, 4, 16, 32, 128}[r.IntN(6)]
-		idx = []int{1, 2, 8, 16, 64, 512}[r.IntN(6)]
-		if win+idx > lim.maxRow {
-			idx = 16
-		}
-		u = win + idx + r.IntN(win+idx+1)
-	default:
-		win = []int{0, 1, 4, 16, 64, 128, n, n / 2}[r.IntN(8)]
-		if n <= win {
-			u = n
-			idx = []int{0, 1, 2, 8, 32}[r.IntN(5)]
-		} else {
-			extra := 0
-			if r.IntN(5) != 0 {
-				extra = r.IntN(n + 1)
-			}
-			idx = n - win + extra
-			u = n
-			if extra == 0 { // the row is full: more compressed slots than fit
-				u = n + r.IntN(n+1)
-			}
-		}
-	}
-	if win+idx < 1 {
-		idx = 1
-	}
-	c.Win, c.IdxTopK = win, idx
-	if c.S == 2 && u == 0 && r.IntN(10) != 0 {
-		u = 1 // the earlier token sees 0 keys; u = 0 would break the contract
-	}
-	target := r.IntN(c.B)
-	c.Seqused = make([]int, c.B)
-	for b := range c.Seqused {
-		if b == target {
-			c.Seqused[b] = u
-		} else {
-			c.Seqused[b] = r.IntN(min(u, 300) + 4)
-			if c.S == 2 && c.Seqused[b] == 0 {
-				c.Seqused[b] = 1
-			}
-		}
-	}
-	if c.S == 2 && r.IntN(12) == 0 {
-		c.Seqused[r.IntN(c.B)] = 0 // seqused_kv < S−1: a contract violation
-	}
-	c.BlockSize = []int{0, 0, 1, 2, 4, 8, 16, 32, 64, 128}[r.IntN(10)]
-	if r.IntN(4) == 0 {
-		c.Indices = "shuffled"
-	}
-	if r.IntN(4) == 0 {
-		c.BlockTable = "permuted"
-	}
-	if r.IntN(7) == 0 {
-		c.Poison = true
-	}
-	for _, pl := range []struct {
-		name     string
-		perMille int
-	}{
-		{"duplicate", 100},
-		{problem.VPadInPrefix, 30},
-		{problem.VValidAfter, 20},
-		{problem.VWindowSlot, 20},
-		{problem.VBlockTable, 25},
-	} {
-		if r.IntN(1000) < pl.perMille {
-			c.Plant = append(c.Plant, pl.name)
-		}
-	}
-}
-
-// drawWindow picks T and W so that some query sees n keys.
-func drawWindow(r *rand.Rand, c *cases.Case, n int, lim limits) {
-	n = max(n, 1)
-	switch p := r.IntN(100); {
-	case p < 35: // full causal: rows see 1..T keys
-		c.T = n
-	case p < 80: // a window of n, T around it
-		c.Window = n
-		c.T = max(1, n+r.IntN(12)-2)
-	default: // a narrow window over a longer sequence
-		c.Window = 1 + r.IntN(8)
-		c.T = max(n, c.Window+1+r.IntN(10))
-	}
-	c.T = min(c.T, 4*lim.mediumN)
-	if r.IntN(2) == 0 {
-		divs := divisors(c.H)
-		c.Hkv = divs[r.IntN(len(divs))]
-	}
-	if r.IntN(10) < 3 {
-		c.Dv = 1 + r.IntN(lim.maxD)
-	}
-}
-
 func divisors(h int) []int {
 	var ds []int
 	for d := 1; d <= h; d++ {
@@ -312,65 +165,7 @@ func gcd(a, b int) int {
 
 // rowKeys returns the number of keys each query row attends (per token;
 // every head of a token sees the same count).
-func rowKeys(c cases.Case) []int {
-	if problem.IsPypto(c.Family) {
-		return pyptoRowKeys(c)
-	}
-	if c.Family == problem.MLA { // an upper bound: −1 entries are not counted out
-		ns := make([]int, c.Tokens())
-		for t := range ns {
-			ns[t] = c.TopK + c.ExtraTopK
-			b := t / max(c.S, 1)
-			if c.TopkLength != nil {
-				ns[t] = min(c.TopK, c.TopkLength[b]) + c.ExtraTopK
-			}
-		}
-		return ns
-	}
-	if c.Family == problem.Combine { // an upper bound: empty states are not counted out
-		ns := make([]int, c.T)
-		for t := range ns {
-			ns[t] = c.States
-		}
-		return ns
-	}
-	if c.Family == problem.Dense {
-		in := denseOnly(c)
-		ns := make([]int, in.T)
-		for t := range ns {
-			lo, hi := in.DenseRange(in.DenseSeq(t))
-			ns[t] = max(0, hi-lo+1)
-		}
-		return ns
-	}
-	if c.Family == problem.Window {
-		ns := make([]int, c.T)
-		for t := range ns {
-			ns[t] = t + 1
-			if c.Window > 0 {
-				ns[t] = min(t+1, c.Window)
-			}
-		}
-		return ns
-	}
-	in := lensOnly(c)
-	ns := make([]int, in.T)
-	for t := range ns {
-		ns[t] = in.TokenLens(t).SparseK
-	}
-	return ns
-}
-
-// lensOnly is a problem.Inputs with just the fields TokenLens reads.
-func lensOnly(c cases.Case) *problem.Inputs {
-	s := max(c.S, 1)
-	in := &problem.Inputs{B: c.B, S: s, T: c.B * s, Win: c.Win, TopK: c.Win + c.IdxTopK}
-	in.Seqused = make([]int32, len(c.Seqused))
-	for b, u := range c.Seqused {
-		in.Seqused[b] = int32(u)
-	}
-	return in
-}
+func rowKeys(c cases.Case) []int { return genOf(c.Family).rowKeys(c) }
 
 // Work is Σ n·(D+Dv) over every query row (token × head), n the keys the
 // row attends: what one kernel run on c costs, roughly, in multiply-adds.

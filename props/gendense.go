@@ -1,12 +1,30 @@
 package props
 
 import (
-	"fmt"
 	"math/rand/v2"
 
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/problem"
 )
+
+// The dense family's generator: FlashAttention-style sequences, then the
+// FP8, INT8 and NVFP4 forms last (the other dense cases are unchanged).
+var _ = registerGen(&genFamily{
+	draw: keyedDraw(drawDense, drawDenseFP8),
+	classes: func(c cases.Case, in *problem.Inputs, hit map[string]bool) {
+		hit[ClassGQA] = in.Hkv < in.H
+		denseClasses(c, in, hit)
+	},
+	rowKeys: func(c cases.Case) []int {
+		in := denseOnly(c)
+		ns := make([]int, in.T)
+		for t := range ns {
+			lo, hi := in.DenseRange(in.DenseSeq(t))
+			ns[t] = max(0, hi-lo+1)
+		}
+		return ns
+	},
+}, problem.Dense)
 
 // drawDense builds FlashAttention-style sequences so that some query sees
 // about n keys, biased toward the dense edge classes: sq > sk with causal
@@ -111,113 +129,6 @@ func sumInts(xs []int) int {
 		n += x
 	}
 	return n
-}
-
-// drawCombine draws a state merge: 0..16 partial states (rarely up to
-// 100), some empty, lse spreads from tiny to beyond exp's range, every lse
-// convention.
-func drawCombine(r *rand.Rand, lim limits) cases.Case {
-	c := cases.Case{Family: problem.Combine, Seed: r.Uint64(), T: 1 + r.IntN(8), H: drawH(r, lim), D: drawD(r, lim)}
-	switch p := r.IntN(100); {
-	case p < 10:
-		c.States = 0
-	case p < 30:
-		c.States = 1
-	case p < 45:
-		c.States = 2
-	case p < 95:
-		c.States = 3 + r.IntN(14)
-	default:
-		c.States = 17 + r.IntN(84)
-	}
-	c.Empty = []float64{0, 0, 0.2, 0.5, 0.9, 1}[r.IntN(6)]
-	c.Values.Scale = []float64{1, 1, 0.01, 10, 100, 1e4}[r.IntN(6)]
-	if r.IntN(10) == 0 {
-		c.Values.VScale = []float64{1e-3, 100, 1e4, 0x1p-20}[r.IntN(4)]
-	}
-	if r.IntN(5) == 0 {
-		c.Values.Dist = "wide"
-		c.Values.WideExp = []int{0, 2, 8}[r.IntN(3)]
-	}
-	c.LSE = &cases.LSESpec{Base: []string{"e", "2"}[r.IntN(2)], Empty: []string{"+inf", "-inf"}[r.IntN(2)]}
-	drawDType(r, &c)
-	for c.T*c.States*c.H*(c.D+1) > lim.work {
-		c.H = max(1, c.H/2)
-		c.D = max(1, c.D/2)
-		if c.H == 1 && c.D == 1 {
-			break
-		}
-	}
-	if err := c.Validate(); err != nil {
-		panic(fmt.Sprintf("props: generated an invalid case (%v): %s", err, c))
-	}
-	return c
-}
-
-// drawMLA draws FlashMLA sparse decode cases: topk around the tile edges,
-// −1 entries (rows of all −1 included), topk_length cutting valid
-// entries, an extra scope, odd page sizes, NaN in unreferenced rows, ±∞
-// sinks, V a prefix of K.
-func drawMLA(r *rand.Rand, lim limits) cases.Case {
-	c := cases.Case{Family: problem.MLA, Seed: r.Uint64(), H: drawH(r, lim), D: drawD(r, lim)}
-	c.B = []int{1, 1, 2, 3}[r.IntN(4)]
-	if r.IntN(3) == 0 {
-		c.S = 2
-	}
-	c.TopK = drawN(r, lim)
-	if r.IntN(3) == 0 {
-		c.ExtraTopK = []int{1, 2, 16, 64}[r.IntN(4)]
-	}
-	if c.TopK+c.ExtraTopK == 0 {
-		c.TopK = 1
-	}
-	c.Invalid = []float64{0, 0, 0.1, 0.5, 1}[r.IntN(5)]
-	if r.IntN(3) == 0 {
-		c.TopkLength = make([]int, c.B)
-		for b := range c.TopkLength {
-			c.TopkLength[b] = r.IntN(c.TopK + 2)
-		}
-	}
-	if c.ExtraTopK > 0 && r.IntN(3) == 0 {
-		c.ExtraTopkLength = make([]int, c.B)
-		for b := range c.ExtraTopkLength {
-			c.ExtraTopkLength[b] = r.IntN(c.ExtraTopK + 2)
-		}
-	}
-	c.BlockSize = []int{1, 2, 53, 61, 64, 16}[r.IntN(6)]
-	c.Poison = r.IntN(2) == 0
-	if r.IntN(3) != 0 && c.D > 1 {
-		c.Dv = 1 + r.IntN(c.D)
-	}
-	drawValues(r, &c)
-	if c.Values.Dist == "dominant" { // dominant keys align the first key of a token: no such notion here
-		c.Values.Dist = ""
-	}
-	drawSink(r, &c)
-	if r.IntN(100) < 70 {
-		c.LSE = &cases.LSESpec{Base: []string{"e", "2"}[r.IntN(2)], Empty: []string{"+inf", "-inf"}[r.IntN(2)]}
-		if c.Sink != nil && c.Sink.Kind != "none" {
-			c.LSE.Sink = []string{"included", "excluded"}[r.IntN(2)]
-		}
-	}
-	for Work(c) > lim.work && (c.H > 1 || c.D > 1) {
-		c.H, c.D = max(1, c.H/2), max(1, c.D/2)
-		if c.Dv > c.D {
-			c.Dv = c.D
-		}
-		if c.Sink != nil && c.Sink.Values != nil {
-			c.Sink.Values = c.Sink.Values[:c.H]
-		}
-	}
-	if c.Dv == c.D {
-		c.Dv = 0
-	}
-	drawDType(r, &c)
-	drawFP8(r, &c, lim)
-	if err := c.Validate(); err != nil {
-		panic(fmt.Sprintf("props: generated an invalid case (%v): %s", err, c))
-	}
-	return c
 }
 
 // drawDenseFP8 turns one dense case in four into an FA3 FP8 case

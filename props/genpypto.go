@@ -28,6 +28,10 @@ const (
 // families' contract (each named as problem reports it).
 var PyptoViolationPlants = []string{problem.VPadInPrefix, problem.VIndexRange, problem.VBlockTable, problem.VNegativePosition}
 
+// The csa, hca and swa families' generator (pypto-lib's kernels).
+var _ = registerGen(&genFamily{draw: drawPypto, classes: pyptoClasses, rowKeys: pyptoRowKeys},
+	problem.CSA, problem.HCA, problem.SWA)
+
 func pyptoClassNames() []string {
 	return []string{ClassPosZero, ClassShortWindow, ClassCmpBoundEdge, ClassRawInvalid, ClassCmpDuplicate,
 		ClassRow0Poison, ClassAllInvBlock, ClassEmptyKeys, ClassSwaShortLens, ClassUnreadIdx, ClassUnmappedPage}

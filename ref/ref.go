@@ -346,20 +346,7 @@ func (s *scratch) release() {
 
 // estKeys is a rough count of keys per token, for the parallelism decision.
 func estKeys(in *problem.Inputs) int {
-	switch in.Family {
-	case problem.Sparse:
-		return in.TopK
-	case problem.MLA:
-		return in.TopK + in.ExtraTopK
-	case problem.Combine:
-		return in.States
-	case problem.CSA, problem.HCA, problem.SWA:
-		return in.EstKeys()
-	}
-	if in.W > 0 {
-		return min(in.W, in.T)
-	}
-	return in.T
+	return in.KeysPerToken()
 }
 
 func grow[T any](s []T, n int) []T {

@@ -9,6 +9,7 @@ import (
 	"github.com/attnvet/attnvet/internal/bundlecheck"
 	"github.com/attnvet/attnvet/internal/interop"
 	"github.com/attnvet/attnvet/internal/jsonout"
+	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/profile"
 	"github.com/attnvet/attnvet/internal/safeio"
 	"github.com/attnvet/attnvet/internal/tolerance"
@@ -26,7 +27,7 @@ func init() {
 // metaFlags are the flags that override (or, for .npz, supply) the
 // bundle's metadata, named after its keys with dashes.
 var metaFlags = []struct{ key, usage string }{
-	{interop.KeyFamily, "sparse, window, dense, combine, mla, csa, hca or swa (default: the bundle's, else inferred from its tensors)"},
+	{interop.KeyFamily, problem.FamilyNames() + " (default: the bundle's, else inferred from its tensors)"},
 	{interop.KeySoftmaxScale, "softmax scale (default: the bundle's, else D^-0.5)"},
 	{interop.KeyWindow, "sparse: WIN, window: W (0 = full causal)"},
 	{interop.KeyIndexTopK, "sparse: IDX_TOPK (WIN = TOPK - index_topk)"},

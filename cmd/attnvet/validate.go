@@ -19,7 +19,7 @@ func init() {
 	register(command{
 		name:    "validate",
 		summary: "check the tolerance model on every correct emulation: zero bound failures, and how tight it is",
-		usage:   "[--cases N] [--seed S] [--family sparse|window|dense|combine|mla|csa|hca|swa] [--kernels GLOB] [--inputs KIND] [--workers K] [--json FILE]",
+		usage:   "[--cases N] [--seed S] [--family " + familyAlternatives() + "] [--kernels GLOB] [--inputs KIND] [--workers K] [--json FILE]",
 		run:     runValidate,
 	})
 }
@@ -93,4 +93,13 @@ func runValidate(e *env, args []string) int {
 		return exitMismatch
 	}
 	return exitPass
+}
+
+// familyAlternatives spells the families as a usage line's choices: a|b|c.
+func familyAlternatives() string {
+	var fs []string
+	for _, f := range problem.Families() {
+		fs = append(fs, string(f))
+	}
+	return strings.Join(fs, "|")
 }

@@ -169,13 +169,7 @@ func Check(path string, opt Options) (r Result) {
 	in := b.Inputs
 	r.Problem, r.Profile, r.Warnings = interop.Describe(in), &b.Profile, b.Warnings
 	if b.O == nil {
-		name := interop.TO
-		switch in.Family {
-		case problem.Dense, problem.MLA:
-			name = interop.TOut
-		case problem.Combine:
-			name = interop.TVMerged
-		}
+		name := interop.OutputName(in.Family)
 		r.Status, r.Error = "invalid", "tensor "+name+": missing (the kernel's output [T, H, Dv] to judge)"
 		return r
 	}

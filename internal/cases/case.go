@@ -388,25 +388,7 @@ func (c Case) MemoryNeed() int64 {
 
 // elements counts the input tensors' elements (q, the pools or k and v,
 // the index rows), as Validate bounds them.
-func (c Case) elements() int {
-	switch c.Family {
-	case problem.Sparse:
-		g, s := c.geometry(), c.tokensPerBatch()
-		return c.B*s*c.H*c.D + (g.oriBlocks+g.cmpBlocks)*c.blockSize()*c.D + c.B*s*(c.Win+c.IdxTopK)
-	case problem.Dense:
-		if c.Page > 0 {
-			return sum(c.Sq)*c.H*c.D + c.pagedPages()*c.Page*c.hkv()*(c.D+c.dv())
-		}
-		return sum(c.Sq)*c.H*c.D + sum(c.Sk)*c.hkv()*(c.D+c.dv())
-	case problem.Combine:
-		return c.T * c.States * c.H * (c.D + 1)
-	case problem.MLA:
-		return c.Tokens()*(c.H*c.D+c.TopK+c.ExtraTopK) + (mlaRows(c.TopK, c.blockSize())+mlaRows(c.ExtraTopK, c.blockSize()))*c.D
-	case problem.CSA, problem.HCA, problem.SWA:
-		return c.pyptoElements()
-	}
-	return c.T * (c.H*c.D + c.hkv()*(c.D+c.dv()))
-}
+func (c Case) elements() int { return c.fam().elements(c) }
 
 // sizeString describes the case's size for a memory-limit error.
 func (c Case) sizeString() string {
@@ -454,23 +436,11 @@ func (c Case) Validate() error {
 			return err
 		}
 	}
-	var err error
-	switch c.Family {
-	case problem.Sparse:
-		err = c.validateSparse()
-	case problem.Window:
-		err = c.validateWindow()
-	case problem.Dense:
-		err = c.validateDense()
-	case problem.Combine:
-		err = c.validateCombine()
-	case problem.MLA:
-		err = c.validateMLA()
-	case problem.CSA, problem.HCA, problem.SWA:
-		err = c.validatePypto()
-	default:
-		return fmt.Errorf("family %q: want %s", c.Family, problem.FamilyNames())
+	f, err := lookup(c.Family)
+	if err != nil {
+		return err
 	}
+	err = f.validate(c)
 	if err != nil {
 		return err
 	}
@@ -517,77 +487,6 @@ func (s *Sink) validate(h int) error {
 	return nil
 }
 
-func (c Case) validateSparse() error {
-	if c.Hkv > 1 || (c.Dv != 0 && c.Dv != c.D) {
-		return fmt.Errorf("sparse family: one shared KV head with dv = d (got hkv=%d, dv=%d)", c.Hkv, c.Dv)
-	}
-	s := c.tokensPerBatch()
-	if c.B < 1 || s < 1 || c.B*s > maxTokens {
-		return fmt.Errorf("bad sparse shape: b=%d s=%d (b·s in 1..%d)", c.B, s, maxTokens)
-	}
-	if c.Win < 0 || c.IdxTopK < 0 || c.Win+c.IdxTopK < 1 || c.Win+c.IdxTopK > maxDim {
-		return fmt.Errorf("bad index geometry: win=%d idx_topk=%d (win+idx_topk in 1..%d)", c.Win, c.IdxTopK, maxDim)
-	}
-	if bs := c.blockSize(); bs < 1 || bs > maxDim {
-		return fmt.Errorf("block_size %d: want 1..%d", bs, maxDim)
-	}
-	if len(c.Seqused) != c.B {
-		return fmt.Errorf("seqused has %d entries, want b=%d", len(c.Seqused), c.B)
-	}
-	for i, u := range c.Seqused {
-		if u < 0 || u > 1<<20 {
-			return fmt.Errorf("seqused[%d] = %d: want 0..%d", i, u, 1<<20)
-		}
-	}
-	switch c.Indices {
-	case "", "sorted", "shuffled":
-	default:
-		return fmt.Errorf("indices %q: want sorted or shuffled", c.Indices)
-	}
-	switch c.BlockTable {
-	case "", "identity", "permuted":
-	default:
-		return fmt.Errorf("block_table %q: want identity or permuted", c.BlockTable)
-	}
-	for _, p := range c.Plant {
-		switch p {
-		case "duplicate", problem.VPadInPrefix, problem.VValidAfter, problem.VWindowSlot, problem.VBlockTable:
-		default:
-			return fmt.Errorf("plant %q: want duplicate, %s, %s, %s or %s", p,
-				problem.VPadInPrefix, problem.VValidAfter, problem.VWindowSlot, problem.VBlockTable)
-		}
-	}
-	g := c.geometry()
-	elems := c.elements()
-	if g.cmpBlocks > maxElems || elems > maxElems {
-		return fmt.Errorf("case too large: %d tensor elements (limit %d)", elems, maxElems)
-	}
-	return nil
-}
-
-func (c Case) validateWindow() error {
-	hkv := c.hkv()
-	if hkv < 1 || hkv > c.H || c.H%hkv != 0 {
-		return fmt.Errorf("hkv=%d: want a divisor of h=%d", hkv, c.H)
-	}
-	if c.T < 1 || c.T > maxTokens {
-		return fmt.Errorf("t=%d: want 1..%d", c.T, maxTokens)
-	}
-	if dv := c.dv(); dv < 1 || dv > maxDim {
-		return fmt.Errorf("dv=%d: want 1..%d", dv, maxDim)
-	}
-	if c.Window < 0 {
-		return fmt.Errorf("window %d is negative", c.Window)
-	}
-	if c.B != 0 || c.Seqused != nil || c.Win != 0 || c.IdxTopK != 0 {
-		return fmt.Errorf("window family takes t, window, h, hkv, d, dv (not b, seqused, win, idx_topk)")
-	}
-	if elems := c.elements(); elems > maxElems {
-		return fmt.Errorf("case too large: %d tensor elements (limit %d)", elems, maxElems)
-	}
-	return nil
-}
-
 func (c Case) validateSpecial(s Special) error {
 	t := c.Tokens()
 	switch s.Tensor {
@@ -596,24 +495,21 @@ func (c Case) validateSpecial(s Special) error {
 			return fmt.Errorf("q[%d,%d,%d] outside [%d,%d,%d]", s.Token, s.Head, s.Dim, t, c.H, c.D)
 		}
 	case "kv":
-		if c.Family != problem.Sparse {
+		if !c.fam().kvSpecial {
 			return fmt.Errorf("tensor kv is for the sparse family (use k or v)")
 		}
 		if s.Token < 0 || s.Token >= t || s.Key < 0 || s.Key >= c.Win+c.IdxTopK || s.Dim < 0 || s.Dim >= c.D {
 			return fmt.Errorf("kv token %d key %d dim %d outside [%d,%d,%d]", s.Token, s.Key, s.Dim, t, c.Win+c.IdxTopK, c.D)
 		}
 	case "k", "v":
-		if c.Family == problem.Sparse {
+		if c.fam().kvSpecial {
 			return fmt.Errorf("tensor %s is for the window family and the dense family (use kv)", s.Tensor)
 		}
 		w := c.D
 		if s.Tensor == "v" {
 			w = c.dv()
 		}
-		nk := t
-		if c.Family == problem.Dense {
-			nk = sum(c.Sk)
-		}
+		nk := c.fam().specialKeys(c)
 		if s.Key < 0 || s.Key >= nk || s.Head < 0 || s.Head >= c.hkv() || s.Dim < 0 || s.Dim >= w {
 			return fmt.Errorf("%s[%d,%d,%d] outside [%d,%d,%d]", s.Tensor, s.Key, s.Head, s.Dim, t, c.hkv(), w)
 		}
@@ -624,15 +520,7 @@ func (c Case) validateSpecial(s Special) error {
 }
 
 // Tokens is T.
-func (c Case) Tokens() int {
-	switch c.Family {
-	case problem.Sparse, problem.MLA, problem.CSA, problem.HCA, problem.SWA:
-		return c.B * c.tokensPerBatch()
-	case problem.Dense:
-		return sum(c.Sq)
-	}
-	return c.T
-}
+func (c Case) Tokens() int { return c.fam().tokens(c) }
 
 func sum(xs []int) int {
 	n := 0
@@ -660,22 +548,9 @@ func (c Case) blockSize() int {
 	return c.BlockSize
 }
 
-func (c Case) hkv() int {
-	if c.Family == problem.Sparse || c.Family == problem.MLA || problem.IsPypto(c.Family) {
-		return 1
-	}
-	if c.Hkv == 0 || c.Family == problem.Combine {
-		return c.H
-	}
-	return c.Hkv
-}
+func (c Case) hkv() int { return c.fam().hkv(c) }
 
-func (c Case) dv() int {
-	if c.Dv == 0 || c.Family == problem.Sparse || problem.IsPypto(c.Family) {
-		return c.D
-	}
-	return c.Dv
-}
+func (c Case) dv() int { return c.fam().dv(c) }
 
 // Format is the storage format of the case's inputs, given the kernel's.
 func (c Case) Format(kernel num.Format) num.Format {

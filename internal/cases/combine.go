@@ -10,6 +10,25 @@ import (
 
 const maxStates = 1 << 10
 
+// The combine family's cases: t rows of h heads merging states partial
+// states; no query.
+var _ = registerFamily(&family{
+	validate: Case.validateCombine,
+	elements: func(c Case) int { return c.T * c.States * c.H * (c.D + 1) },
+	tokens:   caseT,
+	hkv:      func(c Case) int { return c.H },
+	dv:       dvOrD,
+	noQ:      true,
+	generate: func(c Case, in *problem.Inputs, r *rng, vg *valueGen) error {
+		c.combine(in, r, vg)
+		return nil
+	},
+	specialKeys: Case.Tokens,
+	shape:       tWindowShape,
+	rowNote:     noRowNote,
+	keySources:  rankedKeys,
+}, problem.Combine)
+
 func (c Case) validateCombine() error {
 	if c.T < 1 || c.T > maxTokens {
 		return fmt.Errorf("t=%d (rows): want 1..%d", c.T, maxTokens)

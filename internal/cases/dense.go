@@ -3,6 +3,7 @@ package cases
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/attnvet/attnvet/internal/num"
 	"github.com/attnvet/attnvet/internal/problem"
@@ -10,6 +11,36 @@ import (
 
 // maxSeqs bounds a dense case's sequence count.
 const maxSeqs = 1 << 10
+
+// The dense family's cases (FlashAttention's conventions): sequences of
+// sq queries and sk keys, batch, varlen or paged, with the modifiers.
+var _ = registerFamily(&family{
+	validate: Case.validateDense,
+	elements: func(c Case) int {
+		if c.Page > 0 {
+			return sum(c.Sq)*c.H*c.D + c.pagedPages()*c.Page*c.hkv()*(c.D+c.dv())
+		}
+		return sum(c.Sq)*c.H*c.D + sum(c.Sk)*c.hkv()*(c.D+c.dv())
+	},
+	tokens: func(c Case) int { return sum(c.Sq) },
+	hkv:    hkvOrH,
+	dv:     dvOrD,
+	generate: func(c Case, in *problem.Inputs, r *rng, vg *valueGen) error {
+		c.dense(in, r, vg)
+		return nil
+	},
+	specialKeys: func(c Case) int { return sum(c.Sk) },
+	shape:       denseShape,
+	rowNote: func(in *problem.Inputs, t int) string {
+		sq := in.DenseSeq(t)
+		lo, hi := in.DenseRange(sq)
+		return fmt.Sprintf(" (sequence %d, query %d of %d, keys %d..%d of %d)", sq.B, sq.I, sq.Sq, lo, hi, sq.Sk)
+	},
+	keySources: func(in *problem.Inputs, t, n int) []string {
+		lo, _ := in.DenseRange(in.DenseSeq(t))
+		return positionKeys(lo, n)
+	},
+}, problem.Dense)
 
 func (c Case) validateDense() error {
 	hkv := c.hkv()
@@ -116,4 +147,26 @@ func (c Case) dense(in *problem.Inputs, r *rng, vg *valueGen) {
 			in.Alibi[h] = float32(num.Round64(num.FP32, v, num.RNE))
 		}
 	}
+}
+
+// denseShape is the dense part of a case's one-line shape.
+func denseShape(c Case) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, " sq=%v sk=%v", c.Sq, c.Sk)
+	if c.Causal {
+		b.WriteString(" causal")
+	}
+	if c.WindowLeft != nil || c.WindowRight != nil {
+		fmt.Fprintf(&b, " window=(%d, %d)", orMinus1(c.WindowLeft), orMinus1(c.WindowRight))
+	}
+	if c.Softcap > 0 {
+		fmt.Fprintf(&b, " softcap=%g", c.Softcap)
+	}
+	if c.Alibi != nil {
+		b.WriteString(" alibi")
+	}
+	if c.LSE != nil {
+		b.WriteString(" lse")
+	}
+	return b.String()
 }

@@ -53,24 +53,6 @@ func (r *rng) shuffle(p []int) {
 	}
 }
 
-type geometry struct {
-	mbOri, mbCmp         int
-	oriBlocks, cmpBlocks int
-}
-
-func ceilDiv(a, b int) int { return (a + b - 1) / b }
-
-func (c Case) geometry() geometry {
-	bs := c.blockSize()
-	maxU := 0
-	for _, u := range c.Seqused {
-		maxU = max(maxU, u)
-	}
-	g := geometry{mbOri: ceilDiv(c.Win, bs), mbCmp: ceilDiv(max(maxU-c.Win, 0), bs)}
-	g.oriBlocks, g.cmpBlocks = c.B*g.mbOri, c.B*g.mbCmp
-	return g
-}
-
 // Generate builds the inputs of c, stored in c's dtype or, if it names
 // none, in kernelFormat.
 func Generate(c Case, kernelFormat num.Format) (*problem.Inputs, error) {
@@ -85,29 +67,12 @@ func Generate(c Case, kernelFormat num.Format) (*problem.Inputs, error) {
 		in.Scale = 1 / math.Sqrt(float64(c.D))
 	}
 	vg := valueGen{r: r, v: c.Values, f: f}
-	if c.Family != problem.Combine {
+	fam := c.fam()
+	if !fam.noQ {
 		in.Q = vg.fill(in.T*in.H*in.D, vg.qScale(), true)
 	}
-	switch c.Family {
-	case problem.Sparse:
-		c.sparse(in, r, &vg)
-	case problem.Dense:
-		c.dense(in, r, &vg)
-	case problem.Combine:
-		c.combine(in, r, &vg)
-	case problem.MLA:
-		c.mla(in, r, &vg)
-		if c.KVLayout != "" {
-			if err := c.mlaQuantize(in, r); err != nil {
-				return nil, err
-			}
-		}
-	case problem.CSA, problem.HCA, problem.SWA:
-		c.pypto(in, r, &vg)
-	default:
-		in.W = c.Window
-		in.K = vg.fill(in.T*in.Hkv*in.D, vg.scale(), false)
-		in.V = vg.fill(in.T*in.Hkv*in.Dv, vg.vScale(), false)
+	if err := fam.generate(c, in, r, &vg); err != nil {
+		return nil, err
 	}
 	if c.Sink != nil && c.Sink.Kind != "none" {
 		in.Sink = make([]float32, c.H)
@@ -225,190 +190,6 @@ func (g *valueGen) fill(n int, scale float64, isQ bool) []float32 {
 		out[i] = float32(y)
 	}
 	return out
-}
-
-// sparse builds pools, block tables and index rows.
-func (c Case) sparse(in *problem.Inputs, r *rng, vg *valueGen) {
-	bs := c.blockSize()
-	g := c.geometry()
-	in.B, in.S, in.Win, in.TopK, in.BS = c.B, c.tokensPerBatch(), c.Win, c.Win+c.IdxTopK, bs
-	in.MBori, in.MBcmp = g.mbOri, g.mbCmp
-	in.OriKV = vg.fill(g.oriBlocks*bs*c.D, vg.scale(), false)
-	in.CmpKV = vg.fill(g.cmpBlocks*bs*c.D, vg.scale(), false)
-	in.OriBT = blockTable(r, c.B, g.mbOri, c.BlockTable == "permuted")
-	in.CmpBT = blockTable(r, c.B, g.mbCmp, c.BlockTable == "permuted")
-	in.Seqused = make([]int32, c.B)
-	for b, u := range c.Seqused {
-		in.Seqused[b] = int32(u)
-	}
-	in.Idx = make([]int32, in.T*in.TopK)
-	for t := 0; t < in.T; t++ {
-		indexRow(r, in, t, c.Indices == "shuffled")
-	}
-	for _, p := range c.Plant {
-		plant(r, in, p)
-	}
-	if c.Poison {
-		poison(in)
-	}
-}
-
-func blockTable(r *rng, b, mb int, permuted bool) []int32 {
-	bt := make([]int32, b*mb)
-	var p []int
-	if permuted {
-		p = r.perm(b * mb)
-	}
-	for i := range bt {
-		bt[i] = int32(i)
-		if permuted {
-			bt[i] = int32(p[i])
-		}
-	}
-	return bt
-}
-
-// indexRow writes token t's row following the contract: window slots
-// 0..window_valid−1, then cmp_topk_valid distinct compressed slots from
-// [0, cmp_valid), then −1.
-func indexRow(r *rng, in *problem.Inputs, t int, shuffled bool) {
-	l := in.TokenLens(t)
-	row := in.Idx[t*in.TopK : (t+1)*in.TopK]
-	for i := range row {
-		row[i] = -1
-	}
-	w := make([]int, l.WindowValid)
-	for i := range w {
-		w[i] = i
-	}
-	var cm []int
-	if l.CmpTop == l.CmpValid {
-		cm = make([]int, l.CmpValid)
-		for i := range cm {
-			cm[i] = i
-		}
-	} else {
-		cm = r.perm(l.CmpValid)[:l.CmpTop]
-		sortInts(cm)
-	}
-	if shuffled {
-		r.shuffle(w)
-		r.shuffle(cm)
-	}
-	for i, s := range w {
-		row[i] = int32(s)
-	}
-	for i, s := range cm {
-		row[l.WindowValid+i] = int32(in.Win + s)
-	}
-}
-
-func sortInts(a []int) {
-	for i := 1; i < len(a); i++ {
-		for j := i; j > 0 && a[j] < a[j-1]; j-- {
-			a[j], a[j-1] = a[j-1], a[j]
-		}
-	}
-}
-
-// PlantFits reports whether plant what can edit a token with lengths l and
-// an index row of topK entries.
-func PlantFits(what string, l problem.Lens, topK int) bool {
-	switch what {
-	case "duplicate":
-		return l.SparseK >= 2
-	case problem.VPadInPrefix, problem.VBlockTable:
-		return l.SparseK >= 1
-	case problem.VValidAfter:
-		return l.SparseK >= 1 && l.SparseK < topK
-	case problem.VWindowSlot:
-		return l.WindowValid >= 1
-	}
-	return false
-}
-
-// plant edits the index layout of a random token that can hold the edit.
-func plant(r *rng, in *problem.Inputs, what string) {
-	var cands []int
-	for t := 0; t < in.T; t++ {
-		if PlantFits(what, in.TokenLens(t), in.TopK) {
-			cands = append(cands, t)
-		}
-	}
-	if len(cands) == 0 {
-		return
-	}
-	t := cands[r.intn(len(cands))]
-	l := in.TokenLens(t)
-	row := in.Idx[t*in.TopK : (t+1)*in.TopK]
-	switch what {
-	case "duplicate":
-		i, j := r.intn(l.SparseK), r.intn(l.SparseK)
-		if i == j {
-			j = (i + 1) % l.SparseK
-		}
-		// Copy only within the same kind of slot: the copy stays valid.
-		if (i < l.WindowValid) == (j < l.WindowValid) {
-			row[i] = row[j]
-		}
-	case problem.VPadInPrefix:
-		row[r.intn(l.SparseK)] = -1
-	case problem.VValidAfter:
-		row[l.SparseK+r.intn(in.TopK-l.SparseK)] = row[r.intn(l.SparseK)]
-	case problem.VWindowSlot:
-		row[r.intn(l.WindowValid)] = int32(l.WindowValid) // one past the valid window (or a compressed slot id)
-	case problem.VBlockTable:
-		s := int(row[r.intn(l.SparseK)])
-		if s < 0 {
-			return
-		}
-		// An earlier plant may have made s an invalid slot: only a slot
-		// inside its block table can have its block pointed out of range.
-		if s < in.Win {
-			if blk := s / in.BS; blk < in.MBori {
-				in.OriBT[l.B*in.MBori+blk] = int32(len(in.OriKV) / (in.BS * in.D))
-			}
-		} else if blk := (s - in.Win) / in.BS; blk < in.MBcmp {
-			in.CmpBT[l.B*in.MBcmp+blk] = int32(len(in.CmpKV) / (in.BS * in.D))
-		}
-	}
-}
-
-// poison sets to NaN every pool row that no reference-valid slot maps to.
-func poison(in *problem.Inputs) {
-	used := func(pool []float32, bt []int32, mb, b, nslots int, mark []bool) {
-		for c := 0; c < nslots; c++ {
-			blk := c / in.BS
-			if blk >= mb {
-				break
-			}
-			base := int(bt[b*mb+blk])
-			row := base*in.BS + c%in.BS
-			if base >= 0 && row < len(mark) {
-				mark[row] = true
-			}
-		}
-	}
-	oriUsed := make([]bool, len(in.OriKV)/in.D)
-	cmpUsed := make([]bool, len(in.CmpKV)/in.D)
-	for t := 0; t < in.T; t++ {
-		l := in.TokenLens(t)
-		used(in.OriKV, in.OriBT, in.MBori, l.B, l.WindowValid, oriUsed)
-		used(in.CmpKV, in.CmpBT, in.MBcmp, l.B, l.CmpValid, cmpUsed)
-	}
-	nan := float32(math.NaN())
-	for _, p := range []struct {
-		pool []float32
-		mark []bool
-	}{{in.OriKV, oriUsed}, {in.CmpKV, cmpUsed}} {
-		for row, u := range p.mark {
-			if !u {
-				for d := 0; d < in.D; d++ {
-					p.pool[row*in.D+d] = nan
-				}
-			}
-		}
-	}
 }
 
 // dominate aligns each token's first attended key with q of head 0, so that

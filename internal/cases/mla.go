@@ -7,6 +7,30 @@ import (
 	"github.com/attnvet/attnvet/internal/problem"
 )
 
+// The mla family's cases (FlashMLA sparse decode): b batches of s tokens,
+// topk indices into paged caches, an optional extra scope, quantized
+// caches (quant.go).
+var _ = registerFamily(&family{
+	validate: Case.validateMLA,
+	elements: func(c Case) int {
+		return c.Tokens()*(c.H*c.D+c.TopK+c.ExtraTopK) + (mlaRows(c.TopK, c.blockSize())+mlaRows(c.ExtraTopK, c.blockSize()))*c.D
+	},
+	tokens: batchTokens,
+	hkv:    oneKV,
+	dv:     dvOrD,
+	generate: func(c Case, in *problem.Inputs, r *rng, vg *valueGen) error {
+		c.mla(in, r, vg)
+		if c.KVLayout != "" {
+			return c.mlaQuantize(in, r)
+		}
+		return nil
+	},
+	specialKeys: Case.Tokens,
+	shape:       tWindowShape,
+	rowNote:     noRowNote,
+	keySources:  rankedKeys,
+}, problem.MLA)
+
 func (c Case) validateMLA() error {
 	s := c.tokensPerBatch()
 	if c.B < 1 || s < 1 || c.B*s > maxTokens {

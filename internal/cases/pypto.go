@@ -25,6 +25,31 @@ const (
 var pyptoPlants = []string{PlantRow0NonFinite, PlantBoundEdge, PlantDuplicate, PlantShortLens, PlantUnmappedPage,
 	problem.VPadInPrefix, problem.VIndexRange, problem.VBlockTable, problem.VNegativePosition}
 
+// The csa, hca and swa families' cases (pypto-lib's decode kernels).
+var _ = registerFamily(&family{
+	validate: Case.validatePypto,
+	elements: Case.pyptoElements,
+	tokens:   batchTokens,
+	hkv:      oneKV,
+	dv:       dvIsD,
+	generate: func(c Case, in *problem.Inputs, r *rng, vg *valueGen) error {
+		c.pypto(in, r, vg)
+		return nil
+	},
+	specialKeys: Case.Tokens,
+	shape: func(c Case) string {
+		return fmt.Sprintf(" b=%d s=%d win=%d idx_topk=%d", c.B, max(c.S, 1), c.Win, c.IdxTopK)
+	},
+	rowNote: func(in *problem.Inputs, t int) string {
+		s := fmt.Sprintf(" (%d window columns", in.PyptoWinCols(t))
+		if in.Family == problem.CSA && t < len(in.Pos) {
+			s += fmt.Sprintf(", position %d: compressed slots below %d", in.Pos[t], in.CmpBound(t))
+		}
+		return s + ")"
+	},
+	keySources: rankedKeys,
+}, problem.CSA, problem.HCA, problem.SWA)
+
 func (c Case) ratio() int {
 	if c.Ratio == 0 {
 		return problem.PyptoDefaultRatio(c.Family)

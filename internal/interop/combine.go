@@ -17,6 +17,32 @@ const (
 	combineIn = "[n, K, H, D]"
 )
 
+// The combine family's bundle form (flashinfer's merge_states): v, s in;
+// v_merged, s_merged out; no q.
+var _ = registerCodec(&codec{
+	encode: encodeCombine,
+	sink:   TSink,
+	out:    TVMerged,
+	oShape: thdOut,
+	addLSE: func(f *bundle.File, in *problem.Inputs, lse []float32) error {
+		t, err := bundle.NewFloat32(TSMerged, bundle.F32, []int{in.T, in.H}, lse)
+		if err != nil {
+			return err
+		}
+		f.Add(t)
+		return nil
+	},
+	describe: func(in *problem.Inputs, _, _ string) string {
+		return fmt.Sprintf("combine n=%d H=%d D=%d states=%d %s, %s", in.T, in.H, in.Dv, in.States, in.LSE, in.Format)
+	},
+	violationTensor: fieldOrShared,
+	whole:           (*decoder).combine,
+	sniff: func(ts map[string]*bundle.Tensor) bool {
+		return ts[TQ] == nil && ts[TStates] != nil
+	},
+	sniffOrder: 40,
+}, problem.Combine)
+
 // combine decodes a state merge: v [n, K, H, D] and s [n, K, H] in, and the
 // kernel's v_merged [n, H, D] and s_merged [n, H] (both optional).
 func (d *decoder) combine() (*Bundle, error) {

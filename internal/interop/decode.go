@@ -64,8 +64,8 @@ func Decode(f *bundle.File, override map[string]string) (*Bundle, error) {
 			b.Warnings = append(b.Warnings, fmt.Sprintf("metadata %s is not part of the contract; ignored", k))
 		}
 	}
-	if b.Inputs.Family == problem.Window {
-		for _, k := range []string{KeyIndexTopK, KeyTokensPerBatch} {
+	if c := codecs[b.Inputs.Family]; c != nil {
+		for _, k := range c.foreignKeys {
 			if _, ok := meta[k]; ok {
 				b.Warnings = append(b.Warnings, fmt.Sprintf("metadata %s applies to the sparse family only; ignored", k))
 			}
@@ -179,26 +179,12 @@ func (d *decoder) family() (problem.Family, error) {
 		}
 		return f, nil
 	}
-	if d.f.Tensors[TKCache] != nil && d.f.Tensors[TIndices] != nil {
-		return problem.MLA, nil
-	}
-	if f := d.pyptoFamily(); f != "" {
+	if f := sniffed(d.f.Tensors); f != "" {
 		return f, nil
-	}
-	if q := d.f.Tensors[TQ]; (q != nil && len(q.Shape) == 4) || d.f.Tensors[TCuQ] != nil {
-		return problem.Dense, nil
-	}
-	if d.f.Tensors[TQ] == nil && d.f.Tensors[TStates] != nil {
-		return problem.Combine, nil
 	}
 	_, sp := d.f.Tensors[TOriKV]
 	_, wk := d.f.Tensors[TK]
-	switch {
-	case sp && !wk:
-		return problem.Sparse, nil
-	case wk && !sp:
-		return problem.Window, nil
-	case sp && wk:
+	if sp && wk {
 		return "", metaErr(KeyFamily, "missing, and the bundle holds both ori_kv (sparse) and k (window); declare the family")
 	}
 	return "", metaErr(KeyFamily, "missing, and the bundle holds neither ori_kv (sparse) nor k (window)")
@@ -220,25 +206,18 @@ func (d *decoder) decode() (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	if fam == problem.Combine {
-		return d.combine()
-	}
-	dense, mla := fam == problem.Dense, fam == problem.MLA
-	qt, err := d.tensor(TQ, true, "[T, H, D] (layout thd; a 4-D dump needs metadata layout=bshd or bhsd)", 3)
-	switch {
-	case dense:
-		qt, err = d.tensor(TQ, true, "[B, Sq, H, D] or [total_q, H, D]", 3, 4)
-	case mla:
-		qt, err = d.tensor(TQ, true, "[b, s_q, H, d_qk]", 4)
-	}
+	c, err := codecOf(fam)
 	if err != nil {
 		return nil, err
 	}
-	outName := TO
-	if dense || mla {
-		outName = TOut
+	if c.whole != nil {
+		return c.whole(d)
 	}
-	ot, err := d.tensor(outName, false, "[T, H, Dv]", 3, 4)
+	qt, err := d.tensor(TQ, true, c.qDims, c.qRanks...)
+	if err != nil {
+		return nil, err
+	}
+	ot, err := d.tensor(c.out, false, "[T, H, Dv]", 3, 4)
 	if err != nil {
 		return nil, err
 	}
@@ -256,47 +235,14 @@ func (d *decoder) decode() (*Bundle, error) {
 	}
 	why := "the declared in_dtype"
 	in := &problem.Inputs{Family: fam, Format: p.In}
-	batch, sq := -1, -1
-	switch {
-	case dense:
-		batch, sq = d.denseQ(in, qt)
-	case mla:
-		batch, sq, in.H, in.D = qt.Shape[0], qt.Shape[1], qt.Shape[2], qt.Shape[3]
-		in.T = batch * sq
-	default:
-		in.T, in.H, in.D = qt.Shape[0], qt.Shape[1], qt.Shape[2]
-	}
+	batch, sq := c.shapeQ(d, in, qt)
 	if in.Q, err = d.floats(qt, p.In, why); err != nil {
 		return nil, err
 	}
 	if in.H < 1 || in.D < 1 {
 		return nil, fmt.Errorf("tensor q: shape %v, want [T, H, D] with H, D ≥ 1", qt.Shape)
 	}
-	switch fam {
-	case problem.Sparse:
-		err = d.sparse(in, p)
-	case problem.Dense:
-		if in.Int4KV, err = d.int4KV(p.In, in.D); err != nil { // int4kv.go: packed U8 INT4 caches dequantized first
-			return nil, err
-		}
-		if in.Int4KV == nil {
-			if in.Int8KV, err = d.int8KV(p.In); err != nil { // int8kv.go: I8 caches dequantized first
-				return nil, err
-			}
-		}
-		if in.NVFP4KV, err = d.nvfp4KV(p.In); err != nil { // nvfp4kv.go: packed U8 caches dequantized first
-			return nil, err
-		}
-		if err = d.dense(in, p, batch, sq); err == nil {
-			err = d.denseFP8(in, qt)
-		}
-	case problem.MLA:
-		_, _, err = d.mla(in, p, qt)
-	case problem.CSA, problem.HCA, problem.SWA:
-		err = d.pypto(in, p)
-	default:
-		err = d.window(in, p)
-	}
+	err = c.body(d, in, p, qt, batch, sq)
 	if err != nil {
 		return nil, err
 	}
@@ -307,10 +253,7 @@ func (d *decoder) decode() (*Bundle, error) {
 		!fitsInt(in.B, max(in.MBori, in.MBcmp)) || !fitsInt(in.T, in.TopK) || !fitsInt(in.T, in.ExtraTopK) {
 		return nil, fmt.Errorf("tensor shapes too large: T=%d H=%d Hkv=%d D=%d Dv=%d BS=%d B=%d S=%d TOPK=%d overflow when multiplied", in.T, in.H, in.Hkv, in.D, in.Dv, in.BS, in.B, in.S, in.TopK)
 	}
-	sinkName := TSink
-	if dense && d.f.Tensors[TLearnedSink] != nil {
-		sinkName = TLearnedSink
-	}
+	sinkName := c.sinkIn(d)
 	st, err := d.tensor(sinkName, false, "[H]", 1)
 	if err != nil {
 		return nil, err
@@ -333,21 +276,15 @@ func (d *decoder) decode() (*Bundle, error) {
 		in.Scale = v
 	}
 	b := &Bundle{Inputs: in, Profile: p}
-	switch {
-	case dense:
-		err = d.denseOutputs(b, p, batch, sq)
-	case mla:
-		if err = d.mlaOutputs(b, p, batch, sq); err == nil {
-			err = d.mlaMaxLogits(b, batch, sq)
+	if c.outputs != nil {
+		if err = c.outputs(d, b, p, batch, sq); err != nil {
+			return nil, err
 		}
-	}
-	if err != nil {
-		return nil, err
 	}
 	if err := in.Check(); err != nil {
 		return nil, err
 	}
-	if ot != nil && !dense && !mla {
+	if ot != nil && c.outputs == nil {
 		want := []int{in.T, in.H, in.Dv}
 		if !sameShape(ot.Shape, want) {
 			return nil, fmt.Errorf("tensor o: shape %v, want [T, H, Dv] = %v", ot.Shape, want)
@@ -357,41 +294,6 @@ func (d *decoder) decode() (*Bundle, error) {
 		}
 	}
 	return b, nil
-}
-
-func (d *decoder) window(in *problem.Inputs, p profile.Profile) error {
-	kt, err := d.tensor(TK, true, "[T, Hkv, D]", 3)
-	if err != nil {
-		return err
-	}
-	vt, err := d.tensor(TV, true, "[T, Hkv, Dv]", 3)
-	if err != nil {
-		return err
-	}
-	if kt.Shape[0] != in.T || kt.Shape[2] != in.D || kt.Shape[1] < 1 {
-		return fmt.Errorf("tensor k: shape %v, want [T, Hkv, D] = [%d, Hkv, %d] (from q)", kt.Shape, in.T, in.D)
-	}
-	in.Hkv = kt.Shape[1]
-	if vt.Shape[0] != in.T || vt.Shape[1] != in.Hkv || vt.Shape[2] < 1 {
-		return fmt.Errorf("tensor v: shape %v, want [T, Hkv, Dv] = [%d, %d, Dv] (from q and k)", vt.Shape, in.T, in.Hkv)
-	}
-	in.Dv = vt.Shape[2]
-	if in.H%in.Hkv != 0 {
-		return fmt.Errorf("tensor k: %d KV heads do not divide q's %d heads", in.Hkv, in.H)
-	}
-	why := "the declared in_dtype"
-	if in.K, err = d.floats(kt, p.In, why); err != nil {
-		return err
-	}
-	if in.V, err = d.floats(vt, p.In, why); err != nil {
-		return err
-	}
-	w, _, err := d.intMeta(KeyWindow, 0, 0)
-	if err != nil {
-		return err
-	}
-	in.W = w
-	return nil
 }
 
 // pool decodes a paged KV pool [NB, BS, 1, D] or [NB, BS, D].
@@ -408,110 +310,6 @@ func (d *decoder) pool(t *bundle.Tensor, D int, p profile.Profile) (vals []float
 	}
 	vals, err = d.floats(t, p.In, "the declared in_dtype")
 	return vals, s[1], err
-}
-
-func (d *decoder) sparse(in *problem.Inputs, p profile.Profile) error {
-	in.Hkv, in.Dv = 1, in.D
-	ot, err := d.tensor(TOriKV, true, "[NB, BS, 1, D]", 4, 3)
-	if err != nil {
-		return err
-	}
-	if in.OriKV, in.BS, err = d.pool(ot, in.D, p); err != nil {
-		return err
-	}
-	obt, err := d.tensor(TOriBT, true, "[B, MB_ori]", 2)
-	if err != nil {
-		return err
-	}
-	if in.OriBT, err = d.ints(obt); err != nil {
-		return err
-	}
-	in.B, in.MBori = obt.Shape[0], obt.Shape[1]
-	ct, err := d.tensor(TCmpKV, false, "[NB, BS, 1, D]", 4, 3)
-	if err != nil {
-		return err
-	}
-	cbt, err := d.tensor(TCmpBT, false, "[B, MB_cmp]", 2)
-	if err != nil {
-		return err
-	}
-	switch {
-	case ct == nil && cbt == nil:
-		in.NoCmp = true
-	case ct == nil:
-		return fmt.Errorf("tensor cmp_kv: missing while cmp_block_table is present (give both or neither)")
-	case cbt == nil:
-		return fmt.Errorf("tensor cmp_block_table: missing while cmp_kv is present (give both or neither)")
-	default:
-		var bs int
-		if in.CmpKV, bs, err = d.pool(ct, in.D, p); err != nil {
-			return err
-		}
-		if bs != in.BS {
-			return fmt.Errorf("tensor cmp_kv: block size %d differs from ori_kv's %d", bs, in.BS)
-		}
-		if cbt.Shape[0] != in.B {
-			return fmt.Errorf("tensor cmp_block_table: shape %v has %d rows, ori_block_table has B=%d", cbt.Shape, cbt.Shape[0], in.B)
-		}
-		in.MBcmp = cbt.Shape[1]
-		if in.CmpBT, err = d.ints(cbt); err != nil {
-			return err
-		}
-	}
-	it, err := d.tensor(TIdx, true, "[T, TOPK]", 2)
-	if err != nil {
-		return err
-	}
-	if it.Shape[0] != in.T {
-		return fmt.Errorf("tensor cmp_sparse_indices: shape %v has %d rows, q has T=%d tokens", it.Shape, it.Shape[0], in.T)
-	}
-	in.TopK = it.Shape[1]
-	if in.Idx, err = d.ints(it); err != nil {
-		return err
-	}
-	sq, err := d.tensor(TSeqused, true, "[B]", 1)
-	if err != nil {
-		return err
-	}
-	if sq.Shape[0] != in.B {
-		return fmt.Errorf("tensor seqused_kv: shape %v, want [B] = [%d] (ori_block_table has B=%d rows)", sq.Shape, in.B, in.B)
-	}
-	if in.Seqused, err = d.ints(sq); err != nil {
-		return err
-	}
-	s, _, err := d.intMeta(KeyTokensPerBatch, 1, 1)
-	if err != nil {
-		return err
-	}
-	in.S = s
-	if bs, ok := mulFits(in.B, in.S); !ok || in.T != bs {
-		return fmt.Errorf("tensor q: T=%d tokens, want B·tokens_per_batch = %d·%d = %s (B from ori_block_table)", in.T, in.B, in.S, fmtProduct(bs, ok))
-	}
-	topk, hasTopk, err := d.intMeta(KeyIndexTopK, 0, 0)
-	if err != nil {
-		return err
-	}
-	win, hasWin, err := d.intMeta(KeyWindow, 0, 0)
-	if err != nil {
-		return err
-	}
-	switch {
-	case hasTopk && hasWin && win+topk != in.TopK:
-		return metaErr(KeyIndexTopK, "window %d + index_topk %d ≠ TOPK = %d (cmp_sparse_indices has %d columns)", win, topk, in.TopK, in.TopK)
-	case hasTopk:
-		win = in.TopK - topk
-		if win < 0 {
-			return metaErr(KeyIndexTopK, "%d exceeds TOPK = %d (the columns of cmp_sparse_indices)", topk, in.TopK)
-		}
-	case hasWin:
-		if win > in.TopK {
-			return metaErr(KeyWindow, "%d exceeds TOPK = %d (the columns of cmp_sparse_indices)", win, in.TopK)
-		}
-	default:
-		return metaErr(KeyIndexTopK, "missing: the sparse family needs index_topk (or window): WIN = TOPK − index_topk")
-	}
-	in.Win = win
-	return nil
 }
 
 // mulFits multiplies two non-negative ints, reporting overflow.

@@ -34,6 +34,153 @@ const (
 // DenseKeys are the dense family's problem keys.
 var DenseKeys = []string{KeyLayout, KeyCausal, KeyWindowLeft, KeyWindowRight, KeySoftcap, KeyAlibiForm, KeyLSEBase, KeyLSEEmpty, KeyLSESink}
 
+// The dense family's bundle form (FlashAttention's conventions): q, k, v
+// varlen or batch, cu_seqlens, paged caches, the modifiers, and the
+// quantized K/V forms; out and softmax_lse in the layout of q.
+var _ = registerCodec(&codec{
+	encode: func(f *bundle.File, in *problem.Inputs, add adder) error {
+		if err := addQ3(in, add); err != nil {
+			return err
+		}
+		return encodeDense(f, in, add)
+	},
+	sink:            TLearnedSink,
+	out:             TOut,
+	oShape:          thdOut,
+	addLSE:          addVarlenLSE,
+	describe:        describeDense,
+	violationTensor: fieldOrShared,
+	qDims:           "[B, Sq, H, D] or [total_q, H, D]",
+	qRanks:          []int{3, 4},
+	shapeQ:          (*decoder).denseQ,
+	body: func(d *decoder, in *problem.Inputs, p profile.Profile, qt *bundle.Tensor, batch, sq int) (err error) {
+		if in.Int4KV, err = d.int4KV(p.In, in.D); err != nil { // int4kv.go: packed U8 INT4 caches dequantized first
+			return err
+		}
+		if in.Int4KV == nil {
+			if in.Int8KV, err = d.int8KV(p.In); err != nil { // int8kv.go: I8 caches dequantized first
+				return err
+			}
+		}
+		if in.NVFP4KV, err = d.nvfp4KV(p.In); err != nil { // nvfp4kv.go: packed U8 caches dequantized first
+			return err
+		}
+		if err = d.dense(in, p, batch, sq); err == nil {
+			err = d.denseFP8(in, qt)
+		}
+		return err
+	},
+	sinkIn: func(d *decoder) string {
+		if d.f.Tensors[TLearnedSink] != nil {
+			return TLearnedSink
+		}
+		return TSink
+	},
+	outputs: (*decoder).denseOutputs,
+	sniff: func(ts map[string]*bundle.Tensor) bool {
+		q := ts[TQ]
+		return (q != nil && len(q.Shape) == 4) || ts[TCuQ] != nil
+	},
+	sniffOrder: 30,
+	layout:     true,
+	unstated: func(_ *bundle.File, has func(string) bool) error {
+		if !has(KeyCausal) {
+			return fmt.Errorf("metadata causal is missing: true (bottom-right aligned) or false; give it, or pass --assume-defaults to judge it non-causal")
+		}
+		return nil
+	},
+}, problem.Dense)
+
+// encodeDense adds the dense family's tensors in the varlen layout
+// (q [total_q, H, D] with cu_seqlens, which holds any batch layout) and
+// its metadata: windows, softcap, ALiBi and the lse convention, explicitly.
+func encodeDense(f *bundle.File, in *problem.Inputs, add func(string, []int, []float32, bundle.DType) error) error {
+	dt := DType(in.Format)
+	if in.Paged() {
+		if err := encodePaged(f, in, add); err != nil {
+			return err
+		}
+	} else {
+		tk := int(in.CuK[len(in.CuK)-1])
+		if err := add(TK, []int{tk, in.Hkv, in.D}, in.K, dt); err != nil {
+			return err
+		}
+		if err := add(TV, []int{tk, in.Hkv, in.Dv}, in.V, dt); err != nil {
+			return err
+		}
+		f.Add(bundle.NewInt32(TCuQ, []int{len(in.CuQ)}, in.CuQ))
+		f.Add(bundle.NewInt32(TCuK, []int{len(in.CuK)}, in.CuK))
+	}
+	if in.Paged() {
+		f.Add(bundle.NewInt32(TCuQ, []int{len(in.CuQ)}, in.CuQ))
+	}
+	if in.SequsedK != nil {
+		f.Add(bundle.NewInt32(TSequsedK, []int{len(in.SequsedK)}, in.SequsedK))
+	}
+	m := f.Metadata
+	m[KeyCausal] = "false"
+	m[KeyWindowLeft] = strconv.Itoa(in.WinLeft)
+	m[KeyWindowRight] = strconv.Itoa(in.WinRight)
+	if in.Softcap > 0 {
+		m[KeySoftcap] = strconv.FormatFloat(in.Softcap, 'g', -1, 64)
+	}
+	if in.Alibi != nil {
+		if err := add(TAlibi, []int{in.H}, in.Alibi, bundle.F32); err != nil {
+			return err
+		}
+		m[KeyAlibiForm] = string(in.AlibiForm)
+	}
+	if c := in.LSE; c != nil {
+		for k, v := range lseMeta(*c) {
+			m[k] = v
+		}
+	}
+	return nil
+}
+
+func describeDense(in *problem.Inputs, sink, lse string) string {
+	layout := fmt.Sprintf("%d sequences", len(in.CuQ)-1)
+	if in.Paged() {
+		layout += fmt.Sprintf(", paged KV (page %d, %d pages)", in.Page, in.Pages())
+	}
+	if in.SequsedK != nil {
+		layout += ", seqused_k"
+	}
+	switch {
+	case in.FP8 != nil:
+		layout += ", FP8 e4m3 q/k/v with descales"
+		if in.FP8.PE4M3 {
+			layout += ", P e4m3"
+		}
+		if in.FP8.AccBits > 0 {
+			layout += fmt.Sprintf(", acc_bits %d", in.FP8.AccBits)
+		}
+	case in.Int8KV != nil:
+		scales := "per-tensor"
+		if len(in.Int8KV.KScale) > 1 {
+			scales = "per-channel"
+		}
+		layout += ", INT8 K/V (" + scales + " scales)"
+	case in.NVFP4KV != nil:
+		layout += ", NVFP4 K/V (e2m1 codes, e4m3 scales per 16, FP32 global scales)"
+	case in.Int4KV != nil:
+		scales := "per-tensor"
+		if len(in.Int4KV.KScale) > 1 {
+			scales = "per-channel"
+		}
+		layout += ", INT4 K/V (two codes a byte, +8 bias, " + scales + " scales)"
+	}
+	alibi := "no alibi"
+	if in.Alibi != nil {
+		alibi = "alibi " + string(in.AlibiForm)
+		if in.AlibiForm == "" {
+			alibi += string(problem.AlibiAbs)
+		}
+	}
+	return fmt.Sprintf("dense T=%d in %s, H=%d Hkv=%d D=%d Dv=%d window (%d, %d), softcap %g, %s, %s%s, %s",
+		in.T, layout, in.H, in.Hkv, in.D, in.Dv, in.WinLeft, in.WinRight, in.Softcap, alibi, sink, lse, in.Format)
+}
+
 // denseQ reads q in the batch layout [B, Sq, H, D] or varlen [total_q, H, D].
 func (d *decoder) denseQ(in *problem.Inputs, qt *bundle.Tensor) (batch, sq int) {
 	if len(qt.Shape) == 4 {

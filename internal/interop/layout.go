@@ -31,9 +31,14 @@ func withLayout(f *bundle.File, meta map[string]string, fam problem.Family) (*bu
 	default:
 		return nil, metaErr(KeyLayout, "%q, want thd ([T, H, D]), bshd ([B, S, H, D]) or bhsd ([B, H, S, D])", l)
 	}
-	if fam != problem.Window && fam != problem.Dense {
+	fc, err := codecOf(fam)
+	if err != nil {
+		return nil, err
+	}
+	if !fc.layout {
 		return nil, metaErr(KeyLayout, "applies to the window and dense families (the %s family has its own tensor shapes)", fam)
 	}
+	oneSeq := fc.oneSeq
 	g := &bundle.File{Tensors: map[string]*bundle.Tensor{}, Order: f.Order, Metadata: f.Metadata}
 	for n, t := range f.Tensors {
 		g.Tensors[n] = t
@@ -54,7 +59,7 @@ func withLayout(f *bundle.File, meta map[string]string, fam problem.Family) (*bu
 		if l == "bhsd" {
 			c.Data, c.Shape = transposeBHSD(t), []int{t.Shape[0], t.Shape[2], t.Shape[1], t.Shape[3]}
 		}
-		if fam == problem.Window && len(c.Shape) == 4 {
+		if oneSeq && len(c.Shape) == 4 {
 			if c.Shape[0] != 1 {
 				return nil, fmt.Errorf("tensor %s: shape %v in layout %s has batch %d; the window family is one sequence (family dense takes batches)", n, t.Shape, l, c.Shape[0])
 			}

@@ -27,6 +27,67 @@ var MLAKeys = []string{KeyDV}
 // mlaDefaultDV is FlashMLA's d_v (CONTRACTS.md: the default).
 const mlaDefaultDV = 512
 
+// The mla family's bundle form (FlashMLA's sparse decode): q [b, s_q, H,
+// d_qk], k_cache pages, indices (and the extra scope); out [b, s_q, H,
+// d_v], softmax_lse [b, H, s_q], max_logits.
+var _ = registerCodec(&codec{
+	encode: func(f *bundle.File, in *problem.Inputs, add adder) error {
+		if err := add(TQ, []int{in.B, in.S, in.H, in.D}, in.Q, DType(in.Format)); err != nil {
+			return err
+		}
+		return encodeMLA(f, in, add)
+	},
+	sink:   TSink,
+	out:    TOut,
+	oShape: func(in *problem.Inputs) []int { return []int{in.B, in.S, in.H, in.Dv} },
+	addLSE: func(f *bundle.File, in *problem.Inputs, lse []float32) error {
+		return addLSETensor(f, in, lse, in.S, []int{in.B, in.H, in.S}) // FlashMLA's [b, H, s_q]
+	},
+	describe:        describeMLA,
+	violationTensor: fieldOrShared,
+	qDims:           "[b, s_q, H, d_qk]",
+	qRanks:          []int{4},
+	shapeQ: func(_ *decoder, in *problem.Inputs, qt *bundle.Tensor) (batch, sq int) {
+		batch, sq, in.H, in.D = qt.Shape[0], qt.Shape[1], qt.Shape[2], qt.Shape[3]
+		in.T = batch * sq
+		return batch, sq
+	},
+	body: func(d *decoder, in *problem.Inputs, p profile.Profile, qt *bundle.Tensor, _, _ int) error {
+		_, _, err := d.mla(in, p, qt)
+		return err
+	},
+	sniff: func(ts map[string]*bundle.Tensor) bool {
+		return ts[TKCache] != nil && ts[TIndices] != nil
+	},
+	sniffOrder: 10,
+	sinkIn:     sinkTensor,
+	outputs: func(d *decoder, b *Bundle, p profile.Profile, batch, sq int) error {
+		if err := d.mlaOutputs(b, p, batch, sq); err != nil {
+			return err
+		}
+		return d.mlaMaxLogits(b, batch, sq)
+	},
+	unstated: func(f *bundle.File, has func(string) bool) error {
+		if q := f.Tensors[TQ]; q != nil && len(q.Shape) == 4 && !has(KeyDV) && q.Shape[3] != 512 && q.Shape[3] != 576 {
+			return fmt.Errorf("metadata d_v is missing: the width of V, the first d_v columns of each cache row (d_qk is %d); give it, or pass --assume-defaults for min(512, d_qk)", q.Shape[3])
+		}
+		return nil
+	},
+}, problem.MLA)
+
+func describeMLA(in *problem.Inputs, sink, lse string) string {
+	kv := "bf16 cache"
+	if in.MLAQuant != nil {
+		kv = in.MLAQuant.Layout.String() + " cache"
+	}
+	extra := ""
+	if in.ExtraTopK > 0 {
+		extra = fmt.Sprintf(" extra topk=%d", in.ExtraTopK)
+	}
+	return fmt.Sprintf("mla T=%d (B=%d×S=%d) H=%d d_qk=%d d_v=%d topk=%d%s, %s, %s%s, %s",
+		in.T, in.B, in.S, in.H, in.D, in.Dv, in.TopK, extra, kv, sink, lse, in.Format)
+}
+
 // mla decodes q [b, s_q, H, d_qk], the BF16 cache pages [NB, pbs, 1, d_qk]
 // (or [NB, pbs, d_qk]), indices [b, s_q, topk], the optional topk_length
 // and extra scope; then out [b, s_q, H, d_v] and softmax_lse [b, H, s_q].

@@ -34,18 +34,56 @@ var PyptoKeys = []string{KeyCompressRatio}
 // may dump beside o. They are recognised and left unjudged.
 var pyptoNotJudged = []string{"attn_out", "freqs_cos", "freqs_sin", "wo_a", "wo_b", "wo_b_scale", "slot_mapping"}
 
-// pyptoFamily infers csa, hca or swa from the tensors ("" if none fits).
-func (d *decoder) pyptoFamily() problem.Family {
-	ts := d.f.Tensors
-	switch {
-	case ts[TSwaIndices] != nil:
-		return problem.SWA
-	case ts[TWindowSwaIndices] != nil && ts[TIdxTopK] != nil:
-		return problem.CSA
-	case ts[TWindowSwaIndices] != nil:
-		return problem.HCA
+// The csa, hca and swa families' bundle form (pypto-lib's kernels); only
+// csa has a semantics key to state (index_topk).
+var (
+	_ = registerCodec(pyptoCodec(nil, 20, func(ts map[string]*bundle.Tensor) bool { return ts[TSwaIndices] != nil }), problem.SWA)
+	_ = registerCodec(pyptoCodec(nil, 22, func(ts map[string]*bundle.Tensor) bool { return ts[TWindowSwaIndices] != nil }), problem.HCA)
+	_ = registerCodec(pyptoCodec(func(f *bundle.File, has func(string) bool) error {
+		if it := f.Tensors[TIdxTopK]; it != nil && len(it.Shape) == 2 && !has(KeyIndexTopK) {
+			return fmt.Errorf("metadata index_topk is missing: how many leading columns of idx_topk the kernel reads (IDX_TOPK, 1024 in Pro and 512 in Flash; idx_topk has %d); give it, or pass --assume-defaults for all %d", it.Shape[1], it.Shape[1])
+		}
+		return nil
+	}, 21, func(ts map[string]*bundle.Tensor) bool {
+		return ts[TWindowSwaIndices] != nil && ts[TIdxTopK] != nil
+	}), problem.CSA)
+)
+
+// pyptoCodec is the codec of one pypto family: its unstated keys and how
+// its tensors are recognised (swa's indices, then csa's idx_topk, then hca).
+func pyptoCodec(unstated func(*bundle.File, func(string) bool) error, order int, sniff func(map[string]*bundle.Tensor) bool) *codec {
+	return &codec{
+		encode: func(f *bundle.File, in *problem.Inputs, add adder) error {
+			if err := addQ3(in, add); err != nil {
+				return err
+			}
+			return encodePypto(f, in, f.Metadata, add)
+		},
+		sink:   TSink,
+		out:    TO,
+		oShape: thdOut,
+		addLSE: addVarlenLSE,
+		describe: func(in *problem.Inputs, sink, _ string) string {
+			return fmt.Sprintf("%s T=%d (B=%d×S=%d) H=%d D=%d WIN=%d compressed columns %d (CBS=%d), %s, %s", in.Family, in.T, in.B, in.S, in.H, in.D,
+				in.Win, in.PyptoCmpCols(), in.CBS, sink, in.Format)
+		},
+		violationTensor: func(in *problem.Inputs, v problem.Violation) string {
+			if t := pyptoViolationTensor(in.Family, v); t != "" {
+				return t
+			}
+			return sharedViolationTensor(v, TOriKV+"/"+TCmpKV)
+		},
+		qDims:  thdQDims,
+		qRanks: []int{3},
+		shapeQ: thdQ,
+		body: func(d *decoder, in *problem.Inputs, p profile.Profile, _ *bundle.Tensor, _, _ int) error {
+			return d.pypto(in, p)
+		},
+		sinkIn:     sinkTensor,
+		unstated:   unstated,
+		sniff:      sniff,
+		sniffOrder: order,
 	}
-	return ""
 }
 
 // pypto decodes q [T, H, D], ori_kv [NB, BS, 1, D] (swa: or ori_kv_flat

@@ -6,7 +6,6 @@ import (
 
 	"github.com/attnvet/attnvet/internal/bundle"
 	"github.com/attnvet/attnvet/internal/num"
-	"github.com/attnvet/attnvet/internal/problem"
 )
 
 // Unstated names the first semantics-defining choice a bundle leaves to a
@@ -29,22 +28,13 @@ func Unstated(f *bundle.File, override map[string]string) error {
 		return nil // Decode reports it
 	}
 	has := func(k string) bool { _, ok := meta[k]; return ok }
-	switch fam {
-	case problem.Window:
-		if !has(KeyWindow) {
-			return fmt.Errorf("metadata window is missing: the window W in keys per query, counting the current key (0 = full causal); give it, or pass --assume-defaults to judge full causal")
-		}
-	case problem.Dense:
-		if !has(KeyCausal) {
-			return fmt.Errorf("metadata causal is missing: true (bottom-right aligned) or false; give it, or pass --assume-defaults to judge it non-causal")
-		}
-	case problem.CSA:
-		if it := f.Tensors[TIdxTopK]; it != nil && len(it.Shape) == 2 && !has(KeyIndexTopK) {
-			return fmt.Errorf("metadata index_topk is missing: how many leading columns of idx_topk the kernel reads (IDX_TOPK, 1024 in Pro and 512 in Flash; idx_topk has %d); give it, or pass --assume-defaults for all %d", it.Shape[1], it.Shape[1])
-		}
-	case problem.MLA:
-		if q := f.Tensors[TQ]; q != nil && len(q.Shape) == 4 && !has(KeyDV) && q.Shape[3] != 512 && q.Shape[3] != 576 {
-			return fmt.Errorf("metadata d_v is missing: the width of V, the first d_v columns of each cache row (d_qk is %d); give it, or pass --assume-defaults for min(512, d_qk)", q.Shape[3])
+	c, err := codecOf(fam)
+	if err != nil {
+		return nil // Decode reports it
+	}
+	if c.unstated != nil {
+		if err := c.unstated(f, has); err != nil {
+			return err
 		}
 	}
 	if !has(KeyProfile) && !has(KeyInDType) {

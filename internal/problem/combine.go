@@ -5,6 +5,28 @@ import (
 	"math"
 )
 
+// Combine is a split-KV state merge judged on its own (docs/kernels.md §6).
+const Combine Family = "combine"
+
+// The combine family: a split-KV state merge, no query (Check is its own).
+var _ = register(Combine, &spec{
+	rank:         3,
+	refKeys:      (*Inputs).combineKeys,
+	kernelKeys:   (*Inputs).combineKeys,
+	checkAll:     (*Inputs).checkCombine,
+	keysPerToken: func(in *Inputs) int { return in.States },
+	distinctKeys: true,
+	violations: func(in *Inputs, add func(string, int, string, ...any)) {
+		empty := in.LSE.Empty()
+		for i, s := range in.CombS {
+			if x := float64(s); math.IsNaN(x) || (math.IsInf(x, 1) && x != empty) {
+				add(VNonFinite, i/(in.States*in.H), "s[%d] = %v: a partial state's lse must be finite, −inf or lse_empty", i, s)
+				break
+			}
+		}
+	},
+})
+
 // combineKeys are the non-empty partial states of row t, head h (= g):
 // each a key with no query part, value v_k and score bias s_k (natural
 // units). A state whose s equals the declared lse_empty is empty: weight 0,

@@ -62,35 +62,8 @@ func (in *Inputs) violations(fullScan bool) []Violation {
 			break
 		}
 	}
-	if in.Family == MLA {
-		in.mlaViolations(add)
-	}
-	if IsPypto(in.Family) {
-		in.pyptoViolations(add)
-	}
-	if in.Family == Dense {
-		in.pagedViolations(add)
-		in.fp8Violations(add)
-		in.nvfp4Violations(add)
-	}
-	if in.Family == Combine {
-		empty := in.LSE.Empty()
-		for i, s := range in.CombS {
-			if x := float64(s); math.IsNaN(x) || (math.IsInf(x, 1) && x != empty) {
-				add(VNonFinite, i/(in.States*in.H), "s[%d] = %v: a partial state's lse must be finite, −inf or lse_empty", i, s)
-				break
-			}
-		}
-	}
-	if in.Family == Sparse {
-		for b, u := range in.Seqused {
-			if int(u) < in.S-1 {
-				add(VNegativeSeqused, -1, "seqused_kv[%d] = %d < tokens_per_batch-1 = %d", b, u, in.S-1)
-			}
-		}
-		for t := 0; t < in.T; t++ {
-			in.tokenViolations(t, add)
-		}
+	if fs := specs[in.Family]; fs != nil {
+		fs.violations(in, add)
 	}
 	// Every attended key is finite when the key tensors are: then the
 	// per-row scan below cannot find one (it is most of this function's
@@ -106,34 +79,6 @@ func (in *Inputs) violations(fullScan bool) []Violation {
 		}
 	}
 	return vs
-}
-
-func (in *Inputs) tokenViolations(t int, add func(string, int, string, ...any)) {
-	l := in.TokenLens(t)
-	row := in.Idx[t*in.TopK : (t+1)*in.TopK]
-	for i, r := range row {
-		switch {
-		case i < l.SparseK && r < 0:
-			add(VPadInPrefix, t, "entry %d is -1 inside the first sparse_k=%d entries", i, l.SparseK)
-		case i < l.WindowValid && int(r) >= l.WindowValid:
-			add(VWindowSlot, t, "entry %d = %d, window slots valid are [0,%d)", i, r, l.WindowValid)
-		case i >= l.WindowValid && i < l.SparseK && (int(r) < in.Win || int(r)-in.Win >= l.CmpValid):
-			add(VCmpSlot, t, "entry %d = %d, compressed slots valid are [%d,%d)", i, r, in.Win, in.Win+l.CmpValid)
-		case i >= l.SparseK && r >= 0 && in.refAccepts(l, r):
-			add(VValidAfter, t, "entry %d = %d after the first sparse_k=%d entries is a valid slot", i, r, l.SparseK)
-		default:
-			if (i < l.SparseK || (r >= 0 && in.refAccepts(l, r))) && in.slotRow(l.B, r) == nil {
-				add(VBlockTable, t, "entry %d = %d maps outside its pool", i, r)
-			}
-		}
-	}
-}
-
-func (in *Inputs) refAccepts(l Lens, r int32) bool {
-	if int(r) < in.Win {
-		return int(r) < l.WindowValid
-	}
-	return int(r)-in.Win < l.CmpValid
 }
 
 func nonFiniteKey(keys []Key) int {

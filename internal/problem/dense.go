@@ -5,6 +5,37 @@ import (
 	"math"
 )
 
+// Dense is FlashAttention's conventions: batch or varlen, causal,
+// windows, softcap, ALiBi (docs/kernels.md §5), paged and quantized K/V.
+const Dense Family = "dense"
+
+var _ = register(Dense, &spec{
+	rank: 2,
+	refKeys: func(in *Inputs, t, g int, dst []Key) []Key {
+		return in.denseKeys(t, g, dst, false)
+	},
+	kernelKeys: func(in *Inputs, t, g int, dst []Key) []Key {
+		return in.denseKeys(t, g, dst, true)
+	},
+	check: func(in *Inputs) error {
+		if err := in.checkDense(); err != nil {
+			return err
+		}
+		if err := in.checkInt4(); err != nil {
+			return err
+		}
+		return in.checkNVFP4()
+	},
+	violations: func(in *Inputs, add func(string, int, string, ...any)) {
+		in.pagedViolations(add)
+		in.fp8Violations(add)
+		in.nvfp4Violations(add)
+	},
+	keySources:   kvSources,
+	keysPerToken: positionalKeys,
+	distinctKeys: true,
+})
+
 // AlibiForm is which ALiBi bias a kernel adds (CONTRACTS.md, `alibi_form`).
 // Query i of a sequence with sq queries and sk keys, key j, δ = sk − sq.
 type AlibiForm string

@@ -2,6 +2,28 @@ package problem
 
 import "fmt"
 
+// MLA is FlashMLA's sparse decode: indices into a paged cache of one KV
+// head, V the first d_v columns of K (docs/kernels.md §7).
+const MLA Family = "mla"
+
+var _ = register(MLA, &spec{
+	rank: 4,
+	refKeys: func(in *Inputs, t, _ int, dst []Key) []Key {
+		return in.mlaKeys(t, dst, false)
+	},
+	kernelKeys: func(in *Inputs, t, _ int, dst []Key) []Key {
+		return in.mlaKeys(t, dst, true)
+	},
+	check:      (*Inputs).checkMLA,
+	violations: (*Inputs).mlaViolations,
+	keySources: func(in *Inputs) (ks, vs [][]float32) {
+		p := [][]float32{in.Cache, in.ExtraCache}
+		return p, p
+	},
+	sharedKV:     true,
+	keysPerToken: func(in *Inputs) int { return in.TopK + in.ExtraTopK },
+})
+
 // VIndexRange: an mla index other than −1 outside the cache (FlashMLA's
 // decode reads it as an address: unsigned division).
 const VIndexRange = "index_out_of_range"

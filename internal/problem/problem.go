@@ -16,20 +16,6 @@ import (
 // Family is the attention variant.
 type Family string
 
-const (
-	Sparse Family = "sparse" // sparse decode attention with sink (SPEC.md §1)
-	Window Family = "window" // causal sliding-window prefill attention (SPEC.md §2)
-	Dense  Family = "dense"  // FlashAttention's conventions: batch or varlen, causal, windows, softcap, ALiBi (docs/kernels.md §5)
-	// Combine is a split-KV state merge judged on its own (docs/kernels.md §6).
-	Combine Family = "combine"
-	// MLA is FlashMLA's sparse decode: indices into a paged cache of one KV
-	// head, V the first d_v columns of K (docs/kernels.md §7).
-	MLA Family = "mla"
-)
-
-// Families lists every family, in a fixed order.
-func Families() []Family { return []Family{Sparse, Window, Dense, Combine, MLA, CSA, HCA, SWA} }
-
 // ParseFamily checks a family name.
 func ParseFamily(s string) (Family, error) {
 	for _, f := range Families() {
@@ -231,36 +217,7 @@ func (in *Inputs) slotRow(b int, r int32) []float32 {
 // beyond window_valid and compressed slots beyond cmp_valid. Unreadable
 // rows are skipped too (Violations reports them).
 func (in *Inputs) RefKeys(t, g int, dst []Key) []Key {
-	dst = dst[:0]
-	switch in.Family {
-	case Window:
-		return in.windowKeys(t, g, dst)
-	case Dense:
-		return in.denseKeys(t, g, dst, false)
-	case Combine:
-		return in.combineKeys(t, g, dst)
-	case MLA:
-		return in.mlaKeys(t, dst, false)
-	case CSA, HCA, SWA:
-		return in.pyptoKeys(t, dst, false)
-	}
-	l := in.TokenLens(t)
-	for _, r := range in.Idx[t*in.TopK : (t+1)*in.TopK] {
-		if r < 0 {
-			continue
-		}
-		if int(r) < in.Win {
-			if int(r) >= l.WindowValid {
-				continue
-			}
-		} else if int(r)-in.Win >= l.CmpValid {
-			continue
-		}
-		if row := in.slotRow(l.B, r); row != nil {
-			dst = append(dst, Key{K: row, V: row})
-		}
-	}
-	return dst
+	return in.spec().refKeys(in, t, g, dst[:0])
 }
 
 // KernelKeys appends the keys the device gathers: the first window_valid
@@ -269,29 +226,7 @@ func (in *Inputs) RefKeys(t, g int, dst []Key) []Key {
 // row (garbage, made visible). For inputs that follow the contract, the set
 // equals RefKeys (possibly in another order).
 func (in *Inputs) KernelKeys(t, g int, dst []Key) []Key {
-	dst = dst[:0]
-	switch in.Family {
-	case Window:
-		return in.windowKeys(t, g, dst)
-	case Dense:
-		return in.denseKeys(t, g, dst, true)
-	case Combine:
-		return in.combineKeys(t, g, dst)
-	case MLA:
-		return in.mlaKeys(t, dst, true)
-	case CSA, HCA, SWA:
-		return in.pyptoKeys(t, dst, true)
-	}
-	l := in.TokenLens(t)
-	row := in.Idx[t*in.TopK : (t+1)*in.TopK]
-	for i := 0; i < l.SparseK && i < len(row); i++ {
-		r := in.slotRow(l.B, row[i])
-		if r == nil {
-			r = in.Poison()
-		}
-		dst = append(dst, Key{K: r, V: r})
-	}
-	return dst
+	return in.spec().kernelKeys(in, t, g, dst[:0])
 }
 
 // Poison is a NaN row of width max(D, Dv).
@@ -307,24 +242,6 @@ func (in *Inputs) Poison() []float32 {
 	return in.poison
 }
 
-// WindowRange is the key positions [lo, t] query t attends in the window family.
-func (in *Inputs) WindowRange(t int) (lo, hi int) {
-	lo = 0
-	if in.W > 0 {
-		lo = max(0, t-in.W+1)
-	}
-	return lo, t
-}
-
-func (in *Inputs) windowKeys(t, g int, dst []Key) []Key {
-	lo, hi := in.WindowRange(t)
-	for j := lo; j <= hi; j++ {
-		kr := (j*in.Hkv + g)
-		dst = append(dst, Key{K: in.K[kr*in.D : (kr+1)*in.D], V: in.V[kr*in.Dv : (kr+1)*in.Dv]})
-	}
-	return dst
-}
-
 // OutLen is the number of output elements, T·H·Dv.
 func (in *Inputs) OutLen() int { return in.T * in.H * in.Dv }
 
@@ -335,8 +252,9 @@ func (in *Inputs) Check() error {
 	if err := in.checkMaxLogit(); err != nil {
 		return err
 	}
-	if in.Family == Combine {
-		return in.checkCombine()
+	fs := specs[in.Family]
+	if fs != nil && fs.checkAll != nil {
+		return fs.checkAll(in)
 	}
 	if in.T < 0 || in.H < 1 || in.Hkv < 1 || in.D < 1 || in.Dv < 1 {
 		return fmt.Errorf("bad shape: T=%d H=%d Hkv=%d D=%d Dv=%d", in.T, in.H, in.Hkv, in.D, in.Dv)
@@ -367,55 +285,10 @@ func (in *Inputs) Check() error {
 	if in.Int4KV != nil && in.Family != Dense {
 		return in.checkInt4()
 	}
-	switch in.Family {
-	case Dense:
-		if err := in.checkDense(); err != nil {
-			return err
-		}
-		if err := in.checkInt4(); err != nil {
-			return err
-		}
-		return in.checkNVFP4()
-	case MLA:
-		return in.checkMLA()
-	case CSA, HCA, SWA:
-		return in.checkPypto()
-	case Window:
-		if in.W < 0 {
-			return fmt.Errorf("window %d is negative", in.W)
-		}
-		if err := wantLen("k", len(in.K), in.T*in.Hkv*in.D); err != nil {
-			return err
-		}
-		return wantLen("v", len(in.V), in.T*in.Hkv*in.Dv)
-	case Sparse:
-		if in.Hkv != 1 || in.Dv != in.D {
-			return fmt.Errorf("sparse family needs one KV head with Dv = D (got Hkv=%d, Dv=%d, D=%d)", in.Hkv, in.Dv, in.D)
-		}
-		if in.B < 1 || in.S < 1 || in.T != in.B*in.S {
-			return fmt.Errorf("T=%d is not B·S with B=%d, S=%d", in.T, in.B, in.S)
-		}
-		if in.BS < 1 || in.Win < 0 || in.TopK < in.Win {
-			return fmt.Errorf("bad sparse geometry: block size %d, window %d, index row width %d", in.BS, in.Win, in.TopK)
-		}
-		if len(in.OriKV)%(in.BS*in.D) != 0 {
-			return fmt.Errorf("tensor ori_kv: %d values is not a whole number of %d-row blocks of width %d", len(in.OriKV), in.BS, in.D)
-		}
-		if len(in.CmpKV)%(in.BS*in.D) != 0 {
-			return fmt.Errorf("tensor cmp_kv: %d values is not a whole number of %d-row blocks of width %d", len(in.CmpKV), in.BS, in.D)
-		}
-		if err := wantLen("ori_block_table", len(in.OriBT), in.B*in.MBori); err != nil {
-			return err
-		}
-		if err := wantLen("cmp_block_table", len(in.CmpBT), in.B*in.MBcmp); err != nil {
-			return err
-		}
-		if err := wantLen("cmp_sparse_indices", len(in.Idx), in.T*in.TopK); err != nil {
-			return err
-		}
-		return wantLen("seqused_kv", len(in.Seqused), in.B)
+	if fs == nil {
+		return fmt.Errorf("unknown family %q (want %s)", in.Family, FamilyNames())
 	}
-	return fmt.Errorf("unknown family %q (want %s)", in.Family, FamilyNames())
+	return fs.check(in)
 }
 
 func wantLen(name string, got, want int) error {

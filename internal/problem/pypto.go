@@ -17,6 +17,29 @@ const (
 	SWA Family = "swa"
 )
 
+var (
+	_ = register(CSA, pyptoSpec(5))
+	_ = register(HCA, pyptoSpec(6))
+	_ = register(SWA, pyptoSpec(7))
+)
+
+// pyptoSpec is the semantics of csa, hca and swa (their differences are
+// in the methods, by in.Family); their keys are no fixed set of tensors.
+func pyptoSpec(rank int) *spec {
+	return &spec{
+		rank: rank,
+		refKeys: func(in *Inputs, t, _ int, dst []Key) []Key {
+			return in.pyptoKeys(t, dst, false)
+		},
+		kernelKeys: func(in *Inputs, t, _ int, dst []Key) []Key {
+			return in.pyptoKeys(t, dst, true)
+		},
+		check:        (*Inputs).checkPypto,
+		violations:   (*Inputs).pyptoViolations,
+		keysPerToken: (*Inputs).EstKeys,
+	}
+}
+
 // IsPypto reports whether f is csa, hca or swa.
 func IsPypto(f Family) bool { return f == CSA || f == HCA || f == SWA }
 

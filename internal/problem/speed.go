@@ -10,15 +10,9 @@ import "math"
 // no attended key holds NaN or ±Inf (TestKeySourcesCoverKeys checks the
 // lists against the gathers on every family).
 func (in *Inputs) KeySources() (ks, vs [][]float32, ok bool) {
-	switch in.Family {
-	case Window, Dense:
-		return [][]float32{in.K}, [][]float32{in.V}, true
-	case Sparse:
-		p := [][]float32{in.OriKV, in.CmpKV}
-		return p, p, true
-	case MLA:
-		p := [][]float32{in.Cache, in.ExtraCache}
-		return p, p, true
+	if src := in.spec().keySources; src != nil {
+		ks, vs = src(in)
+		return ks, vs, true
 	}
 	return nil, nil, false
 }
@@ -47,7 +41,7 @@ func (in *Inputs) keysFinite() bool {
 			return false
 		}
 	}
-	if in.Family == Sparse || in.Family == MLA {
+	if in.spec().sharedKV {
 		return true // vs are ks
 	}
 	for _, t := range vs {

@@ -27,37 +27,7 @@ func CaseShape(c *cases.Case) string { return CaseShapeOf(c, nil) }
 func CaseShapeOf(c *cases.Case, in *problem.Inputs) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s", c.Family)
-	switch c.Family {
-	case problem.Sparse:
-		fmt.Fprintf(&b, " b=%d s=%d win=%d idx_topk=%d seqused=%v", c.B, max(c.S, 1), c.Win, c.IdxTopK, c.Seqused)
-	case problem.CSA, problem.HCA, problem.SWA:
-		fmt.Fprintf(&b, " b=%d s=%d win=%d idx_topk=%d", c.B, max(c.S, 1), c.Win, c.IdxTopK)
-	case problem.Dense:
-		fmt.Fprintf(&b, " sq=%v sk=%v", c.Sq, c.Sk)
-		if c.Causal {
-			b.WriteString(" causal")
-		}
-		if c.WindowLeft != nil || c.WindowRight != nil {
-			w := func(p *int) int {
-				if p == nil {
-					return -1
-				}
-				return *p
-			}
-			fmt.Fprintf(&b, " window=(%d, %d)", w(c.WindowLeft), w(c.WindowRight))
-		}
-		if c.Softcap > 0 {
-			fmt.Fprintf(&b, " softcap=%g", c.Softcap)
-		}
-		if c.Alibi != nil {
-			b.WriteString(" alibi")
-		}
-		if c.LSE != nil {
-			b.WriteString(" lse")
-		}
-	default:
-		fmt.Fprintf(&b, " t=%d window=%d", c.T, c.Window)
-	}
+	b.WriteString(cases.ShapeFields(*c))
 	fmt.Fprintf(&b, " h=%d d=%d", c.H, c.D)
 	if c.Sink != nil && c.Sink.Kind != "none" {
 		fmt.Fprintf(&b, " sink=%s", c.Sink.Kind)
@@ -220,24 +190,7 @@ func WorstElements(w io.Writer, d *campaign.Detail, top int) {
 	t, h, j := e0/(in.H*in.Dv), e0/in.Dv%in.H, e0%in.Dv
 	row := r.Rows[t*in.H+h]
 	fmt.Fprintf(w, "\nrow (token %d, head %d): n=%d keys attended", t, h, row.N)
-	switch in.Family {
-	case problem.Sparse:
-		l := in.TokenLens(t)
-		fmt.Fprintf(w, " (batch %d, u_s=%d: window_valid=%d, cmp_valid=%d, sparse_k=%d)", l.B, l.U, l.WindowValid, l.CmpValid, l.SparseK)
-	case problem.Dense:
-		sq := in.DenseSeq(t)
-		lo, hi := in.DenseRange(sq)
-		fmt.Fprintf(w, " (sequence %d, query %d of %d, keys %d..%d of %d)", sq.B, sq.I, sq.Sq, lo, hi, sq.Sk)
-	case problem.Window:
-		lo, hi := in.WindowRange(t)
-		fmt.Fprintf(w, " (key positions %d..%d)", lo, hi)
-	case problem.CSA, problem.HCA, problem.SWA:
-		fmt.Fprintf(w, " (%d window columns", in.PyptoWinCols(t))
-		if in.Family == problem.CSA && t < len(in.Pos) {
-			fmt.Fprintf(w, ", position %d: compressed slots below %d", in.Pos[t], in.CmpBound(t))
-		}
-		fmt.Fprint(w, ")")
-	}
+	fmt.Fprint(w, cases.RowNote(in, t))
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  sink σ=%s p_σ=%.4g, max score %.6g, max|x| %.4g, max|q| %.4g, max|v| %.4g\n",
 		fmtF(row.Sink), row.PSink, row.M, row.MaxAbsX, row.MaxAbsQ, row.MaxAbsV)
@@ -315,44 +268,4 @@ func printRowKeys(w io.Writer, in *problem.Inputs, t, h, j, limit int) {
 // keySources names where each reference key of token t comes from: the
 // index-row entry (sparse), the key position (window, dense), else its
 // rank in the reference's key order.
-func keySources(in *problem.Inputs, t, n int) []string {
-	out := make([]string, 0, n)
-	switch in.Family {
-	case problem.Sparse:
-	case problem.Window, problem.Dense:
-		lo, _ := in.WindowRange(t)
-		if in.Family == problem.Dense {
-			lo, _ = in.DenseRange(in.DenseSeq(t))
-		}
-		for i := 0; i < n; i++ {
-			out = append(out, fmt.Sprintf("#%d position %d", i, lo+i))
-		}
-		return out
-	default: // keys gathered through index lists the families describe (docs/kernels.md)
-		for i := 0; i < n; i++ {
-			out = append(out, fmt.Sprintf("#%d", i))
-		}
-		return out
-	}
-	l := in.TokenLens(t)
-	for i, r := range in.Idx[t*in.TopK : (t+1)*in.TopK] {
-		switch {
-		case r < 0:
-			continue
-		case int(r) < in.Win:
-			if int(r) >= l.WindowValid {
-				continue
-			}
-			out = append(out, fmt.Sprintf("#%d idx[%d]=%d window", len(out), i, r))
-		default:
-			if int(r)-in.Win >= l.CmpValid {
-				continue
-			}
-			out = append(out, fmt.Sprintf("#%d idx[%d]=%d cmp %d", len(out), i, r, int(r)-in.Win))
-		}
-	}
-	for len(out) < n { // unreadable rows are skipped by RefKeys; keep the lengths aligned
-		out = append(out, fmt.Sprintf("#%d", len(out)))
-	}
-	return out[:n]
-}
+func keySources(in *problem.Inputs, t, n int) []string { return cases.KeySources(in, t, n) }

@@ -19,8 +19,7 @@ import (
 // rigorous bound. Those rows are judged with the rigorous accumulation
 // terms in prob mode too (docs/tolerance.md).
 func repeatedRows(in *problem.Inputs) []bool {
-	switch in.Family {
-	case problem.Window, problem.Dense, problem.Combine:
+	if in.KeysDistinct() {
 		return nil
 	}
 	var rep []bool

@@ -26,4 +26,4 @@ def kernel(case):
 
 
 attnvet.worker.serve(kernel, profile="fp32", name="py-numpy-dense", families=("dense",),
-                     quantized=("fp8", "int8_kv", "nvfp4_kv"))
+                     quantized=("fp8", "int8_kv", "nvfp4_kv", "int4_kv"))

@@ -1,0 +1,75 @@
+package props
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/attnvet/attnvet/internal/cases"
+	"github.com/attnvet/attnvet/internal/problem"
+)
+
+// genFamily is one family's generator knowledge: its draw, its edge
+// classes and the keys its rows attend. Each family's own file registers
+// it (registerGen), so Draw, ClassesOf and rowKeys hold no switch on the
+// family; a family without one is an error.
+type genFamily struct {
+	// draw returns one valid case of fam within lim.
+	draw func(r *rand.Rand, fam problem.Family, lim limits) cases.Case
+	// classes marks the family's own edge classes of c (inputs in).
+	classes func(c cases.Case, in *problem.Inputs, hit map[string]bool)
+	// rowKeys is the number of keys each query row attends, per token.
+	rowKeys func(c cases.Case) []int
+}
+
+var genFamilies = map[problem.Family]*genFamily{}
+
+// registerGen records the generator knowledge of fams.
+func registerGen(g *genFamily, fams ...problem.Family) bool {
+	for _, f := range fams {
+		if genFamilies[f] != nil {
+			panic(fmt.Sprintf("props: family %s registered twice", f))
+		}
+		genFamilies[f] = g
+	}
+	return true
+}
+
+// genOf is fam's generator knowledge; a miss is a programming error (the
+// families are checked where they are named: ParseFamily, Case.Validate).
+func genOf(fam problem.Family) *genFamily {
+	g := genFamilies[fam]
+	if g == nil {
+		panic(fmt.Sprintf("props: family %q has no generator (want %s or empty)", fam, problem.FamilyNames()))
+	}
+	return g
+}
+
+// keyedDraw is the draw of the families whose rows attend keys of a drawn
+// count n (sparse, window, dense): the family's body builds the geometry,
+// the shared steps the values, sink, specials and dtype, then last (if
+// any) the family's final edits.
+func keyedDraw(body func(r *rand.Rand, c *cases.Case, n int, lim limits), last func(r *rand.Rand, c *cases.Case)) func(*rand.Rand, problem.Family, limits) cases.Case {
+	return func(r *rand.Rand, fam problem.Family, lim limits) cases.Case {
+		c := cases.Case{Family: fam, Seed: r.Uint64(), H: drawH(r, lim), D: drawD(r, lim)}
+		n := drawN(r, lim)
+		body(r, &c, n, lim)
+		fitWork(&c, lim.work)
+		drawValues(r, &c)
+		drawSink(r, &c)
+		if c.LSE != nil && c.Sink != nil && c.Sink.Kind != "none" {
+			c.LSE.Sink = []string{"included", "excluded"}[r.IntN(2)]
+		}
+		drawSpecials(r, &c)
+		drawDType(r, &c)
+		if r.IntN(10) == 0 {
+			c.Scale = []float64{1, 0.5, 2, 0.0625, 0.01}[r.IntN(5)]
+		}
+		if last != nil {
+			last(r, &c)
+		}
+		if err := c.Validate(); err != nil {
+			panic(fmt.Sprintf("props: generated an invalid case (%v): %s", err, c))
+		}
+		return c
+	}
+}
