@@ -104,7 +104,7 @@ def hello(worker, meta):
 def test_protocol_2_declarations():
     reply, _ = hello(DENSE, {"request": "hello", "protocol": "1", "protocol_max": "2"})
     assert reply == {"protocol": "2", "profile": "fp32", "name": "py-numpy-dense", "families": "dense",
-                     "quantized": "fp8,int8_kv,nvfp4_kv"}
+                     "quantized": "fp8,int8_kv,nvfp4_kv,int4_kv"}
     # An attnvet that speaks protocol 1 only gets the profile, and stderr says what was lost.
     reply, err = hello(DENSE, {"request": "hello", "protocol": "1"})
     assert reply == {"profile": "fp32", "name": "py-numpy-dense"}
