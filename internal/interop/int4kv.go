@@ -27,10 +27,7 @@ var Int4KVKeys = []string{KeyKVBitWidth}
 // dequantized values, in a copy of the file, and keeps codes and scales.
 // d is q's head size (an odd one cannot be an INT4 cache here).
 func (d *decoder) int4KV(in num.Format, qd int) (*problem.DenseInt4KV, error) {
-	kn, vn := TK, TV
-	if d.f.Tensors[TKCache] != nil {
-		kn, vn = TKCache, TVCache
-	}
+	kn, vn := kvCacheNames(d.f)
 	kt, vt := d.f.Tensors[kn], d.f.Tensors[vn]
 	bw, declared := 0, false
 	if s, ok := d.meta[KeyKVBitWidth]; ok {
@@ -133,10 +130,7 @@ func encodeInt4KV(f *bundle.File, in *problem.Inputs) error {
 	if q == nil {
 		return nil
 	}
-	kn, vn := TK, TV
-	if f.Tensors[TKCache] != nil {
-		kn, vn = TKCache, TVCache
-	}
+	kn, vn := kvCacheNames(f)
 	for i, name := range []string{kn, vn} {
 		t := f.Tensors[name]
 		codes, scale, w := q.KCodes, q.KScale, in.D

@@ -24,10 +24,7 @@ const (
 // their dequantized values, in a copy of the file, and keeps the codes and
 // scales for the problem.
 func (d *decoder) int8KV(in num.Format) (*problem.DenseInt8KV, error) {
-	kn, vn := TK, TV
-	if d.f.Tensors[TKCache] != nil {
-		kn, vn = TKCache, TVCache
-	}
+	kn, vn := kvCacheNames(d.f)
 	kt, vt := d.f.Tensors[kn], d.f.Tensors[vn]
 	if kt == nil || vt == nil || (kt.DType != bundle.I8 && vt.DType != bundle.I8) {
 		for _, n := range []string{TKScale, TVScale} {
@@ -103,10 +100,7 @@ func encodeInt8KV(f *bundle.File, in *problem.Inputs) error {
 	if q == nil {
 		return nil
 	}
-	kn, vn := TK, TV
-	if f.Tensors[TKCache] != nil {
-		kn, vn = TKCache, TVCache
-	}
+	kn, vn := kvCacheNames(f)
 	for i, name := range []string{kn, vn} {
 		t := f.Tensors[name]
 		codes, scale, w := q.KCodes, q.KScale, in.D
@@ -133,4 +127,13 @@ func encodeInt8KV(f *bundle.File, in *problem.Inputs) error {
 		f.Add(st)
 	}
 	return nil
+}
+
+// kvCacheNames are the names of a quantized dense bundle's K and V caches:
+// k_cache and v_cache when the bundle is paged, else k and v.
+func kvCacheNames(f *bundle.File) (k, v string) {
+	if f.Tensors[TKCache] != nil {
+		return TKCache, TVCache
+	}
+	return TK, TV
 }

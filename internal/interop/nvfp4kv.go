@@ -39,10 +39,7 @@ func (d *decoder) nvfp4KV(in num.Format) (*problem.DenseNVFP4KV, error) {
 	if given == "" {
 		return nil, nil
 	}
-	kn, vn := TK, TV
-	if d.f.Tensors[TKCache] != nil {
-		kn, vn = TKCache, TVCache
-	}
+	kn, vn := kvCacheNames(d.f)
 	q := &problem.DenseNVFP4KV{}
 	f := *d.f
 	f.Tensors = make(map[string]*bundle.Tensor, len(d.f.Tensors))
@@ -117,10 +114,7 @@ func encodeNVFP4KV(f *bundle.File, in *problem.Inputs) error {
 	if q == nil {
 		return nil
 	}
-	kn, vn := TK, TV
-	if f.Tensors[TKCache] != nil {
-		kn, vn = TKCache, TVCache
-	}
+	kn, vn := kvCacheNames(f)
 	for i, name := range []string{kn, vn} {
 		t := f.Tensors[name]
 		codes, block, g := q.KCodes, q.KBlock, q.KGlobal
