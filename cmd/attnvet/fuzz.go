@@ -226,7 +226,7 @@ var testFlushEvery time.Duration
 // fuzzRun runs a fuzz campaign and reports it.
 func fuzzRun(e *env, opt campaign.Options, every time.Duration, jsonOut, junit string) int {
 	tuneGC(e)
-	pr := newProgressPrinter(e.stderr, every, opt.Targets[0].Name)
+	pr := newProgressPrinter(e.stderr, every, "fuzz", opt.Targets[0].Name)
 	opt.Progress, opt.ProgressEvery = pr.update, pr.interval
 	opt.FlushEvery = testFlushEvery
 	ctx, stop := signalContext()
@@ -330,12 +330,13 @@ type progressPrinter struct {
 	w        io.Writer
 	tty      bool
 	interval time.Duration
-	name     string
+	cmd      string // the command, prefixed to plain lines
+	name     string // what is fuzzed or gated
 	drawn    bool
 }
 
-func newProgressPrinter(w io.Writer, every time.Duration, name string) *progressPrinter {
-	p := &progressPrinter{w: w, tty: isTerminal(w), interval: every, name: name}
+func newProgressPrinter(w io.Writer, every time.Duration, cmd, name string) *progressPrinter {
+	p := &progressPrinter{w: w, tty: isTerminal(w), interval: every, cmd: cmd, name: name}
 	if p.tty {
 		p.interval = 250 * time.Millisecond
 	}
@@ -374,7 +375,7 @@ func (p *progressPrinter) update(pr campaign.Progress) {
 		p.drawn = true
 		return
 	}
-	fmt.Fprintf(p.w, "attnvet fuzz: %s\n", line)
+	fmt.Fprintf(p.w, "attnvet %s: %s\n", p.cmd, line)
 }
 
 func (p *progressPrinter) finish() {

@@ -29,7 +29,7 @@ func init() {
 	register(command{
 		name:    "gate",
 		summary: "CI gate: the corpus and random cases against the chosen kernels; exit 0 all pass, 1 a mismatch",
-		usage:   "[--corpus DIR|builtin|none] [--cases N] [--seed S] [--kernels GLOB] [--criterion NAME] [--junit FILE] [--json FILE] [--case-timeout D] [--worker-profile NAME] [--known FILE] [--save-findings]",
+		usage:   "[--corpus DIR|builtin|none] [--cases N] [--seed S] [--kernels GLOB] [--criterion NAME] [--junit FILE] [--json FILE] [--progress D] [--case-timeout D] [--worker-profile NAME] [--known FILE] [--save-findings]",
 		run:     runGate,
 	})
 }
@@ -52,6 +52,7 @@ func runGate(e *env, args []string) int {
 	out := fs.String("out", defaultOutDir, "directory for failing random cases, shrunk (written only on failure)")
 	fam := fs.String("family", "", "the corpus cases and random cases of one family: "+problem.FamilyNames()+" (default: every corpus case, random sparse and window)")
 	verbose := fs.Bool("v", false, "list every edge class and contract violation")
+	every := durationFlag(fs, "progress", 10*time.Second, "interval of progress lines when stderr is not a terminal (0: none)")
 	wf := addWorkerFlags(fs)
 	ff := addFindingFlags(fs)
 	if printFlags(e, fs, args) {
@@ -112,11 +113,22 @@ func runGate(e *env, args []string) int {
 		return e.exitFor("gate", usagef("nothing to run: --corpus %s and --cases 0", *corpusDir))
 	}
 
+	if *every < 0 {
+		return e.exitFor("gate", usagef("--progress %v: want 0 or a positive duration", *every))
+	}
+	what := opt.Targets[0].Name
+	if len(opt.Targets) > 1 {
+		what = fmt.Sprintf("%d kernels", len(opt.Targets))
+	}
+	pr := newProgressPrinter(e.stderr, *every, "gate", what)
+	opt.Progress, opt.ProgressEvery = pr.update, pr.interval
+
 	tuneGC(e)
 	ctx, stop := signalContext()
 	defer stop()
 	start := time.Now()
 	res, err := campaign.Run(ctx, opt)
+	pr.finish()
 	if err != nil {
 		return e.exitFor("gate", usagef("%v", err))
 	}

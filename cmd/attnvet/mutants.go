@@ -2,9 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"sync"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -98,7 +95,7 @@ func runMutants(e *env, args []string) int {
 	if *every < 0 {
 		return e.exitFor(name, usagef("--progress %v: want 0 or a positive duration", *every))
 	}
-	pr := newMutantsProgress(e.stderr, *every, opt.Cases)
+	pr := newCountProgress(e.stderr, *every, name, opt.Cases)
 	opt.Progress = pr.update
 	res, err := mutscore.Run(opt)
 	pr.finish()
@@ -118,81 +115,4 @@ func runMutants(e *env, args []string) int {
 		}
 	}
 	return exitPass
-}
-
-// mutantsProgress shows a scoring run's progress like fuzz does: one line
-// redrawn every 250 ms on a terminal, a plain line every interval
-// otherwise, from a ticker (a slow case does not hold the display).
-type mutantsProgress struct {
-	w           io.Writer
-	tty         bool
-	start       time.Time
-	done, total atomic.Int64
-	stop        chan struct{}
-	wg          sync.WaitGroup
-	drawn       bool
-	on          bool // progress enabled
-}
-
-func newMutantsProgress(w io.Writer, every time.Duration, total int) *mutantsProgress {
-	p := &mutantsProgress{w: w, tty: isTerminal(w), start: time.Now(), stop: make(chan struct{})}
-	p.total.Store(int64(total))
-	if every <= 0 {
-		return p
-	}
-	p.on = true
-	if p.tty {
-		every = 250 * time.Millisecond
-	}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-p.stop:
-				return
-			case <-t.C:
-				p.print()
-			}
-		}
-	}()
-	return p
-}
-
-// update is mutscore's Progress callback.
-func (p *mutantsProgress) update(done, total int) {
-	p.done.Store(int64(done))
-	p.total.Store(int64(total))
-}
-
-func (p *mutantsProgress) print() {
-	done, total := p.done.Load(), p.total.Load()
-	el := time.Since(p.start)
-	line := fmt.Sprintf("%5.0fs  %d/%d cases  %.1f/s", el.Seconds(), done, total, float64(done)/el.Seconds())
-	if done > 0 && done < total {
-		eta := time.Duration(float64(el) * float64(total-done) / float64(done))
-		line += fmt.Sprintf("  ETA %s", eta.Round(time.Second))
-	}
-	if p.tty {
-		fmt.Fprintf(p.w, "\r\033[K%s", line)
-		p.drawn = true
-		return
-	}
-	fmt.Fprintf(p.w, "attnvet mutants: %s\n", line)
-}
-
-// finish stops the display with a last line (redrawn on a terminal), so
-// even a run shorter than the interval says it ended.
-func (p *mutantsProgress) finish() {
-	close(p.stop)
-	p.wg.Wait()
-	if !p.on {
-		return
-	}
-	p.print()
-	if p.tty {
-		fmt.Fprintln(p.w)
-	}
 }

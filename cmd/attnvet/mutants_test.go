@@ -88,3 +88,44 @@ func TestMutantsProgress(t *testing.T) {
 		t.Errorf("--progress -1s: exit %d, stderr %q", code, stderr)
 	}
 }
+
+// TestValidateProgress: validate shows progress on stderr as mutants does
+// (it ran a minute with nothing on stderr before).
+func TestValidateProgress(t *testing.T) {
+	args := []string{"validate", "--cases", "3", "--family", "sparse", "--kernels", "stream/bf16"}
+	code, out, stderr := mutantsCLI(append(args, "--progress", "1ms")...)
+	if code != exitPass || !strings.Contains(stderr, "attnvet validate: ") || !strings.Contains(stderr, "3/3 cases") {
+		t.Errorf("exit %d, stderr %q; want progress lines ending at 3/3", code, stderr)
+	}
+	if strings.Contains(out, "/3 cases") {
+		t.Errorf("progress on stdout:\n%s", out)
+	}
+	code, _, stderr = mutantsCLI(append(args, "--progress", "0")...)
+	if code != exitPass || stderr != "" {
+		t.Errorf("--progress 0: exit %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = mutantsCLI(append(args, "--progress", "-1s")...)
+	if code != exitUsage || !strings.HasPrefix(stderr, "attnvet validate: ") {
+		t.Errorf("--progress -1s: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestGateProgress: gate shows the campaign's progress lines as fuzz does.
+func TestGateProgress(t *testing.T) {
+	args := []string{"gate", "--corpus", "none", "--cases", "20", "--kernels", "stream/bf16", "--out", t.TempDir()}
+	code, out, stderr := mutantsCLI(append(args, "--progress", "1ms")...)
+	if code != exitPass || !strings.Contains(stderr, "attnvet gate: stream/bf16 ") {
+		t.Errorf("exit %d, stderr %q; want progress lines", code, stderr)
+	}
+	if strings.Contains(out, "attnvet gate: stream/bf16 ") {
+		t.Errorf("progress on stdout:\n%s", out)
+	}
+	code, _, stderr = mutantsCLI(append(args, "--progress", "0")...)
+	if code != exitPass || stderr != "" {
+		t.Errorf("--progress 0: exit %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = mutantsCLI(append(args, "--progress", "-1s")...)
+	if code != exitUsage || !strings.HasPrefix(stderr, "attnvet gate: ") {
+		t.Errorf("--progress -1s: exit %d, stderr %q", code, stderr)
+	}
+}

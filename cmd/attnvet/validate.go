@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/attnvet/attnvet/internal/atomicfile"
 	"github.com/attnvet/attnvet/internal/jsonout"
@@ -19,7 +20,7 @@ func init() {
 	register(command{
 		name:    "validate",
 		summary: "check the tolerance model on every correct emulation: zero bound failures, and how tight it is",
-		usage:   "[--cases N] [--seed S] [--family " + familyAlternatives() + "] [--kernels GLOB] [--inputs KIND] [--workers K] [--json FILE]",
+		usage:   "[--cases N] [--seed S] [--family " + familyAlternatives() + "] [--kernels GLOB] [--inputs KIND] [--workers K] [--json FILE] [--progress D]",
 		run:     runValidate,
 	})
 }
@@ -34,6 +35,7 @@ func runValidate(e *env, args []string) int {
 	jsonOut := fs.String("json", "", "write the results as JSON to `FILE`")
 	inputs := fs.String("inputs", "", "validate only cases whose inputs are of this `KIND`: "+strings.Join(validate.InputKinds, ", ")+
 		" (the first N such cases of each family; default: every case)")
+	every := fs.Duration("progress", 10*time.Second, "interval of progress lines when stderr is not a terminal (0: none)")
 	if printFlags(e, fs, args) {
 		return exitPass
 	}
@@ -46,6 +48,9 @@ func runValidate(e *env, args []string) int {
 	if *workers < 0 {
 		return e.exitFor("validate", usagef("--workers %d: want 0 (all cores) or more", *workers))
 	}
+	if *every < 0 {
+		return e.exitFor("validate", usagef("--progress %v: want 0 or a positive duration", *every))
+	}
 	opt := validate.Options{Seed: *seed, Cases: *n, Kernels: *kernels, Workers: *workers, Inputs: *inputs}
 	if *fam != "" {
 		f, err := problem.ParseFamily(*fam)
@@ -56,7 +61,14 @@ func runValidate(e *env, args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	total := opt.Cases * len(problem.Families())
+	if opt.Families != nil {
+		total = opt.Cases * len(opt.Families)
+	}
+	pr := newCountProgress(e.stderr, *every, "validate", total)
+	opt.Progress = pr.update
 	res, err := validate.Run(ctx, opt)
+	pr.finish()
 	if err != nil && res == nil {
 		return e.exitFor("validate", usagef("%v", err))
 	}
