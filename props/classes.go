@@ -104,6 +104,9 @@ func Classes(c cases.Case) []string {
 func ClassesOf(c cases.Case, in *problem.Inputs, vs []problem.Violation) []string {
 	hit := map[string]bool{}
 	ns := rowKeys(c)
+	if g := genOf(c.Family); g.inputKeys != nil {
+		ns = g.inputKeys(in)
+	}
 	// Per-row facts folded in locals, then into hit once: a window case
 	// has thousands of rows, and map writes per row were most of the cost.
 	var n0, n1, n2, tileM1, tile, tileP1, large, two bool

@@ -136,6 +136,13 @@ func TestClassesExamples(t *testing.T) {
 			{Tensor: "q", Value: cases.F(math.Copysign(0, -1))}, {Tensor: "k", Value: cases.Float{Name: "minsub"}},
 			{Tensor: "v", Value: cases.Float{Name: "max"}}}},
 			[]string{ClassSignedZero, ClassSubnormal, ClassMaxFinite, ClassFP16}, []string{ClassExpOverflow}},
+		// mla counts the keys its inputs hold: every index −1 is a row with
+		// no key (corpus mla_all_indices_invalid), not one of topk keys.
+		{cases.Case{Family: problem.MLA, H: 4, D: 8, B: 2, S: 1, BlockSize: 4, TopK: 6, Invalid: 1},
+			[]string{ClassN0, ClassAllInvalid}, []string{ClassN1, ClassN2}},
+		// The extra scope's own topk_length cuts its keys: 1 + 1, not 1 + 4.
+		{cases.Case{Family: problem.MLA, H: 2, D: 8, B: 1, S: 1, BlockSize: 4, TopK: 1, ExtraTopK: 4, ExtraTopkLength: []int{1}},
+			[]string{ClassExtraScope, ClassN2}, []string{ClassN0, ClassN1}},
 	}
 	for i, tc := range tests {
 		got := Classes(tc.c)

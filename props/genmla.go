@@ -25,6 +25,8 @@ var _ = registerGen(&genFamily{
 			hit[ClassAllInvalid] = hit[ClassAllInvalid] || all
 		}
 	},
+	// The index slots in scope: −1 entries and the extra scope's
+	// topk_length are counted (an upper bound, for sizing work).
 	rowKeys: func(c cases.Case) []int {
 		ns := make([]int, c.Tokens())
 		for t := range ns {
@@ -32,6 +34,20 @@ var _ = registerGen(&genFamily{
 			b := t / max(c.S, 1)
 			if c.TopkLength != nil {
 				ns[t] = min(c.TopK, c.TopkLength[b]) + c.ExtraTopK
+			}
+		}
+		return ns
+	},
+	inputKeys: func(in *problem.Inputs) []int {
+		ns := make([]int, in.T)
+		for t := range ns {
+			for _, extra := range []bool{false, true} {
+				idx, n, _ := in.MLAScope(t, extra)
+				for _, x := range idx[:n] {
+					if x != -1 {
+						ns[t]++
+					}
+				}
 			}
 		}
 		return ns

@@ -17,8 +17,13 @@ type genFamily struct {
 	draw func(r *rand.Rand, fam problem.Family, lim limits) cases.Case
 	// classes marks the family's own edge classes of c (inputs in).
 	classes func(c cases.Case, in *problem.Inputs, hit map[string]bool)
-	// rowKeys is the number of keys each query row attends, per token.
+	// rowKeys is the number of keys each query row attends, per token,
+	// from the case alone (what the draw sizes work by).
 	rowKeys func(c cases.Case) []int
+	// inputKeys, if set, is the exact count per token from the generated
+	// inputs, for the key-count classes where the case alone over-counts
+	// (mla: −1 entries and the extra scope's topk_length).
+	inputKeys func(in *problem.Inputs) []int
 }
 
 var genFamilies = map[problem.Family]*genFamily{}
