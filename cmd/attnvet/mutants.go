@@ -95,7 +95,7 @@ func runMutants(e *env, args []string) int {
 	if *every < 0 {
 		return e.exitFor(name, usagef("--progress %v: want 0 or a positive duration", *every))
 	}
-	pr := newCountProgress(e.stderr, *every, name, opt.Cases)
+	pr := newCountProgress(e.stderr, *every, name, "cases", opt.Cases)
 	opt.Progress = pr.update
 	res, err := mutscore.Run(opt)
 	pr.finish()

@@ -11,10 +11,11 @@ import (
 // countProgress shows how many of a run's cases are done, like fuzz does:
 // one line redrawn every 250 ms on a terminal, a plain line every
 // interval otherwise, from a ticker (a slow case does not hold the
-// display). mutants and validate use it.
+// display). mutants, validate and report use it.
 type countProgress struct {
 	w           io.Writer
 	name        string // the command, prefixed to plain lines
+	unit        string // what is counted, e.g. "cases"
 	tty         bool
 	start       time.Time
 	done, total atomic.Int64
@@ -23,8 +24,8 @@ type countProgress struct {
 	on          bool // progress enabled
 }
 
-func newCountProgress(w io.Writer, every time.Duration, name string, total int) *countProgress {
-	p := &countProgress{w: w, name: name, tty: isTerminal(w), start: time.Now(), stop: make(chan struct{})}
+func newCountProgress(w io.Writer, every time.Duration, name, unit string, total int) *countProgress {
+	p := &countProgress{w: w, name: name, unit: unit, tty: isTerminal(w), start: time.Now(), stop: make(chan struct{})}
 	p.total.Store(int64(total))
 	if every <= 0 {
 		return p
@@ -59,7 +60,7 @@ func (p *countProgress) update(done, total int) {
 func (p *countProgress) print() {
 	done, total := p.done.Load(), p.total.Load()
 	el := time.Since(p.start)
-	line := fmt.Sprintf("%5.0fs  %d/%d cases  %.1f/s", el.Seconds(), done, total, float64(done)/el.Seconds())
+	line := fmt.Sprintf("%5.0fs  %d/%d %s  %.1f/s", el.Seconds(), done, total, p.unit, float64(done)/el.Seconds())
 	if done > 0 && done < total {
 		eta := time.Duration(float64(el) * float64(total-done) / float64(done))
 		line += fmt.Sprintf("  ETA %s", eta.Round(time.Second))

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -110,7 +109,7 @@ func runReport(e *env, args []string) int {
 	ctx, stop := signalContext() // Ctrl-C: finish the cases running, write what was measured
 	defer stop()
 	opt.Context = ctx
-	pp := newReportProgress(e.stderr, start)
+	pp := newCountProgress(e.stderr, reportProgressEvery, "report", "(case, family) pairs", 0)
 	opt.Progress = pp.update
 	rep, err := report.Run(opt)
 	pp.finish()
@@ -126,7 +125,7 @@ func runReport(e *env, args []string) int {
 	code := reportDone(e, rep, paths)
 	if rep.Partial {
 		fmt.Fprintf(e.stderr, "attnvet report: interrupted after %d of %d (case, family) pairs: the report written is partial (marked so); not a complete run\n",
-			rep.PartialJobs, pp.total)
+			rep.PartialJobs, pp.total.Load())
 		if code == exitPass {
 			code = exitInternal // as gate: an interrupted run is not a pass
 		}
@@ -134,53 +133,8 @@ func runReport(e *env, args []string) int {
 	return code
 }
 
-// reportProgress shows how far a report run is: a live line on a
-// terminal, else a line every reportProgressEvery (stderr either way).
-type reportProgress struct {
-	w           io.Writer
-	tty         bool
-	start, last time.Time
-	done, total int
-	drawn       bool
-}
-
+// reportProgressEvery is report's progress interval off a terminal.
 const reportProgressEvery = 5 * time.Second
-
-func newReportProgress(w io.Writer, start time.Time) *reportProgress {
-	return &reportProgress{w: w, tty: isTerminal(w), start: start, last: start}
-}
-
-// update is report.Options.Progress: called one at a time.
-func (p *reportProgress) update(done, total int) {
-	p.done, p.total = done, total
-	now := time.Now()
-	every := reportProgressEvery
-	if p.tty {
-		every = 250 * time.Millisecond
-	}
-	if now.Sub(p.last) < every && done < total {
-		return
-	}
-	p.last = now
-	el := now.Sub(p.start)
-	line := fmt.Sprintf("attnvet report: %d/%d (case, family) pairs  %3.0f%%  %s", done, total, 100*float64(done)/float64(max(total, 1)), el.Round(time.Second))
-	if done > 0 && done < total {
-		eta := time.Duration(float64(el) * float64(total-done) / float64(done))
-		line += fmt.Sprintf("  ETA %s", eta.Round(time.Second))
-	}
-	if p.tty {
-		fmt.Fprintf(p.w, "\r\033[K%s", line)
-		p.drawn = true
-	} else if done < total {
-		fmt.Fprintln(p.w, line)
-	}
-}
-
-func (p *reportProgress) finish() {
-	if p.drawn {
-		fmt.Fprintln(p.w)
-	}
-}
 
 // reportDone prints what was written and the findings that set the exit
 // code: 1 when a correct kernel exceeded the rigorous bound.

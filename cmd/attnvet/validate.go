@@ -65,7 +65,7 @@ func runValidate(e *env, args []string) int {
 	if opt.Families != nil {
 		total = opt.Cases * len(opt.Families)
 	}
-	pr := newCountProgress(e.stderr, *every, "validate", total)
+	pr := newCountProgress(e.stderr, *every, "validate", "cases", total)
 	opt.Progress = pr.update
 	res, err := validate.Run(ctx, opt)
 	pr.finish()
