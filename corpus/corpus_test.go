@@ -123,6 +123,8 @@ var kills = map[string][]string{
 	"mla_sink_pos_inf.json":                  {"sink-ignored", "sink-sign-flipped", "lse-sink-included"},
 	"mla_sink_per_head_inf_empty_row.json":   {"sink-ignored", "sink-in-numerator", "lse-empty-nan"},
 	"mla_page_not_dividing_topk.json":        {"last-partial-tile-dropped", "no-alpha-l"},
+	"mla_dv_lt_dqk.json":                     {"mla-v-last-columns"},
+	"mla_duplicate_indices.json":             {"mla-indices-as-mask"},
 	"mla_fp8_v32_fp32_scales_poison.json":    {"fp8-scale-ue8m0-rz", "fp8-scale-wrong-block", "fp8-scale-wrong-token", "fp8-scale-twice", "fp8-scale-missing", "fp8-rope-as-fp8"},
 	"mla_fp8_v32_edge_tiles.json":            {"fp8-448-as-nan", "fp8-fn-as-fnuz", "fp8-scale-wrong-block"},
 	"mla_fp8_model1_extra_scope_poison.json": {"fp8-model1-per-token", "fp8-448-as-nan", "fp8-fn-as-fnuz", "fp8-scale-wrong-token"},

@@ -42,7 +42,50 @@ func densexSpecs() []spec {
 			doc:   "FlashMLA MODEL1: the extra scope's entries cut at the main scope's topk_length instead of extra_topk_length (or all of it when extra_topk_length is absent)",
 			hooks: &impl.Hooks{Keys: mlaExtraCut},
 		},
+		{
+			name: "mla-v-last-columns", class: classMath, family: problem.MLA, base: "tiled/bc64/bf16",
+			doc:   "FlashMLA's V taken as the last d_v columns of each K row (the RoPE end) instead of the first d_v: wrong whenever d_v < d_qk",
+			hooks: &impl.Hooks{Keys: mlaVLastColumns},
+		},
+		{
+			name: "mla-indices-as-mask", class: classMath, family: problem.MLA, base: "tiled/bc64/bf16",
+			doc:   "the indices scattered into a key mask and attended densely (the mask-based torch reference pattern): a cache row a token lists twice counts once, where FlashMLA gathers every entry",
+			hooks: &impl.Hooks{Keys: mlaIndicesAsMask},
+		},
 	}
+}
+
+func mlaVLastColumns(in *problem.Inputs, t, g int, keys []problem.Key) []problem.Key {
+	if in.Family != problem.MLA || in.Dv >= in.D {
+		return keys
+	}
+	out := make([]problem.Key, len(keys))
+	for i, k := range keys {
+		out[i] = k
+		out[i].V = k.K[len(k.K)-in.Dv:]
+	}
+	return out
+}
+
+// mlaIndicesAsMask keeps each cache row once: a row is known by its
+// first element's address (every entry of one row shares it).
+func mlaIndicesAsMask(in *problem.Inputs, t, g int, keys []problem.Key) []problem.Key {
+	if in.Family != problem.MLA {
+		return keys
+	}
+	seen := make(map[*float32]bool, len(keys))
+	var out []problem.Key
+	for _, k := range keys {
+		if len(k.K) == 0 || seen[&k.K[0]] {
+			continue
+		}
+		seen[&k.K[0]] = true
+		out = append(out, k)
+	}
+	if len(out) == len(keys) {
+		return keys
+	}
+	return out
 }
 
 func pagedTailRead(in *problem.Inputs, t, g int, keys []problem.Key) []problem.Key {
