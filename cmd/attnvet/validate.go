@@ -7,7 +7,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/attnvet/attnvet/internal/atomicfile"
@@ -72,26 +71,7 @@ func runValidate(e *env, args []string) int {
 	if err != nil && res == nil {
 		return e.exitFor("validate", usagef("%v", err))
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "kernel\tfamily\tcases\telements\tskipped\tbound fails\tprob fails\ttight bound\ttight prob\tworst err/bound\tlse rows\tlse fails\tlse worst\t")
-	boundFails := 0
-	for _, s := range res.Stats {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%.3g\t%.3g\t%.3g\t%d\t%d\t%.3g\t\n", s.Kernel, s.Family, s.Cases, s.Elements, s.Skipped,
-			s.BoundFail, s.ProbFail, s.TightBound, s.TightProb, s.WorstBound, s.LSERows, s.LSEBoundFail, s.LSEWorst)
-		boundFails += s.BoundFail + s.LSEBoundFail
-	}
-	tw.Flush()
-	only := ""
-	if res.Inputs != "" {
-		only = ", inputs " + res.Inputs + " only"
-	}
-	fmt.Fprintf(e.stdout, "\n%d cases per family (seed %d%s), %d contract-violation cases not judged; bound failures on correct kernels: %d\n",
-		res.Cases, res.Seed, only, res.Violations, boundFails)
-	for _, s := range res.Stats {
-		if s.FirstFail != "" {
-			fmt.Fprintf(e.stdout, "first bound failure of %s: %s\n", s.Kernel, s.FirstFail)
-		}
-	}
+	boundFails := res.WriteTable(e.stdout)
 	if *jsonOut != "" {
 		b, _ := jsonout.MarshalIndent(res, "", "  ")
 		if err := atomicfile.Write(*jsonOut, append(b, '\n')); err != nil {
