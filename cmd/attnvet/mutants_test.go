@@ -68,64 +68,35 @@ func TestMutantsRun(t *testing.T) {
 	}
 }
 
-// TestMutantsProgress: off a terminal, periodic progress lines on stderr
-// (stdout keeps the table alone); --progress 0 silences them.
-func TestMutantsProgress(t *testing.T) {
-	args := []string{"mutants", "--cases", "10", "--correct=false", "--target", "sink-ignored", "--criterion", "bound"}
-	code, out, stderr := mutantsCLI(append(args, "--progress", "1ms")...)
-	if code != exitPass || !strings.Contains(stderr, "attnvet mutants: ") || !strings.Contains(stderr, "/10 cases") {
-		t.Errorf("exit %d, stderr %q; want progress lines", code, stderr)
-	}
-	if strings.Contains(out, "cases  ") && strings.Contains(out, "/10 cases") {
-		t.Errorf("progress on stdout:\n%s", out)
-	}
-	code, _, stderr = mutantsCLI(append(args, "--progress", "0")...)
-	if code != exitPass || stderr != "" {
-		t.Errorf("--progress 0: exit %d, stderr %q", code, stderr)
-	}
-	code, _, stderr = mutantsCLI(append(args, "--progress", "-1s")...)
-	if code != exitUsage || !strings.HasPrefix(stderr, "attnvet mutants: ") {
-		t.Errorf("--progress -1s: exit %d, stderr %q", code, stderr)
-	}
-}
-
-// TestValidateProgress: validate shows progress on stderr as mutants does
-// (it ran a minute with nothing on stderr before).
-func TestValidateProgress(t *testing.T) {
-	args := []string{"validate", "--cases", "3", "--family", "sparse", "--kernels", "stream/bf16"}
-	code, out, stderr := mutantsCLI(append(args, "--progress", "1ms")...)
-	if code != exitPass || !strings.Contains(stderr, "attnvet validate: ") || !strings.Contains(stderr, "3/3 cases") {
-		t.Errorf("exit %d, stderr %q; want progress lines ending at 3/3", code, stderr)
-	}
-	if strings.Contains(out, "/3 cases") {
-		t.Errorf("progress on stdout:\n%s", out)
-	}
-	code, _, stderr = mutantsCLI(append(args, "--progress", "0")...)
-	if code != exitPass || stderr != "" {
-		t.Errorf("--progress 0: exit %d, stderr %q", code, stderr)
-	}
-	code, _, stderr = mutantsCLI(append(args, "--progress", "-1s")...)
-	if code != exitUsage || !strings.HasPrefix(stderr, "attnvet validate: ") {
-		t.Errorf("--progress -1s: exit %d, stderr %q", code, stderr)
-	}
-}
-
-// TestGateProgress: gate shows the campaign's progress lines as fuzz does.
-func TestGateProgress(t *testing.T) {
-	args := []string{"gate", "--corpus", "none", "--cases", "20", "--kernels", "stream/bf16", "--out", t.TempDir()}
-	code, out, stderr := mutantsCLI(append(args, "--progress", "1ms")...)
-	if code != exitPass || !strings.Contains(stderr, "attnvet gate: stream/bf16 ") {
-		t.Errorf("exit %d, stderr %q; want progress lines", code, stderr)
-	}
-	if strings.Contains(out, "attnvet gate: stream/bf16 ") {
-		t.Errorf("progress on stdout:\n%s", out)
-	}
-	code, _, stderr = mutantsCLI(append(args, "--progress", "0")...)
-	if code != exitPass || stderr != "" {
-		t.Errorf("--progress 0: exit %d, stderr %q", code, stderr)
-	}
-	code, _, stderr = mutantsCLI(append(args, "--progress", "-1s")...)
-	if code != exitUsage || !strings.HasPrefix(stderr, "attnvet gate: ") {
-		t.Errorf("--progress -1s: exit %d, stderr %q", code, stderr)
+// TestProgressLines: off a terminal, the long commands print periodic
+// progress lines on stderr (stdout keeps their results alone);
+// --progress 0 silences them and a negative interval is bad usage.
+// validate ran a minute with nothing on stderr before it had them.
+func TestProgressLines(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string // in a progress line
+	}{
+		{"mutants", []string{"mutants", "--cases", "10", "--correct=false", "--target", "sink-ignored", "--criterion", "bound"}, "/10 cases"},
+		{"validate", []string{"validate", "--cases", "3", "--family", "sparse", "--kernels", "stream/bf16"}, "3/3 cases"},
+		{"gate", []string{"gate", "--corpus", "none", "--cases", "20", "--kernels", "stream/bf16", "--out", t.TempDir()}, "gate: stream/bf16 "},
+	} {
+		prefix := "attnvet " + tc.name + ": "
+		code, out, stderr := mutantsCLI(append(tc.args, "--progress", "1ms")...)
+		if code != exitPass || !strings.Contains(stderr, prefix) || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: exit %d, stderr %q; want progress lines with %q", tc.name, code, stderr, tc.want)
+		}
+		if strings.Contains(out, tc.want) {
+			t.Errorf("%s: progress on stdout:\n%s", tc.name, out)
+		}
+		code, _, stderr = mutantsCLI(append(tc.args, "--progress", "0")...)
+		if code != exitPass || stderr != "" {
+			t.Errorf("%s --progress 0: exit %d, stderr %q", tc.name, code, stderr)
+		}
+		code, _, stderr = mutantsCLI(append(tc.args, "--progress", "-1s")...)
+		if code != exitUsage || !strings.HasPrefix(stderr, prefix) {
+			t.Errorf("%s --progress -1s: exit %d, stderr %q", tc.name, code, stderr)
+		}
 	}
 }
