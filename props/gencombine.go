@@ -22,6 +22,15 @@ var _ = registerGen(&genFamily{
 		}
 		return ns
 	},
+	candidates: func(c cases.Case, add func(func(*cases.Case)), smaller func(int) []int) {
+		for _, v := range smaller(c.T) {
+			add(func(d *cases.Case) { d.T = v })
+		}
+		for _, v := range smaller(c.States) {
+			add(func(d *cases.Case) { d.States = v })
+		}
+		add(func(d *cases.Case) { d.Empty = 0 })
+	},
 }, problem.Combine)
 
 // drawCombine draws a state merge: 0..16 partial states (rarely up to

@@ -2,6 +2,7 @@ package props
 
 import (
 	"math/rand/v2"
+	"slices"
 
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/problem"
@@ -23,6 +24,28 @@ var _ = registerGen(&genFamily{
 			ns[t] = max(0, hi-lo+1)
 		}
 		return ns
+	},
+	candidates: denseCandidates,
+	ownKV:      true,
+	kvRows:     func(c cases.Case) int { return sumInts(c.Sk) },
+	// No mask, window or ALiBi (positions would matter), no paged or
+	// seqused_k layout.
+	keyOrderAdapt: func(c *cases.Case) {
+		c.Causal, c.WindowLeft, c.WindowRight, c.Alibi = false, nil, nil, nil
+		c.Page, c.BlockTable, c.SequsedK, c.Poison = 0, "", nil, false
+	},
+	// The keys of each sequence, K and V rows together.
+	permute: func(in, out *problem.Inputs, r *rand.Rand) {
+		out.K, out.V = slices.Clone(in.K), slices.Clone(in.V)
+		kr, vr := in.Hkv*in.D, in.Hkv*in.Dv
+		for b := 0; b+1 < len(in.CuK); b++ {
+			lo, hi := int(in.CuK[b]), int(in.CuK[b+1])
+			p := r.Perm(hi - lo)
+			for j, src := range p {
+				copy(out.K[(lo+j)*kr:(lo+j+1)*kr], in.K[(lo+src)*kr:(lo+src+1)*kr])
+				copy(out.V[(lo+j)*vr:(lo+j+1)*vr], in.V[(lo+src)*vr:(lo+src+1)*vr])
+			}
+		}
 	},
 }, problem.Dense)
 
@@ -214,6 +237,50 @@ func drawInt4KV(r *rand.Rand, c *cases.Case) {
 		c.Dv -= c.Dv % 2
 		if c.Dv == c.D {
 			c.Dv = 0
+		}
+	}
+}
+
+// denseCandidates are the dense family's simplifications: fewer sequences,
+// shorter ones, no modifier, no window, no lse.
+func denseCandidates(c cases.Case, add func(func(d *cases.Case)), smaller func(int) []int) {
+	if len(c.Sq) > 1 {
+		for b := range c.Sq { // keep one sequence, then drop one
+			add(func(d *cases.Case) { d.Sq, d.Sk = []int{c.Sq[b]}, []int{c.Sk[b]}; d.Specials = nil })
+		}
+		for b := range c.Sq {
+			add(func(d *cases.Case) {
+				d.Sq, d.Sk = slices.Delete(d.Sq, b, b+1), slices.Delete(d.Sk, b, b+1)
+				d.Specials = nil
+			})
+		}
+	}
+	for b := range c.Sq {
+		for _, v := range smaller(c.Sq[b]) {
+			add(func(d *cases.Case) { d.Sq[b] = v })
+		}
+		for _, v := range smaller(c.Sk[b]) {
+			add(func(d *cases.Case) { d.Sk[b] = v })
+		}
+	}
+	add(func(d *cases.Case) { d.Softcap = 0 })
+	add(func(d *cases.Case) { d.Alibi = nil })
+	add(func(d *cases.Case) { d.LSE = nil })
+	add(func(d *cases.Case) { d.Causal = false })
+	add(func(d *cases.Case) { d.WindowLeft = nil })
+	add(func(d *cases.Case) { d.WindowRight = nil })
+	for _, p := range []**int{&c.WindowLeft, &c.WindowRight} {
+		if *p != nil && **p > 0 {
+			left := p == &c.WindowLeft
+			for _, v := range smaller(**p) {
+				add(func(d *cases.Case) {
+					if left {
+						d.WindowLeft = &v
+					} else {
+						d.WindowRight = &v
+					}
+				})
+			}
 		}
 	}
 }

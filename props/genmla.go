@@ -3,6 +3,7 @@ package props
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/attnvet/attnvet/internal/cases"
 	"github.com/attnvet/attnvet/internal/problem"
@@ -51,6 +52,37 @@ var _ = registerGen(&genFamily{
 			}
 		}
 		return ns
+	},
+	candidates: func(c cases.Case, add func(func(*cases.Case)), smaller func(int) []int) {
+		if c.B > 1 {
+			add(func(d *cases.Case) {
+				d.B = 1
+				d.TopkLength, d.ExtraTopkLength = first(d.TopkLength), first(d.ExtraTopkLength)
+			})
+		}
+		if c.S == 2 {
+			add(func(d *cases.Case) { d.S = 0 })
+		}
+		for _, v := range smaller(c.TopK) {
+			add(func(d *cases.Case) { d.TopK = v })
+		}
+		for _, v := range smaller(c.ExtraTopK) {
+			add(func(d *cases.Case) { d.ExtraTopK = v })
+		}
+		add(func(d *cases.Case) { d.TopkLength = nil })
+		add(func(d *cases.Case) { d.ExtraTopkLength = nil })
+		add(func(d *cases.Case) { d.Invalid = 0 })
+		add(func(d *cases.Case) { d.LSE = nil })
+	},
+	// The index entries read in each scope of each token.
+	permute: func(in, out *problem.Inputs, r *rand.Rand) {
+		out.Idx, out.ExtraIdx = slices.Clone(in.Idx), slices.Clone(in.ExtraIdx)
+		for t := 0; t < in.T; t++ {
+			for _, extra := range []bool{false, true} {
+				idx, n, _ := out.MLAScope(t, extra)
+				shuffleKeys(r, idx[:n])
+			}
+		}
 	},
 }, problem.MLA)
 
@@ -118,4 +150,12 @@ func drawMLA(r *rand.Rand, lim limits) cases.Case {
 		panic(fmt.Sprintf("props: generated an invalid case (%v): %s", err, c))
 	}
 	return c
+}
+
+// first keeps a per-batch list's first entry (nil stays nil).
+func first(l []int) []int {
+	if l == nil {
+		return nil
+	}
+	return l[:1]
 }

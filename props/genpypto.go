@@ -29,8 +29,21 @@ const (
 var PyptoViolationPlants = []string{problem.VPadInPrefix, problem.VIndexRange, problem.VBlockTable, problem.VNegativePosition}
 
 // The csa, hca and swa families' generator (pypto-lib's kernels).
-var _ = registerGen(&genFamily{draw: drawPypto, classes: pyptoClasses, rowKeys: pyptoRowKeys},
+var _ = registerGen(&genFamily{draw: drawPypto, classes: pyptoClasses, rowKeys: pyptoRowKeys,
+	candidates: pyptoCandidates, permute: pyptoPermute},
 	problem.CSA, problem.HCA, problem.SWA)
+
+// pyptoPermute shuffles the compressed part of each token's keys (csa:
+// the idx_topk columns read; hca: cmp_sparse_indices); the window lanes
+// are read in runs and stay. swa has no compressed part (its property is
+// not registered).
+func pyptoPermute(in, out *problem.Inputs, r *rand.Rand) {
+	out.Idx = slices.Clone(in.Idx)
+	nc := in.PyptoCmpCols()
+	for t := 0; t < in.T; t++ {
+		shuffleKeys(r, out.Idx[t*in.TopK:t*in.TopK+nc])
+	}
+}
 
 func pyptoClassNames() []string {
 	return []string{ClassPosZero, ClassShortWindow, ClassCmpBoundEdge, ClassRawInvalid, ClassCmpDuplicate,

@@ -21,6 +21,30 @@ var _ = registerGen(&genFamily{
 		}
 		return ns
 	},
+	candidates: func(c cases.Case, add func(func(*cases.Case)), smaller func(int) []int) {
+		if c.B > 1 {
+			for b := range c.B { // keep one batch entry
+				add(func(d *cases.Case) { keepBatch(d, b, c.S) })
+			}
+			for b := range c.B { // drop one
+				add(func(d *cases.Case) { dropBatch(d, b, c.S) })
+			}
+		}
+		if c.S == 2 {
+			add(func(d *cases.Case) { toS1(d) })
+		}
+		for b, u := range c.Seqused {
+			for _, v := range smaller(u) {
+				add(func(d *cases.Case) { d.Seqused[b] = v })
+			}
+		}
+		for _, v := range smaller(c.IdxTopK) {
+			add(func(d *cases.Case) { d.IdxTopK = v })
+		}
+		for _, v := range smaller(c.Win) {
+			add(func(d *cases.Case) { d.Win = v })
+		}
+	},
 }, problem.Sparse)
 
 // drawSparse builds the index geometry so that one token sees n keys (or,
@@ -166,3 +190,29 @@ func sparseClasses(c cases.Case, in *problem.Inputs, hit map[string]bool) {
 }
 
 // specialClasses classifies the special values that were planted.
+
+func keepBatch(d *cases.Case, b, s int) {
+	d.Seqused = []int{d.Seqused[b]}
+	d.B = 1
+	remapTokens(d, func(t int) int {
+		if t/max(s, 1) != b {
+			return -1
+		}
+		return t % max(s, 1)
+	})
+}
+
+func dropBatch(d *cases.Case, b, s int) {
+	d.Seqused = slices.Delete(d.Seqused, b, b+1)
+	d.B--
+	s = max(s, 1)
+	remapTokens(d, func(t int) int {
+		switch {
+		case t/s == b:
+			return -1
+		case t/s > b:
+			return t - s
+		}
+		return t
+	})
+}

@@ -24,6 +24,22 @@ var _ = registerGen(&genFamily{
 		}
 		return ns
 	},
+	candidates: func(c cases.Case, add func(func(*cases.Case)), smaller func(int) []int) {
+		for _, v := range smaller(c.T) {
+			add(func(d *cases.Case) { d.T = v })
+		}
+		w := c.Window
+		if w == 0 {
+			w = c.T + 1
+		}
+		for _, v := range smaller(w) {
+			if v > 0 {
+				add(func(d *cases.Case) { d.Window = v })
+			}
+		}
+	},
+	ownKV:      true,
+	fullWindow: func(c cases.Case) int { return c.T }, // full causal is the widest window
 }, problem.Window)
 
 // drawWindow picks T and W so that some query sees n keys.

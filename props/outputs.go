@@ -3,7 +3,6 @@ package props
 import (
 	"fmt"
 	"math/rand/v2"
-	"slices"
 
 	"github.com/attnvet/attnvet/impl"
 	"github.com/attnvet/attnvet/internal/cases"
@@ -34,50 +33,28 @@ var permuteDoc = map[problem.Family]string{
 	problem.HCA:   "of the compressed part (cmp_sparse_indices; the window lanes are read in runs)",
 }
 
-// keyOrderAdapt is Valid, and for dense takes away what makes a key's
-// position matter (causal, windows, ALiBi) and the paged and seqused_k
-// layouts.
+// keyOrderAdapt is Valid, then the family's own keyOrderAdapt (dense
+// takes away what makes a key's position matter and the paged layouts).
 func keyOrderAdapt(c cases.Case) cases.Case {
 	c = Valid(c)
-	if c.Family == problem.Dense {
-		c.Causal, c.WindowLeft, c.WindowRight, c.Alibi = false, nil, nil, nil
-		c.Page, c.BlockTable, c.SequsedK, c.Poison = 0, "", nil, false
+	if f := genOf(c.Family).keyOrderAdapt; f != nil {
+		f(&c)
 	}
 	return c
 }
 
-// permuteMultiset shuffles each query's keys as permuteDoc says; the
-// multiset each query attends stays the same.
+// shuffleKeys shuffles a token's index entries.
+func shuffleKeys(r *rand.Rand, s []int32) {
+	r.Shuffle(len(s), func(i, j int) { s[i], s[j] = s[j], s[i] })
+}
+
+// permuteMultiset shuffles each query's keys as permuteDoc says, by the
+// family's own permute; the multiset each query attends stays the same.
 func permuteMultiset(in *problem.Inputs, seed uint64) *problem.Inputs {
 	out := *in
 	r := rand.New(rand.NewPCG(seed, 0x6d756c7469736574))
-	shuffle := func(s []int32) { r.Shuffle(len(s), func(i, j int) { s[i], s[j] = s[j], s[i] }) }
-	switch in.Family {
-	case problem.MLA:
-		out.Idx, out.ExtraIdx = slices.Clone(in.Idx), slices.Clone(in.ExtraIdx)
-		for t := 0; t < in.T; t++ {
-			for _, extra := range []bool{false, true} {
-				idx, n, _ := out.MLAScope(t, extra)
-				shuffle(idx[:n])
-			}
-		}
-	case problem.CSA, problem.HCA:
-		out.Idx = slices.Clone(in.Idx)
-		nc := in.PyptoCmpCols()
-		for t := 0; t < in.T; t++ {
-			shuffle(out.Idx[t*in.TopK : t*in.TopK+nc])
-		}
-	case problem.Dense:
-		out.K, out.V = slices.Clone(in.K), slices.Clone(in.V)
-		kr, vr := in.Hkv*in.D, in.Hkv*in.Dv
-		for b := 0; b+1 < len(in.CuK); b++ {
-			lo, hi := int(in.CuK[b]), int(in.CuK[b+1])
-			p := r.Perm(hi - lo)
-			for j, src := range p {
-				copy(out.K[(lo+j)*kr:(lo+j+1)*kr], in.K[(lo+src)*kr:(lo+src+1)*kr])
-				copy(out.V[(lo+j)*vr:(lo+j+1)*vr], in.V[(lo+src)*vr:(lo+src+1)*vr])
-			}
-		}
+	if f := genOf(in.Family).permute; f != nil {
+		f(in, &out, r)
 	}
 	return &out
 }

@@ -24,6 +24,26 @@ type genFamily struct {
 	// inputs, for the key-count classes where the case alone over-counts
 	// (mla: −1 entries and the extra scope's topk_length).
 	inputKeys func(in *problem.Inputs) []int
+	// candidates adds the family's own one-step simplifications (Shrink
+	// tries them before the shared ones: heads, dims, plants, values).
+	candidates func(c cases.Case, add func(func(*cases.Case)), smaller func(int) []int)
+	// ownKV: the case has its own KV heads and d_v (Hkv, Dv; 0 is the
+	// default, one per query head and d_v = D), shrunk and normalised by
+	// the shared steps.
+	ownKV bool
+	// fullWindow, if set, is the window width a case without one means
+	// (window: full causal), for Complexity.
+	fullWindow func(c cases.Case) int
+	// kvRows, if set, is the number of key rows the k and v specials
+	// index (default: the tokens), for fixup.
+	kvRows func(c cases.Case) int
+	// keyOrderAdapt, if set, takes away after Valid what makes a key's
+	// position matter (for key_order_<family>).
+	keyOrderAdapt func(c *cases.Case)
+	// permute, if set, shuffles each query's keys in out (a shallow copy
+	// of in) for key_order_<family>; the multiset each query attends
+	// stays the same.
+	permute func(in, out *problem.Inputs, r *rand.Rand)
 }
 
 var genFamilies = map[problem.Family]*genFamily{}

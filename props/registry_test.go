@@ -11,7 +11,7 @@ import (
 func TestGenRegistry(t *testing.T) {
 	for _, fam := range problem.Families() {
 		g := genFamilies[fam]
-		if g == nil || g.draw == nil || g.classes == nil || g.rowKeys == nil {
+		if g == nil || g.draw == nil || g.classes == nil || g.rowKeys == nil || g.candidates == nil {
 			t.Fatalf("%s: incomplete generator", fam)
 		}
 		c := Gen{Family: fam, Size: Small}.Draw(rand.New(rand.NewPCG(1, 2)))

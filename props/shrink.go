@@ -118,8 +118,8 @@ func Complexity(c cases.Case) []int {
 		}
 	}
 	window := c.Window
-	if c.Family == problem.Window && window == 0 {
-		window = c.T // full causal is the widest window
+	if full := genOf(c.Family).fullWindow; full != nil && window == 0 {
+		window = full(c)
 	}
 	win := func(p *int) int { // a bounded side is simpler than none: fewer keys
 		if p == nil {
@@ -159,75 +159,7 @@ func Candidates(c cases.Case) []cases.Case {
 		}
 		return vs
 	}
-	if c.Family == problem.Sparse {
-		if c.B > 1 {
-			for b := range c.B { // keep one batch entry
-				add(func(d *cases.Case) { keepBatch(d, b, c.S) })
-			}
-			for b := range c.B { // drop one
-				add(func(d *cases.Case) { dropBatch(d, b, c.S) })
-			}
-		}
-		if c.S == 2 {
-			add(func(d *cases.Case) { toS1(d) })
-		}
-		for b, u := range c.Seqused {
-			for _, v := range smaller(u) {
-				add(func(d *cases.Case) { d.Seqused[b] = v })
-			}
-		}
-		for _, v := range smaller(c.IdxTopK) {
-			add(func(d *cases.Case) { d.IdxTopK = v })
-		}
-		for _, v := range smaller(c.Win) {
-			add(func(d *cases.Case) { d.Win = v })
-		}
-	} else if c.Family == problem.Dense {
-		denseCandidates(c, add, smaller)
-	} else if problem.IsPypto(c.Family) {
-		pyptoCandidates(c, add, smaller)
-	} else if c.Family == problem.MLA {
-		if c.B > 1 {
-			add(func(d *cases.Case) {
-				d.B = 1
-				d.TopkLength, d.ExtraTopkLength = first(d.TopkLength), first(d.ExtraTopkLength)
-			})
-		}
-		if c.S == 2 {
-			add(func(d *cases.Case) { d.S = 0 })
-		}
-		for _, v := range smaller(c.TopK) {
-			add(func(d *cases.Case) { d.TopK = v })
-		}
-		for _, v := range smaller(c.ExtraTopK) {
-			add(func(d *cases.Case) { d.ExtraTopK = v })
-		}
-		add(func(d *cases.Case) { d.TopkLength = nil })
-		add(func(d *cases.Case) { d.ExtraTopkLength = nil })
-		add(func(d *cases.Case) { d.Invalid = 0 })
-		add(func(d *cases.Case) { d.LSE = nil })
-	} else if c.Family == problem.Combine {
-		for _, v := range smaller(c.T) {
-			add(func(d *cases.Case) { d.T = v })
-		}
-		for _, v := range smaller(c.States) {
-			add(func(d *cases.Case) { d.States = v })
-		}
-		add(func(d *cases.Case) { d.Empty = 0 })
-	} else {
-		for _, v := range smaller(c.T) {
-			add(func(d *cases.Case) { d.T = v })
-		}
-		w := c.Window
-		if w == 0 {
-			w = c.T + 1
-		}
-		for _, v := range smaller(w) {
-			if v > 0 {
-				add(func(d *cases.Case) { d.Window = v })
-			}
-		}
-	}
+	genOf(c.Family).candidates(c, add, smaller)
 	for _, v := range smaller(c.H) {
 		add(func(d *cases.Case) {
 			d.H = v
@@ -236,7 +168,8 @@ func Candidates(c cases.Case) []cases.Case {
 			}
 		})
 	}
-	if c.Family == problem.Window || c.Family == problem.Dense {
+	ownKV := genOf(c.Family).ownKV
+	if ownKV {
 		for _, v := range smaller(c.Hkv) {
 			if v > 0 {
 				add(func(d *cases.Case) { d.Hkv = gcd(c.H, v) })
@@ -249,7 +182,7 @@ func Candidates(c cases.Case) []cases.Case {
 	for _, v := range smaller(c.D) {
 		add(func(d *cases.Case) { d.D = v })
 	}
-	if c.Family == problem.Window || c.Family == problem.Dense {
+	if ownKV {
 		dv := c.Dv
 		if dv == 0 {
 			dv = c.D
@@ -345,32 +278,6 @@ func deepCopy(v reflect.Value) {
 	}
 }
 
-func keepBatch(d *cases.Case, b, s int) {
-	d.Seqused = []int{d.Seqused[b]}
-	d.B = 1
-	remapTokens(d, func(t int) int {
-		if t/max(s, 1) != b {
-			return -1
-		}
-		return t % max(s, 1)
-	})
-}
-
-func dropBatch(d *cases.Case, b, s int) {
-	d.Seqused = slices.Delete(d.Seqused, b, b+1)
-	d.B--
-	s = max(s, 1)
-	remapTokens(d, func(t int) int {
-		switch {
-		case t/s == b:
-			return -1
-		case t/s > b:
-			return t - s
-		}
-		return t
-	})
-}
-
 // toS1 keeps the last token of each batch entry (it keeps its length u).
 func toS1(d *cases.Case) {
 	d.S = 0
@@ -403,9 +310,10 @@ func fixup(d *cases.Case) {
 	clamp := func(x, n int) int { return max(0, min(x, n-1)) }
 	t := max(d.Tokens(), 1)
 	hkv, dv := 1, d.D
+	g := genOf(d.Family)
 	nk := t
-	if d.Family == problem.Dense {
-		nk = max(sumInts(d.Sk), 1)
+	if g.kvRows != nil {
+		nk = max(g.kvRows(*d), 1)
 	}
 	if d.Family != problem.Sparse {
 		hkv = d.H
@@ -430,10 +338,10 @@ func fixup(d *cases.Case) {
 			s.Key, s.Head, s.Dim = clamp(s.Key, nk), clamp(s.Head, hkv), clamp(s.Dim, dv)
 		}
 	}
-	if (d.Family == problem.Window || d.Family == problem.Dense) && d.Hkv == d.H {
+	if g.ownKV && d.Hkv == d.H {
 		d.Hkv = 0 // the default: one KV head per query head
 	}
-	if (d.Family == problem.Window || d.Family == problem.Dense) && d.Dv == d.D {
+	if g.ownKV && d.Dv == d.D {
 		d.Dv = 0
 	}
 	if d.Alibi != nil && d.Alibi.Values != nil && len(d.Alibi.Values) != d.H {
@@ -455,56 +363,4 @@ func fixup(d *cases.Case) {
 		}
 		d.Sink.Values = vs
 	}
-}
-
-// denseCandidates are the dense family's simplifications: fewer sequences,
-// shorter ones, no modifier, no window, no lse.
-func denseCandidates(c cases.Case, add func(func(d *cases.Case)), smaller func(int) []int) {
-	if len(c.Sq) > 1 {
-		for b := range c.Sq { // keep one sequence, then drop one
-			add(func(d *cases.Case) { d.Sq, d.Sk = []int{c.Sq[b]}, []int{c.Sk[b]}; d.Specials = nil })
-		}
-		for b := range c.Sq {
-			add(func(d *cases.Case) {
-				d.Sq, d.Sk = slices.Delete(d.Sq, b, b+1), slices.Delete(d.Sk, b, b+1)
-				d.Specials = nil
-			})
-		}
-	}
-	for b := range c.Sq {
-		for _, v := range smaller(c.Sq[b]) {
-			add(func(d *cases.Case) { d.Sq[b] = v })
-		}
-		for _, v := range smaller(c.Sk[b]) {
-			add(func(d *cases.Case) { d.Sk[b] = v })
-		}
-	}
-	add(func(d *cases.Case) { d.Softcap = 0 })
-	add(func(d *cases.Case) { d.Alibi = nil })
-	add(func(d *cases.Case) { d.LSE = nil })
-	add(func(d *cases.Case) { d.Causal = false })
-	add(func(d *cases.Case) { d.WindowLeft = nil })
-	add(func(d *cases.Case) { d.WindowRight = nil })
-	for _, p := range []**int{&c.WindowLeft, &c.WindowRight} {
-		if *p != nil && **p > 0 {
-			left := p == &c.WindowLeft
-			for _, v := range smaller(**p) {
-				add(func(d *cases.Case) {
-					if left {
-						d.WindowLeft = &v
-					} else {
-						d.WindowRight = &v
-					}
-				})
-			}
-		}
-	}
-}
-
-// first keeps a per-batch list's first entry (nil stays nil).
-func first(l []int) []int {
-	if l == nil {
-		return nil
-	}
-	return l[:1]
 }
