@@ -103,9 +103,12 @@ func Classes(c cases.Case) []string {
 // them saves generating them again.
 func ClassesOf(c cases.Case, in *problem.Inputs, vs []problem.Violation) []string {
 	hit := map[string]bool{}
-	ns := rowKeys(c)
-	if g := genOf(c.Family); g.inputKeys != nil {
+	g := genOf(c.Family)
+	var ns []int
+	if g.inputKeys != nil {
 		ns = g.inputKeys(in)
+	} else {
+		ns = g.rowKeys(c)
 	}
 	// Per-row facts folded in locals, then into hit once: a window case
 	// has thousands of rows, and map writes per row were most of the cost.
@@ -127,7 +130,7 @@ func ClassesOf(c cases.Case, in *problem.Inputs, vs []problem.Violation) []strin
 	hit[ClassHeads] = c.H%16 != 0
 	hit[ClassD1] = c.D == 1
 	hit[ClassFP16] = c.DType == "fp16"
-	genOf(c.Family).classes(c, in, hit)
+	g.classes(c, in, hit)
 	for _, v := range vs {
 		switch v.Name {
 		case problem.VPadInPrefix:

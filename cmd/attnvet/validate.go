@@ -60,11 +60,7 @@ func runValidate(e *env, args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	total := opt.Cases * len(problem.Families())
-	if opt.Families != nil {
-		total = opt.Cases * len(opt.Families)
-	}
-	pr := newCountProgress(e.stderr, *every, "validate", "cases", total)
+	pr := newCountProgress(e.stderr, *every, "validate", "cases", 0) // validate.Run reports the total
 	opt.Progress = pr.update
 	res, err := validate.Run(ctx, opt)
 	pr.finish()
