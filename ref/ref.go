@@ -26,6 +26,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"unsafe"
 
 	"github.com/attnvet/attnvet/internal/num"
 	"github.com/attnvet/attnvet/internal/problem"
@@ -482,7 +483,25 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 			m = maxf(m, x[i])
 		}
 	}
-	for i := 0; i < n && len(qf) >= 4; i += 4 {
+	d := len(qf)
+	if d >= 4 && d%4 == 0 && vec.Accelerated() {
+		for i := range keys {
+			_ = keys[i].K[:d] // DotRows reads d elements of every row
+		}
+	}
+	if vec.DotRows(qf, unsafe.Pointer(&keys[0].K), unsafe.Sizeof(keys[0]), x, a) {
+		// All keys in one call (no slices gathered), the same sums as
+		// Dot2x4's below; then the same scaling and maxima in key order.
+		for i := range x {
+			maxQK = maxf(maxQK, a[i])
+			x[i] = float64(scale * x[i])
+			a[i] = float64(scale * a[i])
+			peak = maxf(peak, a[i])
+			m = maxf(m, x[i])
+		}
+		d = 0 // done: skip the loop below
+	}
+	for i := 0; i < n && d >= 4; i += 4 {
 		for l := range ks {
 			ks[l] = keys[min(i+l, n-1)].K
 		}
@@ -542,20 +561,41 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 	ws := num.Exp(sigma - big) // σ = −Inf: 0
 	L += ws
 	row.PSink = ws / L
-	lc, lv := s.lc[:0], s.lv[:0]
 	var maxA, maxAbsX, maxDiff, pMax, zeroA, zeroX float64
+	dv := in.Dv
+	weighed := 0 // keys with p_i > 0 (p_i = 0 keys add nothing to o)
 	for i := range keys {
 		pi := p[i] / L
+		p[i] = pi
 		if pi == 0 {
 			gap := big - x[i]
 			zeroA = maxf(zeroA, a[i]/gap)
 			zeroX = maxf(zeroX, math.Abs(x[i])/gap)
 			continue
 		}
+		weighed++
+		_ = keys[i].V[:dv] // AxpyRows reads dv elements of every row
 		maxA = maxf(maxA, a[i])
 		maxAbsX = maxf(maxAbsX, math.Abs(x[i]))
 		maxDiff = maxf(maxDiff, m-x[i])
 		pMax = maxf(pMax, pi)
+	}
+	row.MaxA, row.MaxAbsX, row.MaxDiff, row.PMax, row.ZeroA, row.ZeroX = maxA, maxAbsX, maxDiff, pMax, zeroA, zeroX
+	o := r.O[e0 : e0+dv]
+	if r.Dev1 == nil && weighed == n && vec.AxpyRows(p, unsafe.Pointer(&keys[0].V), unsafe.Sizeof(keys[0]), o, r.AbsV[e0:e0+dv]) {
+		// Lazy, every key weighed: P·V straight from the keys, the same
+		// sums as AxpyN over the compacted keys below.
+		if vd != 1 {
+			r.descaleV(e0, dv, vd)
+		}
+		return
+	}
+	lc, lv := s.lc[:0], s.lv[:0]
+	for i := range keys {
+		pi := p[i]
+		if pi == 0 {
+			continue
+		}
 		// Stored element by element: an append of a [4]float64 literal
 		// builds it on the stack and copies it in 16-byte moves that miss
 		// store forwarding (10 ns a key, the row's costliest line).
@@ -569,9 +609,6 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 		}
 		lv = append(lv, keys[i].V)
 	}
-	row.MaxA, row.MaxAbsX, row.MaxDiff, row.PMax, row.ZeroA, row.ZeroX = maxA, maxAbsX, maxDiff, pMax, zeroA, zeroX
-	dv := in.Dv
-	o := r.O[e0 : e0+dv]
 	vec.AxpyN(lc, lv, o, r.AbsV[e0:e0+dv])
 	if r.Dev1 != nil {
 		vec.DevN(lc, lv, o, r.Dev1[e0:e0+dv], r.DevA[e0:e0+dv], r.DevX[e0:e0+dv], r.DevM[e0:e0+dv])

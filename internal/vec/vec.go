@@ -12,7 +12,10 @@
 // inputs; internal/determinism checks it end to end against arm64.
 package vec
 
-import "math"
+import (
+	"math"
+	"unsafe"
+)
 
 // Accelerated reports whether the assembly kernels are in use.
 func Accelerated() bool { return useAsm }
@@ -148,7 +151,7 @@ func AxpyN(c [][4]float64, v [][]float32, o, absV []float64) {
 	j := 0
 	if useAsm && n >= 4 && len(c) > 0 {
 		j = n &^ 3
-		axpyNAVX2(&c[0], &v[0], len(c), &o[0], &absV[0], j)
+		axpyStrideAVX2(&c[0][0], unsafe.Sizeof(c[0]), unsafe.Pointer(&v[0]), unsafe.Sizeof(v[0]), len(c), &o[0], &absV[0], j)
 	}
 	if n-j >= 8 { // pure Go, long rows: key after key
 		for i := range c {

@@ -7,6 +7,14 @@
 
 #define ABSMASK VPCMPEQQ Y14, Y14, Y14; VPSRLQ $1, Y14, Y14
 
+// HSUM stores lanes l0..l3 of y (x its low half) as (l0+l1)+(l2+l3), the
+// pure-Go reduction's order. Uses X13 and X15.
+#define HSUM(y, x, dst) \
+	VEXTRACTF128 $1, y, X13; \
+	VHADDPD      X13, x, X15; \
+	VHADDPD      X15, X15, X15; \
+	VMOVSD       X15, dst
+
 // func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
 TEXT ·cpuid(SB), NOSPLIT, $0-24
 	MOVL leaf+0(FP), AX
@@ -85,13 +93,17 @@ dotloop:
 	VZEROUPPER
 	RET
 
-// func axpyNAVX2(c *[4]float64, v *[]float32, nk int, o, absV *float64, n int)
-// Elements j in blocks of 8 (two vectors, for two independent add chains),
-// then of 4; keys inner, in order. nk ≥ 1, n a positive multiple of 4.
-TEXT ·axpyNAVX2(SB), NOSPLIT, $0-48
-	MOVQ o+24(FP), DI
-	MOVQ absV+32(FP), BX
-	MOVQ n+40(FP), DX
+// func axpyStrideAVX2(c *float64, cstride uintptr, v unsafe.Pointer, vstride uintptr, nk int, o, absV *float64, n int)
+// Key i's weight is the float64 at c + i·cstride, its row the []float32
+// header at v + i·vstride. Elements j in blocks of 8 (two vectors, for two
+// independent add chains), then of 4; keys inner, in order. nk ≥ 1, n a
+// positive multiple of 4.
+TEXT ·axpyStrideAVX2(SB), NOSPLIT, $0-64
+	MOVQ o+40(FP), DI
+	MOVQ absV+48(FP), BX
+	MOVQ n+56(FP), DX
+	MOVQ cstride+8(FP), R12
+	MOVQ vstride+24(FP), R13
 	ABSMASK
 	XORQ CX, CX
 
@@ -104,8 +116,8 @@ axpyN8:
 	VMOVUPD (BX)(CX*8), Y2
 	VMOVUPD 32(BX)(CX*8), Y3
 	MOVQ c+0(FP), R8
-	MOVQ v+8(FP), R9
-	MOVQ nk+16(FP), R10
+	MOVQ v+16(FP), R9
+	MOVQ nk+32(FP), R10
 
 axpyN8k:
 	MOVQ         (R9), R11
@@ -120,8 +132,8 @@ axpyN8k:
 	VANDPD       Y14, Y6, Y6
 	VADDPD       Y5, Y2, Y2
 	VADDPD       Y6, Y3, Y3
-	ADDQ         $32, R8
-	ADDQ         $24, R9
+	ADDQ         R12, R8
+	ADDQ         R13, R9
 	DECQ         R10
 	JNZ          axpyN8k
 
@@ -138,8 +150,8 @@ axpyN4:
 	VMOVUPD (DI)(CX*8), Y0
 	VMOVUPD (BX)(CX*8), Y2
 	MOVQ c+0(FP), R8
-	MOVQ v+8(FP), R9
-	MOVQ nk+16(FP), R10
+	MOVQ v+16(FP), R9
+	MOVQ nk+32(FP), R10
 
 axpyN4k:
 	MOVQ         (R9), R11
@@ -149,8 +161,8 @@ axpyN4k:
 	VADDPD       Y5, Y0, Y0
 	VANDPD       Y14, Y5, Y5
 	VADDPD       Y5, Y2, Y2
-	ADDQ         $32, R8
-	ADDQ         $24, R9
+	ADDQ         R12, R8
+	ADDQ         R13, R9
 	DECQ         R10
 	JNZ          axpyN4k
 
@@ -479,5 +491,109 @@ mabdone:
 	VPMAXUD      X1, X0, X0
 	VMOVD        X0, AX
 	MOVL         AX, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func dotRowsAVX2(q *float64, n int, rows unsafe.Pointer, stride uintptr, nk int, dot, abs *float64)
+// Key c's row is the []float32 header at rows + c·stride. Four keys at a
+// time as dot2x4AVX2 (lanes l = j mod 4), then one at a time; each key's
+// lanes reduce as (l0+l1)+(l2+l3) into dot[c] and abs[c]. n is a positive
+// multiple of 4, nk ≥ 0.
+TEXT ·dotRowsAVX2(SB), NOSPLIT, $0-56
+	MOVQ q+0(FP), SI
+	MOVQ n+8(FP), DX
+	MOVQ rows+16(FP), R12
+	MOVQ stride+24(FP), R13
+	MOVQ nk+32(FP), R14
+	MOVQ dot+40(FP), DI
+	MOVQ abs+48(FP), BX
+	ABSMASK
+	XORQ AX, AX
+
+rows4:
+	LEAQ 4(AX), R15
+	CMPQ R15, R14
+	JGT  rows1
+	MOVQ (R12), R8
+	ADDQ R13, R12
+	MOVQ (R12), R9
+	ADDQ R13, R12
+	MOVQ (R12), R10
+	ADDQ R13, R12
+	MOVQ (R12), R11
+	ADDQ R13, R12
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	VXORPD Y4, Y4, Y4
+	VXORPD Y5, Y5, Y5
+	VXORPD Y6, Y6, Y6
+	VXORPD Y7, Y7, Y7
+	XORQ CX, CX
+
+rows4j:
+	VMOVUPD   (SI)(CX*8), Y8
+	VCVTPS2PD (R8)(CX*4), Y9
+	VCVTPS2PD (R9)(CX*4), Y10
+	VCVTPS2PD (R10)(CX*4), Y11
+	VCVTPS2PD (R11)(CX*4), Y12
+	VMULPD    Y8, Y9, Y9
+	VMULPD    Y8, Y10, Y10
+	VMULPD    Y8, Y11, Y11
+	VMULPD    Y8, Y12, Y12
+	VADDPD    Y9, Y0, Y0
+	VADDPD    Y10, Y1, Y1
+	VADDPD    Y11, Y2, Y2
+	VADDPD    Y12, Y3, Y3
+	VANDPD    Y14, Y9, Y9
+	VANDPD    Y14, Y10, Y10
+	VANDPD    Y14, Y11, Y11
+	VANDPD    Y14, Y12, Y12
+	VADDPD    Y9, Y4, Y4
+	VADDPD    Y10, Y5, Y5
+	VADDPD    Y11, Y6, Y6
+	VADDPD    Y12, Y7, Y7
+	ADDQ      $4, CX
+	CMPQ      CX, DX
+	JLT       rows4j
+
+	HSUM(Y0, X0, 0(DI)(AX*8))
+	HSUM(Y1, X1, 8(DI)(AX*8))
+	HSUM(Y2, X2, 16(DI)(AX*8))
+	HSUM(Y3, X3, 24(DI)(AX*8))
+	HSUM(Y4, X4, 0(BX)(AX*8))
+	HSUM(Y5, X5, 8(BX)(AX*8))
+	HSUM(Y6, X6, 16(BX)(AX*8))
+	HSUM(Y7, X7, 24(BX)(AX*8))
+	MOVQ R15, AX
+	JMP  rows4
+
+rows1:
+	CMPQ AX, R14
+	JGE  rowsdone
+	MOVQ (R12), R8
+	ADDQ R13, R12
+	VXORPD Y0, Y0, Y0
+	VXORPD Y4, Y4, Y4
+	XORQ CX, CX
+
+rows1j:
+	VMOVUPD   (SI)(CX*8), Y8
+	VCVTPS2PD (R8)(CX*4), Y9
+	VMULPD    Y8, Y9, Y9
+	VADDPD    Y9, Y0, Y0
+	VANDPD    Y14, Y9, Y9
+	VADDPD    Y9, Y4, Y4
+	ADDQ      $4, CX
+	CMPQ      CX, DX
+	JLT       rows1j
+
+	HSUM(Y0, X0, 0(DI)(AX*8))
+	HSUM(Y4, X4, 0(BX)(AX*8))
+	INCQ AX
+	JMP  rows1
+
+rowsdone:
 	VZEROUPPER
 	RET

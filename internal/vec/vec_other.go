@@ -10,7 +10,12 @@ func dot2x4AVX2(q *float64, k0, k1, k2, k3 *float32, n int, out *[32]float64) {
 	panic("unreachable")
 }
 func maxAbsBits32AVX2(p *float32, n int) uint32                              { panic("unreachable") }
-func axpyNAVX2(c *[4]float64, v *[]float32, nk int, o, absV *float64, n int) { panic("unreachable") }
+func axpyStrideAVX2(c *float64, cstride uintptr, v unsafe.Pointer, vstride uintptr, nk int, o, absV *float64, n int) {
+	panic("unreachable")
+}
+func dotRowsAVX2(q *float64, n int, rows unsafe.Pointer, stride uintptr, nk int, dot, abs *float64) {
+	panic("unreachable")
+}
 func devNAVX2(c *[4]float64, v *[]float32, nk int, o, d1, da, dx, dm *float64, n int) {
 	panic("unreachable")
 }
