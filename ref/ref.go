@@ -459,11 +459,24 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 	for d, v := range q {
 		qf[d] = float64(v)
 	}
-	// Scores four keys at a time (a last group of 1-3 repeats its last
-	// key), folded into the maxima in key order.
-	var ks [4][]float32
-	var dots, abss [4]float64
-	if d := len(qf); d < 4 {
+	d := len(qf)
+	if d > 0 && vec.Accelerated() {
+		for i := range keys {
+			_ = keys[i].K[:d] // DotRows reads d elements of every row
+		}
+	}
+	switch {
+	case vec.DotRows(qf, unsafe.Pointer(&keys[0].K), unsafe.Sizeof(keys[0]), x, a):
+		// All keys in one call (no slices gathered), the same sums as
+		// Dot2x4's below; then the same scaling and maxima in key order.
+		for i := range x {
+			maxQK = maxf(maxQK, a[i])
+			x[i] = float64(scale * x[i])
+			a[i] = float64(scale * a[i])
+			peak = maxf(peak, a[i])
+			m = maxf(m, x[i])
+		}
+	case d < 4:
 		// vec.Dot2x4's path for D < 4 (its pure-Go loop, one key at a
 		// time), without the call per key.
 		var z float64
@@ -482,36 +495,23 @@ func (s *scratch) head(in *problem.Inputs, r *Result, t, h int, keys []problem.K
 			peak = maxf(peak, a[i])
 			m = maxf(m, x[i])
 		}
-	}
-	d := len(qf)
-	if d >= 4 && d%4 == 0 && vec.Accelerated() {
-		for i := range keys {
-			_ = keys[i].K[:d] // DotRows reads d elements of every row
-		}
-	}
-	if vec.DotRows(qf, unsafe.Pointer(&keys[0].K), unsafe.Sizeof(keys[0]), x, a) {
-		// All keys in one call (no slices gathered), the same sums as
-		// Dot2x4's below; then the same scaling and maxima in key order.
-		for i := range x {
-			maxQK = maxf(maxQK, a[i])
-			x[i] = float64(scale * x[i])
-			a[i] = float64(scale * a[i])
-			peak = maxf(peak, a[i])
-			m = maxf(m, x[i])
-		}
-		d = 0 // done: skip the loop below
-	}
-	for i := 0; i < n && d >= 4; i += 4 {
-		for l := range ks {
-			ks[l] = keys[min(i+l, n-1)].K
-		}
-		vec.Dot2x4(qf, &ks, &dots, &abss)
-		for l := range min(4, n-i) {
-			x[i+l] = float64(scale * dots[l])
-			a[i+l] = float64(scale * abss[l])
-			maxQK = maxf(maxQK, abss[l])
-			peak = maxf(peak, a[i+l])
-			m = maxf(m, x[i+l])
+	default:
+		// Four keys at a time (a last group of 1-3 repeats its last key),
+		// folded into the maxima in key order.
+		var ks [4][]float32
+		var dots, abss [4]float64
+		for i := 0; i < n; i += 4 {
+			for l := range ks {
+				ks[l] = keys[min(i+l, n-1)].K
+			}
+			vec.Dot2x4(qf, &ks, &dots, &abss)
+			for l := range min(4, n-i) {
+				x[i+l] = float64(scale * dots[l])
+				a[i+l] = float64(scale * abss[l])
+				maxQK = maxf(maxQK, abss[l])
+				peak = maxf(peak, a[i+l])
+				m = maxf(m, x[i+l])
+			}
 		}
 	}
 	if in.HasMods() {

@@ -10,10 +10,10 @@ import "unsafe"
 
 // DotRows sets dot[c] and abs[c] to key c's Dot2x4 sums Σ q_j·k_cj and
 // Σ |q_j·k_cj| (the same bits), for c < len(dot). It reports whether it
-// did: it needs the assembly and len(q) a positive multiple of 4 (the
-// caller takes Dot2x4 otherwise).
+// did: it needs the assembly and len(q) ≥ 1 (the caller takes Dot2x4
+// otherwise).
 func DotRows(q []float64, rows unsafe.Pointer, stride uintptr, dot, abs []float64) bool {
-	if !useAsm || len(q) == 0 || len(q)%4 != 0 {
+	if !useAsm || len(q) == 0 {
 		return false
 	}
 	abs = abs[:len(dot)]
@@ -25,11 +25,11 @@ func DotRows(q []float64, rows unsafe.Pointer, stride uintptr, dot, abs []float6
 
 // AxpyRows is AxpyN with weights p[c] and rows at rows + c·stride: for
 // every key in order, o_j += p_c·v_cj and absV_j += |p_c·v_cj| (the same
-// bits). It reports whether it did: it needs the assembly and len(o) a
-// positive multiple of 4 (the caller takes AxpyN otherwise).
+// bits). It reports whether it did: it needs the assembly and len(o) ≥ 1
+// (the caller takes AxpyN otherwise).
 func AxpyRows(p []float64, rows unsafe.Pointer, stride uintptr, o, absV []float64) bool {
 	n := len(o)
-	if !useAsm || n == 0 || n%4 != 0 {
+	if !useAsm || n == 0 {
 		return false
 	}
 	absV = absV[:n]

@@ -10,7 +10,8 @@ import (
 
 // TestRowsKernelsMatchGo: DotRows and AxpyRows give the bits of dot2Go and
 // of axpy2Go key after key, for 0-41 keys (every remainder mod 4) and
-// lengths that are multiples of 4, on inputs with and without NaN, ±Inf,
+// lengths 1-80 (every remainder mod 4 and mod 8, with and without a lane
+// loop), on inputs with and without NaN, ±Inf,
 // ±0 and subnormals; and they decline what they cannot do.
 func TestRowsKernelsMatchGo(t *testing.T) {
 	if !useAsm {
@@ -21,7 +22,7 @@ func TestRowsKernelsMatchGo(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(15, 5))
 	for trial := range 3000 {
-		d := 4 * (1 + r.IntN(20))
+		d := 1 + r.IntN(80)
 		nk := r.IntN(42)
 		sp := specialShares[trial%len(specialShares)]
 		name := fmt.Sprintf("trial %d d %d keys %d special %.2f", trial, d, nk, sp)
@@ -55,7 +56,7 @@ func TestRowsKernelsMatchGo(t *testing.T) {
 		same(t, name+" o", o, wo)
 		same(t, name+" absV", absV, wabs)
 	}
-	if DotRows(make([]float64, 6), nil, 0, nil, nil) || AxpyRows(nil, nil, 0, make([]float64, 6), make([]float64, 6)) {
-		t.Fatal("a length that is not a multiple of 4 was taken")
+	if DotRows(nil, nil, 0, nil, nil) || AxpyRows(nil, nil, 0, nil, nil) {
+		t.Fatal("an empty row was taken")
 	}
 }

@@ -148,21 +148,19 @@ func AxpyN(c [][4]float64, v [][]float32, o, absV []float64) {
 	for _, vi := range v {
 		_ = vi[:n]
 	}
-	j := 0
-	if useAsm && n >= 4 && len(c) > 0 {
-		j = n &^ 3
-		axpyStrideAVX2(&c[0][0], unsafe.Sizeof(c[0]), unsafe.Pointer(&v[0]), unsafe.Sizeof(v[0]), len(c), &o[0], &absV[0], j)
+	if useAsm && n > 0 && len(c) > 0 {
+		axpyStrideAVX2(&c[0][0], unsafe.Sizeof(c[0]), unsafe.Pointer(&v[0]), unsafe.Sizeof(v[0]), len(c), &o[0], &absV[0], n)
+		return
 	}
-	if n-j >= 8 { // pure Go, long rows: key after key
+	if n >= 8 { // pure Go, long rows: key after key
 		for i := range c {
-			axpy2Go(c[i][0], v[i][j:n], o[j:], absV[j:])
+			axpy2Go(c[i][0], v[i], o, absV)
 		}
 		return
 	}
-	// The last n mod 4 elements (all of them for short rows without the
-	// assembly): one element at a time over the keys, axpy2Go's
+	// Short rows: one element at a time over the keys, axpy2Go's
 	// operations in key order.
-	for ; j < n; j++ {
+	for j := 0; j < n; j++ {
 		oj, aj := o[j], absV[j]
 		for i := range c {
 			t := float64(c[i][0] * float64(v[i][j]))

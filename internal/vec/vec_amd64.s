@@ -96,8 +96,8 @@ dotloop:
 // func axpyStrideAVX2(c *float64, cstride uintptr, v unsafe.Pointer, vstride uintptr, nk int, o, absV *float64, n int)
 // Key i's weight is the float64 at c + i·cstride, its row the []float32
 // header at v + i·vstride. Elements j in blocks of 8 (two vectors, for two
-// independent add chains), then of 4; keys inner, in order. nk ≥ 1, n a
-// positive multiple of 4.
+// independent add chains), then of 4, then one at a time; keys inner, in
+// order. nk ≥ 1, n ≥ 1.
 TEXT ·axpyStrideAVX2(SB), NOSPLIT, $0-64
 	MOVQ o+40(FP), DI
 	MOVQ absV+48(FP), BX
@@ -145,8 +145,9 @@ axpyN8k:
 	JMP     axpyN8
 
 axpyN4:
-	CMPQ CX, DX
-	JGE  axpyNdone
+	LEAQ 4(CX), AX
+	CMPQ AX, DX
+	JGT  axpyN1
 	VMOVUPD (DI)(CX*8), Y0
 	VMOVUPD (BX)(CX*8), Y2
 	MOVQ c+0(FP), R8
@@ -168,6 +169,34 @@ axpyN4k:
 
 	VMOVUPD Y0, (DI)(CX*8)
 	VMOVUPD Y2, (BX)(CX*8)
+	ADDQ    $4, CX
+
+axpyN1: // the last n mod 4 elements one at a time, keys inner (scalar ops)
+	CMPQ CX, DX
+	JGE  axpyNdone
+	VMOVSD (DI)(CX*8), X0
+	VMOVSD (BX)(CX*8), X2
+	MOVQ c+0(FP), R8
+	MOVQ v+16(FP), R9
+	MOVQ nk+32(FP), R10
+
+axpyN1k:
+	MOVQ      (R9), R11
+	VMOVSD    (R8), X4
+	VCVTSS2SD (R11)(CX*4), X5, X5
+	VMULSD    X5, X4, X5
+	VADDSD    X5, X0, X0
+	VANDPD    X14, X5, X5
+	VADDSD    X5, X2, X2
+	ADDQ      R12, R8
+	ADDQ      R13, R9
+	DECQ      R10
+	JNZ       axpyN1k
+
+	VMOVSD X0, (DI)(CX*8)
+	VMOVSD X2, (BX)(CX*8)
+	INCQ   CX
+	JMP    axpyN1
 
 axpyNdone:
 	VZEROUPPER
@@ -497,8 +526,10 @@ mabdone:
 // func dotRowsAVX2(q *float64, n int, rows unsafe.Pointer, stride uintptr, nk int, dot, abs *float64)
 // Key c's row is the []float32 header at rows + c·stride. Four keys at a
 // time as dot2x4AVX2 (lanes l = j mod 4), then one at a time; each key's
-// lanes reduce as (l0+l1)+(l2+l3) into dot[c] and abs[c]. n is a positive
-// multiple of 4, nk ≥ 0.
+// lanes reduce as (l0+l1)+(l2+l3) into dot[c] and abs[c]. Elements past
+// n&^3 add into lane 0 in order, as dot2Go's tail does: the vector ops on
+// (x_j, 0, 0, 0) leave the other lanes' bits alone, as their sums start at
+// +0 and so are never −0. n ≥ 1, nk ≥ 0.
 TEXT ·dotRowsAVX2(SB), NOSPLIT, $0-56
 	MOVQ q+0(FP), SI
 	MOVQ n+8(FP), DX
@@ -507,12 +538,14 @@ TEXT ·dotRowsAVX2(SB), NOSPLIT, $0-56
 	MOVQ nk+32(FP), R14
 	MOVQ dot+40(FP), DI
 	MOVQ abs+48(FP), BX
+	MOVQ DX, R15
+	ANDQ $-4, R15 // n&^3: the lane loops' end
 	ABSMASK
 	XORQ AX, AX
 
 rows4:
-	LEAQ 4(AX), R15
-	CMPQ R15, R14
+	LEAQ 4(AX), CX
+	CMPQ CX, R14
 	JGT  rows1
 	MOVQ (R12), R8
 	ADDQ R13, R12
@@ -531,6 +564,8 @@ rows4:
 	VXORPD Y6, Y6, Y6
 	VXORPD Y7, Y7, Y7
 	XORQ CX, CX
+	CMPQ CX, R15
+	JGE  rows4t
 
 rows4j:
 	VMOVUPD   (SI)(CX*8), Y8
@@ -555,8 +590,41 @@ rows4j:
 	VADDPD    Y11, Y6, Y6
 	VADDPD    Y12, Y7, Y7
 	ADDQ      $4, CX
-	CMPQ      CX, DX
+	CMPQ      CX, R15
 	JLT       rows4j
+
+rows4t: // element j ≥ n&^3 into lane 0: the same ops on (x_j, 0, 0, 0)
+	CMPQ      CX, DX
+	JGE       rows4h
+	VMOVSD    (SI)(CX*8), X8
+	VMOVSS    (R8)(CX*4), X9
+	VMOVSS    (R9)(CX*4), X10
+	VMOVSS    (R10)(CX*4), X11
+	VMOVSS    (R11)(CX*4), X12
+	VCVTPS2PD X9, Y9
+	VCVTPS2PD X10, Y10
+	VCVTPS2PD X11, Y11
+	VCVTPS2PD X12, Y12
+	VMULPD    Y8, Y9, Y9
+	VMULPD    Y8, Y10, Y10
+	VMULPD    Y8, Y11, Y11
+	VMULPD    Y8, Y12, Y12
+	VADDPD    Y9, Y0, Y0
+	VADDPD    Y10, Y1, Y1
+	VADDPD    Y11, Y2, Y2
+	VADDPD    Y12, Y3, Y3
+	VANDPD    Y14, Y9, Y9
+	VANDPD    Y14, Y10, Y10
+	VANDPD    Y14, Y11, Y11
+	VANDPD    Y14, Y12, Y12
+	VADDPD    Y9, Y4, Y4
+	VADDPD    Y10, Y5, Y5
+	VADDPD    Y11, Y6, Y6
+	VADDPD    Y12, Y7, Y7
+	INCQ      CX
+	JMP       rows4t
+
+rows4h:
 
 	HSUM(Y0, X0, 0(DI)(AX*8))
 	HSUM(Y1, X1, 8(DI)(AX*8))
@@ -566,7 +634,7 @@ rows4j:
 	HSUM(Y5, X5, 8(BX)(AX*8))
 	HSUM(Y6, X6, 16(BX)(AX*8))
 	HSUM(Y7, X7, 24(BX)(AX*8))
-	MOVQ R15, AX
+	ADDQ $4, AX
 	JMP  rows4
 
 rows1:
@@ -577,6 +645,8 @@ rows1:
 	VXORPD Y0, Y0, Y0
 	VXORPD Y4, Y4, Y4
 	XORQ CX, CX
+	CMPQ CX, R15
+	JGE  rows1t
 
 rows1j:
 	VMOVUPD   (SI)(CX*8), Y8
@@ -586,8 +656,23 @@ rows1j:
 	VANDPD    Y14, Y9, Y9
 	VADDPD    Y9, Y4, Y4
 	ADDQ      $4, CX
-	CMPQ      CX, DX
+	CMPQ      CX, R15
 	JLT       rows1j
+
+rows1t:
+	CMPQ      CX, DX
+	JGE       rows1h
+	VMOVSD    (SI)(CX*8), X8
+	VMOVSS    (R8)(CX*4), X9
+	VCVTPS2PD X9, Y9
+	VMULPD    Y8, Y9, Y9
+	VADDPD    Y9, Y0, Y0
+	VANDPD    Y14, Y9, Y9
+	VADDPD    Y9, Y4, Y4
+	INCQ      CX
+	JMP       rows1t
+
+rows1h:
 
 	HSUM(Y0, X0, 0(DI)(AX*8))
 	HSUM(Y4, X4, 0(BX)(AX*8))
