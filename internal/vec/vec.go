@@ -27,35 +27,13 @@ func Accelerated() bool { return useAsm }
 func Dot2x4(q []float64, k *[4][]float32, dot, abs *[4]float64) {
 	n := len(q)
 	k0, k1, k2, k3 := k[0][:n], k[1][:n], k[2][:n], k[3][:n]
-	if !useAsm || n < 4 {
+	if !useAsm || n == 0 {
 		for i, kk := range [4][]float32{k0, k1, k2, k3} {
 			dot[i], abs[i] = dot2Go(q, kk)
 		}
 		return
 	}
-	n4 := n &^ 3
-	var s [32]float64 // key i: dot lanes s[8i:8i+4], abs lanes s[8i+4:8i+8]
-	dot2x4AVX2(&q[0], &k0[0], &k1[0], &k2[0], &k3[0], n4, &s)
-	if n4 == n {
-		for i := range 4 {
-			l := (*[8]float64)(s[8*i : 8*i+8])
-			dot[i] = (l[0] + l[1]) + (l[2] + l[3])
-			abs[i] = (l[4] + l[5]) + (l[6] + l[7])
-		}
-		return
-	}
-	for i := range 4 {
-		kk := k[i][:n]
-		l := (*[8]float64)(s[8*i : 8*i+8])
-		d0, a0 := l[0], l[4]
-		for j := n4; j < n; j++ {
-			pr := q[j] * float64(kk[j])
-			d0 += pr
-			a0 += math.Abs(pr)
-		}
-		dot[i] = (d0 + l[1]) + (l[2] + l[3])
-		abs[i] = (a0 + l[5]) + (l[6] + l[7])
-	}
+	dotRowsAVX2(&q[0], n, unsafe.Pointer(&k[0]), unsafe.Sizeof(k[0]), 4, &dot[0], &abs[0])
 }
 
 // MaxAbsBits32 is the largest of bits(v) & 0x7fffffff over vs (0 for

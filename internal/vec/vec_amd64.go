@@ -30,9 +30,6 @@ func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
 func xgetbv(index uint32) (eax, edx uint32)
 
 //go:noescape
-func dot2x4AVX2(q *float64, k0, k1, k2, k3 *float32, n int, out *[32]float64)
-
-//go:noescape
 func maxAbsBits32AVX2(p *float32, n int) uint32
 
 //go:noescape

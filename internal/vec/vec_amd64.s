@@ -34,65 +34,6 @@ TEXT ·xgetbv(SB), NOSPLIT, $0-16
 	MOVL DX, edx+12(FP)
 	RET
 
-// func dot2x4AVX2(q *float64, k0, k1, k2, k3 *float32, n int, out *[32]float64)
-// Four keys at once; key i's partial sums are lanes of Y(i) (dot) and
-// Y(4+i) (abs). n is a positive multiple of 4.
-TEXT ·dot2x4AVX2(SB), NOSPLIT, $0-56
-	MOVQ q+0(FP), SI
-	MOVQ k0+8(FP), R8
-	MOVQ k1+16(FP), R9
-	MOVQ k2+24(FP), R10
-	MOVQ k3+32(FP), R11
-	MOVQ n+40(FP), DX
-	MOVQ out+48(FP), DI
-	ABSMASK
-	VXORPD Y0, Y0, Y0
-	VXORPD Y1, Y1, Y1
-	VXORPD Y2, Y2, Y2
-	VXORPD Y3, Y3, Y3
-	VXORPD Y4, Y4, Y4
-	VXORPD Y5, Y5, Y5
-	VXORPD Y6, Y6, Y6
-	VXORPD Y7, Y7, Y7
-	XORQ CX, CX
-
-dotloop:
-	VMOVUPD   (SI)(CX*8), Y8
-	VCVTPS2PD (R8)(CX*4), Y9
-	VCVTPS2PD (R9)(CX*4), Y10
-	VCVTPS2PD (R10)(CX*4), Y11
-	VCVTPS2PD (R11)(CX*4), Y12
-	VMULPD    Y8, Y9, Y9
-	VMULPD    Y8, Y10, Y10
-	VMULPD    Y8, Y11, Y11
-	VMULPD    Y8, Y12, Y12
-	VADDPD    Y9, Y0, Y0
-	VADDPD    Y10, Y1, Y1
-	VADDPD    Y11, Y2, Y2
-	VADDPD    Y12, Y3, Y3
-	VANDPD    Y14, Y9, Y9
-	VANDPD    Y14, Y10, Y10
-	VANDPD    Y14, Y11, Y11
-	VANDPD    Y14, Y12, Y12
-	VADDPD    Y9, Y4, Y4
-	VADDPD    Y10, Y5, Y5
-	VADDPD    Y11, Y6, Y6
-	VADDPD    Y12, Y7, Y7
-	ADDQ      $4, CX
-	CMPQ      CX, DX
-	JLT       dotloop
-
-	VMOVUPD Y0, 0(DI)
-	VMOVUPD Y4, 32(DI)
-	VMOVUPD Y1, 64(DI)
-	VMOVUPD Y5, 96(DI)
-	VMOVUPD Y2, 128(DI)
-	VMOVUPD Y6, 160(DI)
-	VMOVUPD Y3, 192(DI)
-	VMOVUPD Y7, 224(DI)
-	VZEROUPPER
-	RET
-
 // func axpyStrideAVX2(c *float64, cstride uintptr, v unsafe.Pointer, vstride uintptr, nk int, o, absV *float64, n int)
 // Key i's weight is the float64 at c + i·cstride, its row the []float32
 // header at v + i·vstride. Elements j in blocks of 8 (two vectors, for two
@@ -523,9 +464,29 @@ mabdone:
 	VZEROUPPER
 	RET
 
+// DOT4ACC adds q·k_i (Y8 · Y(9+i)) to key i's dot sums Y(i) and
+// |q·k_i| to its abs sums Y(4+i), for keys i = 0..3. Clobbers Y9-Y12.
+#define DOT4ACC \
+	VMULPD Y8, Y9, Y9; \
+	VMULPD Y8, Y10, Y10; \
+	VMULPD Y8, Y11, Y11; \
+	VMULPD Y8, Y12, Y12; \
+	VADDPD Y9, Y0, Y0; \
+	VADDPD Y10, Y1, Y1; \
+	VADDPD Y11, Y2, Y2; \
+	VADDPD Y12, Y3, Y3; \
+	VANDPD Y14, Y9, Y9; \
+	VANDPD Y14, Y10, Y10; \
+	VANDPD Y14, Y11, Y11; \
+	VANDPD Y14, Y12, Y12; \
+	VADDPD Y9, Y4, Y4; \
+	VADDPD Y10, Y5, Y5; \
+	VADDPD Y11, Y6, Y6; \
+	VADDPD Y12, Y7, Y7
+
 // func dotRowsAVX2(q *float64, n int, rows unsafe.Pointer, stride uintptr, nk int, dot, abs *float64)
 // Key c's row is the []float32 header at rows + c·stride. Four keys at a
-// time as dot2x4AVX2 (lanes l = j mod 4), then one at a time; each key's
+// time (lanes l = j mod 4, as dot2Go's), then one at a time; each key's
 // lanes reduce as (l0+l1)+(l2+l3) into dot[c] and abs[c]. Elements past
 // n&^3 add into lane 0 in order, as dot2Go's tail does: the vector ops on
 // (x_j, 0, 0, 0) leave the other lanes' bits alone, as their sums start at
@@ -573,22 +534,7 @@ rows4j:
 	VCVTPS2PD (R9)(CX*4), Y10
 	VCVTPS2PD (R10)(CX*4), Y11
 	VCVTPS2PD (R11)(CX*4), Y12
-	VMULPD    Y8, Y9, Y9
-	VMULPD    Y8, Y10, Y10
-	VMULPD    Y8, Y11, Y11
-	VMULPD    Y8, Y12, Y12
-	VADDPD    Y9, Y0, Y0
-	VADDPD    Y10, Y1, Y1
-	VADDPD    Y11, Y2, Y2
-	VADDPD    Y12, Y3, Y3
-	VANDPD    Y14, Y9, Y9
-	VANDPD    Y14, Y10, Y10
-	VANDPD    Y14, Y11, Y11
-	VANDPD    Y14, Y12, Y12
-	VADDPD    Y9, Y4, Y4
-	VADDPD    Y10, Y5, Y5
-	VADDPD    Y11, Y6, Y6
-	VADDPD    Y12, Y7, Y7
+	DOT4ACC
 	ADDQ      $4, CX
 	CMPQ      CX, R15
 	JLT       rows4j
@@ -605,22 +551,7 @@ rows4t: // element j ≥ n&^3 into lane 0: the same ops on (x_j, 0, 0, 0)
 	VCVTPS2PD X10, Y10
 	VCVTPS2PD X11, Y11
 	VCVTPS2PD X12, Y12
-	VMULPD    Y8, Y9, Y9
-	VMULPD    Y8, Y10, Y10
-	VMULPD    Y8, Y11, Y11
-	VMULPD    Y8, Y12, Y12
-	VADDPD    Y9, Y0, Y0
-	VADDPD    Y10, Y1, Y1
-	VADDPD    Y11, Y2, Y2
-	VADDPD    Y12, Y3, Y3
-	VANDPD    Y14, Y9, Y9
-	VANDPD    Y14, Y10, Y10
-	VANDPD    Y14, Y11, Y11
-	VANDPD    Y14, Y12, Y12
-	VADDPD    Y9, Y4, Y4
-	VADDPD    Y10, Y5, Y5
-	VADDPD    Y11, Y6, Y6
-	VADDPD    Y12, Y7, Y7
+	DOT4ACC
 	INCQ      CX
 	JMP       rows4t
 

@@ -6,9 +6,6 @@ import "unsafe"
 
 const useAsm = false
 
-func dot2x4AVX2(q *float64, k0, k1, k2, k3 *float32, n int, out *[32]float64) {
-	panic("unreachable")
-}
 func maxAbsBits32AVX2(p *float32, n int) uint32 { panic("unreachable") }
 func axpyStrideAVX2(c *float64, cstride uintptr, v unsafe.Pointer, vstride uintptr, nk int, o, absV *float64, n int) {
 	panic("unreachable")
