@@ -128,6 +128,10 @@ func MaxFinite(f Format) float64 { return infos[f].max }
 // absolute error of rounding to nearest in the subnormal range.
 func MinSubnormal(f Format) float64 { return infos[f].minSub }
 
+// MinNormal is the smallest positive normal value of f: the absolute error
+// of a result that a flush-to-zero operation replaces by 0.
+func MinNormal(f Format) float64 { return math.Ldexp(1, infos[f].emin) }
+
 // BF16FromF32 rounds x to bfloat16 with rounding r.
 func BF16FromF32(x float32, r Rounding) uint16 {
 	b := math.Float32bits(x)

@@ -107,6 +107,11 @@ type Model struct {
 
 	ua, us, up, uo float64 // unit roundoffs: accumulator (effective), score storage, P, output
 	ea, es, ep, eo float64 // half the smallest subnormal of each: the absolute error of an underflowing rounding
+	// ee is the absolute error of one exp whose result lies below FP32's
+	// smallest normal: the field's exps flush it to zero (CUDA's
+	// ex2.approx.ftz, ONNX Runtime's MLAS exp on AVX2), so the bound takes
+	// 2^−126 rather than ea (docs/tolerance.md, "Underflow").
+	ee             float64
 	ce             float64 // exp error in ulps
 	scale          float64 // softmax scale
 	scaleErr       float64 // |float32(scale) − scale| / scale
@@ -147,6 +152,7 @@ func NewModel(p profile.Profile, sh Shape, in *problem.Inputs, mode Mode) *Model
 		accFmt = num.FP32
 	}
 	m.ea = half(accFmt)
+	m.ee = math.Max(m.ea, num.MinNormal(num.FP32)) // the device exp runs in FP32 at least
 	if narrower(p.Score, accFmt) {
 		m.us, m.es = num.UnitRoundoff(p.Score), half(p.Score)
 	}
@@ -324,7 +330,7 @@ func (m *Model) Row(r *ref.Row) RowBound {
 	}
 	eExp := chain(dp.exps*m.ce, ua)
 	phi, psi := m.pvAcc(chain, dp.ko), chain(dp.kl, ua)
-	ew := (dp.exps + 1) * m.ea
+	ew := (dp.exps + 1) * m.ee
 	// Zero-weight keys must stay negligible: Δ_i ≤ (M − x_i)/2.
 	if cA*r.ZeroA+cX*r.ZeroX+2*cM+c1/745 > 0.5 {
 		return rb.rangeOnly(phi, psi, ew, dp)
@@ -379,10 +385,15 @@ func (m *Model) Row(r *ref.Row) RowBound {
 	// |v|: n products p·v plus the ko rescales on a key's path.
 	rb.absBase += scaleL * (nf + dp.ko) * m.ea * m.fp8.eaScale()
 	rb.absO = scaleL * nf * (ew + (dp.ko+dp.kl)*m.ea)
+	var sinkFlush float64 // the sink's exp may flush too: its weight in l errs by ee
+	if !math.IsInf(r.Sink, -1) {
+		sinkFlush = scaleL * m.ee
+	}
+	rb.absO += sinkFlush
 	if m.lse != nil && !rb.sinkOver {
 		// l's relative error: the keys' weights (bMax) plus the absolute
 		// underflow terms of l relative to l ≥ e^{−Δx_max}.
-		bl := bMax + scaleL*nf*(ew+dp.kl*m.ea)
+		bl := bMax + scaleL*nf*(ew+dp.kl*m.ea) + sinkFlush
 		if m.lse.SinkIncluded {
 			bl = (1-r.PSink)*bl + r.PSink*bSink
 		}
