@@ -44,11 +44,6 @@ func (ch *Checker) run(cfg impl.Config, in *problem.Inputs) (*impl.Output, error
 	return out, nil
 }
 
-// ShapeOf is the tolerance shape of an emulation.
-func ShapeOf(cfg impl.Config) tolerance.Shape {
-	return tolerance.Shape{Kind: string(cfg.Kind), Bc: cfg.Bc, Parts: cfg.Parts}
-}
-
 // Failure is a kernel's output element outside what a property allows.
 type Failure struct {
 	Property string
@@ -120,7 +115,7 @@ func (ch *Checker) Check(c cases.Case) error {
 			if err != nil {
 				return err
 			}
-			x := p.Input(out, cfg.Profile, ShapeOf(cfg))
+			x := p.Input(out, cfg.Profile, tolerance.ShapeOf(cfg))
 			if v := (tolerance.BoundCriterion{Mode: tolerance.Rigorous}).Judge(x); !v.Pass {
 				e := v.WorstElem
 				allowed, _, _ := tolerance.Bounds(x, tolerance.Rigorous)

@@ -234,7 +234,7 @@ func (ch *Checker) judge(cfg impl.Config, in *problem.Inputs, r *ref.Result) (*j
 	if err != nil {
 		return nil, err
 	}
-	x := &tolerance.Input{In: in, Ref: r, Out: out.O, OutLSE: out.LSE, Profile: cfg.Profile, Shape: ShapeOf(cfg)}
+	x := &tolerance.Input{In: in, Ref: r, Out: out.O, OutLSE: out.LSE, Profile: cfg.Profile, Shape: tolerance.ShapeOf(cfg)}
 	allowed, _, skip := tolerance.Bounds(x, tolerance.Rigorous)
 	return &judged{name: impl.ConfigName(cfg), in: in, r: r, out: out, allowed: allowed, skip: skip}, nil
 }

@@ -41,6 +41,7 @@ var metaFlags = []struct{ key, usage string }{
 	{interop.KeyOutRounding, "rne or away (default: the profile's, else rne)"},
 	{interop.KeyLFromRoundedP, "true if l sums the rounded P (default false)"},
 	{interop.KeyExpULPs, "the kernel's exp error in ulps (default 2)"},
+	{interop.KeyExpSubnormals, "gradual if the exp rounds results below 2^-126 into the subnormals (default flush: it may return 0)"},
 	{interop.KeyCompressRatio, "csa, hca: the compress ratio (default 4 for csa, 128 for hca)"},
 }
 

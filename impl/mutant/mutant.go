@@ -102,7 +102,7 @@ func (s spec) build() Mutant {
 	k := &kernel{name: "mutant:" + s.name, declared: declared, cfg: cfg, prep: s.prep, run: s.run}
 	return Mutant{
 		Name: s.name, BugClass: s.class, Doc: s.doc, Family: s.family, Base: s.base, Kernel: k,
-		Shape: tolerance.Shape{Kind: string(cfg.Kind), Bc: cfg.Bc, Parts: cfg.Parts},
+		Shape: tolerance.ShapeOf(cfg),
 	}
 }
 

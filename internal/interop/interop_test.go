@@ -193,6 +193,14 @@ func TestResolveProfile(t *testing.T) {
 		{"extras", map[string]string{"profile": "bf16", "l_from_rounded_p": "true"}, num.BF16, num.BF16, profile.MustLookup("bf16lrp"), ""},
 		{"exp ulps", map[string]string{"profile": "fp32", "exp_ulps": "4"}, num.FP32, num.FP32,
 			func() profile.Profile { p := profile.MustLookup("fp32"); p.Name, p.ExpULPs = "custom", 4; return p }(), ""},
+		{"gradual exp", map[string]string{"profile": "fp32", "exp_subnormals": "gradual"}, num.FP32, num.FP32,
+			func() profile.Profile {
+				p := profile.MustLookup("fp32")
+				p.Name, p.ExpGradual = "custom", true
+				return p
+			}(), ""},
+		{"flushing exp", map[string]string{"profile": "fp32", "exp_subnormals": "Flush"}, num.FP32, num.FP32, profile.MustLookup("fp32"), ""},
+		{"bad exp subnormals", map[string]string{"exp_subnormals": "ftz"}, num.BF16, num.BF16, profile.Profile{}, `metadata exp_subnormals: "ftz" is not flush or gradual`},
 		{"unknown profile", map[string]string{"profile": "bf17"}, num.BF16, num.BF16, profile.Profile{}, "metadata profile: unknown precision profile"},
 		{"bad dtype", map[string]string{"score_dtype": "int8"}, num.BF16, num.BF16, profile.Profile{}, `metadata score_dtype: unknown dtype "int8"`},
 		{"bad rounding", map[string]string{"out_rounding": "down"}, num.BF16, num.BF16, profile.Profile{}, "metadata out_rounding"},

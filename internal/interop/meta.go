@@ -31,6 +31,7 @@
 //	out_rounding      rne | away               (default: the profile's, else rne)
 //	l_from_rounded_p  true | false             (default: the profile's, else false)
 //	exp_ulps          float > 0                (default: the profile's, else 2)
+//	exp_subnormals    flush | gradual          (default flush: the exp may return 0 below 2^-126)
 //
 // Values must be exactly representable in their declared formats: q, the
 // keys and values in in_dtype, o in out_dtype, attn_sink in fp32. A wider
@@ -83,6 +84,7 @@ const (
 	KeyOutRounding    = "out_rounding"
 	KeyLFromRoundedP  = "l_from_rounded_p"
 	KeyExpULPs        = "exp_ulps"
+	KeyExpSubnormals  = "exp_subnormals"
 	// KeyVersion marks a bundle attnvet wrote ("1").
 	KeyVersion = "attnvet_bundle"
 	// KeyCase is the case JSON a bundle was exported from (attnvet export).
@@ -100,7 +102,7 @@ const Version = "1"
 // that declare the precision profile.
 var (
 	ProblemKeys = []string{KeyFamily, KeySoftmaxScale, KeyWindow, KeyIndexTopK, KeyTokensPerBatch}
-	ProfileKeys = []string{KeyProfile, KeyInDType, KeyScoreDType, KeyPDType, KeyAccDType, KeyOutDType, KeyOutRounding, KeyLFromRoundedP, KeyExpULPs}
+	ProfileKeys = []string{KeyProfile, KeyInDType, KeyScoreDType, KeyPDType, KeyAccDType, KeyOutDType, KeyOutRounding, KeyLFromRoundedP, KeyExpULPs, KeyExpSubnormals}
 )
 
 // ParseFormat reads a dtype as harnesses spell it: bf16, bfloat16,
@@ -200,6 +202,16 @@ func ResolveProfile(meta map[string]string, defIn, defOut num.Format) (profile.P
 		}
 		p.ExpULPs = v
 	}
+	if s, ok := meta[KeyExpSubnormals]; ok {
+		switch strings.ToLower(strings.TrimSpace(s)) {
+		case "flush":
+			p.ExpGradual = false
+		case "gradual":
+			p.ExpGradual = true
+		default:
+			return p, metaErr(KeyExpSubnormals, "%q is not flush or gradual", s)
+		}
+	}
 	for _, c := range []struct {
 		key string
 		f   num.Format
@@ -238,6 +250,9 @@ func ProfileMeta(p profile.Profile) map[string]string {
 	}
 	if p.ExpULPs > 0 {
 		m[KeyExpULPs] = strconv.FormatFloat(p.ExpULPs, 'g', -1, 64)
+	}
+	if p.ExpGradual {
+		m[KeyExpSubnormals] = "gradual"
 	}
 	if b, err := profile.Lookup(p.Name); err == nil && b == p {
 		m[KeyProfile] = p.Name

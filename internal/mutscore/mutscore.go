@@ -274,7 +274,7 @@ func buildKernels(muts []mutant.Mutant, all bool) (ks []kernel, correct []int) {
 		}
 		byName[name] = len(muts) + len(cks)
 		cks = append(cks, kernel{name: name, k: impl.New(c), mut: -1,
-			shape: tolerance.Shape{Kind: string(c.Kind), Bc: c.Bc, Parts: c.Parts}})
+			shape: tolerance.ShapeOf(c)})
 	}
 	for i, m := range muts {
 		b, ok := byName[m.Base]

@@ -28,6 +28,12 @@ type Profile struct {
 	// ExpULPs bounds the device exp's error in ulps of Acc (c_e in
 	// docs/tolerance.md). Zero means DefaultExpULPs.
 	ExpULPs float64 `json:"exp_ulps,omitempty"`
+	// ExpGradual: the exp rounds results below FP32's smallest normal into
+	// the subnormals (attnvet's emulations, glibc, Sleef). Without it the
+	// bound lets an exp flush them to zero, as the field's do (CUDA's
+	// ex2.approx.ftz, ONNX Runtime's MLAS softmax): docs/tolerance.md,
+	// "Underflow".
+	ExpGradual bool `json:"exp_gradual,omitempty"`
 }
 
 // DefaultExpULPs models a device exp accurate to 2 ulps of its format (our
@@ -49,6 +55,9 @@ func (p Profile) Describe() string {
 	s := fmt.Sprintf("in=%s score=%s p=%s acc=%s out=%s/%s", p.In, p.Score, p.P, p.Acc, p.Out, p.OutRound)
 	if p.LFromRoundedP {
 		s += " l=rounded-p"
+	}
+	if p.ExpGradual {
+		s += " exp=gradual"
 	}
 	return s
 }

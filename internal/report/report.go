@@ -494,7 +494,7 @@ func (rn *runner) runCase(fam, i int) {
 			addSkip(&e.Skipped, "error")
 			continue
 		}
-		x := p.Input(out, pf, tolerance.Shape{Kind: string(cfg.Kind), Bc: cfg.Bc, Parts: cfg.Parts})
+		x := p.Input(out, pf, tolerance.ShapeOf(cfg))
 		x.SamePrec = p.samePrec(pf)
 		outs[impl.ConfigName(cfg)] = out.O
 		e.Cases++

@@ -179,12 +179,7 @@ func resolveExec(cmd string, o Options) (Target, error) {
 
 // FromEmulation is the target of a correct registry emulation.
 func FromEmulation(e *impl.Emulation) Target {
-	return Target{Name: e.Name(), Kind: Registry, Kernel: e, Shape: ShapeOf(e.Config)}
-}
-
-// ShapeOf is the tolerance shape of an emulation's configuration.
-func ShapeOf(c impl.Config) tolerance.Shape {
-	return tolerance.Shape{Kind: string(c.Kind), Bc: c.Bc, Parts: c.Parts}
+	return Target{Name: e.Name(), Kind: Registry, Kernel: e, Shape: tolerance.ShapeOf(e.Config)}
 }
 
 // Select resolves a comma-separated list of names and path.Match globs:

@@ -3,6 +3,7 @@ package tolerance
 import (
 	"math"
 
+	"github.com/attnvet/attnvet/impl"
 	"github.com/attnvet/attnvet/internal/num"
 	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/profile"
@@ -16,6 +17,15 @@ type Shape struct {
 	Kind  string // stream, tiled, splitkv, or "" for unknown
 	Bc    int    // keys per tile
 	Parts int    // partitions
+	// ExpGradual: the kernel's exp rounds results below FP32's smallest
+	// normal into the subnormals (attnvet's emulations: num.Exp32), so an
+	// exp's underflow errs by η_a, not the 2^−126 of a flushing exp.
+	ExpGradual bool
+}
+
+// ShapeOf is the shape of one of attnvet's emulations.
+func ShapeOf(c impl.Config) Shape {
+	return Shape{Kind: string(c.Kind), Bc: c.Bc, Parts: c.Parts, ExpGradual: true}
 }
 
 // depth is the per-row count of error sources for n keys.
@@ -110,7 +120,8 @@ type Model struct {
 	// ee is the absolute error of one exp whose result lies below FP32's
 	// smallest normal: the field's exps flush it to zero (CUDA's
 	// ex2.approx.ftz, ONNX Runtime's MLAS exp on AVX2), so the bound takes
-	// 2^−126 rather than ea (docs/tolerance.md, "Underflow").
+	// 2^−126 rather than ea unless the profile declares a gradual exp or
+	// the kernel is an emulation (docs/tolerance.md, "Underflow").
 	ee             float64
 	ce             float64 // exp error in ulps
 	scale          float64 // softmax scale
@@ -153,6 +164,9 @@ func NewModel(p profile.Profile, sh Shape, in *problem.Inputs, mode Mode) *Model
 	}
 	m.ea = half(accFmt)
 	m.ee = math.Max(m.ea, num.MinNormal(num.FP32)) // the device exp runs in FP32 at least
+	if p.ExpGradual || sh.ExpGradual {
+		m.ee = m.ea
+	}
 	if narrower(p.Score, accFmt) {
 		m.us, m.es = num.UnitRoundoff(p.Score), half(p.Score)
 	}

@@ -31,7 +31,7 @@ func firstKills(t *testing.T, gen func(i int) cases.Case, ncases int, k *impl.Em
 		if err != nil {
 			t.Fatal(err)
 		}
-		x := &Input{In: in, Ref: r, Out: out.O, OutLSE: out.LSE, Profile: p, Shape: shapeOf(k.Config)}
+		x := &Input{In: in, Ref: r, Out: out.O, OutLSE: out.LSE, Profile: p, Shape: ShapeOf(k.Config)}
 		for _, crit := range All() {
 			if first[crit.Name()] == 0 && !crit.Judge(x).Pass {
 				first[crit.Name()] = i + 1

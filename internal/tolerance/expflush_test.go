@@ -63,8 +63,9 @@ func flushingExp(lim float32) *impl.Emulation {
 // FP32's smallest normal meets bound (the fact the Underflow term states),
 // on the corpus case made for it, on the ONNX Runtime case that found it,
 // and on 400 cases with large scores; the flush changes the output there
-// against the same kernel with a gradual exp (so the check is not vacuous), and an exp that drops weights below
-// 2^−100 is still caught.
+// against the same kernel with a gradual exp (so the check is not vacuous);
+// the flush fails where a gradual exp is declared, and an exp that drops
+// weights below 2^−100 is still caught.
 func TestExpFlushToZeroAllowed(t *testing.T) {
 	p := profile.MustLookup("fp32")
 	flush := flushingExp(math.Float32frombits(0x00800000))
@@ -100,6 +101,24 @@ func TestExpFlushToZeroAllowed(t *testing.T) {
 		v, differs := judge(c, flush)
 		if !v.Pass || !differs {
 			t.Errorf("seed %d: flushing exp pass %v (want true), output differs from the gradual exp's %v (want true): %s", c.Seed, v.Pass, differs, v.Detail)
+		}
+	}
+	// Declared gradual (exp_subnormals=gradual), or judged as an
+	// emulation, the flush is a failure.
+	for _, x := range []struct {
+		p  profile.Profile
+		sh Shape
+	}{{func() profile.Profile { q := p; q.ExpGradual = true; return q }(), Shape{}}, {p, ShapeOf(flush.Config)}} {
+		in, err := cases.Generate(named, p.In)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := flush.Run(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (BoundCriterion{Mode: Rigorous}).Judge(&Input{In: in, Ref: ref.Compute(in, ref.Options{}), Out: out.O, Profile: x.p, Shape: x.sh}).Pass {
+			t.Errorf("profile %s, shape %+v: a flushing exp met bound with a gradual exp declared", x.p.Describe(), x.sh)
 		}
 	}
 	// The same row with the key at e^−70 = 4·10^−31: a normal weight that

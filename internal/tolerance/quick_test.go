@@ -15,8 +15,6 @@ import (
 	"github.com/attnvet/attnvet/ref"
 )
 
-func shapeOf(c impl.Config) Shape { return Shape{Kind: string(c.Kind), Bc: c.Bc, Parts: c.Parts} }
-
 func quickCase(r *rand.Rand) cases.Case {
 	c := cases.Case{Seed: r.Uint64(), H: 1 + r.IntN(5), D: 1 + r.IntN(40)}
 	dists := []string{"normal", "uniform", "wide", "zeroq", "dominant"}
@@ -79,7 +77,7 @@ func TestQuickBound(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, mode := range []Mode{Rigorous, Probabilistic} {
-				x := &Input{In: in, Ref: rr, Out: out.Pre, Profile: cfg.Profile, Shape: shapeOf(cfg)}
+				x := &Input{In: in, Ref: rr, Out: out.Pre, Profile: cfg.Profile, Shape: ShapeOf(cfg)}
 				allowed, outT, skip := Bounds(x, mode)
 				x.Out = out.O
 				v := BoundCriterion{mode}.Judge(x)

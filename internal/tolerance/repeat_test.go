@@ -37,7 +37,7 @@ func TestRepeatedKeysProb(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := &Input{In: in, Ref: ref.Compute(in, ref.Options{}), Out: out.O, Profile: k.Profile(), Shape: shapeOf(k.Config)}
+	x := &Input{In: in, Ref: ref.Compute(in, ref.Options{}), Out: out.O, Profile: k.Profile(), Shape: ShapeOf(k.Config)}
 	if repeatedRows(in) == nil {
 		t.Fatal("no row repeats a key")
 	}

@@ -42,7 +42,7 @@ func TestMaxLogitFound(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := ref.Compute(in, ref.Options{Workers: 1})
-			x := &tolerance.Input{In: in, Ref: r, Out: out.O, OutMaxLogit: out.MaxLogit, Profile: k.Profile(), Shape: ShapeOf(cfg)}
+			x := &tolerance.Input{In: in, Ref: r, Out: out.O, OutMaxLogit: out.MaxLogit, Profile: k.Profile(), Shape: tolerance.ShapeOf(cfg)}
 			if v := tolerance.JudgeMaxLogit(x, tolerance.Rigorous); v.Failed > 0 {
 				t.Errorf("%s: max_logit %d of %d rows fail (worst %.3g, row %d)\ncase: %s", k.Name(), v.Failed, v.Checked, v.Worst, v.WorstRow, c)
 			}
@@ -71,7 +71,7 @@ func TestLazyFound(t *testing.T) {
 		}
 		r := ref.Compute(in, ref.Options{Workers: 1})
 		for _, crit := range []tolerance.BoundCriterion{{Mode: tolerance.Rigorous}, {Mode: tolerance.Probabilistic}} {
-			x := &tolerance.Input{In: in, Ref: r, Out: out.O, OutLSE: out.LSE, Profile: k.Profile(), Shape: ShapeOf(k.Config)}
+			x := &tolerance.Input{In: in, Ref: r, Out: out.O, OutLSE: out.LSE, Profile: k.Profile(), Shape: tolerance.ShapeOf(k.Config)}
 			if v := crit.Judge(x); !v.Pass {
 				t.Errorf("%s %s: %s (worst %.3g at %d)", name, crit.Name(), v.Detail, v.Worst, v.WorstElem)
 			}

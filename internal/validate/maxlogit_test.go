@@ -66,7 +66,7 @@ func TestMaxLogitValidation(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				x := &tolerance.Input{In: in, Ref: r, Out: out.O, OutMaxLogit: out.MaxLogit, Profile: k.Profile(), Shape: ShapeOf(cfg)}
+				x := &tolerance.Input{In: in, Ref: r, Out: out.O, OutMaxLogit: out.MaxLogit, Profile: k.Profile(), Shape: tolerance.ShapeOf(cfg)}
 				v := tolerance.JudgeMaxLogit(x, tolerance.Rigorous)
 				judged++
 				rows += v.Checked

@@ -251,14 +251,9 @@ func runCase(c cases.Case, kernels []*impl.Emulation) (stats []Stat, viol bool) 
 	return stats, false
 }
 
-// ShapeOf is the tolerance shape of an emulation configuration.
-func ShapeOf(c impl.Config) tolerance.Shape {
-	return tolerance.Shape{Kind: string(c.Kind), Bc: c.Bc, Parts: c.Parts}
-}
-
 func judge(k *impl.Emulation, c cases.Case, p *pipeline.Prepared, out *impl.Output) Stat {
 	s := Stat{Kernel: k.Name(), Family: c.Family, Cases: 1}
-	x := p.Input(out, k.Profile(), ShapeOf(k.Config))
+	x := p.Input(out, k.Profile(), tolerance.ShapeOf(k.Config))
 	in, r := p.In, p.Ref
 	for _, mode := range []tolerance.Mode{tolerance.Rigorous, tolerance.Probabilistic} {
 		allowed, outTerm, skip := tolerance.Bounds(x, mode)

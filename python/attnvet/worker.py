@@ -31,7 +31,7 @@ PROTOCOL_V2 = "2"
 
 # Keys of the bundle contract that declare a precision (docs/interop.md).
 PROFILE_KEYS = ("profile", "in_dtype", "score_dtype", "p_dtype", "acc_dtype", "out_dtype",
-                "out_rounding", "l_from_rounded_p", "exp_ulps")
+                "out_rounding", "l_from_rounded_p", "exp_ulps", "exp_subnormals")
 
 
 class Case:
