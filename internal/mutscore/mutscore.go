@@ -88,6 +88,22 @@ type Stats struct {
 	Combine   int `json:"combine"`   // family combine
 	MLA       int `json:"mla"`       // family mla
 	Violating int `json:"violating"` // inputs break the kernel contract: not judged
+	// ByFamily counts every family's cases (the fields above are the
+	// earlier per-family counts, kept for the JSON's readers).
+	ByFamily map[problem.Family]int `json:"by_family"`
+}
+
+// count adds one case of family f.
+func (s *Stats) count(f problem.Family) {
+	if s.ByFamily == nil {
+		s.ByFamily = map[problem.Family]int{}
+	}
+	s.ByFamily[f]++
+	legacy := map[problem.Family]*int{problem.Sparse: &s.Sparse, problem.Window: &s.Window, problem.Dense: &s.Dense,
+		problem.CSA: &s.Pypto, problem.HCA: &s.Pypto, problem.SWA: &s.Pypto, problem.Combine: &s.Combine, problem.MLA: &s.MLA}
+	if n := legacy[f]; n != nil {
+		*n++
+	}
 }
 
 // CriterionScore is one criterion's score.
@@ -414,20 +430,7 @@ func aggregate(opt Options, outs []caseOut, kernels []kernel, muts []mutant.Muta
 		} else {
 			res.Cases.Props++
 		}
-		switch co.family {
-		case problem.Sparse:
-			res.Cases.Sparse++
-		case problem.Dense:
-			res.Cases.Dense++
-		case problem.CSA, problem.HCA, problem.SWA:
-			res.Cases.Pypto++
-		case problem.Combine:
-			res.Cases.Combine++
-		case problem.MLA:
-			res.Cases.MLA++
-		default:
-			res.Cases.Window++
-		}
+		res.Cases.count(co.family)
 		if co.violating {
 			res.Cases.Violating++
 		}

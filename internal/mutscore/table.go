@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/attnvet/attnvet/internal/problem"
 	"github.com/attnvet/attnvet/internal/tolerance"
 )
 
@@ -15,8 +16,14 @@ import (
 // never does.
 func (r *Result) WriteTable(w io.Writer) error {
 	c := r.Cases
-	fmt.Fprintf(w, "seed %d, %d cases (%d generated, %d targeted; %d sparse, %d window, %d dense, %d combine, %d mla, %d csa/hca/swa; %d contract-violating, not judged)\n",
-		r.Seed, c.Total, c.Props, c.Targeted, c.Sparse, c.Window, c.Dense, c.Combine, c.MLA, c.Pypto, c.Violating)
+	var fams []string
+	for _, f := range problem.Families() {
+		if n := c.ByFamily[f]; n > 0 {
+			fams = append(fams, fmt.Sprintf("%d %s", n, f))
+		}
+	}
+	fmt.Fprintf(w, "seed %d, %d cases (%d generated, %d targeted; %s; %d contract-violating, not judged)\n",
+		r.Seed, c.Total, c.Props, c.Targeted, strings.Join(fams, ", "), c.Violating)
 	fmt.Fprintf(w, "%d mutants, %d correct kernels\n\n", len(r.Mutants), len(r.CorrectKernels))
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
