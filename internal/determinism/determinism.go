@@ -238,17 +238,20 @@ func hashInputs(in *problem.Inputs) hash.Hash {
 		f32s(h, t)
 	}
 	ints := [][]int32{in.OriBT, in.CmpBT, in.Idx, in.Seqused}
-	switch in.Family { // the later families' tensors (the first two hash as before)
-	case problem.Dense, problem.Combine, problem.MLA:
+	// The first two families hash as they did before the others existed,
+	// the pypto families their own fields; every other family, a new one
+	// included, hashes the later fields too.
+	switch {
+	case in.Family == problem.Sparse || in.Family == problem.Window:
+	case problem.IsPypto(in.Family):
+		ints = append(ints, in.WinIdx, in.SwaLens, in.Pos, []int32{int32(in.IdxTopK), int32(in.CBS), int32(in.Ratio), int32(in.MBcmp)})
+	default:
 		for _, t := range [][]float32{in.Alibi, in.CombV, in.CombS, in.Cache, in.ExtraCache} {
 			f32s(h, t)
 		}
 		f64s(h, in.Softcap)
 		ints = append(ints, in.CuQ, in.CuK, in.ExtraIdx, in.TopkLen, in.ExtraTopkLen,
 			[]int32{int32(in.WinLeft), int32(in.WinRight), int32(in.States), int32(in.ExtraTopK)})
-	}
-	if problem.IsPypto(in.Family) {
-		ints = append(ints, in.WinIdx, in.SwaLens, in.Pos, []int32{int32(in.IdxTopK), int32(in.CBS), int32(in.Ratio), int32(in.MBcmp)})
 	}
 	for _, t := range ints {
 		binary.Write(h, binary.LittleEndian, int64(len(t)))
