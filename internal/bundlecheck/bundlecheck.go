@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"strconv"
 	"strings"
 	"time"
 
@@ -462,36 +461,20 @@ func JUnit(doc *File) []byte {
 // pass: the verdict stays the declared one.
 func misdeclarationHints(f *bundle.File, override map[string]string, b *interop.Bundle) []string {
 	in, p := b.Inputs, b.Profile
-	type alt struct{ key, value, why string }
-	var alts []alt
-	switch in.Family {
-	case problem.Window:
-		for _, w := range []int{in.W + 1, in.W - 1, 0} {
-			if w >= 0 && w != in.W {
-				alts = append(alts, alt{interop.KeyWindow, strconv.Itoa(w), "the window counts keys differently"})
-			}
-		}
-	case problem.Dense:
-		alts = append(alts, alt{interop.KeyCausal, strconv.FormatBool(in.WinRight != 0), "causal"})
-		if in.WinLeft > 0 {
-			for _, w := range []int{in.WinLeft + 1, in.WinLeft - 1} {
-				alts = append(alts, alt{interop.KeyWindowLeft, strconv.Itoa(w), "window_left is W−1 for a W-key window"})
-			}
-		}
-	}
+	alts := interop.Misreadings(in) // the family's own: the window, causal
 	if p.P != p.In {
-		alts = append(alts, alt{interop.KeyPDType, p.In.String(), "P rounded to the input dtype"})
+		alts = append(alts, interop.Misreading{Key: interop.KeyPDType, Value: p.In.String(), Why: "P rounded to the input dtype"})
 	} else {
-		alts = append(alts, alt{interop.KeyPDType, "fp32", "P kept in fp32"})
+		alts = append(alts, interop.Misreading{Key: interop.KeyPDType, Value: "fp32", Why: "P kept in fp32"})
 	}
-	alts = append(alts, alt{interop.KeyOutRounding, map[bool]string{true: "away", false: "rne"}[p.OutRound.String() == "rne"], "the output cast's ties"})
+	alts = append(alts, interop.Misreading{Key: interop.KeyOutRounding, Value: map[bool]string{true: "away", false: "rne"}[p.OutRound.String() == "rne"], Why: "the output cast's ties"})
 	var hints []string
 	for _, a := range alts {
 		o := map[string]string{}
 		for k, v := range override {
 			o[k] = v
 		}
-		o[a.key] = a.value // a field overrides the profile's
+		o[a.Key] = a.Value // a field overrides the profile's
 		nb, err := interop.Decode(f, o)
 		if err != nil || nb.O == nil {
 			continue
@@ -502,7 +485,7 @@ func misdeclarationHints(f *bundle.File, override map[string]string, b *interop.
 		}
 		v, err := pipeline.Judge(tolerance.BoundCriterion{Mode: tolerance.Rigorous}, p.Input(&impl.Output{O: nb.O, LSE: nb.LSE, MaxLogit: nb.MaxLogit}, nb.Profile, tolerance.Shape{}))
 		if err == nil && v.Pass {
-			hints = append(hints, fmt.Sprintf("with %s=%s (%s) this bundle would pass bound: check what the kernel computes; the verdict stands as declared", a.key, a.value, a.why))
+			hints = append(hints, fmt.Sprintf("with %s=%s (%s) this bundle would pass bound: check what the kernel computes; the verdict stands as declared", a.Key, a.Value, a.Why))
 		}
 	}
 	return hints

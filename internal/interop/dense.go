@@ -44,8 +44,17 @@ var _ = registerCodec(&codec{
 		}
 		return encodeDense(f, in, add)
 	},
-	sink:            TLearnedSink,
-	out:             TOut,
+	sink: TLearnedSink,
+	out:  TOut,
+	misreadings: func(in *problem.Inputs) []Misreading {
+		m := []Misreading{{KeyCausal, strconv.FormatBool(in.WinRight != 0), "causal"}}
+		if in.WinLeft > 0 {
+			for _, w := range []int{in.WinLeft + 1, in.WinLeft - 1} {
+				m = append(m, Misreading{KeyWindowLeft, strconv.Itoa(w), "window_left is W−1 for a W-key window"})
+			}
+		}
+		return m
+	},
 	oShape:          thdOut,
 	addLSE:          addVarlenLSE,
 	describe:        describeDense,

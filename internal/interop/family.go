@@ -63,6 +63,21 @@ type codec struct {
 	// first: mla's 4-D q must be tried before dense's).
 	sniff      func(ts map[string]*bundle.Tensor) bool
 	sniffOrder int
+	// misreadings are the family's metadata values a harness most often
+	// gets wrong, for check's hints (Misreadings); nil if none.
+	misreadings func(in *problem.Inputs) []Misreading
+}
+
+// Misreading is a metadata value to try in place of the declared one, and
+// why a harness might have meant it.
+type Misreading struct{ Key, Value, Why string }
+
+// Misreadings are the family's likely metadata misreadings for in.
+func Misreadings(in *problem.Inputs) []Misreading {
+	if c := codecs[in.Family]; c != nil && c.misreadings != nil {
+		return c.misreadings(in)
+	}
+	return nil
 }
 
 var codecs = map[problem.Family]*codec{}

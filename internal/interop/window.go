@@ -37,6 +37,14 @@ var _ = registerCodec(&codec{
 	sniffOrder: 51,
 	layout:     true,
 	oneSeq:     true,
+	misreadings: func(in *problem.Inputs) (m []Misreading) {
+		for _, w := range []int{in.W + 1, in.W - 1, 0} {
+			if w >= 0 && w != in.W {
+				m = append(m, Misreading{KeyWindow, strconv.Itoa(w), "the window counts keys differently"})
+			}
+		}
+		return m
+	},
 	unstated: func(_ *bundle.File, has func(string) bool) error {
 		if !has(KeyWindow) {
 			return fmt.Errorf("metadata window is missing: the window W in keys per query, counting the current key (0 = full causal); give it, or pass --assume-defaults to judge full causal")
