@@ -69,7 +69,9 @@ func flushingExp(lim float32) *impl.Emulation {
 func TestExpFlushToZeroAllowed(t *testing.T) {
 	p := profile.MustLookup("fp32")
 	flush := flushingExp(math.Float32frombits(0x00800000))
-	judge := func(c cases.Case, k *impl.Emulation) (Verdict, bool) {
+	// judgeAs judges kernel k on case c declared as profile dp, shape sh,
+	// and reports whether its output differs from the gradual exp's.
+	judgeAs := func(c cases.Case, k *impl.Emulation, dp profile.Profile, sh Shape) (Verdict, bool) {
 		t.Helper()
 		in, err := cases.Generate(c, p.In)
 		if err != nil {
@@ -88,8 +90,10 @@ func TestExpFlushToZeroAllowed(t *testing.T) {
 		for i := range out.O {
 			differs = differs || out.O[i] != gradual.O[i]
 		}
-		x := &Input{In: in, Ref: r, Out: out.O, Profile: p} // an unknown kernel's shape, as exec targets are judged
-		return BoundCriterion{Mode: Rigorous}.Judge(x), differs
+		return BoundCriterion{Mode: Rigorous}.Judge(&Input{In: in, Ref: r, Out: out.O, Profile: dp, Shape: sh}), differs
+	}
+	judge := func(c cases.Case, k *impl.Emulation) (Verdict, bool) {
+		return judgeAs(c, k, p, Shape{}) // an unknown kernel's shape, as exec targets are judged
 	}
 	named, err := corpus.Load("window_exp_flush_subnormal_weight.json")
 	if err != nil {
@@ -109,15 +113,7 @@ func TestExpFlushToZeroAllowed(t *testing.T) {
 		p  profile.Profile
 		sh Shape
 	}{{func() profile.Profile { q := p; q.ExpGradual = true; return q }(), Shape{}}, {p, ShapeOf(flush.Config)}} {
-		in, err := cases.Generate(named, p.In)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := flush.Run(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if (BoundCriterion{Mode: Rigorous}).Judge(&Input{In: in, Ref: ref.Compute(in, ref.Options{}), Out: out.O, Profile: x.p, Shape: x.sh}).Pass {
+		if v, _ := judgeAs(named, flush, x.p, x.sh); v.Pass {
 			t.Errorf("profile %s, shape %+v: a flushing exp met bound with a gradual exp declared", x.p.Describe(), x.sh)
 		}
 	}
