@@ -99,11 +99,13 @@ func (s *Stats) count(f problem.Family) {
 		s.ByFamily = map[problem.Family]int{}
 	}
 	s.ByFamily[f]++
-	legacy := map[problem.Family]*int{problem.Sparse: &s.Sparse, problem.Window: &s.Window, problem.Dense: &s.Dense,
-		problem.CSA: &s.Pypto, problem.HCA: &s.Pypto, problem.SWA: &s.Pypto, problem.Combine: &s.Combine, problem.MLA: &s.MLA}
-	if n := legacy[f]; n != nil {
-		*n++
-	}
+}
+
+// fillLegacy derives the earlier per-family fields from ByFamily.
+func (s *Stats) fillLegacy() {
+	b := s.ByFamily
+	s.Sparse, s.Window, s.Dense, s.Combine, s.MLA = b[problem.Sparse], b[problem.Window], b[problem.Dense], b[problem.Combine], b[problem.MLA]
+	s.Pypto = b[problem.CSA] + b[problem.HCA] + b[problem.SWA]
 }
 
 // CriterionScore is one criterion's score.
@@ -435,6 +437,7 @@ func aggregate(opt Options, outs []caseOut, kernels []kernel, muts []mutant.Muta
 			res.Cases.Violating++
 		}
 	}
+	res.Cases.fillLegacy()
 	for _, k := range correct {
 		res.CorrectKernels = append(res.CorrectKernels, kernels[k].name)
 	}
