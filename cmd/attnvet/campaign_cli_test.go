@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -591,5 +592,39 @@ func TestGateFamilyFiltersCorpus(t *testing.T) {
 	}
 	if res.CorpusCases != want || want == 0 {
 		t.Errorf("gate --family window ran %d corpus cases, want the %d window ones", res.CorpusCases, want)
+	}
+}
+
+// tuneRuntime holds a campaign to its workers' cores (the collector's idle
+// workers otherwise spin on the others) unless GOMAXPROCS is set, and its
+// restore puts the previous settings back.
+func TestTuneRuntimeLimitsCores(t *testing.T) {
+	procs := runtime.GOMAXPROCS(0)
+	if procs < 2 {
+		t.Skip("one core: nothing to limit")
+	}
+	for _, tc := range []struct {
+		workers int
+		env     string
+		want    int
+	}{
+		{1, "", 1},
+		{0, "", procs},
+		{procs + 3, "", procs},
+		{1, "2", procs},
+	} {
+		e := &env{getenv: func(k string) string {
+			if k == "GOMAXPROCS" {
+				return tc.env
+			}
+			return ""
+		}}
+		restore := tuneRuntime(e, tc.workers)
+		got := runtime.GOMAXPROCS(0)
+		restore()
+		if got != tc.want || runtime.GOMAXPROCS(0) != procs {
+			t.Errorf("workers %d, GOMAXPROCS=%q: %d cores during the run, %d after; want %d, %d",
+				tc.workers, tc.env, got, runtime.GOMAXPROCS(0), tc.want, procs)
+		}
 	}
 }

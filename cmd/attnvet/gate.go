@@ -123,7 +123,7 @@ func runGate(e *env, args []string) int {
 	pr := newProgressPrinter(e.stderr, *every, "gate", what)
 	opt.Progress, opt.ProgressEvery = pr.update, pr.interval
 
-	tuneGC(e)
+	defer tuneRuntime(e, opt.Workers)()
 	ctx, stop := signalContext()
 	defer stop()
 	start := time.Now()
@@ -330,7 +330,7 @@ func countFlag(name string, n int) (int, error) {
 
 // workersUsage is the --workers help of the campaign commands (gate, fuzz,
 // report), which share workersFlag's range.
-const workersUsage = "parallel workers (default: all cores); results do not depend on it"
+const workersUsage = "parallel workers (default: all cores); fewer workers than cores use that many cores; results do not depend on it"
 
 func workersFlag(n int) (int, error) {
 	if n < 0 || n > 4096 {

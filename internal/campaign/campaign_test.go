@@ -494,3 +494,30 @@ func TestRatioString(t *testing.T) {
 		}
 	}
 }
+
+// A case no target takes is counted as incompatible and hits no edge
+// class: its classes would report an edge as covered that no kernel met.
+func TestIncompatibleCaseCoversNoClass(t *testing.T) {
+	c, err := cases.Parse([]byte(`{"family":"window","dtype":"fp16","h":1,"d":2,"t":3}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		target       string
+		incompatible int
+		classes      bool
+	}{
+		{"tiled/bc16/bf16", 1, false},
+		{"stream/fp16", 0, true},
+	} {
+		o := DefaultOptions()
+		o.Cases, o.Save = 0, 0
+		o.Targets = mustTargets(t, tc.target)
+		o.Corpus = []NamedCase{{Name: "fp16", Case: c}}
+		r := run(t, o)
+		if r.IncompatibleChecks != tc.incompatible || (len(r.EdgeClasses) > 0) != tc.classes {
+			t.Errorf("%s: %d incompatible, classes %v; want %d incompatible, classes: %v",
+				tc.target, r.IncompatibleChecks, r.EdgeClasses, tc.incompatible, tc.classes)
+		}
+	}
+}
