@@ -418,12 +418,15 @@ func (s *state) keyScore(k problem.Key) float32 {
 	return ar.rs(x)
 }
 
-// scores sets sc[c] = keyScore(keys[c]). Keys without a modifier in an
-// FP32 accumulator take scaled's loop four keys at a time: four
-// independent sums, each the one key's sum in d order (the same bits, four
-// times the throughput of one dependent chain).
-func (s *state) scores(keys []problem.Key, sc []float32) {
+// scores sets sc[c] = keyScore(keys[c]) and returns their max32 (−Inf for
+// no key). Keys without a modifier in an FP32 accumulator take scaled's
+// loop four keys at a time: four independent sums, each the one key's sum
+// in d order (the same bits, four times the throughput of one dependent
+// chain). max32 is associative and commutative (NaN wins, +0 over −0), so
+// folding four at a time gives the sequential scan's value.
+func (s *state) scores(keys []problem.Key, sc []float32) (mx float32) {
 	ar := &s.ar
+	mx = float32(math.Inf(-1))
 	c := 0
 	if ar.accRaw && s.softcap == 0 && s.slope == 0 {
 		q := s.q
@@ -433,6 +436,7 @@ func (s *state) scores(keys []problem.Key, sc []float32) {
 			if ks[0].Bias != 0 || ks[1].Bias != 0 || ks[2].Bias != 0 || ks[3].Bias != 0 {
 				for i := range ks {
 					sc[c+i] = s.keyScore(ks[i])
+					mx = max32(mx, sc[c+i])
 				}
 				continue
 			}
@@ -444,15 +448,17 @@ func (s *state) scores(keys []problem.Key, sc []float32) {
 				a2 += float32(qj * k2[j])
 				a3 += float32(qj * k3[j])
 			}
-			sc[c] = ar.rs(float32(a0 * s.scale))
-			sc[c+1] = ar.rs(float32(a1 * s.scale))
-			sc[c+2] = ar.rs(float32(a2 * s.scale))
-			sc[c+3] = ar.rs(float32(a3 * s.scale))
+			s0, s1 := ar.rs(float32(a0*s.scale)), ar.rs(float32(a1*s.scale))
+			s2, s3 := ar.rs(float32(a2*s.scale)), ar.rs(float32(a3*s.scale))
+			sc[c], sc[c+1], sc[c+2], sc[c+3] = s0, s1, s2, s3
+			mx = max32(mx, max32(max32(s0, s1), max32(s2, s3)))
 		}
 	}
 	for ; c < len(keys); c++ {
 		sc[c] = s.keyScore(keys[c])
+		mx = max32(mx, sc[c])
 	}
+	return mx
 }
 
 // score is scale·(q·k): an elementwise product and a sequential row sum
@@ -549,10 +555,7 @@ func (s *state) tile(keys []problem.Key, ot []float32) (mt, lt float32) {
 	if nk < bc {
 		mt = masked
 	}
-	s.scores(keys, sc)
-	for c := 0; c < nk; c++ {
-		mt = max32(mt, sc[c])
-	}
+	mt = max32(mt, s.scores(keys, sc))
 	pHook := s.e.Hooks != nil && s.e.Hooks.P != nil
 	lane := func(x float32) (pl, pr float32) { // a lane's contribution to l, and its P
 		pc := ar.exp(ar.ra(x - mt))
@@ -611,6 +614,15 @@ func (s *state) tile(keys []problem.Key, ot []float32) (mt, lt float32) {
 				acc += float32(p[c] * k.V[j])
 			}
 			ot[j] = acc
+		}
+		return mt, lt
+	}
+	if ar.accRaw { // the loop below without its identity roundings
+		for c, k := range keys {
+			pc := p[c]
+			for j, v := range k.V {
+				ot[j] += float32(pc * v) // the conversion keeps the product rounded: no FMA
+			}
 		}
 		return mt, lt
 	}

@@ -183,6 +183,12 @@ func (g *valueGen) fill(n int, scale float64, isQ bool) []float32 {
 		if zero {
 			continue
 		}
+		if g.f == num.BF16 {
+			if y, ok := roundBF16(float64(x * scale)); ok { // finite: the usual draw
+				out[i] = float32(y)
+				continue
+			}
+		}
 		y := round(g.f, float64(x*scale))
 		if math.IsInf(y, 0) { // saturate: an overflowing draw is not an Inf input
 			y = math.Copysign(num.MaxFinite(g.f), y)
