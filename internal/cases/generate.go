@@ -6,6 +6,7 @@ import (
 
 	"github.com/attnvet/attnvet/internal/num"
 	"github.com/attnvet/attnvet/internal/problem"
+	"github.com/attnvet/attnvet/internal/vec"
 )
 
 // rng draws from PCG (a specified algorithm) with arithmetic that is exact
@@ -29,7 +30,12 @@ func (r *rng) intn(n int) int {
 // normal is the Irwin–Hall sum of four uniforms, standardised: mean 0,
 // variance 1, support ±2√3. Portable (no log or cos).
 func (r *rng) normal() float64 {
-	a, b, c, d := r.src.uint64x4() // four uniform draws, in order
+	return irwinHall(r.src.uint64x4()) // four uniform draws, in order
+}
+
+// irwinHall is normal's value of draws a, b, c, d (vec.NormalsBF16 has
+// the same formula).
+func irwinHall(a, b, c, d uint64) float64 {
 	s := unit(a) + unit(b) + unit(c) + unit(d)
 	return float64((s - 2) * 1.7320508075688772)
 }
@@ -173,6 +179,10 @@ func (g *valueGen) fill(n int, scale float64, isQ bool) []float32 {
 	out := make([]float32, n)
 	zero := isQ && g.v.Dist == "zeroq"
 	normal := g.v.Dist != "uniform" && g.v.Dist != "wide" // one's default
+	if normal && !zero && g.f == num.BF16 && fastNormals {
+		g.fillNormalBF16(out, scale)
+		return out
+	}
 	for i := range out {
 		var x float64 // always drawn, so q = 0 leaves later draws unchanged
 		if normal {
@@ -183,19 +193,61 @@ func (g *valueGen) fill(n int, scale float64, isQ bool) []float32 {
 		if zero {
 			continue
 		}
-		if g.f == num.BF16 {
-			if y, ok := roundBF16(float64(x * scale)); ok { // finite: the usual draw
-				out[i] = float32(y)
-				continue
-			}
-		}
-		y := round(g.f, float64(x*scale))
-		if math.IsInf(y, 0) { // saturate: an overflowing draw is not an Inf input
-			y = math.Copysign(num.MaxFinite(g.f), y)
-		}
-		out[i] = float32(y)
+		out[i] = g.value(x, scale)
 	}
 	return out
+}
+
+// value is a draw x stored: x·scale rounded to the format, an overflow
+// saturated (an overflowing draw is not an Inf input).
+func (g *valueGen) value(x, scale float64) float32 {
+	if g.f == num.BF16 {
+		if y, ok := roundBF16(float64(x * scale)); ok { // in range: the usual draw
+			return float32(y)
+		}
+	}
+	y := round(g.f, float64(x*scale))
+	if math.IsInf(y, 0) {
+		y = math.Copysign(num.MaxFinite(g.f), y)
+	}
+	return float32(y)
+}
+
+// fastNormals: fill's BF16 normal draws go through vec.NormalsBF16 (the
+// same values; TestFastNormalsMatchScalar turns it off to compare).
+var fastNormals = vec.Accelerated()
+
+// fillNormalBF16 is fill's loop for BF16 normal draws, 64 values at a
+// time: their draws in order (the generator's stream is unchanged), laid
+// out for vec.NormalsBF16, which rounds whole groups of four; a group it
+// leaves (a value outside BF16's normal range) and the last n mod 4 take
+// value.
+func (g *valueGen) fillNormalBF16(out []float32, scale float64) {
+	const batch = 64
+	var draws [4 * batch]uint64
+	slow := func(dst []float32, j int) { // value j of the batch
+		o := j/4*16 + j%4
+		dst[j] = g.value(irwinHall(draws[o], draws[o+4], draws[o+8], draws[o+12]), scale)
+	}
+	for i := 0; i < len(out); i += batch {
+		seg := out[i:min(i+batch, len(out))]
+		for j := range seg {
+			o := j/4*16 + j%4
+			draws[o], draws[o+4], draws[o+8], draws[o+12] = g.r.src.uint64x4()
+		}
+		full := len(seg) / 4
+		for gi := 0; gi < full; gi++ {
+			gi += vec.NormalsBF16(seg[4*gi:4*full], draws[16*gi:16*full], scale)
+			if gi < full {
+				for l := range 4 {
+					slow(seg, 4*gi+l)
+				}
+			}
+		}
+		for j := 4 * full; j < len(seg); j++ {
+			slow(seg, j)
+		}
+	}
 }
 
 // dominate aligns each token's first attended key with q of head 0, so that

@@ -297,7 +297,7 @@ func (b BoundCriterion) judgeLazy(x *Input, m *Model) Verdict {
 func (rb *RowBound) clean(r *ref.Result, ri int) bool {
 	row := &r.Rows[ri]
 	const lim = 1e100
-	if !(row.MaxA < lim && row.MaxAbsX < lim && row.MaxDiff < lim && row.MaxAbsV < lim && row.N < 1<<31) {
+	if !(row.MaxA < lim && row.MaxAbsX < lim && row.MaxDiff < lim && row.MaxAbsV < lim && int64(row.N) < 1<<31) {
 		return false
 	}
 	for _, c := range rb.jac {

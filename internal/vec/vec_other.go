@@ -21,3 +21,6 @@ func exp32AVX2(dst, x *float32, n int, c *[16][4]float64) bool { panic("unreacha
 func axpyRows32AVX2(p *float32, rows unsafe.Pointer, stride uintptr, nk int, o *float32, n int) {
 	panic("unreachable")
 }
+func normalsBF16AVX2(dst *float32, draws *uint64, groups int, scale float64, c *[13][4]uint64) int {
+	panic("unreachable")
+}
